@@ -1,0 +1,263 @@
+"""The CPU backend: numpy on BLAS, with the same op set and semantics as the WebGPU backend.
+
+Buffers are numpy byte arrays; a tensor is an ``np.ndarray`` view over its buffer built from its
+shape, strides and offset, so views cost nothing here either. float16 tensors are computed in
+float32 and rounded on store, as the GPU kernels do.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from .base import Backend, profiled
+
+_SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
+
+# erf(x) for |x| <= 4 as x * P(x^2) / Q(x^2) (the rational approximation Eigen and XLA use for
+# float32, accurate to a few ulp); |x| > 4 saturates to +-1. The WGSL kernels use the same one.
+_ERF_ALPHA = (
+    -2.72614225801306e-10,
+    2.77068142495902e-08,
+    -2.10102402082508e-06,
+    -5.69250639462346e-05,
+    -7.34990630326855e-04,
+    -2.95459980854025e-03,
+    -1.60960333262415e-02,
+)
+_ERF_BETA = (
+    -1.45660718464996e-05,
+    -2.13374055278905e-04,
+    -1.68282697438203e-03,
+    -7.37332916720468e-03,
+    -1.42647390514189e-02,
+)
+
+
+def erf(x: np.ndarray) -> np.ndarray:
+    """Vectorised erf in the input's float precision (float32 in, float32 out)."""
+    x = np.clip(x, -4.0, 4.0)
+    x2 = x * x
+    p = np.full_like(x, _ERF_ALPHA[0])
+    for c in _ERF_ALPHA[1:]:
+        p = p * x2 + c
+    q = np.full_like(x, _ERF_BETA[0])
+    for c in _ERF_BETA[1:]:
+        q = q * x2 + c
+    return x * p / q
+
+
+def gelu(x: np.ndarray) -> np.ndarray:
+    return 0.5 * x * (1.0 + erf(x * np.asarray(1.0 / math.sqrt(2.0), x.dtype)))
+
+
+def gelu_tanh(x: np.ndarray) -> np.ndarray:
+    return 0.5 * x * (1.0 + np.tanh(np.asarray(_SQRT_2_OVER_PI, x.dtype) * (x + 0.044715 * x * x * x)))
+
+
+def _sigmoid(x):
+    return 1.0 / (1.0 + np.exp(-x))
+
+
+UNARY = {
+    "copy": lambda x: x,
+    "cast": lambda x: x,
+    "neg": np.negative,
+    "exp": np.exp,
+    "log": np.log,
+    "sqrt": np.sqrt,
+    "rsqrt": lambda x: 1.0 / np.sqrt(x),
+    "abs": np.abs,
+    "tanh": np.tanh,
+    "relu": lambda x: np.maximum(x, 0),
+    "sigmoid": _sigmoid,
+    "gelu": gelu,
+    "gelu_tanh": gelu_tanh,
+    "erf": erf,
+    "silu": lambda x: x * _sigmoid(x),
+    "sin": np.sin,
+    "cos": np.cos,
+}
+
+BINARY = {
+    "add": np.add,
+    "sub": np.subtract,
+    "mul": np.multiply,
+    "div": np.divide,
+    "pow": np.power,
+    "maximum": np.maximum,
+    "minimum": np.minimum,
+}
+
+ACTIVATIONS = {None: None, "gelu": gelu, "gelu_tanh": gelu_tanh, "relu": UNARY["relu"], "tanh": np.tanh}
+
+
+class CPUBackend(Backend):
+    """numpy arrays as device buffers; every op is a numpy expression over views."""
+
+    name = "cpu"
+
+    def __init__(self) -> None:
+        super().__init__()
+
+    # ----------------------------------------------------------------------------- buffers
+    def alloc(self, nbytes: int, *, exact: bool = False) -> np.ndarray:
+        buf = np.empty(max(int(nbytes), 0), dtype=np.uint8)
+        self.memory_counter.add(buf.nbytes)
+        return buf
+
+    def free(self, buf: np.ndarray) -> None:
+        self.memory_counter.sub(buf.nbytes)
+
+    def write(self, buf: np.ndarray, byte_offset: int, data) -> None:
+        src = np.frombuffer(memoryview(np.ascontiguousarray(data)).cast("B"), dtype=np.uint8)
+        buf[byte_offset : byte_offset + src.size] = src
+
+    def read(self, buf: np.ndarray, byte_offset: int, nbytes: int) -> bytes:
+        return buf[byte_offset : byte_offset + nbytes].tobytes()
+
+    def memory(self) -> dict:
+        stats = self.memory_counter.stats()
+        stats.update(cached_bytes=0, reserved_bytes=stats["allocated_bytes"], cached_buffers=0)
+        return stats
+
+    # ----------------------------------------------------------------------------- views
+    @staticmethod
+    def view(t) -> np.ndarray:
+        """The numpy view of a tensor over its buffer (no copy)."""
+        item = t.dtype.itemsize
+        if t.size == 0:
+            return np.zeros(t.shape, dtype=t.dtype.np)
+        return np.ndarray(
+            t.shape,
+            dtype=t.dtype.np,
+            buffer=t.storage.handle,
+            offset=t.offset * item,
+            strides=tuple(s * item for s in t.strides),
+        )
+
+    def _compute(self, t) -> np.ndarray:
+        """Values in the precision ops compute in: float32 for floats, int32 stays int32."""
+        v = self.view(t)
+        return v.astype(np.float32) if v.dtype == np.float16 else v
+
+    @staticmethod
+    def _store(out, values) -> None:
+        if out.size:
+            dst = CPUBackend.view(out)
+            with np.errstate(all="ignore"):
+                dst[...] = values.astype(dst.dtype, copy=False) if hasattr(values, "astype") else values
+
+    # ----------------------------------------------------------------------------- ops
+    @profiled("fill", out_arg=0)
+    def fill(self, out, value: float) -> None:
+        self._store(out, np.asarray(value, dtype=np.float64))
+
+    @profiled("unary", out_arg=2)
+    def unary(self, op: str, x, out, alpha: float = 0.0) -> None:
+        v = self._compute(x)
+        with np.errstate(all="ignore"):
+            if op in ("copy", "cast"):
+                res = v
+            elif op == "scale":
+                res = v * np.float32(alpha)
+            else:
+                fn = UNARY[op]
+                src = v.astype(np.float32) if v.dtype.kind == "i" and op not in ("neg", "abs", "relu") else v
+                res = fn(src)
+        self._store(out, res)
+
+    @profiled("binary", out_arg=3)
+    def binary(self, op: str, a, b, out) -> None:
+        va, vb = self._compute(a), self._compute(b)
+        with np.errstate(all="ignore"):
+            if op == "div" and va.dtype.kind == "i" and vb.dtype.kind == "i":
+                res = va.astype(np.float32) / vb.astype(np.float32)
+            else:
+                res = BINARY[op](va, vb)
+        self._store(out, res)
+
+    @profiled("matmul", out_arg=2)
+    def matmul(self, a, b, out, bias=None, activation: str | None = None) -> None:
+        va, vb = self._compute(a), self._compute(b)
+        if va.dtype.kind == "i":
+            va = va.astype(np.float32)
+        if vb.dtype.kind == "i":
+            vb = vb.astype(np.float32)
+        res = np.matmul(va, vb)
+        if bias is not None:
+            res += self._compute(bias)
+        fn = ACTIVATIONS[activation]
+        if fn is not None:
+            res = fn(res)
+        self._store(out, res)
+
+    @profiled("softmax", out_arg=1)
+    def softmax(self, x, out) -> None:
+        v = self._compute(x)
+        m = v.max(axis=-1, keepdims=True)
+        m = np.where(np.isfinite(m), m, 0.0)
+        e = np.exp(v - m)
+        s = e.sum(axis=-1, keepdims=True)
+        with np.errstate(all="ignore"):
+            res = np.where(s > 0, e / np.where(s > 0, s, 1.0), 0.0)
+        self._store(out, res)
+
+    @profiled("layer_norm", out_arg=3)
+    def layer_norm(self, x, weight, bias, out, eps: float, residual=None) -> None:
+        v = self._compute(x)
+        if residual is not None:
+            v = v + self._compute(residual)
+        mean = v.mean(axis=-1, keepdims=True, dtype=np.float64)
+        centered = v - mean.astype(v.dtype)
+        var = np.mean(np.square(centered, dtype=np.float64), axis=-1, keepdims=True)
+        res = centered * (1.0 / np.sqrt(var + eps)).astype(np.float32)
+        if weight is not None:
+            res = res * self._compute(weight)
+        if bias is not None:
+            res = res + self._compute(bias)
+        self._store(out, res)
+
+    @profiled("reduce", out_arg=2)
+    def reduce(self, op: str, x, out) -> None:
+        """Reduce the middle axis of a contiguous (outer, n, inner) tensor into (outer, inner)."""
+        v = self._compute(x)
+        if op == "sum":
+            res = v.sum(axis=1, dtype=np.float64 if v.dtype.kind == "f" else None)
+        elif op == "mean":
+            res = v.mean(axis=1, dtype=np.float64)
+        elif op == "max":
+            res = v.max(axis=1)
+        elif op == "min":
+            res = v.min(axis=1)
+        elif op == "argmax":
+            res = v.argmax(axis=1).astype(np.int32)
+        else:  # pragma: no cover - guarded by the op layer
+            raise ValueError(op)
+        self._store(out, np.asarray(res))
+
+    @profiled("embedding", out_arg=2)
+    def embedding(self, ids, table, out) -> None:
+        idx = self.view(ids).reshape(-1)
+        tab = self._compute(table)
+        self._store(out, tab[np.clip(idx, 0, tab.shape[0] - 1)].reshape(out.shape))
+
+    @profiled("attention", out_arg=4)
+    def attention(self, q, k, v, mask, out, scale: float, causal: bool) -> None:
+        """softmax(q k^T * scale + mask [+ causal]) v over (B, H, T, D) tensors, in float32."""
+        vq, vk, vv = self._compute(q), self._compute(k), self._compute(v)
+        scores = np.matmul(vq, np.swapaxes(vk, -1, -2)) * np.float32(scale)
+        if mask is not None:
+            scores = scores + self._compute(mask)
+        tq, tk = scores.shape[-2], scores.shape[-1]
+        if causal:
+            allowed = np.arange(tk)[None, :] <= (np.arange(tq)[:, None] + (tk - tq))
+            scores = np.where(allowed, scores, -np.inf)
+        m = scores.max(axis=-1, keepdims=True)
+        m = np.where(np.isfinite(m), m, 0.0)
+        e = np.exp(scores - m)
+        s = e.sum(axis=-1, keepdims=True)
+        with np.errstate(all="ignore"):
+            p = np.where(s > 0, e / np.where(s > 0, s, 1.0), 0.0)
+        self._store(out, np.matmul(p.astype(np.float32), vv))

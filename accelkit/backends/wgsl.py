@@ -1,0 +1,197 @@
+"""WGSL kernel plumbing shared by the WebGPU op planners: sources, templates, uniform packing, plans.
+
+A *planner* turns one op call (shapes, strides, dtypes) into a :class:`KernelPlan`: the WGSL source,
+the storage-buffer bindings in order, the uniform parameter bytes and the workgroup grid. The
+WebGPU backend compiles a plan's source once per ``plan.key`` and launches it. Planners never touch
+wgpu, so they are plain functions that are easy to read and to test.
+
+Binding convention for every kernel: ``@group(0) @binding(i)`` for the storage buffers in
+``plan.access`` order (``"read"`` or ``"read_write"``), then the uniform ``Params`` struct at
+binding ``len(plan.access)``. Tensors are bound whole; element offsets travel in ``Params``.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+import struct
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+
+from ..errors import KernelError
+
+MAX_RANK = 8
+
+
+@dataclass(frozen=True)
+class KernelPlan:
+    """One kernel launch: what to compile (source, keyed by ``key``), what to bind, how many workgroups."""
+
+    key: tuple
+    source: str
+    access: tuple[str, ...]
+    params: bytes
+    workgroups: tuple[int, int, int]
+    label: str = ""
+    entry_point: str = "main"
+    flops: float = 0.0
+    bytes_moved: float = 0.0
+    extra: dict = field(default_factory=dict, compare=False, hash=False)
+
+
+@functools.lru_cache(maxsize=None)
+def kernels_dir() -> Path:
+    """Where the WGSL sources are: inside the installed wheel, or ``kernels/`` of a source checkout."""
+    try:
+        packaged = resources.files("accelkit") / "kernels"
+        if packaged.is_dir():
+            return Path(str(packaged))
+    except (ModuleNotFoundError, TypeError):  # pragma: no cover
+        pass
+    here = Path(__file__).resolve().parents[2] / "kernels"
+    if here.is_dir():
+        return here
+    raise KernelError(f"WGSL kernels not found (looked in the package and in {here})")
+
+
+@functools.lru_cache(maxsize=None)
+def kernel_source(name: str) -> str:
+    """The raw text of ``kernels/<name>.wgsl``."""
+    path = kernels_dir() / f"{name}.wgsl"
+    try:
+        return path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise KernelError(f"no WGSL kernel file {path}") from None
+
+
+_PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
+
+
+def render(name: str, **values) -> str:
+    """``kernels/<name>.wgsl`` with every ``{{NAME}}`` replaced; an unfilled placeholder is an error.
+
+    ``T`` (element type) also switches on ``enable f16;`` when it is ``f16``.
+    """
+    text = kernel_source(name)
+
+    def sub(m: re.Match) -> str:
+        key = m.group(1)
+        if key not in values:
+            raise KernelError(f"kernel {name}: template value {key} not given")
+        return str(values[key])
+
+    out = _PLACEHOLDER.sub(sub, text)
+    if "f16" in {str(v) for v in values.values()} and "enable f16;" not in out:
+        out = "enable f16;\n" + out
+    return out
+
+
+class Params:
+    """Packs a uniform buffer field by field with WGSL's uniform layout rules.
+
+    Scalars (u32/i32/f32) are 4-byte aligned; ``vec4u``/``vec4f`` and arrays of them are 16-byte
+    aligned; the struct is padded to 16 bytes. Declare the WGSL struct fields in the same order.
+    """
+
+    def __init__(self) -> None:
+        self._buf = bytearray()
+
+    def _align(self, n: int) -> None:
+        while len(self._buf) % n:
+            self._buf += b"\0"
+
+    def u32(self, *values: int) -> Params:
+        for v in values:
+            self._buf += struct.pack("<I", int(v) & 0xFFFFFFFF)
+        return self
+
+    def i32(self, *values: int) -> Params:
+        for v in values:
+            self._buf += struct.pack("<i", int(v))
+        return self
+
+    def f32(self, *values: float) -> Params:
+        for v in values:
+            self._buf += struct.pack("<f", float(v))
+        return self
+
+    def vec4u(self, values, length: int | None = None) -> Params:
+        """An ``array<vec4<u32>, ceil(length/4)>`` (or one vec4u) holding ``values``, zero-padded."""
+        values = [int(v) & 0xFFFFFFFF for v in values]
+        n = length if length is not None else len(values)
+        n = -(-n // 4) * 4
+        self._align(16)
+        self._buf += struct.pack(f"<{n}I", *(values + [0] * (n - len(values))))
+        return self
+
+    def to_bytes(self) -> bytes:
+        self._align(16)
+        return bytes(self._buf) or bytes(16)
+
+
+def ceil_div(a: int, b: int) -> int:
+    return -(-a // b)
+
+
+def grid_1d(n_workgroups: int, max_per_dim: int = 65535) -> tuple[int, int, int]:
+    """Spread a 1-D count of workgroups over x and y so neither exceeds the per-dimension limit.
+
+    Kernels recover the flat index as ``wid.x + wid.y * num_workgroups.x``.
+    """
+    n = max(1, int(n_workgroups))
+    if n <= max_per_dim:
+        return (n, 1, 1)
+    y = ceil_div(n, max_per_dim)
+    return (ceil_div(n, y), y, 1)
+
+
+@dataclass(frozen=True)
+class Caps:
+    """What a WebGPU device can do, as the planners need it (read off the device at open)."""
+
+    f16: bool = False
+    subgroups: bool = False
+    subgroup_min: int = 4
+    subgroup_max: int = 128
+    timestamps: bool = False
+    max_workgroup_storage: int = 16384
+    max_invocations: int = 256
+    max_workgroup_size_x: int = 256
+    max_workgroups_per_dim: int = 65535
+    max_storage_binding: int = 134217728
+    vendor: str = ""
+    device_name: str = ""
+    is_software: bool = False
+
+
+@dataclass(frozen=True)
+class Layout:
+    """How a tensor lies in its buffer, in elements: what planners take (a Tensor also fits)."""
+
+    dtype: object  # accelkit.tensor.dtype.DType
+    shape: tuple
+    strides: tuple
+    offset: int = 0
+
+    @staticmethod
+    def contiguous(dtype, shape, offset: int = 0) -> Layout:
+        return Layout(dtype, tuple(shape), contiguous_strides(shape), offset)
+
+
+def contiguous_strides(shape) -> tuple:
+    strides, acc = [], 1
+    for n in reversed(tuple(shape)):
+        strides.append(acc)
+        acc *= max(int(n), 1)
+    return tuple(reversed(strides))
+
+
+def is_contiguous(layout) -> bool:
+    """True when the elements lie densely in row-major order (size-1 dims may have any stride)."""
+    expected = 1
+    for n, s in zip(reversed(layout.shape), reversed(layout.strides)):
+        if n != 1 and s != expected:
+            return False
+        expected *= n
+    return True

@@ -1,0 +1,21 @@
+"""Tensors: dtypes, refcounted storages, and strided views over them."""
+
+from .dtype import DTYPES, DType, as_dtype, float16, float32, int32
+from .tensor import Storage, Tensor, arange, empty, full, ones, tensor, zeros
+
+__all__ = [
+    "DTYPES",
+    "DType",
+    "Storage",
+    "Tensor",
+    "arange",
+    "as_dtype",
+    "empty",
+    "float16",
+    "float32",
+    "full",
+    "int32",
+    "ones",
+    "tensor",
+    "zeros",
+]
