@@ -100,26 +100,32 @@ def _bench(args, rest) -> int:
 
 
 def _cache(args) -> int:
+    import datetime as _dt
+
     from .io.store import WeightStore
 
     store = WeightStore(args.root)
     if args.action == "ls":
         entries = store.ls()
-        if not entries:
-            print(f"(empty) {store.root}")
+        print(f"weight store {store.root}: {len(entries)} snapshots, {_mib(store.size())} on disk")
         for e in entries:
-            print(e if isinstance(e, str) else getattr(e, "line", lambda: str(e))() if callable(getattr(e, "line", None)) else str(e))
+            used = _dt.datetime.fromtimestamp(e.last_used).strftime("%Y-%m-%d %H:%M") if e.last_used else "-"
+            print(f"  {e.source}@{e.revision}  {len(e.files)} files  {_mib(e.bytes)}  last used {used}")
         return 0
     if args.action == "verify":
         report = store.verify()
-        print(report)
-        bad = getattr(report, "bad", None) or (report.get("bad") if isinstance(report, dict) else None)
-        return 1 if bad else 0
-    if args.action == "prune":
-        freed = store.prune(dry_run=args.dry_run)
-        print(f"{'would free' if args.dry_run else 'freed'} {freed} bytes in {store.root}")
-        return 0
-    return 2
+        print(f"verified {report.checked} blobs ({_mib(report.bytes)}): "
+              f"{len(report.bad)} bad, {len(report.evicted)} evicted")
+        for digest in report.bad:
+            print(f"  bad: {digest}")
+        return 0 if report.ok else 1
+    freed = store.prune(keep=args.keep, dry_run=args.dry_run)
+    print(f"{'would free' if args.dry_run else 'freed'} {_mib(freed)} in {store.root}")
+    return 0
+
+
+def _mib(n: int) -> str:
+    return f"{n / 2**20:.1f} MiB"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -138,6 +144,7 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("action", choices=["ls", "verify", "prune"])
     c.add_argument("--root", default=None, help="store directory (default: ACCELKIT_CACHE or the user cache dir)")
     c.add_argument("--dry-run", action="store_true")
+    c.add_argument("--keep", type=int, default=None, help="prune: revisions to keep per source (most recent)")
     c.set_defaults(func=_cache)
     return p
 

@@ -1,0 +1,860 @@
+"""The content-addressed weight store: files named by their sha256, snapshots of checkpoints, progress.
+
+Layout under the root (`ACCELKIT_CACHE`, else the user cache directory, see `default_root`):
+
+    blobs/sha256/<hex>                       file contents, named by their sha256
+    meta/sha256/<hex>.verified               JSON {size, mtime_ns} of the blob when last hashed good
+    meta/sha256/<hex>.tensors.jsonl          per-tensor digests of a safetensors blob (append-only)
+    snapshots/<source>/<revision>/           one checkpoint directory, usable by Checkpoint.open:
+        .accelkit-snapshot.json              manifest {source, revision, created, files: {name: {sha256,
+                                             size, mtime_ns}}}; a directory without one is never served
+        config.json, model.safetensors, ...  hard links to the blobs (copies where links fail)
+    tmp/<pid>-<random>.part|.dir             in-flight writes; never served, removed by prune
+
+<source> and <revision> are percent-encoded (`hf:org/name` -> `hf%3Aorg%2Fname`). Every write goes
+to tmp/ first, is fsynced and hashed, then moved into place with os.replace, so a crash, a failed
+hash or a full disk leaves at most a tmp entry. Reads are verified: a file whose (size, mtime_ns)
+differs from its last good hash is hashed again; a mismatch evicts the entry and raises WeightsError.
+
+    store = WeightStore()
+    path = store.add_snapshot("my-bert", "v1", {"config.json": "...", "model.safetensors": "..."})
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import hashlib
+import json
+import os
+import re
+import secrets
+import shutil
+import sys
+import threading
+import time
+import warnings
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path, PurePosixPath
+from urllib.parse import quote
+
+from accelkit.errors import WeightsError
+
+ENV_ROOT = "ACCELKIT_CACHE"
+MANIFEST = ".accelkit-snapshot.json"
+CHUNK = 8 * 1024 * 1024
+PROGRESS_MIN_BYTES = 64 * 1024 * 1024  # store writes smaller than this show no terminal bar
+_HEX64 = re.compile(r"[0-9a-f]{64}")
+_STALE_TMP_S = 24 * 3600  # tmp entries this old are removed whoever wrote them
+
+
+class StoreError(WeightsError):
+    """A weight-store write that failed (disk full, permissions); nothing half-written is left."""
+
+
+def default_root() -> Path:
+    """The store root: $ACCELKIT_CACHE, else the platform's user cache directory + accelkit."""
+    env = os.environ.get(ENV_ROOT)
+    if env:
+        return Path(env).expanduser()
+    home = Path.home()
+    if sys.platform == "win32":
+        base = os.environ.get("LOCALAPPDATA")
+        return (Path(base) if base else home / "AppData" / "Local") / "accelkit" / "cache"
+    if sys.platform == "darwin":
+        return home / "Library" / "Caches" / "accelkit"
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    return (Path(xdg) if xdg and os.path.isabs(xdg) else home / ".cache") / "accelkit"
+
+
+# -- progress -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ProgressEvent:
+    """One progress report: sent when a task starts, on each update, and when it finishes."""
+
+    desc: str
+    done: int
+    total: int
+    unit: str
+    finished: bool
+
+
+ProgressHook = Callable[[ProgressEvent], None]
+_progress_hooks: list[ProgressHook] = []
+
+
+def add_progress_hook(hook: ProgressHook) -> Callable[[], None]:
+    """Call `hook` for every progress event (the notebook layer shows a widget this way).
+    Returns a function that removes the hook."""
+    _progress_hooks.append(hook)
+    return lambda: _progress_hooks.remove(hook) if hook in _progress_hooks else None
+
+
+class Progress:
+    """The handle `progress()` yields: call `update(n)` as work is done."""
+
+    def __init__(self, total: int, desc: str, unit: str, callback: ProgressHook | None, bar, hooks):
+        self.total, self.desc, self.unit, self.done = total, desc, unit, 0
+        self._callback, self._bar, self._hooks = callback, bar, hooks
+
+    def update(self, n: int) -> None:
+        self.done += n
+        if self._bar is not None:
+            self._bar.update(n)
+        self._emit(False)
+
+    def _emit(self, finished: bool) -> None:
+        event = ProgressEvent(self.desc, self.done, self.total, self.unit, finished)
+        for hook in self._hooks:
+            try:
+                hook(event)
+            except Exception as e:  # a broken display must not break a download
+                self._hooks = [h for h in self._hooks if h is not hook]
+                warnings.warn(
+                    f"progress hook {hook!r} failed and was dropped: {e!r}", RuntimeWarning, stacklevel=2
+                )
+        if self._callback is not None:
+            self._callback(event)
+
+
+@contextlib.contextmanager
+def progress(
+    total: int, desc: str, *, unit: str = "B", callback: ProgressHook | None = None, min_total: int = 0
+) -> Iterator[Progress]:
+    """Report progress of a task of `total` units to `callback`, and, when total >= min_total, to
+    a tqdm bar (if stderr is a terminal and tqdm is installed) and the hooks of add_progress_hook.
+
+        with progress(nbytes, "uploading weights") as p:
+            for chunk in chunks: upload(chunk); p.update(len(chunk))
+    """
+    bar, shown = None, total >= min_total
+    if shown and getattr(sys.stderr, "isatty", lambda: False)():
+        try:
+            from tqdm.auto import tqdm
+        except ImportError:
+            tqdm = None
+        if tqdm is not None:
+            bar = tqdm(total=total, desc=desc, unit=unit, unit_scale=unit == "B", leave=False)
+    p = Progress(total, desc, unit, callback, bar, list(_progress_hooks) if shown else [])
+    p._emit(False)
+    try:
+        yield p
+    finally:
+        if bar is not None:
+            bar.close()
+        p._emit(True)
+
+
+# -- store --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One stored snapshot, as `WeightStore.ls()` lists it."""
+
+    source: str
+    revision: str
+    path: Path
+    files: Mapping[str, str]  # filename -> sha256
+    bytes: int
+    created: float  # unix time
+    last_used: float  # unix time
+
+
+@dataclass
+class VerifyReport:
+    """What `WeightStore.verify()` found. Bad blobs and snapshots were evicted."""
+
+    checked: int = 0  # files hashed
+    bytes: int = 0  # bytes hashed
+    bad: list[str] = field(default_factory=list)  # digests whose content did not match
+    evicted: list[tuple[str, str]] = field(default_factory=list)  # (source, revision)
+    restored: list[str] = field(default_factory=list)  # blobs re-created from a good snapshot copy
+
+    @property
+    def ok(self) -> bool:
+        return not self.bad and not self.evicted
+
+
+def _write(fh, data) -> None:
+    """The one place store file contents are written (tests replace it to simulate a full disk)."""
+    fh.write(data)
+
+
+_in_flight: set[str] = set()  # tmp entry names this process is writing now
+_pending: dict[str, int] = {}  # blob digests of snapshots this process is assembling -> count
+_in_flight_lock = threading.Lock()
+
+
+class WeightStore:
+    """A content-addressed store of weight files and checkpoint snapshots (see the module doc)."""
+
+    def __init__(self, root: str | os.PathLike | None = None):
+        self.root = Path(root).expanduser() if root is not None else default_root()
+
+    def __repr__(self) -> str:
+        return f"WeightStore({str(self.root)!r})"
+
+    @classmethod
+    def of_snapshot(cls, path: str | os.PathLike) -> WeightStore | None:
+        """The store holding the snapshot directory `path`, or None when it is not a store snapshot
+        (a copied snapshot elsewhere is treated as a plain directory)."""
+        path = Path(path).absolute()
+        root = path.parent.parent.parent
+        if (
+            path.parent.parent.name == "snapshots"
+            and (path / MANIFEST).is_file()
+            and (root / "blobs").is_dir()
+        ):
+            return cls(root)
+        return None
+
+    # -- paths ----------------------------------------------------------------------------------
+    def blob_path(self, digest: str) -> Path:
+        return self.root / "blobs" / "sha256" / _check_digest(digest)
+
+    def snapshot_path(self, source_id: str, revision: str) -> Path:
+        """Where the snapshot of (source_id, revision) lives (whether or not it exists)."""
+        return self.root / "snapshots" / _encode(source_id, "source") / _encode(revision, "revision")
+
+    def _meta(self, digest: str, suffix: str) -> Path:
+        return self.root / "meta" / "sha256" / f"{digest}{suffix}"
+
+    @contextlib.contextmanager
+    def _staging(self, suffix: str, what: str) -> Iterator[Path]:
+        """A fresh tmp/ path for an in-flight write. On any exception the path is removed and an
+        OSError becomes a StoreError (ENOSPC says the disk is full); on success whatever the body
+        did not move away is removed."""
+        tmp_dir = self.root / "tmp"
+        try:
+            tmp_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise _store_error(e, what, self.root) from e
+        path = tmp_dir / f"{os.getpid()}-{secrets.token_hex(8)}{suffix}"
+        with _in_flight_lock:
+            _in_flight.add(path.name)
+        try:
+            yield path
+        except OSError as e:
+            raise _store_error(e, what, self.root) from e
+        finally:
+            _remove(path)
+            with _in_flight_lock:
+                _in_flight.discard(path.name)
+
+    @contextlib.contextmanager
+    def tmp_dir(self, what: str) -> Iterator[Path]:
+        """A fresh empty directory under tmp/ (the blobs' filesystem, so files move in without a
+        copy), removed on exit. `what` describes the work for error messages."""
+        with self._staging(".dir", what) as path:
+            path.mkdir()
+            yield path
+
+    # -- blobs ----------------------------------------------------------------------------------
+    def put_bytes(self, data: bytes | bytearray | memoryview, *, expected: str | None = None) -> str:
+        """Store `data`; returns its sha256 hex digest."""
+        view = memoryview(data).cast("B")
+        digest = hashlib.sha256(view).hexdigest()
+        _check_expected(digest, expected, "bytes")
+        if self._recorded_good(digest):
+            return digest
+        with self._staging(".part", f"storing {len(view)} bytes") as tmp:
+            with open(tmp, "wb") as fh:
+                for start in range(0, len(view), CHUNK):
+                    _write(fh, view[start : start + CHUNK])
+                fh.flush()
+                os.fsync(fh.fileno())
+            self._install_blob(tmp, digest, f"{len(view)} bytes")
+        return digest
+
+    def put_file(self, src: str | os.PathLike, *, move: bool = False, expected: str | None = None) -> str:
+        """Store the contents of `src`; returns its sha256 hex digest. With move=True the file is
+        moved into the store when it is on the same filesystem (no copy), and is gone afterwards."""
+        src = Path(src)
+        try:
+            size = src.stat().st_size
+        except OSError as e:
+            raise WeightsError(f"cannot store {src}: {e.strerror or e}") from e
+        with self._staging(".part", f"storing {src.name} ({size} bytes)") as tmp:
+            moved = False
+            if move and not src.is_symlink():
+                with contextlib.suppress(OSError):
+                    os.replace(src, tmp)
+                    moved = True
+            if moved:
+                with open(tmp, "r+b") as fh:
+                    os.fsync(fh.fileno())
+            else:
+                with open(src, "rb") as fin, open(tmp, "wb") as fout:
+                    with progress(size, f"storing {src.name}", min_total=PROGRESS_MIN_BYTES) as p:
+                        while chunk := fin.read(CHUNK):
+                            _write(fout, chunk)
+                            p.update(len(chunk))
+                    fout.flush()
+                    os.fsync(fout.fileno())
+            # hash what is on disk, not what was read: this is the verification of the write
+            digest = _hash_file(tmp, f"hashing {src.name}")
+            _check_expected(digest, expected, str(src))
+            self._install_blob(tmp, digest, src.name)
+            if move and not moved:
+                _remove(src)
+        return digest
+
+    def _install_blob(self, tmp: Path, digest: str, what: str) -> None:
+        """Move a fully written and hashed tmp file to blobs/sha256/<digest>."""
+        target = self.blob_path(digest)
+        if self._recorded_good(digest):
+            return  # an identical, verified blob is already there; keep it (tmp is dropped)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            os.replace(tmp, target)
+        except PermissionError:
+            # Windows refuses to replace a file that is open; an existing good copy will do
+            if not (target.exists() and _hash_file(target, f"checking {what}") == digest):
+                raise
+        _fsync_dir(target.parent)
+        self._record(digest, target)
+
+    def has_blob(self, digest: str) -> bool:
+        return self.blob_path(digest).is_file()
+
+    def open_blob(self, digest: str) -> Path:
+        """The path of a blob whose contents match `digest` (hashed again if the file changed
+        since its last check). A mismatch evicts the blob and raises WeightsError."""
+        path = self.blob_path(digest)
+        try:
+            st = path.stat()
+        except FileNotFoundError:
+            raise WeightsError(f"blob sha256:{digest} is not in the weight store {self.root}") from None
+        if self._recorded_good(digest, st):
+            return path
+        actual = _hash_file(path, f"verifying {digest[:12]}")
+        if actual != digest:
+            evicted = self._evict_blob(digest)
+            raise WeightsError(
+                f"corrupt cache entry {path}: sha256 is {actual}, expected {digest}; evicted it"
+                + (f" and the snapshots {', '.join(f'{s}@{r}' for s, r in evicted)}" if evicted else "")
+            )
+        self._record(digest, path, st)
+        return path
+
+    def _recorded_good(self, digest: str, st: os.stat_result | None = None) -> bool:
+        """True when the blob exists and its (size, mtime_ns) is what it was when last hashed good."""
+        try:
+            st = st or self.blob_path(digest).stat()
+            rec = json.loads(self._meta(digest, ".verified").read_text())
+            return rec["size"] == st.st_size and rec["mtime_ns"] == st.st_mtime_ns
+        except (OSError, ValueError, KeyError, TypeError):
+            return False
+
+    def _record(self, digest: str, path: Path, st: os.stat_result | None = None) -> None:
+        st = st or path.stat()
+        rec = {"size": st.st_size, "mtime_ns": st.st_mtime_ns, "checked": time.time()}
+        with contextlib.suppress(WeightsError):  # only a cache: next read hashes again
+            self._write_json(self._meta(digest, ".verified"), rec)
+
+    def _evict_blob(self, digest: str) -> list[tuple[str, str]]:
+        """Remove a bad blob, its verification record and every snapshot that names it."""
+        evicted = []
+        for path, manifest in self._manifests():
+            if any(f.get("sha256") == digest for f in manifest["files"].values()):
+                self._evict_snapshot(path)
+                evicted.append((manifest["source"], manifest["revision"]))
+        _remove(self._meta(digest, ".verified"))
+        self._discard(self.blob_path(digest))
+        return evicted
+
+    # -- tensor digest sidecar -----------------------------------------------------------------
+    def tensor_digests(self, blob_digest: str) -> dict[str, str]:
+        """Per-tensor digests stored for a safetensors blob ({} when none)."""
+        out = {}
+        try:
+            lines = self._meta(_check_digest(blob_digest), ".tensors.jsonl").read_text().splitlines()
+        except OSError:
+            return out
+        for line in lines:
+            try:
+                name, digest = json.loads(line)
+            except ValueError:
+                continue  # a line cut short by a crash
+            if isinstance(name, str) and isinstance(digest, str) and _HEX64.fullmatch(digest):
+                out[name] = digest
+        return out
+
+    def add_tensor_digests(self, blob_digest: str, digests: Mapping[str, str]) -> None:
+        """Append per-tensor digests for a blob (best effort: a failure only costs a re-hash)."""
+        if not digests:
+            return
+        path = self._meta(_check_digest(blob_digest), ".tensors.jsonl")
+        text = "".join(json.dumps([n, d]) + "\n" for n, d in digests.items())
+        with contextlib.suppress(OSError):
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with open(path, "a", encoding="utf-8") as fh:
+                fh.write(text)
+
+    # -- snapshots ------------------------------------------------------------------------------
+    def add_snapshot(
+        self,
+        source_id: str,
+        revision: str,
+        files: Mapping[str, str | os.PathLike],
+        *,
+        move: bool = False,
+    ) -> Path:
+        """Store `files` ({filename in the checkpoint: path on disk}) as the snapshot
+        (source_id, revision), replacing any earlier one atomically. Returns its directory."""
+        target = self.snapshot_path(source_id, revision)
+        names = [_check_filename(n) for n in files]
+        with _pending_digests() as pending:
+            digests = {}
+            for n in names:
+                digests[n] = self.put_file(files[n], move=move)
+                pending(digests[n])
+            self._assemble(source_id, revision, digests, target)
+        return target
+
+    def _assemble(self, source_id: str, revision: str, digests: dict[str, str], target: Path) -> None:
+        with self.tmp_dir(f"adding snapshot {source_id}@{revision}") as tmp:
+            records = {}
+            for name, digest in digests.items():
+                dst = tmp / name
+                dst.parent.mkdir(parents=True, exist_ok=True)
+                _materialise(self.open_blob(digest), dst, digest)
+                st = dst.stat()
+                records[name] = {"sha256": digest, "size": st.st_size, "mtime_ns": st.st_mtime_ns}
+            manifest = {
+                "format": 1,
+                "source": source_id,
+                "revision": revision,
+                "created": time.time(),
+                "files": records,
+            }
+            _write_file(tmp / MANIFEST, json.dumps(manifest, indent=1).encode())
+            self._swap_in(tmp, target)
+
+    def _swap_in(self, new: Path, target: Path) -> None:
+        """Move the directory `new` to `target`, replacing what is there."""
+        target.parent.mkdir(parents=True, exist_ok=True)
+        for _ in range(10):
+            try:
+                os.replace(new, target)
+                break
+            except OSError:
+                if not target.exists():
+                    raise
+                with (
+                    self._staging(".old", f"replacing {target}") as old,
+                    contextlib.suppress(FileNotFoundError),
+                ):
+                    os.replace(target, old)
+        else:
+            raise StoreError(f"could not replace snapshot {target}: another writer keeps recreating it")
+        _fsync_dir(target.parent)
+
+    def snapshot(self, source_id: str, revision: str | None = None) -> Path | None:
+        """The verified snapshot directory of (source_id, revision), or None when not stored.
+        revision=None picks the most recently used revision. A corrupt snapshot is evicted and
+        raises WeightsError."""
+        if revision is None:
+            candidates = list((self.root / "snapshots" / _encode(source_id, "source")).glob(f"*/{MANIFEST}"))
+            if not candidates:
+                return None
+            path = max(candidates, key=lambda p: _stat(p, "st_mtime")).parent
+        else:
+            path = self.snapshot_path(source_id, revision)
+            if not (path / MANIFEST).is_file():
+                return None
+        self.verify_snapshot(path)
+        with contextlib.suppress(OSError):
+            os.utime(path / MANIFEST)  # last used
+        return path
+
+    def verify_snapshot(self, path: str | os.PathLike, *, full: bool = False) -> dict:
+        """Check a snapshot directory against its manifest (files whose size and mtime are as
+        recorded are trusted unless full=True). Returns the manifest. On a mismatch the snapshot
+        (and a blob sharing the bad file) is evicted and WeightsError raised."""
+        path = Path(path)
+        if path.absolute().parent.parent != (self.root / "snapshots").absolute():
+            raise WeightsError(f"{path} is not a snapshot directory of the weight store {self.root}")
+        manifest = _read_manifest(path)
+        if manifest is None:
+            self._evict_snapshot(path)
+            raise WeightsError(f"snapshot {path} has a missing or malformed manifest {MANIFEST}; evicted it")
+        changed = False
+        for name, rec in manifest["files"].items():
+            file = path / name
+            try:
+                st = file.stat()
+            except OSError:
+                self._evict_snapshot(path)
+                raise WeightsError(f"corrupt cache entry {path}: {name} is missing; evicted it") from None
+            if not full and (st.st_size, st.st_mtime_ns) == (rec["size"], rec["mtime_ns"]):
+                continue
+            actual = _hash_file(file, f"verifying {name}") if st.st_size == rec["size"] else "(size differs)"
+            if actual != rec["sha256"]:
+                blob = self.root / "blobs" / "sha256" / rec["sha256"]
+                with contextlib.suppress(OSError):
+                    if os.path.samestat(st, blob.stat()):
+                        self._evict_blob(rec["sha256"])
+                self._evict_snapshot(path)
+                raise WeightsError(
+                    f"corrupt cache entry {file}: sha256 {actual}, expected {rec['sha256']} "
+                    f"({st.st_size} bytes, expected {rec['size']}); evicted {manifest['source']}@{manifest['revision']}"
+                )
+            rec["mtime_ns"], changed = st.st_mtime_ns, True
+        if changed:
+            with contextlib.suppress(WeightsError):
+                self._write_json(path / MANIFEST, manifest)
+        return manifest
+
+    def _evict_snapshot(self, path: Path) -> None:
+        """Make a snapshot unservable at once (manifest first), then delete what can be deleted."""
+        _remove(path / MANIFEST)
+        self._discard(path)
+        with contextlib.suppress(OSError):
+            path.parent.rmdir()  # the source directory, when it was its last revision
+
+    def _discard(self, path: Path) -> None:
+        """Delete a file or directory; if that fails (Windows: open files) move it to tmp/ for prune."""
+        try:
+            _remove(path, strict=True)
+        except OSError:
+            with contextlib.suppress(OSError):
+                os.replace(path, self.root / "tmp" / f"{os.getpid()}-{secrets.token_hex(8)}.evicted")
+
+    def _manifests(self) -> Iterator[tuple[Path, dict]]:
+        """(directory, manifest) of every well-formed snapshot."""
+        for path in sorted((self.root / "snapshots").glob(f"*/*/{MANIFEST}")):
+            manifest = _read_manifest(path.parent)
+            if manifest is not None:
+                yield path.parent, manifest
+
+    # -- management -----------------------------------------------------------------------------
+    def ls(self) -> list[Entry]:
+        """Every stored snapshot, sorted by source then revision."""
+        entries = []
+        for path, m in self._manifests():
+            with contextlib.suppress(OSError):
+                last_used = (path / MANIFEST).stat().st_mtime
+                files = {n: r["sha256"] for n, r in m["files"].items()}
+                size = sum(r["size"] for r in m["files"].values())
+                entries.append(Entry(m["source"], m["revision"], path, files, size, m["created"], last_used))
+        return sorted(entries, key=lambda e: (e.source, e.revision))
+
+    def verify(self, *, callback: ProgressHook | None = None) -> VerifyReport:
+        """Hash every blob and every snapshot file that is not a link to a blob. Bad blobs and the
+        snapshots that name them are evicted; a missing blob is restored from a good snapshot."""
+        report = VerifyReport()
+        blobs = [p for p in (self.root / "blobs" / "sha256").glob("*") if _HEX64.fullmatch(p.name)]
+        total = sum(_stat(p, "st_size") for p in blobs)
+        with progress(total, "verifying weight store", callback=callback) as p:
+            for blob in blobs:
+                size = _stat(blob, "st_size")
+                report.checked += 1
+                report.bytes += size
+                if _hash_file(blob) == blob.name:
+                    self._record(blob.name, blob)
+                else:
+                    report.bad.append(blob.name)
+                    report.evicted += self._evict_blob(blob.name)
+                p.update(size)
+        for path, manifest in list(self._manifests()):
+            for name, rec in manifest["files"].items():
+                blob = self.root / "blobs" / "sha256" / rec["sha256"]
+                with contextlib.suppress(OSError):
+                    if os.path.samefile(path / name, blob):
+                        continue  # checked above
+                report.checked += 1
+                report.bytes += rec["size"]
+                try:
+                    good = _hash_file(path / name) == rec["sha256"]
+                except OSError:
+                    good = False
+                if not good:
+                    self._evict_snapshot(path)
+                    report.evicted.append((manifest["source"], manifest["revision"]))
+                    break
+                if not blob.exists():
+                    self.put_file(path / name)
+                    report.restored.append(rec["sha256"])
+        return report
+
+    def prune(
+        self,
+        keep: int | None = None,
+        older_than: float | timedelta | None = None,
+        dry_run: bool = False,
+        *,
+        grace: float = 3600.0,
+    ) -> int:
+        """Free space; returns the bytes freed (or that would be, with dry_run=True).
+
+        keep: keep only this many most recently used revisions of each source.
+        older_than: drop snapshots not used for this long (seconds or a timedelta).
+        Always drops leftovers of interrupted writes in tmp/, snapshot directories without a
+        manifest, and blobs that no remaining snapshot names; blobs that no snapshot named are kept
+        for `grace` seconds after they were stored (a snapshot being assembled by another process
+        may be about to name them)."""
+        now = time.time()
+        if isinstance(older_than, timedelta):
+            older_than = older_than.total_seconds()
+        snapshots: set[Path] = set()
+        files: set[Path] = set()
+        kept: set[str] = set()
+        released: set[str] = set()  # named by a snapshot dropped now
+        by_source: dict[str, list[Entry]] = {}
+        for e in self.ls():
+            by_source.setdefault(e.source, []).append(e)
+        for entries in by_source.values():
+            entries.sort(key=lambda e: e.last_used, reverse=True)
+            for i, e in enumerate(entries):
+                if (keep is not None and i >= keep) or (
+                    older_than is not None and now - e.last_used > older_than
+                ):
+                    snapshots.add(e.path)
+                    released.update(e.files.values())
+                else:
+                    kept.update(e.files.values())
+        for path in (self.root / "snapshots").glob("*/*"):
+            if _read_manifest(path) is None:
+                snapshots.add(path)  # half-evicted or unreadable: never served
+        with _in_flight_lock:
+            kept.update(_pending)
+        for blob in (self.root / "blobs" / "sha256").glob("*"):
+            stored_at = max(_stat(blob, "st_mtime"), _stat(blob, "st_ctime"))
+            if blob.name in kept or (blob.name not in released and now - stored_at < grace):
+                kept.add(blob.name)  # named, or a young orphan that a snapshot being assembled may name
+            else:
+                files.add(blob)
+        files.update(p for p in (self.root / "meta" / "sha256").glob("*") if p.name.split(".")[0] not in kept)
+        files.update(p for p in (self.root / "tmp").glob("*") if _is_stale(p, now))
+
+        freed = _freed_bytes([*snapshots, *files])
+        if not dry_run:
+            for path in snapshots:
+                self._evict_snapshot(path)
+            for path in files:
+                _remove(path)
+        return freed
+
+    def size(self) -> int:
+        """Bytes the store takes on disk (hard links counted once)."""
+        seen, total = set(), 0
+        for dirpath, _, filenames in os.walk(self.root):
+            for name in filenames:
+                with contextlib.suppress(OSError):
+                    st = os.stat(os.path.join(dirpath, name))
+                    if (st.st_dev, st.st_ino) not in seen:
+                        seen.add((st.st_dev, st.st_ino))
+                        total += st.st_size
+        return total
+
+    def _write_json(self, path: Path, obj) -> None:
+        """Atomically replace `path` with `obj` as JSON."""
+        with self._staging(".part", f"writing {path.name}") as tmp:
+            _write_file(tmp, json.dumps(obj, indent=1).encode())
+            path.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(tmp, path)
+
+
+# -- helpers ------------------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def _pending_digests() -> Iterator[Callable[[str], None]]:
+    """Mark blobs as about to be named by a snapshot, so that prune in this process keeps them."""
+    added: list[str] = []
+
+    def add(digest: str) -> None:
+        with _in_flight_lock:
+            _pending[digest] = _pending.get(digest, 0) + 1
+        added.append(digest)
+
+    try:
+        yield add
+    finally:
+        with _in_flight_lock:
+            for digest in added:
+                _pending[digest] -= 1
+                if not _pending[digest]:
+                    del _pending[digest]
+
+
+def _check_digest(digest: str) -> str:
+    if not isinstance(digest, str) or not _HEX64.fullmatch(digest):
+        raise WeightsError(f"not a sha256 hex digest: {digest!r}")
+    return digest
+
+
+def _check_expected(digest: str, expected: str | None, what: str) -> None:
+    if expected is not None and digest != expected.lower():
+        raise WeightsError(f"{what}: sha256 is {digest}, expected {expected}")
+
+
+def _encode(name: str, what: str) -> str:
+    if not isinstance(name, str) or name in ("", ".", ".."):
+        raise WeightsError(f"invalid snapshot {what} {name!r}")
+    return quote(name, safe="")
+
+
+def _check_filename(name: str) -> str:
+    parts = PurePosixPath(name).parts
+    if (
+        not isinstance(name, str)
+        or not parts
+        or name.startswith("/")
+        or "\\" in name
+        or any(p in (".", "..") for p in parts)
+        or name == MANIFEST
+    ):
+        raise WeightsError(f"invalid snapshot filename {name!r}: expected a relative path like 'config.json'")
+    return name
+
+
+def _read_manifest(path: Path) -> dict | None:
+    try:
+        m = json.loads((path / MANIFEST).read_text(encoding="utf-8"))
+        files = m["files"]
+        if not isinstance(m["source"], str) or not isinstance(m["revision"], str):
+            return None
+        for name, rec in files.items():
+            _check_filename(name)
+            if not (_HEX64.fullmatch(rec["sha256"]) and isinstance(rec["size"], int)):
+                return None
+            rec.setdefault("mtime_ns", None)
+        m.setdefault("created", 0.0)
+        return m
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):  # WeightsError is a ValueError
+        return None
+
+
+def _hash_file(path: Path, desc: str | None = None) -> str:
+    h = hashlib.sha256()
+    size = _stat(path, "st_size")
+    with (
+        open(path, "rb") as fh,
+        progress(size, desc or f"hashing {path.name}", min_total=PROGRESS_MIN_BYTES) as p,
+    ):
+        while chunk := fh.read(CHUNK):
+            h.update(chunk)
+            p.update(len(chunk))
+    return h.hexdigest()
+
+
+def _write_file(path: Path, data: bytes) -> None:
+    with open(path, "wb") as fh:
+        _write(fh, data)
+        fh.flush()
+        os.fsync(fh.fileno())
+
+
+def _materialise(blob: Path, dst: Path, digest: str) -> None:
+    """Put the blob's contents at dst: a hard link where the filesystem allows, else a checked copy."""
+    try:
+        os.link(blob, dst)
+        return
+    except OSError:
+        pass
+    with open(blob, "rb") as fin, open(dst, "wb") as fout:
+        while chunk := fin.read(CHUNK):
+            _write(fout, chunk)
+        fout.flush()
+        os.fsync(fout.fileno())
+    if _hash_file(dst) != digest:
+        raise StoreError(f"copy of blob {digest} to {dst} does not match its digest")
+
+
+def _remove(path: Path, strict: bool = False) -> None:
+    try:
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path)
+        else:
+            path.unlink()
+    except FileNotFoundError:
+        pass
+    except OSError:
+        if strict:
+            raise
+
+
+def _stat(path: Path, attribute: str) -> float:
+    """`path.stat().<attribute>`, or 0 when the file is gone."""
+    try:
+        return getattr(path.stat(), attribute)
+    except OSError:
+        return 0
+
+
+def _fsync_dir(path: Path) -> None:
+    """Make a rename durable (POSIX); a no-op where directories cannot be opened (Windows)."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def _store_error(e: OSError, what: str, root: Path) -> StoreError:
+    if e.errno in (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)):
+        try:
+            free = f"{shutil.disk_usage(root).free} bytes free"
+        except OSError:
+            free = "free space unknown"
+        return StoreError(
+            f"disk full while {what} in the weight store {root} ({free}); nothing was stored. "
+            f"Free space (accelkit cache prune) or set {ENV_ROOT} to a larger disk"
+        )
+    return StoreError(
+        f"failed while {what} in the weight store {root}: {e.strerror or e}; nothing was stored"
+    )
+
+
+def _is_stale(path: Path, now: float) -> bool:
+    """Whether a tmp/ entry is a leftover of an interrupted write (not one in flight)."""
+    if path.name in _in_flight:
+        return False
+    try:
+        newest = max([path.stat().st_mtime] + [p.stat().st_mtime for p in path.rglob("*")])
+    except OSError:
+        return True
+    age = now - newest
+    pid_text = path.name.split("-", 1)[0]
+    pid = int(pid_text) if pid_text.isdigit() else None
+    if age > _STALE_TMP_S or pid == os.getpid():
+        return True  # ours and not in flight: a crashed write of this process
+    if pid is not None and os.name == "posix":
+        return age > 60 and not _pid_alive(pid)
+    return age > 3600
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)  # signal 0: existence check only
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True
+    return True
+
+
+def _freed_bytes(paths: list[Path]) -> int:
+    """Bytes freed by deleting `paths` (files and trees): a hard-linked file counts only when all
+    of its links are among them."""
+    links: dict[tuple[int, int], list] = {}
+    for path in paths:
+        files = [path] if not path.is_dir() else [p for p in path.rglob("*") if p.is_file()]
+        for f in files:
+            with contextlib.suppress(OSError):
+                st = f.stat()
+                entry = links.setdefault((st.st_dev, st.st_ino), [st, set()])
+                entry[1].add(str(f))
+    return sum(st.st_size for st, names in links.values() if len(names) >= st.st_nlink)
