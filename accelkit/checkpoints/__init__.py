@@ -1,0 +1,25 @@
+"""Tiny random-initialised checkpoints shipped with accelkit, for tests, notebooks and the demo."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from accelkit.errors import WeightsError
+
+_ROOT = Path(__file__).resolve().parent
+
+
+def names() -> list[str]:
+    """The bundled checkpoints, sorted: ``["bert-tiny", "bert-tiny-mlm", "vit-tiny", "whisper-tiny"]``."""
+    return sorted(p.name for p in _ROOT.iterdir() if (p / "config.json").is_file())
+
+
+def path(name: str) -> Path:
+    """The directory of a bundled checkpoint (Hugging Face layout), e.g. ``path("bert-tiny")``."""
+    available = names()
+    if name not in available:
+        raise WeightsError(f"no bundled checkpoint named {name!r}; available: {', '.join(available)}")
+    return _ROOT / name
+
+
+__all__ = ["names", "path"]
