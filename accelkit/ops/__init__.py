@@ -399,7 +399,8 @@ def _reduce(op: str, x, axis, keepdims: bool) -> Tensor:
         r = _reduce(op, flat, 0, False)
         return r.reshape((1,) * x.ndim) if keepdims else r
     axis = _axis(axis, builtins.max(x.ndim, 1), op)
-    if x.ndim == 0:
+    scalar = x.ndim == 0  # a 0-d input reduces to 0-d, keepdims or not (as torch)
+    if scalar:
         x = x.reshape(1)
     n = x.shape[axis]
     if n == 0 and op in ("max", "min", "argmax"):
@@ -415,7 +416,7 @@ def _reduce(op: str, x, axis, keepdims: bool) -> Tensor:
             fill_(out, 0.0 if op == "sum" else float("nan"))
         else:
             be.reduce(op, xc.reshape(outer, n, inner), out)
-    shape = x.shape[:axis] + ((1,) if keepdims else ()) + x.shape[axis + 1 :]
+    shape = () if scalar else x.shape[:axis] + ((1,) if keepdims else ()) + x.shape[axis + 1 :]
     return out.reshape(shape)
 
 
@@ -524,6 +525,8 @@ def stack(tensors, axis: int = 0) -> Tensor:
     dev = _device_of(*tensors)
     tensors = [_as_tensor(t, dev) for t in tensors]
     axis = _axis(axis, tensors[0].ndim + 1, "stack")
+    if any(t.shape != tensors[0].shape for t in tensors):
+        raise ShapeError(f"stack: every tensor must have the same shape, got {[tuple(t.shape) for t in tensors]}")
     return concat([t.unsqueeze(axis) for t in tensors], axis)
 
 
@@ -632,7 +635,9 @@ def scaled_dot_product_attention(
         raise ShapeError(f"attention: q and k head dims differ: q {q.shape}, k {k.shape}")
     if tk != tv:
         raise ShapeError(f"attention: k and v lengths differ: k {k.shape}, v {v.shape}")
-    batch = broadcast_shapes(q.shape[:-2], k.shape[:-2], v.shape[:-2], op="attention batch dims")
+    batch = broadcast_shapes(
+        q.shape[:-2], k.shape[:-2], v.shape[:-2], op=f"attention batch dims of q {q.shape}, k {k.shape}, v {v.shape}"
+    )
     dt = _promote(_promote(q.dtype, k.dtype), v.dtype)
     if dt is int32:
         raise DTypeError("attention: q, k, v must be float tensors")
@@ -645,6 +650,8 @@ def scaled_dot_product_attention(
             mask = attn_mask
         else:
             arr = np.asarray(attn_mask)
+            if arr.dtype.kind in "iu":  # most likely a 1/0 padding mask, which is not additive
+                raise DTypeError(f"attention: attn_mask must be float (additive) or bool, got {arr.dtype}")
             if arr.dtype == np.bool_:
                 arr = np.where(arr, 0.0, -np.inf).astype(np.float32)
             mask = tensor(arr, dtype=dt, device=dev)
@@ -680,9 +687,15 @@ def scaled_dot_product_attention(
             t = t.unsqueeze(0)
         return _collapse_leading(t, t.ndim - 3) if t.ndim > 4 else t
 
-    q4, k4, v4, out4 = four(q, tq, d), four(k, tk, d), four(v, tk, dv), four(out, tq, dv)
+    q4, k4, v4 = four(q, tq, d), four(k, tk, d), four(v, tk, dv)
     m4 = four(mask, tq, tk) if mask is not None else None
-    be.attention(q4, k4, v4, m4, out4, float(scale), bool(is_causal))
+    out4 = four(out, tq, dv)
+    if out4.storage is out.storage:
+        be.attention(q4, k4, v4, m4, out4, float(scale), bool(is_causal))
+    else:  # an out= view whose batch dims cannot merge: compute densely, then write into the view
+        tmp = _empty_like_shape(out.shape, dt, q.device)
+        be.attention(q4, k4, v4, m4, four(tmp, tq, dv), float(scale), bool(is_causal))
+        copy_(out, tmp)
     return out
 
 

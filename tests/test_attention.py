@@ -1,0 +1,295 @@
+"""scaled_dot_product_attention on every backend against a float64 numpy reference, and the fused kernel's plan."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import re
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import accelkit as ak
+from accelkit.backends.webgpu_attention import (
+    DECODE_KEYS,
+    DECODE_MAX_TQ,
+    MAX_HEAD_DIM,
+    choose_shape,
+    plan_attention,
+)
+from accelkit.backends.wgsl import Caps, Layout
+from accelkit.tensor import float16, float32
+
+sdpa = ak.ops.scaled_dot_product_attention
+F32_MIN = float(np.finfo(np.float32).min)
+
+
+def reference(q, k, v, mask=None, causal=False, scale=None) -> np.ndarray:
+    """softmax(q k^T * scale + mask [causal]) v in float64; rows with nothing to attend give zeros."""
+    q, k, v = (np.asarray(x, dtype=np.float64) for x in (q, k, v))
+    scale = 1.0 / math.sqrt(q.shape[-1]) if scale is None else scale
+    s = q @ np.swapaxes(k, -1, -2) * scale
+    if mask is not None:
+        m = np.asarray(mask)
+        s = s + (np.where(m, 0.0, -np.inf) if m.dtype == np.bool_ else m.astype(np.float64))
+    tq, tk = s.shape[-2:]
+    if causal:
+        s = np.where(np.arange(tk)[None, :] <= np.arange(tq)[:, None] + (tk - tq), s, -np.inf)
+    top = s.max(axis=-1, keepdims=True)
+    e = np.exp(s - np.where(np.isfinite(top), top, 0.0))
+    z = e.sum(axis=-1, keepdims=True)
+    return np.where(z > 0, e / np.where(z > 0, z, 1.0), 0.0) @ v
+
+
+def randn(rng, *shape, dtype=np.float32) -> np.ndarray:
+    return rng.standard_normal(shape).astype(dtype)
+
+
+def run(dev, q, k, v, mask=None, causal=False, scale=None):
+    t = [ak.tensor(x, device=dev) for x in (q, k, v)]
+    return sdpa(*t, attn_mask=mask, is_causal=causal, scale=scale)
+
+
+# ----------------------------------------------------------------------------- numerics
+
+
+@pytest.mark.parametrize(
+    "b, h, tq, tk, d, dv, causal",
+    [
+        (2, 3, 17, 17, 64, 64, False),  # tile path, a partial query block and key tile
+        (2, 3, 71, 71, 64, 64, True),  # causal, Tq == Tk, several query blocks
+        (1, 2, 37, 53, 10, 14, True),  # causal with Tq < Tk (KV cache prefix), odd head dims
+        (1, 2, 131, 97, 14, 10, True),  # causal with Tq > Tk: the first 34 rows see nothing -> zeros
+        (1, 2, 1, 37, 80, 80, False),  # decode path (Tq = 1)
+        (1, 2, 1, 37, 80, 80, True),  # decode + causal: the one query sees every key
+        (1, 1, 3, 2, 64, 64, True),  # decode path with Tq > Tk: one empty row
+        (2, 1, 1, DECODE_KEYS + 476, 64, 64, False),  # decode over more than one key tile (Whisper: 1500)
+        (1, 1, 1500, 1500, 64, 64, False),  # Whisper's encoder length
+        (1, 2, 4, 61, 32, 32, True),  # decode path, several rows
+        (3, 1, 5, 7, 8, 16, False),  # tiny head dim, Dv != D
+        (1, 1, 1, 1, 1, 1, False),
+    ],
+)
+def test_matches_reference(dev, rng, assert_close, b, h, tq, tk, d, dv, causal):
+    q, k, v = randn(rng, b, h, tq, d), randn(rng, b, h, tk, d), randn(rng, b, h, tk, dv)
+    out = run(dev, q, k, v, causal=causal)
+    assert out.shape == (b, h, tq, dv) and out.dtype is float32
+    assert_close(out, reference(q, k, v, causal=causal), k=tk, what=f"{dev.spec}")
+
+
+def test_large_scores_and_growing_max(dev, rng, assert_close):
+    """Scores far beyond exp's range, rising along the keys: the running max is rescaled every tile."""
+    b, h, tq, tk, d = 1, 2, 40, 300, 64
+    q = randn(rng, b, h, tq, d) * 4
+    k = randn(rng, b, h, tk, d) * np.linspace(0.1, 6.0, tk, dtype=np.float32)[:, None]
+    v = randn(rng, b, h, tk, d)
+    for rows in (tq, 1):
+        out = run(dev, q[:, :, :rows], k, v).numpy()
+        assert np.isfinite(out).all()
+        assert_close(out, reference(q[:, :, :rows], k, v), k=tk, what=f"{rows} rows")
+
+
+def test_padding_mask_with_fully_padded_rows(dev, rng, assert_close):
+    b, h, t, d = 3, 2, 23, 64
+    q, k, v = randn(rng, b, h, t, d), randn(rng, b, h, t, d), randn(rng, b, h, t, d)
+    keep = np.ones((b, t), bool)
+    keep[0, 19:] = False  # padding at the end
+    keep[1, :] = False  # nothing to attend: -inf gives zeros
+    neg_inf = np.where(keep, 0.0, -np.inf).astype(np.float32)[:, None, None, :]  # (B, 1, 1, Tk)
+    out = run(dev, q, k, v, neg_inf).numpy()
+    assert not np.isnan(out).any()
+    assert np.all(out[1] == 0.0)
+    assert_close(out, reference(q, k, v, neg_inf), k=t, what="-inf padding mask")
+    # Hugging Face style finfo.min: a fully padded row averages v uniformly, as on the CPU backend
+    fmin = np.where(keep, 0.0, F32_MIN).astype(np.float32)[:, None, None, :]
+    out = run(dev, q, k, v, fmin)
+    assert_close(out, reference(q, k, v, fmin), k=t, what="finfo.min padding mask")
+    assert_close(out.numpy()[1], np.broadcast_to(v[1].mean(axis=-2, keepdims=True), (h, t, d)), k=t)
+
+
+def test_boolean_mask_and_causal_together(dev, rng, assert_close):
+    b, h, tq, tk, d = 2, 3, 13, 29, 16
+    q, k, v = randn(rng, b, h, tq, d), randn(rng, b, h, tk, d), randn(rng, b, h, tk, d)
+    attend = rng.random((b, 1, tq, tk)) > 0.3
+    attend[0, 0, 4] = False  # one row with nothing
+    out = run(dev, q, k, v, attend, causal=True).numpy()
+    assert np.all(out[0, :, 4] == 0.0) and not np.isnan(out).any()
+    assert_close(out, reference(q, k, v, attend, causal=True), k=tk)
+
+
+def test_additive_float_mask_and_custom_scale(dev, rng, assert_close):
+    b, h, tq, tk, d = 1, 2, 7, 11, 32
+    q, k, v = randn(rng, b, h, tq, d), randn(rng, b, h, tk, d), randn(rng, b, h, tk, d)
+    bias = randn(rng, 1, h, tq, tk) * 3  # e.g. a relative position bias, broadcast over batch
+    out = run(dev, q, k, v, bias, scale=0.37)
+    assert_close(out, reference(q, k, v, bias, scale=0.37), k=tk)
+
+
+def test_fused_qkv_views(dev, rng, assert_close):
+    """q, k, v as strided views of one (B, T, 3, H, D) projection, with reversed keys (negative strides)."""
+    b, t, h, d = 2, 19, 3, 14
+    qkv = randn(rng, b, t, 3, h, d)
+    x = ak.tensor(qkv, device=dev)
+    q, k, v = (x[:, :, i].permute(0, 2, 1, 3) for i in range(3))  # (B, H, T, D) views
+    assert q.strides == (t * 3 * h * d, d, 3 * h * d, 1)
+    nq, nk, nv = (qkv[:, :, i].transpose(0, 2, 1, 3) for i in range(3))
+    assert_close(sdpa(q, k, v, is_causal=True), reference(nq, nk, nv, causal=True), k=t)
+    rk, rv = k[:, :, ::-1], v[:, :, ::-1]
+    assert rk.strides[2] < 0
+    assert_close(sdpa(q, rk, rv), reference(nq, nk[:, :, ::-1], nv[:, :, ::-1]), k=t)
+
+
+def test_out_into_permuted_view(dev, rng, assert_close):
+    """Heads written straight into a (B, T, H, Dv) tensor through its (B, H, T, Dv) view; nothing else touched."""
+    b, h, tq, tk, d = 2, 3, 9, 12, 10
+    q, k, v = randn(rng, b, h, tq, d), randn(rng, b, h, tk, d), randn(rng, b, h, tk, d)
+    tq_, tk_, tv_ = (ak.tensor(x, device=dev) for x in (q, k, v))
+    for rows in (tq, 1):  # tile and decode paths
+        base = ak.tensor(np.full((b, tq, h, d), 7.0, np.float32), device=dev)
+        view = base.permute(0, 2, 1, 3)[:, :, :rows]
+        assert sdpa(tq_[:, :, :rows], tk_, tv_, is_causal=True, out=view) is view
+        expect = np.full((b, tq, h, d), 7.0)
+        expect[:, :rows] = reference(q[:, :, :rows], k, v, causal=True).transpose(0, 2, 1, 3)
+        assert_close(base, expect, k=tk, what=f"out view, {rows} query rows")
+
+
+@pytest.mark.parametrize("d", [80, 256])
+def test_small_workgroup_memory(webgpu, rng, assert_close, d):
+    """The tile shapes chosen for an adapter with the WebGPU minimum limits (16 KiB, 256 lanes) still compute."""
+    be = webgpu.backend
+    caps = dataclasses.replace(
+        be.caps, max_workgroup_storage=16384, max_invocations=256, max_workgroup_size_x=256
+    )
+    b, h, tq, tk = 2, 2, 45, 19
+    q, k, v = randn(rng, b, h, tq, d), randn(rng, b, h, tk, d), randn(rng, b, h, tk, d)
+    tq_, tk_, tv_ = (ak.tensor(x, device=webgpu) for x in (q, k, v))
+    out = ak.empty(b, h, tq, d, device=webgpu)
+    plan = plan_attention(caps, tq_, tk_, tv_, None, out, 1 / math.sqrt(d), True)
+    assert plan.extra["workgroup_bytes"] <= 16384 and plan.key[1] == "tile"
+    be.launch(plan, [x.storage.handle for x in (tq_, tk_, tv_)] + [None, out.storage.handle])
+    assert_close(out, reference(q, k, v, causal=True), k=tk)
+
+
+def test_broadcast_batch_and_ranks(dev, rng, assert_close):
+    q = randn(rng, 4, 2, 6, 8)
+    k, v = randn(rng, 1, 2, 5, 8), randn(rng, 1, 1, 5, 8)  # broadcast over batch (stride 0), v over heads
+    assert_close(run(dev, q, k, v), reference(q, k, v), k=5, what="broadcast")
+    q3, k3, v3 = randn(rng, 3, 5, 16), randn(rng, 3, 7, 16), randn(rng, 3, 7, 16)  # (H, T, D)
+    assert_close(run(dev, q3, k3, v3), reference(q3, k3, v3), k=7, what="rank 3")
+    q5, k5, v5 = randn(rng, 2, 2, 2, 5, 8), randn(rng, 2, 2, 2, 4, 8), randn(rng, 2, 2, 2, 4, 8)
+    assert_close(run(dev, q5, k5, v5, causal=True), reference(q5, k5, v5, causal=True), k=4, what="rank 5")
+
+
+@pytest.mark.parametrize("tq", [1, 21])
+def test_float16(dev, rng, assert_close, tq):
+    if dev.backend_name == "webgpu" and not dev.backend.caps.f16:
+        pytest.skip("adapter lacks shader-f16")
+    b, h, tk, d = 2, 2, 33, 64
+    q, k, v = (randn(rng, b, h, n, d, dtype=np.float16) for n in (tq, tk, tk))
+    mask = np.where(rng.random((b, 1, 1, tk)) > 0.2, 0.0, -np.inf).astype(np.float16)
+    out = run(dev, q, k, v, mask, causal=True)
+    assert out.dtype is float16
+    assert_close(out, reference(q, k, v, mask, causal=True), k=tk)
+
+
+@settings(max_examples=12, deadline=None)
+@given(
+    b=st.integers(1, 2),
+    h=st.integers(1, 3),
+    tq=st.integers(1, 70),
+    tk=st.integers(1, 70),
+    d=st.sampled_from([3, 8, 14, 32, 64, 80]),
+    dv=st.sampled_from([5, 16, 64]),
+    causal=st.booleans(),
+    masked=st.booleans(),
+    seed=st.integers(0, 2**16),
+)
+def test_property_shapes(webgpu, assert_close, b, h, tq, tk, d, dv, causal, masked, seed):
+    rng = np.random.default_rng(seed)
+    q, k, v = randn(rng, b, h, tq, d), randn(rng, b, h, tk, d), randn(rng, b, h, tk, dv)
+    mask = (rng.random((b, 1, 1, tk)) > 0.25) if masked else None
+    assert_close(run(webgpu, q, k, v, mask, causal), reference(q, k, v, mask, causal), k=tk)
+
+
+# ----------------------------------------------------------------------------- errors
+
+
+def test_shape_errors_name_the_shapes(dev, rng):
+    q, k, v = randn(rng, 1, 2, 5, 8), randn(rng, 1, 2, 6, 8), randn(rng, 1, 2, 6, 8)
+    with pytest.raises(ak.ShapeError, match=re.escape("(1, 2, 6, 4)")):
+        run(dev, q, k[..., :4], v)
+    with pytest.raises(ak.ShapeError, match=r"k and v lengths differ"):
+        run(dev, q, k, v[:, :, :5])
+    with pytest.raises(ak.ShapeError, match=re.escape("(1, 2, 5, 5)")):
+        run(dev, q, k, v, np.zeros((1, 2, 5, 5), np.float32))  # Tk is 6, not 5
+    with pytest.raises(ak.ShapeError, match=re.escape("(2, 2) and (3, 2)")):
+        run(dev, randn(rng, 2, 2, 5, 8), randn(rng, 3, 2, 6, 8), v)  # batch 2 vs 3 does not broadcast
+
+
+def test_head_dim_limit(webgpu, rng):
+    d = MAX_HEAD_DIM + 4
+    q, k, v = randn(rng, 1, 1, 2, d), randn(rng, 1, 1, 3, d), randn(rng, 1, 1, 3, d)
+    with pytest.raises(ak.KernelError, match=str(MAX_HEAD_DIM)):
+        run(webgpu, q, k, v)
+    q, k, v = randn(rng, 1, 1, 2, 256), randn(rng, 1, 1, 3, 256), randn(rng, 1, 1, 3, 256)
+    check = reference(q, k, v)
+    assert np.abs(run(webgpu, q, k, v).numpy() - check).max() < 1e-4
+
+
+# ----------------------------------------------------------------------------- the plan (no device needed)
+
+
+def layouts(dtype, b, h, tq, tk, d, dv, mask=False):
+    lay = Layout.contiguous
+    m = Layout(dtype, (b, h, tq, tk), (0, 0, 0, 1)) if mask else None
+    return (
+        lay(dtype, (b, h, tq, d)),
+        lay(dtype, (b, h, tk, d)),
+        lay(dtype, (b, h, tk, dv)),
+        m,
+        lay(dtype, (b, h, tq, dv)),
+    )
+
+
+def test_plan_binds_five_buffers_and_no_scores():
+    q, k, v, m, o = layouts(float32, 2, 3, 100, 100, 64, 64, mask=True)
+    plan = plan_attention(Caps(), q, k, v, m, o, 0.125, True)
+    assert plan.access == ("read", "read", "read", "read", "read_write")
+    bindings = re.findall(r"@binding\((\d+)\)\s*var<(\w+)", plan.source)
+    assert bindings == [("0", "storage"), ("1", "storage"), ("2", "storage"), ("3", "storage"),
+                        ("4", "storage"), ("5", "uniform")]  # fmt: skip
+    assert len(re.findall(r"var<storage", plan.source)) == 5
+    assert len(re.findall(r"var<storage, read_write>", plan.source)) == 1  # only out is written
+    assert plan.extra["workgroup_bytes"] <= Caps().max_workgroup_storage  # the scores stay on chip
+    assert plan.flops == 2.0 * 2 * 3 * 100 * 100 * 128
+    assert "attention" in plan.label
+
+
+def test_plan_key_has_no_shapes():
+    def key(tq, tk, d, b=1, h=2):
+        return plan_attention(Caps(), *layouts(float32, b, h, tq, tk, d, d), 0.1, False).key
+
+    assert key(100, 200, 64) == key(37, 1500, 62, b=3, h=12)  # same head-dim bucket
+    assert key(1, 200, 64) == key(2, 7, 64)  # decode
+    assert key(1, 200, 64) != key(100, 200, 64)
+    assert key(100, 200, 64) != key(100, 200, 80)
+
+
+@pytest.mark.parametrize("budget", [16384, 32768, 49152])
+@pytest.mark.parametrize("d", [1, 8, 10, 14, 64, 80, 128, 200, 256])
+@pytest.mark.parametrize("tq", [1, DECODE_MAX_TQ + 1])
+def test_shape_respects_workgroup_limits(budget, d, tq):
+    caps = Caps(max_workgroup_storage=budget, max_invocations=256, max_workgroup_size_x=256)
+    for dtype in ("f32", "f16"):
+        shape = choose_shape(caps, dtype, tq, d, d)
+        assert shape.workgroup_bytes() <= budget
+        assert shape.wg <= 256 and shape.tpr % shape.cl == 0
+        assert shape.cl * shape.dc4 >= math.ceil(d / 4)
+        assert (shape.variant == "decode") == (tq <= DECODE_MAX_TQ)
+
+
+def test_plan_rejects_too_large_head_dim():
+    with pytest.raises(ak.KernelError, match="256"):
+        plan_attention(Caps(), *layouts(float32, 1, 1, 4, 4, 320, 64), 0.1, False)
