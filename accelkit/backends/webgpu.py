@@ -494,6 +494,8 @@ def _buf(t):
 def _unary(self, op: str, x, out, alpha: float = 0.0) -> None:
     from .webgpu_plans import plan_unary
 
+    if x.storage is out.storage:  # x[1:] = x[:-1]: one buffer cannot be bound read-only and writable at once
+        x = x.clone()
     self.launch(plan_unary(self.caps, op, x, out, alpha), [_buf(x), _buf(out)])
 
 

@@ -94,7 +94,8 @@ class Module:
         seen, total = set(), 0
         for _, p in self.named_parameters():
             t = p.tensor
-            key = id(t.storage) if t is not None else None
+            # a tied weight is the same view of a storage; fused q/k/v are different views of one
+            key = (id(t.storage), t.offset, t.shape) if t is not None else None
             if key is not None and key in seen:
                 continue
             seen.add(key)
@@ -190,12 +191,19 @@ class Module:
     def __repr__(self) -> str:
         return module_tree_text(self)
 
-    def _repr_html_(self) -> str:
+    def _repr_html_(self) -> str | None:
         try:
-            from ..notebook.reprs import module_html
+            from ..notebook.reprs import html_enabled, module_html
         except ImportError:  # pragma: no cover
             return f"<pre>{module_tree_text(self)}</pre>"
-        return module_html(self)
+        return module_html(self) if html_enabled() else None
+
+    def _repr_mimebundle_(self, include=None, exclude=None):
+        try:
+            from ..notebook.reprs import mimebundle
+        except ImportError:  # pragma: no cover
+            return None
+        return mimebundle(self, include, exclude)
 
 
 def module_tree_text(module: Module, name: str = "", indent: int = 0, max_lines: int = 200) -> str:

@@ -1,0 +1,98 @@
+"""``accelkit.load``: find a checkpoint, pick the model class from its config.json, load it onto a device.
+
+Sources, tried in this order:
+
+- a local directory in Hugging Face layout (config.json + model.safetensors or shards with
+  model.safetensors.index.json [+ tokenizer.json / preprocessor_config.json]); a path that exists
+  always wins over a bundled name
+- ``"hf:org/name"`` or ``"hf:org/name@revision"``: the Hugging Face Hub, through the weight store
+  (needs huggingface_hub the first time; served offline afterwards)
+- a bundled tiny checkpoint: ``"bert-tiny"``, ``"bert-tiny-mlm"``, ``"vit-tiny"``, ``"whisper-tiny"``,
+  also written ``"tiny:bert"``, ``"tiny:bert-mlm"``, ``"tiny:vit"``, ``"tiny:whisper"``
+
+The class comes from config.json: ``model_type`` picks the family, the first of ``architectures``
+the head (``BertForSequenceClassification`` ...); pass ``architecture="BertModel"`` to load only
+the base model of a task checkpoint.
+
+    bert = accelkit.load("bert-tiny", device="cpu")
+    vit = accelkit.load("hf:google/vit-base-patch16-224", device="webgpu", dtype="float16")
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from ..errors import ConfigError, WeightsError
+from .base import PreTrainedModel, bundled_dir, model_class
+
+BUNDLED = ("bert-tiny", "bert-tiny-mlm", "vit-tiny", "whisper-tiny")
+TINY_PREFIX = "tiny:"
+
+
+def bundled_name(source) -> str | None:
+    """The bundled checkpoint a source names ("bert-tiny", "tiny:bert", "tiny:bert-mlm" ...), or None."""
+    if not isinstance(source, str):
+        return None
+    name = source
+    if name.startswith(TINY_PREFIX):
+        name = name[len(TINY_PREFIX) :]
+        if name not in BUNDLED:
+            family, _, task = name.partition("-")
+            name = f"{family}-tiny" + (f"-{task}" if task else "")
+        if name not in BUNDLED:
+            raise WeightsError(
+                f"no bundled checkpoint {source!r}; bundled: {', '.join(BUNDLED)} "
+                f"(or {', '.join(TINY_PREFIX + n.replace('-tiny', '') for n in BUNDLED)})"
+            )
+        return name
+    return name if name in BUNDLED else None
+
+
+def resolve_source(source) -> Path:
+    """The checkpoint directory for ``source`` (see the module docstring for the forms)."""
+    if isinstance(source, (str, os.PathLike)) and not (isinstance(source, str) and source.startswith("hf:")):
+        path = Path(source).expanduser()
+        if path.is_dir():
+            return path
+        name = bundled_name(source)
+        if name is not None:
+            return bundled_dir(name)
+    from ..io.hub import resolve
+
+    return Path(resolve(source))
+
+
+def load(source, device=None, dtype=None, *, architecture: str | None = None, **kwargs) -> PreTrainedModel:
+    """Load a model: ``source`` is a checkpoint directory, ``"hf:org/name"`` or a bundled name ("bert-tiny").
+
+    ``device``: None (the best), "cpu", "webgpu", "webgpu:N" or a Device. ``dtype``: None/"float32",
+    or "float16" (computes in f16 where the device has shader-f16; elsewhere warns and stays f32,
+    see ``model.dtype_note``). An unsupported ``model_type`` raises WeightsError listing the
+    supported ones.
+    """
+    from ..io import Checkpoint
+
+    if kwargs:
+        raise TypeError(f"load() got unexpected keyword arguments: {', '.join(kwargs)}")
+    with Checkpoint.open(resolve_source(source)) as ckpt:  # weights are copied to the device, then unmapped
+        return _load_checkpoint(ckpt, device, dtype, architecture)
+
+
+def _load_checkpoint(ckpt, device, dtype, architecture: str | None) -> PreTrainedModel:
+    config = ckpt.config
+    model_type = config.get("model_type")
+    if not isinstance(model_type, str) or not model_type:
+        raise ConfigError(
+            f"{ckpt.config_path}: no 'model_type' (got {model_type!r}); is it a transformers config?"
+        )
+    if architecture is None:
+        archs = config.get("architectures") or []
+        if not isinstance(archs, list) or not all(isinstance(a, str) for a in archs):
+            raise ConfigError(f"{ckpt.config_path}: 'architectures' must be a list of names, got {archs!r}")
+        architecture = archs[0] if archs else None
+    cls = model_class(model_type, architecture)
+    return cls.from_checkpoint(ckpt, device=device, dtype=dtype)
+
+
+__all__ = ["BUNDLED", "bundled_name", "load", "resolve_source"]

@@ -1,0 +1,312 @@
+// Elementwise kernels: unary (copy, cast, scale and the math ops), binary (add ... minimum) and fill.
+//
+// The file is one shared part (types, Params, math helpers) and three kernel sections, each starting
+// at a line "//! kernel" + its name; the planner compiles the shared part with the one section it needs.
+//
+// Bindings (group 0):
+//   unary:  @binding(0) x    array<SX> read         @binding(1) out array<SO> read_write   @binding(2) p
+//   binary: @binding(0) a    array<SA> read         @binding(1) b   array<SB> read
+//           @binding(2) out  array<SO> read_write   @binding(3) p
+//   fill:   @binding(0) out  array<SO> read_write   @binding(1) p
+//
+// Workgroup layout: 1-D, WG invocations; the flat workgroup index is wid.x + wid.y * nwg.x (grid_1d).
+// Invocation t of workgroup w handles elements w * WG * EPT + t + k * WG for k < EPT (coalesced).
+// Modes (chosen by the planner):
+//   dense   (STRIDED = false): every operand lies densely from its offset; no index math. With VEC = 4
+//           the storage types are vec4s (every offset and the length are multiples of 4), so each element
+//           here is 4 tensor elements.
+//   strided (STRIDED = true): the out-of-order case: flat index -> RANK coordinates -> one element offset
+//           per operand (strides may be 0 for broadcast dims or negative for reversed views; u32
+//           arithmetic wraps, so a negative stride is its two's complement).
+// Values are converted to the compute type C (f32, or i32 for integer ops; f16 storage computes in
+// f32) on load and to the output element type on store.
+
+alias C = {{C}};          // compute scalar type
+alias VC = {{VC}};        // C, or vec4<C> in the VEC = 4 mode
+alias SX = {{SX}};        // storage element types (scalar or vec4)
+alias SA = {{SA}};
+alias SB = {{SB}};
+alias SO = {{SO}};
+
+const WG: u32 = {{WG}}u;
+const EPT: u32 = {{EPT}}u;
+const STRIDED: bool = {{STRIDED}};
+const RANK: i32 = {{RANK}};
+
+struct Params {
+    n: u32,          // elements to write (vec4s in the VEC = 4 mode)
+    o_off: u32,      // element offsets (in vec4s in the VEC = 4 mode)
+    a_off: u32,      // x (unary) or a (binary)
+    b_off: u32,
+    alpha: f32,      // scale factor of the unary `scale`
+    bits: u32,       // fill value, as the bits of an f32 or i32
+    rank: u32,
+    _pad: u32,
+    shape: array<vec4<u32>, 2>,   // coalesced shape, outermost first (strided mode)
+    os: array<vec4<u32>, 2>,      // strides of out, a/x and b, in elements
+    as_: array<vec4<u32>, 2>,
+    bs: array<vec4<u32>, 2>,
+}
+
+const NAN_BITS: u32 = 0x7fc00000u;
+const F32_MAX: f32 = 3.4028234663852886e38;
+
+fn is_nan(x: f32) -> bool {
+    return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+
+// tanh that never turns into inf/inf = NaN: tanh(+-10) is +-1 in f32 already.
+fn tanh_safe(x: f32) -> f32 {
+    return tanh(clamp(x, -10.0, 10.0));
+}
+
+fn sigmoid(x: f32) -> f32 {
+    return 1.0 / (1.0 + exp(-x));
+}
+
+// erf(x) = x * P(x^2) / Q(x^2) for |x| <= 4, saturating beyond: the rational approximation of the
+// CPU backend (accelkit/backends/cpu.py), same coefficients, same evaluation order.
+fn erf_approx(x_in: f32) -> f32 {
+    let x = clamp(x_in, -4.0, 4.0);
+    let x2 = x * x;
+    var p = -2.72614225801306e-10;
+    p = p * x2 + 2.77068142495902e-08;
+    p = p * x2 + -2.10102402082508e-06;
+    p = p * x2 + -5.69250639462346e-05;
+    p = p * x2 + -7.34990630326855e-04;
+    p = p * x2 + -2.95459980854025e-03;
+    p = p * x2 + -1.60960333262415e-02;
+    var q = -1.45660718464996e-05;
+    q = q * x2 + -2.13374055278905e-04;
+    q = q * x2 + -1.68282697438203e-03;
+    q = q * x2 + -7.37332916720468e-03;
+    q = q * x2 + -1.42647390514189e-02;
+    return x * p / q;
+}
+
+// sin/cos with a Cody-Waite reduction by pi/2 and cephes' polynomials on [-pi/4, pi/4]: a few ulp for
+// |x| up to ~5e4 (WGSL's builtins only promise 2^-11 absolute error, and only on [-pi, pi]).
+fn trig(x: f32, want_cos: bool) -> f32 {
+    let ax = abs(x);
+    if (!(ax <= 1.0e9)) {
+        if (is_nan(x) || ax > F32_MAX) {
+            return bitcast<f32>(NAN_BITS);
+        }
+        return select(sin(x), cos(x), want_cos);
+    }
+    let j = (u32(ax * 1.2732395447351628) + 1u) & ~1u;   // nearest even multiple of pi/4
+    let y = f32(j);
+    let r = ((ax - y * 0.78515625) - y * 2.4187564849853515625e-4) - y * 3.77489497744594108e-8;
+    let z = r * r;
+    let s = ((-1.9515295891e-4 * z + 8.3321608736e-3) * z - 1.6666654611e-1) * z * r + r;
+    let c = ((2.443315711809948e-5 * z - 1.388731625493765e-3) * z + 4.166664568298827e-2) * z * z
+        - 0.5 * z + 1.0;
+    var q = (j >> 1u) & 3u;          // quadrant of ax
+    if (want_cos) {
+        q = (q + 1u) & 3u;           // cos(ax) = sin(ax + pi/2), and cos is even
+    }
+    var v = select(s, c, (q & 1u) == 1u);
+    if (q >= 2u) {
+        v = -v;
+    }
+    if (!want_cos && x < 0.0) {
+        v = -v;
+    }
+    return v;
+}
+
+// numpy's float power: x^0 = 1, 1^y = 1, small integer exponents by repeated squaring (exact-ish),
+// negative bases allowed for integer exponents, NaN for negative bases with fractional exponents.
+fn pow_f32(a: f32, b: f32) -> f32 {
+    if (b == 0.0 || a == 1.0) {
+        return 1.0;
+    }
+    let is_int = round(b) == b;
+    if (is_int && abs(b) <= 64.0) {
+        var e = u32(abs(b));
+        var base = a;
+        var r = 1.0;
+        loop {
+            if ((e & 1u) == 1u) {
+                r = r * base;
+            }
+            e = e >> 1u;
+            if (e == 0u) {
+                break;
+            }
+            base = base * base;
+        }
+        return select(r, 1.0 / r, b < 0.0);
+    }
+    let r = exp2(b * log2(abs(a)));
+    if (a < 0.0) {
+        if (!is_int) {
+            return bitcast<f32>(NAN_BITS);
+        }
+        if (fract(b * 0.5) != 0.0) {
+            return -r;
+        }
+    }
+    return r;
+}
+
+// integer power with C semantics for negative exponents (1, -1 stay; everything else truncates to 0).
+fn pow_i32(a: i32, b: i32) -> i32 {
+    if (b < 0) {
+        if (a == 1) {
+            return 1;
+        }
+        if (a == -1) {
+            return select(1, -1, (b & 1) == 1);
+        }
+        return 0;
+    }
+    var e = u32(b);
+    var base = a;
+    var r = 1;
+    loop {
+        if (e == 0u) {
+            break;
+        }
+        if ((e & 1u) == 1u) {
+            r = r * base;
+        }
+        base = base * base;
+        e = e >> 1u;
+    }
+    return r;
+}
+
+// numpy's maximum/minimum propagate NaN; WGSL's max/min may not.
+fn max_nan(a: f32, b: f32) -> f32 {
+    if (is_nan(a) || is_nan(b)) {
+        return bitcast<f32>(NAN_BITS);
+    }
+    return max(a, b);
+}
+
+fn min_nan(a: f32, b: f32) -> f32 {
+    if (is_nan(a) || is_nan(b)) {
+        return bitcast<f32>(NAN_BITS);
+    }
+    return min(a, b);
+}
+
+fn flat_workgroup(wid: vec3u, nwg: vec3u) -> u32 {
+    return wid.x + wid.y * nwg.x;
+}
+
+fn dim_of(a: array<vec4<u32>, 2>, d: i32) -> u32 {
+    return a[d / 4][d % 4];
+}
+
+//! kernel unary
+
+@group(0) @binding(0) var<storage, read> x: array<SX>;
+@group(0) @binding(1) var<storage, read_write> out: array<SO>;
+@group(0) @binding(2) var<uniform> p: Params;
+
+fn unary_op(x: C) -> C {
+    {{UNARY_OP}}
+}
+
+fn apply(v: VC) -> VC {
+    {{APPLY_UNARY}}
+}
+
+@compute @workgroup_size(WG)
+fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
+        @builtin(local_invocation_index) lid: u32) {
+    let base = flat_workgroup(wid, nwg) * (WG * EPT) + lid;
+    for (var k = 0u; k < EPT; k++) {
+        let i = base + k * WG;
+        if (i >= p.n) {
+            return;
+        }
+        var xi = p.a_off + i;
+        var oi = p.o_off + i;
+        if (STRIDED) {
+            xi = p.a_off;
+            oi = p.o_off;
+            var rest = i;
+            for (var d = RANK - 1; d >= 0; d--) {
+                var c = rest;
+                if (d > 0) {
+                    let n_d = dim_of(p.shape, d);
+                    c = rest % n_d;
+                    rest = rest / n_d;
+                }
+                xi += c * dim_of(p.as_, d);
+                oi += c * dim_of(p.os, d);
+            }
+        }
+        out[oi] = SO(apply(VC(x[xi])));
+    }
+}
+
+//! kernel binary
+
+@group(0) @binding(0) var<storage, read> a: array<SA>;
+@group(0) @binding(1) var<storage, read> b: array<SB>;
+@group(0) @binding(2) var<storage, read_write> out: array<SO>;
+@group(0) @binding(3) var<uniform> p: Params;
+
+fn binary_op(a: C, b: C) -> C {
+    {{BINARY_OP}}
+}
+
+fn apply(u: VC, v: VC) -> VC {
+    {{APPLY_BINARY}}
+}
+
+@compute @workgroup_size(WG)
+fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
+        @builtin(local_invocation_index) lid: u32) {
+    let base = flat_workgroup(wid, nwg) * (WG * EPT) + lid;
+    for (var k = 0u; k < EPT; k++) {
+        let i = base + k * WG;
+        if (i >= p.n) {
+            return;
+        }
+        var ai = p.a_off + i;
+        var bi = p.b_off + i;
+        var oi = p.o_off + i;
+        if (STRIDED) {
+            ai = p.a_off;
+            bi = p.b_off;
+            oi = p.o_off;
+            var rest = i;
+            for (var d = RANK - 1; d >= 0; d--) {
+                var c = rest;
+                if (d > 0) {
+                    let n_d = dim_of(p.shape, d);
+                    c = rest % n_d;
+                    rest = rest / n_d;
+                }
+                ai += c * dim_of(p.as_, d);
+                bi += c * dim_of(p.bs, d);
+                oi += c * dim_of(p.os, d);
+            }
+        }
+        out[oi] = SO(apply(VC(a[ai]), VC(b[bi])));
+    }
+}
+
+//! kernel fill
+
+@group(0) @binding(0) var<storage, read_write> out: array<SO>;
+@group(0) @binding(1) var<uniform> p: Params;
+
+@compute @workgroup_size(WG)
+fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
+        @builtin(local_invocation_index) lid: u32) {
+    let value = SO(VC(bitcast<C>(p.bits)));
+    let base = flat_workgroup(wid, nwg) * (WG * EPT) + lid;
+    for (var k = 0u; k < EPT; k++) {
+        let i = base + k * WG;
+        if (i >= p.n) {
+            return;
+        }
+        out[p.o_off + i] = value;
+    }
+}
