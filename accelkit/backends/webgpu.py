@@ -393,7 +393,7 @@ class WebGPUBackend(Backend):
                 if self.listeners:
                     rec = TimedDispatch(
                         label=plan.label or str(plan.key[0]),
-                        kernel=str(plan.key[0]),
+                        kernel=(plan.label.split("[")[0].split()[0] if plan.label else str(plan.key[0])),
                         workgroups=plan.workgroups,
                         host_ns=t0,
                         host_dur_ns=time.perf_counter_ns() - t0,
@@ -453,7 +453,9 @@ class WebGPUBackend(Backend):
         with self.lock:
             self.flush()
             try:
-                self.device.queue.on_submitted_work_done_sync()
+                # a 4-byte readback waits for everything submitted before it (wgpu-py 0.32's
+                # on_submitted_work_done_sync does not work with its wgpu-native)
+                self.device.queue.read_buffer(self.dummy, 0, 4)
             except Exception as exc:
                 raise self._wrap(exc, "waiting for the device") from exc
             self._collect_timestamps()

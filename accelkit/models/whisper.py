@@ -61,20 +61,17 @@ class WhisperConfig(Config):
     tie_word_embeddings: bool = True
 
     def validate(self) -> None:
-        positive(self, "vocab_size", "num_mel_bins", "d_model", "encoder_layers", "encoder_attention_heads",
-                 "encoder_ffn_dim", "decoder_layers", "decoder_attention_heads", "decoder_ffn_dim",
-                 "max_source_positions", "max_target_positions")
-        for heads in ("encoder_attention_heads", "decoder_attention_heads"):
-            if self.d_model % getattr(self, heads):
-                raise ConfigError(f"d_model {self.d_model} is not a multiple of {heads} {getattr(self, heads)}")
+        sizes = "vocab_size num_mel_bins d_model max_source_positions max_target_positions"
+        for side in ("encoder", "decoder"):
+            sizes += f" {side}_layers {side}_attention_heads {side}_ffn_dim"
+            heads = getattr(self, f"{side}_attention_heads")
+            if heads > 0 and self.d_model % heads:
+                raise ConfigError(
+                    f"d_model {self.d_model} is not a multiple of {side}_attention_heads {heads}"
+                )
+        positive(self, *sizes.split())
         check_activation(self.activation_function, "activation_function")
-        ids = {"decoder_start_token_id": [self.decoder_start_token_id], "eos_token_id": _ids(self.eos_token_id),
-               "pad_token_id": _ids(self.pad_token_id), "suppress_tokens": self.suppress_tokens or [],
-               "begin_suppress_tokens": self.begin_suppress_tokens or []}
-        for name, values in ids.items():
-            bad = [v for v in values if isinstance(v, bool) or not isinstance(v, int) or not 0 <= v < self.vocab_size]
-            if bad:
-                raise ConfigError(f"field {name!r}: token ids must be integers in [0, {self.vocab_size}), got {bad[:5]}")
+        check_token_ids(self.vocab_size, {k: getattr(self, k) for k in _TOKEN_FIELDS})
 
     @property
     def input_frames(self) -> int:
@@ -100,19 +97,23 @@ class WhisperGenerationConfig(Config):
     max_initial_timestamp_index: int | None = None
 
     @classmethod
-    def for_model(cls, generation: dict | None, config: WhisperConfig, source: str) -> WhisperGenerationConfig:
+    def for_model(
+        cls, generation: dict | None, config: WhisperConfig, source: str
+    ) -> WhisperGenerationConfig:
         """generation_config.json over the generation fields of config.json (what transformers falls back to)."""
-        base = {k: getattr(config, k) for k in ("decoder_start_token_id", "eos_token_id", "pad_token_id",
-                                                "suppress_tokens", "begin_suppress_tokens")}
+        base = {k: getattr(config, k) for k in _TOKEN_FIELDS}
         base.update({k: v for k, v in config.extra.items() if k in ("forced_decoder_ids", "max_length")})
-        gen = cls.from_dict({**base, **{k: v for k, v in (generation or {}).items() if v is not None}}, source=source)
-        vocab = config.vocab_size
-        tokens = [gen.decoder_start_token_id, *_ids(gen.eos_token_id), *_ids(gen.pad_token_id)]
-        tokens += [*(gen.lang_to_id or {}).values(), *(gen.task_to_id or {}).values()]
-        tokens += [*(gen.suppress_tokens or []), *(gen.begin_suppress_tokens or [])]
-        bad = [t for t in tokens if isinstance(t, bool) or not isinstance(t, int) or not 0 <= t < vocab]
-        if bad:
-            raise ConfigError(f"{source}: token ids must be integers in [0, {vocab}), got {bad[:5]}")
+        gen = cls.from_dict(
+            {**base, **{k: v for k, v in (generation or {}).items() if v is not None}}, source=source
+        )
+        fields = {k: getattr(gen, k) for k in _TOKEN_FIELDS}
+        fields.update(
+            lang_to_id=list((gen.lang_to_id or {}).values()), task_to_id=list((gen.task_to_id or {}).values())
+        )
+        try:
+            check_token_ids(config.vocab_size, fields)
+        except ConfigError as e:
+            raise ConfigError(f"{source}: {e}") from None
         return gen
 
     @property
@@ -124,8 +125,29 @@ class WhisperGenerationConfig(Config):
         return self.pad_token_id if self.pad_token_id is not None else self.eos_ids[0]
 
 
+_TOKEN_FIELDS = (
+    "decoder_start_token_id",
+    "eos_token_id",
+    "pad_token_id",
+    "suppress_tokens",
+    "begin_suppress_tokens",
+)
+
+
 def _ids(value) -> list:
     return [] if value is None else (list(value) if isinstance(value, (list, tuple)) else [value])
+
+
+def check_token_ids(vocab_size: int, fields: dict) -> None:
+    """Raise ConfigError naming the first field whose token id(s) are not integers in [0, vocab_size)."""
+    for name, value in fields.items():
+        bad = [
+            v for v in _ids(value) if isinstance(v, bool) or not isinstance(v, int) or not 0 <= v < vocab_size
+        ]
+        if bad:
+            raise ConfigError(
+                f"field {name!r}: token ids must be integers in [0, {vocab_size}), got {bad[:5]}"
+            )
 
 
 # ------------------------------------------------------------------------------------ modules
@@ -153,8 +175,14 @@ class WhisperAttention(nn.Module):
         kv = ops.linear(x, self.fused_weight, self.fused_bias)  # (B, S, 2C)
         return nn.split_heads(kv[..., :c], self.num_heads), nn.split_heads(kv[..., c:], self.num_heads)
 
-    def __call__(self, x: Tensor, kv: tuple[Tensor, Tensor] | None = None, cache=None, start: int = 0,
-                 causal: bool = False) -> Tensor:
+    def __call__(
+        self,
+        x: Tensor,
+        kv: tuple[Tensor, Tensor] | None = None,
+        cache=None,
+        start: int = 0,
+        causal: bool = False,
+    ) -> Tensor:
         """x (B, T, C) -> (B, T, C). Self-attention projects q/k/v from x; with ``cache`` ((B, H, L, D) key
         and value buffers) the new keys/values are written at positions start.. and the prefix is attended.
         Cross-attention takes ``kv`` from project_kv."""
@@ -274,15 +302,15 @@ class WhisperCache:
     """
 
     def __init__(self, decoder: WhisperDecoder, encoder_hidden_states: Tensor, max_length: int) -> None:
-        b = encoder_hidden_states.shape[0]
+        enc = encoder_hidden_states  # (B, S, C)
         self.length, self.max_length = 0, max_length
-        self.cross_kv = [layer.encoder_attn.project_kv(encoder_hidden_states) for layer in decoder.layers]
+        self.cross_kv = [layer.encoder_attn.project_kv(enc) for layer in decoder.layers]
         self.self_kv = []
         for layer in decoder.layers:
-            heads = layer.self_attn.num_heads
-            shape = (b, heads, max_length, encoder_hidden_states.shape[-1] // heads)
+            h = layer.self_attn.num_heads
+            shape = (enc.shape[0], h, max_length, enc.shape[-1] // h)
             self.self_kv.append(
-                tuple(Tensor.empty(shape, encoder_hidden_states.dtype, encoder_hidden_states.device) for _ in range(2))
+                (Tensor.empty(shape, enc.dtype, enc.device), Tensor.empty(shape, enc.dtype, enc.device))
             )
 
     @property
@@ -303,7 +331,9 @@ class WhisperForConditionalGeneration(PreTrainedModel):
         super().__init__(config)
         self.model = WhisperModel(config)
         self.proj_out = nn.Linear(config.d_model, config.vocab_size, bias=False)
-        self.tied_weights = {"proj_out.weight": "model.decoder.embed_tokens.weight"} if config.tie_word_embeddings else {}
+        self.tied_weights = (
+            {"proj_out.weight": "model.decoder.embed_tokens.weight"} if config.tie_word_embeddings else {}
+        )
         self.generation_config = WhisperGenerationConfig.for_model(None, config, "config.json")
 
     @classmethod
@@ -314,7 +344,9 @@ class WhisperForConditionalGeneration(PreTrainedModel):
             ckpt = Checkpoint.open(ckpt)
         model = super().from_checkpoint(ckpt, device=device, dtype=dtype)
         source = str(ckpt.generation_config_path or ckpt.config_path)
-        model.generation_config = WhisperGenerationConfig.for_model(ckpt.generation_config, model.config, source)
+        model.generation_config = WhisperGenerationConfig.for_model(
+            ckpt.generation_config, model.config, source
+        )
         return model
 
     # ------------------------------------------------------------------ preprocessing
@@ -324,7 +356,9 @@ class WhisperForConditionalGeneration(PreTrainedModel):
         if self.__dict__.get("_tokenizer") is None:
             from ..preprocess import TextTokenizer
 
-            object.__setattr__(self, "_tokenizer", TextTokenizer.from_dir(self._checkpoint_dir("a tokenizer")))
+            object.__setattr__(
+                self, "_tokenizer", TextTokenizer.from_dir(self._checkpoint_dir("a tokenizer"))
+            )
         return self.__dict__["_tokenizer"]
 
     @property
@@ -356,8 +390,8 @@ class WhisperForConditionalGeneration(PreTrainedModel):
         shape = tuple(input_features.shape) if hasattr(input_features, "shape") else np.shape(input_features)
         if len(shape) != 3 or shape[1:] != (cfg.num_mel_bins, cfg.input_frames) or shape[0] == 0:
             raise InputError(
-                f"input_features must have shape (batch, {cfg.num_mel_bins}, {cfg.input_frames}) (num_mel_bins, "
-                f"30 s of frames; pad shorter audio as the feature extractor does), got {tuple(shape)}"
+                f"input_features must have shape (batch, {cfg.num_mel_bins}, {cfg.input_frames}): num_mel_bins and "
+                f"2 * max_source_positions frames (pad shorter audio as the feature extractor does), got {tuple(shape)}"
             )
         return self._tensor_input(input_features, "input_features", self.compute_dtype)
 
@@ -368,8 +402,11 @@ class WhisperForConditionalGeneration(PreTrainedModel):
                 raise InputError("pass input_features (B, num_mel_bins, frames) or encoder_hidden_states")
             return self.encode(input_features)
         cfg = self.config
-        shape = tuple(np.shape(encoder_hidden_states) if not isinstance(encoder_hidden_states, Tensor)
-                      else encoder_hidden_states.shape)
+        shape = tuple(
+            np.shape(encoder_hidden_states)
+            if not isinstance(encoder_hidden_states, Tensor)
+            else encoder_hidden_states.shape
+        )
         if len(shape) != 3 or shape[1:] != (cfg.max_source_positions, cfg.d_model) or shape[0] == 0:
             raise InputError(
                 f"encoder_hidden_states must have shape (batch, {cfg.max_source_positions}, {cfg.d_model}), got {shape}"
@@ -386,10 +423,14 @@ class WhisperForConditionalGeneration(PreTrainedModel):
         limit = self.config.max_target_positions
         max_length = limit if max_length is None else int(max_length)
         if not 0 < max_length <= limit:
-            raise InputError(f"cache max_length must be in [1, {limit}] (max_target_positions), got {max_length}")
+            raise InputError(
+                f"cache max_length must be in [1, {limit}] (max_target_positions), got {max_length}"
+            )
         return WhisperCache(self.model.decoder, encoder_hidden_states, max_length)
 
-    def decode(self, decoder_input_ids, cache: WhisperCache, *, last_only: bool = False, logits_bias=None) -> Tensor:
+    def decode(
+        self, decoder_input_ids, cache: WhisperCache, *, last_only: bool = False, logits_bias=None
+    ) -> Tensor:
         """Run the decoder on new ids (B, T) at positions cache.length.., append their keys/values to the cache.
 
         Returns logits (B, T, vocab), or (B, 1, vocab) for the last position only with ``last_only``;
@@ -408,10 +449,14 @@ class WhisperForConditionalGeneration(PreTrainedModel):
             h = h[:, -1:]
         return ops.linear(h, self.proj_out.weight, logits_bias)  # (B, T, V): hidden @ embed_tokens.T
 
-    def __call__(self, input_features=None, decoder_input_ids=None, *, encoder_hidden_states=None) -> ModelOutput:
+    def __call__(
+        self, input_features=None, decoder_input_ids=None, *, encoder_hidden_states=None
+    ) -> ModelOutput:
         """Logits (B, T, vocab) for decoder_input_ids given the audio features (or precomputed encoder output)."""
         if decoder_input_ids is None:
-            raise InputError("decoder_input_ids is required (e.g. [[decoder_start_token_id]]); see generate()")
+            raise InputError(
+                "decoder_input_ids is required (e.g. [[decoder_start_token_id]]); see generate()"
+            )
         ids, shape = self._ids_input(decoder_input_ids, "decoder_input_ids", self.config.vocab_size)
         if not 0 < shape[1] <= self.config.max_target_positions:
             raise InputError(
@@ -474,9 +519,16 @@ class WhisperForConditionalGeneration(PreTrainedModel):
             raise InputError(f"unsupported language {language!r}; this checkpoint knows: {known}")
         return lang_to_id[token]
 
-    def generate(self, input_features=None, max_new_tokens: int | None = None, language: str | None = None,
-                 task: str | None = None, return_timestamps: bool = False, *,
-                 encoder_hidden_states: Tensor | None = None) -> np.ndarray:
+    def generate(
+        self,
+        input_features=None,
+        max_new_tokens: int | None = None,
+        language: str | None = None,
+        task: str | None = None,
+        return_timestamps: bool = False,
+        *,
+        encoder_hidden_states: Tensor | None = None,
+    ) -> np.ndarray:
         """Greedy decoding as transformers' generate: returns (B, T) int64 ids, the prompt included.
 
         The prompt is <|startoftranscript|>, the language (detected from the first step, restricted to
@@ -493,7 +545,11 @@ class WhisperForConditionalGeneration(PreTrainedModel):
         room = cfg.max_target_positions - n_prompt
         if max_new_tokens is None:
             max_new_tokens = min(gen.max_length, room)
-        elif isinstance(max_new_tokens, bool) or not isinstance(max_new_tokens, (int, np.integer)) or max_new_tokens < 0:
+        elif (
+            isinstance(max_new_tokens, bool)
+            or not isinstance(max_new_tokens, (int, np.integer))
+            or max_new_tokens < 0
+        ):
             raise InputError(f"max_new_tokens must be an integer >= 0, got {max_new_tokens!r}")
         elif max_new_tokens > room:
             raise InputError(
@@ -508,11 +564,15 @@ class WhisperForConditionalGeneration(PreTrainedModel):
 
         ids, languages = np.empty((b, 0), dtype=np.int64), [None] * b
         if None in prompt:  # language detection: the first step from <|startoftranscript|> alone
-            detect = self.decode(np.full((b, 1), prompt[0]), cache, last_only=True, logits_bias=self._language_mask())
+            detect = self.decode(
+                np.full((b, 1), prompt[0]), cache, last_only=True, logits_bias=self._language_mask()
+            )
             languages = _argmax(detect)
             ids = np.full((b, 1), prompt[0], dtype=np.int64)
             prompt = prompt[1:]
-        rest = np.array([[languages[i] if t is None else t for t in prompt] for i in range(b)], dtype=np.int64)
+        rest = np.array(
+            [[languages[i] if t is None else t for t in prompt] for i in range(b)], dtype=np.int64
+        )
         ids = np.concatenate([ids, rest], axis=1)
         if max_new_tokens == 0:
             return ids
@@ -537,7 +597,10 @@ class WhisperForConditionalGeneration(PreTrainedModel):
         if self.__dict__.get("_masks") is None:
             gen = self.generation_config
             masks = []
-            for tokens in (gen.suppress_tokens or [], [*(gen.suppress_tokens or []), *(gen.begin_suppress_tokens or [])]):
+            for tokens in (
+                gen.suppress_tokens or [],
+                [*(gen.suppress_tokens or []), *(gen.begin_suppress_tokens or [])],
+            ):
                 bias = np.zeros(self.config.vocab_size, np.float32)
                 bias[list(tokens)] = -np.inf
                 masks.append(Tensor.from_numpy(bias, self.compute_dtype, self.device) if tokens else None)
@@ -545,29 +608,47 @@ class WhisperForConditionalGeneration(PreTrainedModel):
         return self.__dict__["_masks"]
 
     def _language_mask(self) -> Tensor:
-        bias = np.full(self.config.vocab_size, -np.inf, np.float32)
-        bias[list(self.generation_config.lang_to_id.values())] = 0.0
-        return Tensor.from_numpy(bias, self.compute_dtype, self.device)
+        """Additive (vocab,) mask: 0 on the language tokens, -inf elsewhere (for language detection)."""
+        if self.__dict__.get("_lang_mask") is None:
+            bias = np.full(self.config.vocab_size, -np.inf, np.float32)
+            bias[list(self.generation_config.lang_to_id.values())] = 0.0
+            object.__setattr__(self, "_lang_mask", Tensor.from_numpy(bias, self.compute_dtype, self.device))
+        return self.__dict__["_lang_mask"]
 
-    def detect_language(self, input_features=None, *, encoder_hidden_states: Tensor | None = None) -> list[str]:
+    def detect_language(
+        self, input_features=None, *, encoder_hidden_states: Tensor | None = None
+    ) -> list[str]:
         """The language token (e.g. "<|en|>") each example most likely speaks, from the first decoder step."""
         gen = self.generation_config
         if not gen.lang_to_id:
-            raise InputError("this checkpoint's generation config has no lang_to_id, so it cannot detect languages")
+            raise InputError(
+                "this checkpoint's generation config has no lang_to_id, so it cannot detect languages"
+            )
         enc = self._encoder_input(input_features, encoder_hidden_states)
         cache = self.new_cache(enc, 1)
-        logits = self.decode(np.full((enc.shape[0], 1), gen.decoder_start_token_id), cache, last_only=True,
-                             logits_bias=self._language_mask())
+        logits = self.decode(
+            np.full((enc.shape[0], 1), gen.decoder_start_token_id),
+            cache,
+            last_only=True,
+            logits_bias=self._language_mask(),
+        )
         names = {v: k for k, v in gen.lang_to_id.items()}
         return [names[int(t)] for t in _argmax(logits)]
 
     # ------------------------------------------------------------------ audio -> text
-    def transcribe(self, audio, sampling_rate: int = 16000, language: str | None = None, task: str = "transcribe",
-                   max_new_tokens: int | None = None, batch_size: int = 8) -> str:
+    def transcribe(
+        self,
+        audio,
+        sampling_rate: int = 16000,
+        language: str | None = None,
+        task: str = "transcribe",
+        max_new_tokens: int | None = None,
+        batch_size: int = 8,
+    ) -> str:
         """Audio (mono or multichannel, float or int PCM, any rate) -> text.
 
-        Audio is resampled to the feature extractor's rate; longer than 30 s it is cut into 30 s chunks,
-        which are decoded in batches of ``batch_size`` and their texts joined.
+        Audio is resampled to the feature extractor's rate; longer than the model's window (30 s) it is cut
+        into windows, which are decoded in batches of ``batch_size`` and their texts joined.
         """
         from ..preprocess import chunk_audio, resample, to_mono_float32
 
@@ -581,8 +662,12 @@ class WhisperForConditionalGeneration(PreTrainedModel):
         texts = []
         for start in range(0, len(chunks), batch_size):
             features = fe(chunks[start : start + batch_size], sampling_rate=fe.sampling_rate)
-            ids = self.generate(features, max_new_tokens=max_new_tokens, language=language, task=task
-                                if self.generation_config.is_multilingual is not False else None)
+            ids = self.generate(
+                features,
+                max_new_tokens=max_new_tokens,
+                language=language,
+                task=task if self.generation_config.is_multilingual is not False else None,
+            )
             texts += self.tokenizer.batch_decode(ids, skip_special_tokens=True)
         return "".join(texts)
 
@@ -602,7 +687,9 @@ class _TimestampRules:
 
     def __init__(self, gen: WhisperGenerationConfig, begin: int, vocab_size: int) -> None:
         if gen.no_timestamps_token_id is None or gen.no_timestamps_token_id + 1 >= vocab_size:
-            raise InputError("return_timestamps=True: this checkpoint has no timestamp tokens after <|notimestamps|>")
+            raise InputError(
+                "return_timestamps=True: this checkpoint has no timestamp tokens after <|notimestamps|>"
+            )
         self.no_ts, self.ts_begin = gen.no_timestamps_token_id, gen.no_timestamps_token_id + 1
         self.eos = gen.eos_ids[0]
         self.begin, self.max_initial = begin, gen.max_initial_timestamp_index
