@@ -75,6 +75,12 @@ def load_ipython_extension(ipython):  # %load_ext accelkit
     _load_ext(ipython)
 
 
+def unload_ipython_extension(ipython):  # %unload_ext accelkit
+    from .notebook import unload_ipython_extension as _unload_ext
+
+    _unload_ext(ipython)
+
+
 __all__ = [
     "AccelkitError",
     "ConfigError",

@@ -132,12 +132,17 @@ class Device:
         why = f" (fallback: {self.fallback_reason})" if self.fallback_reason else ""
         return f"<accelkit.Device {self.spec} {self.name!r} {self.kind}{extra}{why}>"
 
-    def _repr_html_(self) -> str:
+    def _repr_html_(self) -> str | None:
         try:
-            from ..notebook.reprs import device_html
+            from ..notebook.reprs import device_html, html_enabled
         except ImportError:  # pragma: no cover
             return f"<pre>{self!r}</pre>"
-        return device_html(self)
+        return device_html(self) if html_enabled() else None
+
+    def _repr_mimebundle_(self, include=None, exclude=None):  # a widget view with options(display="widget")
+        from ..notebook.reprs import mimebundle
+
+        return mimebundle(self, include, exclude)
 
     def __eq__(self, other) -> bool:
         return self is other
@@ -256,8 +261,10 @@ def _enumerate() -> list[Device]:
 
 
 def devices() -> list[Device]:
-    """Every usable device, best first (WebGPU adapters and the CPU backend)."""
-    return _enumerate()
+    """Every usable device, best first (WebGPU adapters and the CPU backend); a list with a rich repr."""
+    from ..notebook.reprs import DeviceList
+
+    return DeviceList(_enumerate())
 
 
 def wgpu_problem() -> str | None:

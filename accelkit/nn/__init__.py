@@ -198,11 +198,9 @@ class Module:
             return f"<pre>{module_tree_text(self)}</pre>"
         return module_html(self) if html_enabled() else None
 
-    def _repr_mimebundle_(self, include=None, exclude=None):
-        try:
-            from ..notebook.reprs import mimebundle
-        except ImportError:  # pragma: no cover
-            return None
+    def _repr_mimebundle_(self, include=None, exclude=None):  # a widget view with options(display="widget")
+        from ..notebook.reprs import mimebundle
+
         return mimebundle(self, include, exclude)
 
 

@@ -120,12 +120,17 @@ class Profile:
     def __repr__(self) -> str:
         return self.table()
 
-    def _repr_html_(self) -> str:
+    def _repr_html_(self) -> str | None:
         try:
-            from ..notebook.reprs import profile_html
+            from ..notebook.reprs import html_enabled, profile_html
         except ImportError:  # pragma: no cover
             return f"<pre>{self.table()}</pre>"
-        return profile_html(self)
+        return profile_html(self) if html_enabled() else None
+
+    def _repr_mimebundle_(self, include=None, exclude=None):  # a widget view with options(display="widget")
+        from ..notebook.reprs import mimebundle
+
+        return mimebundle(self, include, exclude)
 
     # ------------------------------------------------------------------ exports
     def trace_events(self) -> list[dict]:

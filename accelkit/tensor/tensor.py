@@ -342,9 +342,9 @@ class Tensor:
                 continue
             n, s = self.shape[axis], self.strides[axis]
             if isinstance(k, slice):
-                start, stop, step = k.indices(n)
-                if step == 0:
+                if k.step == 0:  # before k.indices(), which raises a plain ValueError for it
                     raise ShapeError("slice step cannot be zero")
+                start, stop, step = k.indices(n)
                 count = len(range(start, stop, step))
                 shape.append(count)
                 strides.append(s * step)
@@ -411,6 +411,11 @@ class Tensor:
 
         return ops.pow(self, other)
 
+    def __rpow__(self, other):
+        from .. import ops
+
+        return ops.pow(other, self)
+
     def __neg__(self):
         from .. import ops
 
@@ -461,12 +466,17 @@ class Tensor:
     def __repr__(self) -> str:
         return summary_line(self)
 
-    def _repr_html_(self) -> str:
+    def _repr_html_(self) -> str | None:
         try:
-            from ..notebook.reprs import tensor_html
+            from ..notebook.reprs import html_enabled, tensor_html
         except ImportError:  # pragma: no cover - notebook layer missing
             return f"<pre>{summary_line(self)}</pre>"
-        return tensor_html(self)
+        return tensor_html(self) if html_enabled() else None
+
+    def _repr_mimebundle_(self, include=None, exclude=None):  # a widget view with options(display="widget")
+        from ..notebook.reprs import mimebundle
+
+        return mimebundle(self, include, exclude)
 
 
 def summary_line(t: Tensor) -> str:

@@ -1,0 +1,182 @@
+"""Display options for accelkit's notebook output, set by ``ak.options(...)`` as a call or a ``with`` block.
+
+>>> ak.options(display="text")            # from now on: text only, no HTML reprs
+>>> with ak.options(display="widget"):    # inside the block: ipywidgets views where a kernel is live
+...     display(ak.devices())
+
+``display`` is one of:
+
+- ``"auto"`` (the default, or env ``ACCELKIT_DISPLAY``): text plus static HTML. Static output is
+  deterministic, so notebooks re-run under nbval and diffs stay stable; live views are asked for
+  explicitly (``accelkit.notebook.widgets``) or with ``display="widget"``.
+- ``"html"``: the same as auto.
+- ``"widget"``: ipywidgets views (with the static HTML and text as fallbacks in the same output)
+  where ipywidgets is installed and a Jupyter kernel is attached; elsewhere as auto.
+- ``"text"``: text only; ``_repr_html_`` returns None.
+
+The settings are process-wide (a ``with`` block restores them on exit, it does not isolate threads).
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from dataclasses import asdict, dataclass, fields, replace
+
+from ..errors import AccelkitError
+
+DISPLAY_MODES = ("auto", "text", "html", "widget")
+
+
+class OptionsError(AccelkitError, ValueError):
+    """An unknown option or an option value out of range."""
+
+
+@dataclass(frozen=True)
+class DisplayOptions:
+    """The current settings (``ak.options()`` with no arguments shows them)."""
+
+    display: str = "auto"  # auto | text | html | widget
+    max_rows: int = 200  # rows at most in a module tree, a kernel list, a dispatch list
+    top: int = 15  # kernels in a profile's table
+    preview: int = 3  # a tensor preview shows this many items at each edge of each axis
+    bins: int = 24  # histogram bins in a tensor's HTML
+    progress: bool = True  # with %load_ext accelkit: show a progress widget for long downloads/uploads
+    live_interval: float = 1.0  # seconds between refreshes of a live widget view
+
+
+def _initial() -> DisplayOptions:
+    mode = os.environ.get("ACCELKIT_DISPLAY", "auto").strip().lower() or "auto"
+    return DisplayOptions(display=mode if mode in DISPLAY_MODES else "auto")
+
+
+_lock = threading.Lock()
+_current = _initial()
+
+
+def get_options() -> DisplayOptions:
+    """The settings now in force."""
+    return _current
+
+
+def _validated(changes: dict) -> dict:
+    out = {}
+    for name, value in changes.items():
+        if name == "display":
+            value = str(value).lower()
+            if value not in DISPLAY_MODES:
+                raise OptionsError(
+                    f"options: display must be one of {', '.join(DISPLAY_MODES)}, got {value!r}"
+                )
+        elif name in ("max_rows", "top", "preview", "bins"):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise OptionsError(f"options: {name} must be a positive int, got {value!r}")
+        elif name == "live_interval":
+            if not isinstance(value, (int, float)) or value <= 0:
+                raise OptionsError(
+                    f"options: live_interval must be a positive number of seconds, got {value!r}"
+                )
+            value = float(value)
+        elif name == "progress":
+            value = bool(value)
+        out[name] = value
+    return out
+
+
+class options:  # noqa: N801 - called like a function, usable as a context manager
+    """Change display options now; as a ``with`` block, put the previous ones back at its end.
+
+    Arguments left as None keep their value. ``ak.options()`` shows the current settings.
+
+    >>> ak.options(display="text")     # rich output off
+    >>> with ak.options(top=5, display="html"):
+    ...     prof
+    """
+
+    def __init__(
+        self,
+        display: str | None = None,
+        *,
+        max_rows: int | None = None,
+        top: int | None = None,
+        preview: int | None = None,
+        bins: int | None = None,
+        progress: bool | None = None,
+        live_interval: float | None = None,
+    ) -> None:
+        global _current
+        given = {
+            "display": display,
+            "max_rows": max_rows,
+            "top": top,
+            "preview": preview,
+            "bins": bins,
+            "progress": progress,
+            "live_interval": live_interval,
+        }
+        changes = _validated({k: v for k, v in given.items() if v is not None})
+        with _lock:
+            self.previous = _current
+            _current = replace(_current, **changes)
+            self.current = _current
+
+    def __enter__(self) -> DisplayOptions:
+        return self.current
+
+    def __exit__(self, *exc) -> None:
+        global _current
+        with _lock:
+            _current = self.previous
+
+    def __repr__(self) -> str:
+        now = get_options()
+        return "accelkit display options: " + ", ".join(
+            f"{f.name}={getattr(now, f.name)!r}" for f in fields(now)
+        )
+
+    def as_dict(self) -> dict:
+        return asdict(get_options())
+
+
+# ---------------------------------------------------------------------------------- where output goes
+def kernel_is_live() -> bool:
+    """True inside a Jupyter kernel (a frontend that can show widgets may be attached); False in a
+    terminal, a plain Python process, or an in-process ``InteractiveShell``."""
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return False
+    shell = get_ipython()
+    return shell is not None and getattr(shell, "kernel", None) is not None
+
+
+def widgets_available() -> bool:
+    """True when ipywidgets (8 or later) can be imported."""
+    try:
+        import ipywidgets
+    except ImportError:
+        return False
+    return int(ipywidgets.__version__.split(".")[0]) >= 8
+
+
+def html_enabled() -> bool:
+    """Whether ``_repr_html_`` should return HTML (False after ``ak.options(display="text")``)."""
+    return _current.display != "text"
+
+
+def widgets_wanted() -> bool:
+    """Whether objects should show themselves as ipywidgets views now."""
+    return _current.display == "widget" and kernel_is_live() and widgets_available()
+
+
+__all__ = [
+    "DISPLAY_MODES",
+    "DisplayOptions",
+    "OptionsError",
+    "get_options",
+    "html_enabled",
+    "kernel_is_live",
+    "options",
+    "widgets_available",
+    "widgets_wanted",
+]
