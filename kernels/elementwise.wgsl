@@ -11,13 +11,18 @@
 //
 // Workgroup layout: 1-D, WG invocations; the flat workgroup index is wid.x + wid.y * nwg.x (grid_1d).
 // Invocation t of workgroup w handles elements w * WG * EPT + t + k * WG for k < EPT (coalesced).
-// Modes (chosen by the planner):
-//   dense   (STRIDED = false): every operand lies densely from its offset; no index math. With VEC = 4
-//           the storage types are vec4s (every offset and the length are multiples of 4), so each element
-//           here is 4 tensor elements.
-//   strided (STRIDED = true): the out-of-order case: flat index -> RANK coordinates -> one element offset
-//           per operand (strides may be 0 for broadcast dims or negative for reversed views; u32
-//           arithmetic wraps, so a negative stride is its two's complement).
+// Modes (MODE, chosen by the planner):
+//   0 dense:   every operand lies densely from its offset; no index math. With VEC = 4 the storage
+//              types are vec4s (every offset and the length are multiples of 4), so each element here
+//              is 4 tensor elements.
+//   1 strided: the general case: flat index -> RANK coordinates -> one element offset per operand
+//              (strides may be 0 for broadcast dims or negative for reversed views; u32 arithmetic
+//              wraps, so a negative stride is its two's complement). Costs a div/mod per dim per element.
+//   2 rows:    the innermost dim is long enough: RL lanes serve RL consecutive elements of one row
+//              (WG / RL rows per workgroup; a row longer than RL takes `chunks` workgroups), so a
+//              row's outer coordinates are worked out once per invocation and each element costs one
+//              multiply-add per operand. With VEC = 4 (inner strides 1, everything a multiple of 4)
+//              the elements are vec4s along the row.
 // Values are converted to the compute type C (f32, or i32 for integer ops; f16 storage computes in
 // f32) on load and to the output element type on store.
 
@@ -30,34 +35,44 @@ alias SO = {{SO}};
 
 const WG: u32 = {{WG}}u;
 const EPT: u32 = {{EPT}}u;
-const STRIDED: bool = {{STRIDED}};
+const MODE: u32 = {{MODE}}u;
 const RANK: i32 = {{RANK}};
+const RL: u32 = {{RL}}u;   // rows mode: lanes per row (a power of two dividing WG)
 
 struct Params {
-    n: u32,          // elements to write (vec4s in the VEC = 4 mode)
+    n: u32,          // elements to write (vec4s in the VEC = 4 mode); rows in the rows mode
     o_off: u32,      // element offsets (in vec4s in the VEC = 4 mode)
     a_off: u32,      // x (unary) or a (binary)
     b_off: u32,
     alpha: f32,      // scale factor of the unary `scale`
     bits: u32,       // fill value, as the bits of an f32 or i32
-    rank: u32,
-    _pad: u32,
-    shape: array<vec4<u32>, 2>,   // coalesced shape, outermost first (strided mode)
+    inner: u32,      // rows mode: the length of the innermost dim ...
+    chunks: u32,     // ... and the workgroups per row
+    shape: array<vec4<u32>, 2>,   // coalesced shape, outermost first (strided and rows modes)
     os: array<vec4<u32>, 2>,      // strides of out, a/x and b, in elements
     as_: array<vec4<u32>, 2>,
     bs: array<vec4<u32>, 2>,
 }
 
 const NAN_BITS: u32 = 0x7fc00000u;
-const F32_MAX: f32 = 3.4028234663852886e38;
 
+// NaN and infinity tests on the bits: drivers may compile float comparisons as if NaN never occurs
+// (WGSL allows it), so `x != x` or `!(x <= y)` cannot be trusted to see one.
 fn is_nan(x: f32) -> bool {
     return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
 }
 
-// tanh that never turns into inf/inf = NaN: tanh(+-10) is +-1 in f32 already.
+fn is_finite(x: f32) -> bool {
+    return (bitcast<u32>(x) & 0x7fffffffu) < 0x7f800000u;
+}
+
+fn relu(x: f32) -> f32 {
+    return select(max(x, 0.0), x, is_nan(x));
+}
+
+// tanh that never turns into inf/inf = NaN: tanh(+-10) is +-1 in f32 already (NaN stays NaN).
 fn tanh_safe(x: f32) -> f32 {
-    return tanh(clamp(x, -10.0, 10.0));
+    return select(tanh(clamp(x, -10.0, 10.0)), x, is_nan(x));
 }
 
 fn sigmoid(x: f32) -> f32 {
@@ -67,6 +82,9 @@ fn sigmoid(x: f32) -> f32 {
 // erf(x) = x * P(x^2) / Q(x^2) for |x| <= 4, saturating beyond: the rational approximation of the
 // CPU backend (accelkit/backends/cpu.py), same coefficients, same evaluation order.
 fn erf_approx(x_in: f32) -> f32 {
+    if (is_nan(x_in)) {
+        return x_in;
+    }
     let x = clamp(x_in, -4.0, 4.0);
     let x2 = x * x;
     var p = -2.72614225801306e-10;
@@ -87,11 +105,11 @@ fn erf_approx(x_in: f32) -> f32 {
 // sin/cos with a Cody-Waite reduction by pi/2 and cephes' polynomials on [-pi/4, pi/4]: a few ulp for
 // |x| up to ~5e4 (WGSL's builtins only promise 2^-11 absolute error, and only on [-pi, pi]).
 fn trig(x: f32, want_cos: bool) -> f32 {
+    if (!is_finite(x)) {
+        return bitcast<f32>(NAN_BITS);
+    }
     let ax = abs(x);
-    if (!(ax <= 1.0e9)) {
-        if (is_nan(x) || ax > F32_MAX) {
-            return bitcast<f32>(NAN_BITS);
-        }
+    if (ax > 1.0e9) {
         return select(sin(x), cos(x), want_cos);
     }
     let j = (u32(ax * 1.2732395447351628) + 1u) & ~1u;   // nearest even multiple of pi/4
@@ -120,6 +138,9 @@ fn trig(x: f32, want_cos: bool) -> f32 {
 fn pow_f32(a: f32, b: f32) -> f32 {
     if (b == 0.0 || a == 1.0) {
         return 1.0;
+    }
+    if (is_nan(a) || is_nan(b)) {
+        return bitcast<f32>(NAN_BITS);
     }
     let is_int = round(b) == b;
     if (is_int && abs(b) <= 64.0) {
@@ -200,6 +221,62 @@ fn dim_of(a: array<vec4<u32>, 2>, d: i32) -> u32 {
     return a[d / 4][d % 4];
 }
 
+// Where element i (or, in rows mode, element j of this workgroup's row) lies in each operand:
+// (out, a, b) element offsets. `valid` is false past the end.
+struct Where {
+    o: u32,
+    a: u32,
+    b: u32,
+    valid: bool,
+}
+
+fn locate(wg: u32, lid: u32, k: u32) -> Where {
+    var w = Where(p.o_off, p.a_off, p.b_off, true);
+    if (MODE == 2u) {
+        let group = wg / p.chunks;
+        let row = group * (WG / RL) + lid / RL;
+        let j = (wg - group * p.chunks) * RL + lid % RL;
+        w.valid = j < p.inner && row < p.n;
+        var rest = row;
+        for (var d = RANK - 2; d >= 0; d--) {
+            var c = rest;
+            if (d > 0) {
+                let n_d = dim_of(p.shape, d);
+                c = rest % n_d;
+                rest = rest / n_d;
+            }
+            w.o += c * dim_of(p.os, d);
+            w.a += c * dim_of(p.as_, d);
+            w.b += c * dim_of(p.bs, d);
+        }
+        w.o += j * dim_of(p.os, RANK - 1);
+        w.a += j * dim_of(p.as_, RANK - 1);
+        w.b += j * dim_of(p.bs, RANK - 1);
+        return w;
+    }
+    let i = wg * (WG * EPT) + lid + k * WG;
+    w.valid = i < p.n;
+    if (MODE == 0u) {
+        w.o += i;
+        w.a += i;
+        w.b += i;
+        return w;
+    }
+    var rest = i;
+    for (var d = RANK - 1; d >= 0; d--) {
+        var c = rest;
+        if (d > 0) {
+            let n_d = dim_of(p.shape, d);
+            c = rest % n_d;
+            rest = rest / n_d;
+        }
+        w.o += c * dim_of(p.os, d);
+        w.a += c * dim_of(p.as_, d);
+        w.b += c * dim_of(p.bs, d);
+    }
+    return w;
+}
+
 //! kernel unary
 
 @group(0) @binding(0) var<storage, read> x: array<SX>;
@@ -217,30 +294,13 @@ fn apply(v: VC) -> VC {
 @compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
         @builtin(local_invocation_index) lid: u32) {
-    let base = flat_workgroup(wid, nwg) * (WG * EPT) + lid;
+    let wg = flat_workgroup(wid, nwg);
     for (var k = 0u; k < EPT; k++) {
-        let i = base + k * WG;
-        if (i >= p.n) {
+        let w = locate(wg, lid, k);
+        if (!w.valid) {
             return;
         }
-        var xi = p.a_off + i;
-        var oi = p.o_off + i;
-        if (STRIDED) {
-            xi = p.a_off;
-            oi = p.o_off;
-            var rest = i;
-            for (var d = RANK - 1; d >= 0; d--) {
-                var c = rest;
-                if (d > 0) {
-                    let n_d = dim_of(p.shape, d);
-                    c = rest % n_d;
-                    rest = rest / n_d;
-                }
-                xi += c * dim_of(p.as_, d);
-                oi += c * dim_of(p.os, d);
-            }
-        }
-        out[oi] = SO(apply(VC(x[xi])));
+        out[w.o] = SO(apply(VC(x[w.a])));
     }
 }
 
@@ -262,33 +322,13 @@ fn apply(u: VC, v: VC) -> VC {
 @compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
         @builtin(local_invocation_index) lid: u32) {
-    let base = flat_workgroup(wid, nwg) * (WG * EPT) + lid;
+    let wg = flat_workgroup(wid, nwg);
     for (var k = 0u; k < EPT; k++) {
-        let i = base + k * WG;
-        if (i >= p.n) {
+        let w = locate(wg, lid, k);
+        if (!w.valid) {
             return;
         }
-        var ai = p.a_off + i;
-        var bi = p.b_off + i;
-        var oi = p.o_off + i;
-        if (STRIDED) {
-            ai = p.a_off;
-            bi = p.b_off;
-            oi = p.o_off;
-            var rest = i;
-            for (var d = RANK - 1; d >= 0; d--) {
-                var c = rest;
-                if (d > 0) {
-                    let n_d = dim_of(p.shape, d);
-                    c = rest % n_d;
-                    rest = rest / n_d;
-                }
-                ai += c * dim_of(p.as_, d);
-                bi += c * dim_of(p.bs, d);
-                oi += c * dim_of(p.os, d);
-            }
-        }
-        out[oi] = SO(apply(VC(a[ai]), VC(b[bi])));
+        out[w.o] = SO(apply(VC(a[w.a]), VC(b[w.b])));
     }
 }
 

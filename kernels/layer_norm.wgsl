@@ -6,118 +6,165 @@
 // is large against their spread.
 //
 // Bindings (group 0):
-//   @binding(0) x         array<T> read         (rows, n) contiguous from element x_off
-//   @binding(1) residual  array<T> read         (rows, n) from r_off; a dummy when p.has_residual == 0
-//   @binding(2) weight    array<T> read         (n,) from w_off; a dummy when p.has_weight == 0
-//   @binding(3) bias      array<T> read         (n,) from b_off; a dummy when p.has_bias == 0
-//   @binding(4) out       array<T> read_write   (rows, n) from o_off
+//   @binding(0) x         array<S> read         (rows, n) contiguous from unit x_off
+//   @binding(1) residual  array<S> read         (rows, n) from r_off; a dummy when p.has_residual == 0
+//   @binding(2) weight    array<S> read         (n,) from w_off; a dummy when p.has_weight == 0
+//   @binding(3) bias      array<S> read         (n,) from b_off; a dummy when p.has_bias == 0
+//   @binding(4) out       array<S> read_write   (rows, n) from o_off
 //   @binding(5) p         uniform Params
+// S is T, or vec4<T> when n and every offset are multiples of 4 (VEC = 4; then n and the offsets in
+// Params count vec4s, "units" below).
 //
-// Workgroup layout: WG = 256 invocations = (WG / TPR) rows x TPR lanes per row (flat workgroup index
-// wid.x + wid.y * nwg.x, grid_1d). Lane c of a row takes elements c, c + TPR, ... (coalesced); the row
-// sums are trees over workgroup memory within each TPR-lane segment (no bank conflicts).
-//   CACHED (n <= TPR * K): each lane keeps its K values of v in registers: x is read once.
+// Workgroup layout: WG invocations = (WG / TPR) rows x TPR lanes per row (flat workgroup index
+// wid.x + wid.y * nwg.x, grid_1d). Lane c of a row takes units c, c + TPR, ... (coalesced).
+//   CACHED (n <= TPR * K units): each lane keeps its K units of v in registers: x is read once.
 //   streamed: three passes over the row in global memory (sum, squared deviations, output).
+// Row sums: with SUBGROUPS, a butterfly of subgroup shuffles inside each aligned block of
+// min(TPR, subgroup size) lanes, then (only when a row spans several subgroups) a second butterfly over their results (exchanged through workgroup memory); without, a tree over workgroup memory (sequential addressing: no bank conflicts).
+// SG_ARG/SG_SIZE bring in @builtin(subgroup_size) only with SUBGROUPS (it needs the device feature).
 
 alias T = {{T}};
+alias S = {{S}};      // storage unit
+alias V = {{V}};      // a unit in f32: f32 or vec4<f32>
 
-const WG: u32 = 256u;
+const WG: u32 = {{WG}}u;
 const TPR: u32 = {{TPR}}u;
 const K: u32 = {{K}}u;
 const CACHED: bool = {{CACHED}};
+const SUBGROUPS: bool = {{SUBGROUPS}};
 const ROWS_PER_WG: u32 = WG / TPR;
 
 struct Params {
     rows: u32,
-    n: u32,
+    n: u32,         // units per row
+    elements: u32,  // elements per row (n * VEC)
     eps: f32,
     has_residual: u32,
     has_weight: u32,
     has_bias: u32,
-    x_off: u32,
+    x_off: u32,     // offsets in units
     r_off: u32,
     w_off: u32,
     b_off: u32,
     o_off: u32,
 }
 
-@group(0) @binding(0) var<storage, read> x: array<T>;
-@group(0) @binding(1) var<storage, read> residual: array<T>;
-@group(0) @binding(2) var<storage, read> weight: array<T>;
-@group(0) @binding(3) var<storage, read> bias: array<T>;
-@group(0) @binding(4) var<storage, read_write> out: array<T>;
+@group(0) @binding(0) var<storage, read> x: array<S>;
+@group(0) @binding(1) var<storage, read> residual: array<S>;
+@group(0) @binding(2) var<storage, read> weight: array<S>;
+@group(0) @binding(3) var<storage, read> bias: array<S>;
+@group(0) @binding(4) var<storage, read_write> out: array<S>;
 @group(0) @binding(5) var<uniform> p: Params;
 
 var<workgroup> red: array<f32, WG>;
 
-fn segment_sum(lid: u32, v: f32) -> f32 {
+fn hsum(v: V) -> f32 {
+    {{HSUM}}
+}
+
+fn first(v: V) -> f32 {
+    {{FIRST}}
+}
+
+// a butterfly of subgroup shuffles: the sum over each aligned block of `width` lanes
+fn shuffle_sum(v: f32, width: u32) -> f32 {
+    var r = v;
+    for (var m = 1u; m < width; m = m << 1u) {
+        r += subgroupShuffleXor(r, m);
+    }
+    return r;
+}
+
+// the sum over the TPR lanes of this invocation's row; every lane gets the result
+fn row_sum(lid: u32, sgs: u32, v: f32) -> f32 {
+    let lane = lid % TPR;
+    let base = lid - lane;
+    if (SUBGROUPS) {
+        let block = min(TPR, sgs);
+        let r = shuffle_sum(v, block);
+        if (block == TPR) {
+            return r;
+        }
+        // the row spans TPR / block subgroups: their sums meet in workgroup memory (compacted,
+        // row after row) and one more butterfly adds them up
+        if (lid % block == 0u) {
+            red[lid / block] = r;
+        }
+        workgroupBarrier();
+        var t = 0.0;
+        for (var j = lid % block; j < TPR / block; j += block) {
+            t += red[base / block + j];
+        }
+        workgroupBarrier();
+        return shuffle_sum(t, block);
+    }
     red[lid] = v;
     workgroupBarrier();
-    let lane = lid % TPR;
     for (var s = TPR / 2u; s > 0u; s = s >> 1u) {
         if (lane < s) {
             red[lid] = red[lid] + red[lid + s];
         }
         workgroupBarrier();
     }
-    let r = red[lid - lane];
+    let r = red[base];
     workgroupBarrier();
     return r;
 }
 
-fn load(row_base: u32, i: u32) -> f32 {
-    var v = f32(x[p.x_off + row_base + i]);
+fn load(row_base: u32, i: u32) -> V {
+    var v = V(x[p.x_off + row_base + i]);
     if (p.has_residual != 0u) {
-        v += f32(residual[p.r_off + row_base + i]);
+        v += V(residual[p.r_off + row_base + i]);
     }
     return v;
 }
 
-fn store(row_base: u32, i: u32, centered: f32, rstd: f32) {
+fn store(row_base: u32, i: u32, centered: V, rstd: f32) {
     var y = centered * rstd;
     if (p.has_weight != 0u) {
-        y *= f32(weight[p.w_off + i]);
+        y *= V(weight[p.w_off + i]);
     }
     if (p.has_bias != 0u) {
-        y += f32(bias[p.b_off + i]);
+        y += V(bias[p.b_off + i]);
     }
-    out[p.o_off + row_base + i] = T(y);
+    out[p.o_off + row_base + i] = S(y);
 }
 
 @compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
-        @builtin(local_invocation_index) lid: u32) {
+        @builtin(local_invocation_index) lid: u32{{SG_ARG}}) {
+    let sgs = {{SG_SIZE}};   // the subgroup size (1 without SUBGROUPS)
     let row = (wid.x + wid.y * nwg.x) * ROWS_PER_WG + lid / TPR;
     let lane = lid % TPR;
     let n = p.n;
     let live = row < p.rows;
     let base = row * n;
-    let inv_n = 1.0 / f32(n);
+    let inv_n = 1.0 / f32(p.elements);
     var pivot = 0.0;
     if (live) {
-        pivot = load(base, 0u);
+        pivot = first(load(base, 0u));
     }
 
     if (CACHED) {
-        var v: array<f32, K>;
+        var v: array<V, K>;
         var s = 0.0;
         for (var k = 0u; k < K; k++) {
             let i = lane + k * TPR;
-            v[k] = 0.0;
+            v[k] = V(0.0);
             if (live && i < n) {
                 v[k] = load(base, i) - pivot;
-                s += v[k];
+                s += hsum(v[k]);
             }
         }
-        let shift = segment_sum(lid, s) * inv_n;   // mean - pivot
+        let shift = row_sum(lid, sgs, s) * inv_n;   // mean - pivot
         var q = 0.0;
         for (var k = 0u; k < K; k++) {
             v[k] -= shift;
             if (lane + k * TPR < n) {
-                q += v[k] * v[k];
+                q += hsum(v[k] * v[k]);
             }
         }
-        let rstd = 1.0 / sqrt(segment_sum(lid, q) * inv_n + p.eps);
+        let rstd = 1.0 / sqrt(row_sum(lid, sgs, q) * inv_n + p.eps);
         for (var k = 0u; k < K; k++) {
             let i = lane + k * TPR;
             if (live && i < n) {
@@ -128,18 +175,18 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
         var s = 0.0;
         if (live) {
             for (var i = lane; i < n; i += TPR) {
-                s += load(base, i) - pivot;
+                s += hsum(load(base, i) - pivot);
             }
         }
-        let shift = segment_sum(lid, s) * inv_n;
+        let shift = row_sum(lid, sgs, s) * inv_n;
         var q = 0.0;
         if (live) {
             for (var i = lane; i < n; i += TPR) {
                 let d = (load(base, i) - pivot) - shift;
-                q += d * d;
+                q += hsum(d * d);
             }
         }
-        let rstd = 1.0 / sqrt(segment_sum(lid, q) * inv_n + p.eps);
+        let rstd = 1.0 / sqrt(row_sum(lid, sgs, q) * inv_n + p.eps);
         if (live) {
             for (var i = lane; i < n; i += TPR) {
                 store(base, i, (load(base, i) - pivot) - shift, rstd);

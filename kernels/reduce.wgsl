@@ -6,9 +6,10 @@
 //   @binding(1) out  array<TO> read_write   (outer, inner) from element o_off
 //   @binding(2) p    uniform Params
 //
-// Workgroup layout: WG = 256 invocations serve WG / L outputs, L lanes each (flat workgroup index
-// wid.x + wid.y * nwg.x, grid_1d). Lane l of an output takes k = l, l + L, ... < n, then the L partial
-// results meet in a tree over workgroup memory (sequential addressing: no bank conflicts).
+// Workgroup layout: WG invocations serve WG / L outputs, L lanes each (flat workgroup index
+// wid.x + wid.y * nwg.x, grid_1d). Lane l of an output takes k = l, l + L, ... < n (four loads in
+// flight at a time), then the L partial results meet in a tree over workgroup memory (sequential
+// addressing: no bank conflicts).
 //   rows   (COLS = false, inner == 1): the L lanes of an output are neighbours (lane = lid % L), so a
 //          row is read coalesced by its lanes.
 //   columns (COLS = true, inner > 1): neighbouring invocations take neighbouring outputs (slot = lid % STEP)
@@ -20,7 +21,7 @@ alias TX = {{TX}};
 alias TO = {{TO}};
 alias A = {{A}};               // accumulator type
 
-const WG: u32 = 256u;
+const WG: u32 = {{WG}}u;
 const OP: u32 = {{OP}}u;       // 0 sum, 1 mean, 2 max, 3 min, 4 argmax
 const COLS: bool = {{COLS}};
 const L: u32 = {{L}}u;         // lanes per output (a power of two)
@@ -91,6 +92,32 @@ fn identity() -> A {
     return A(0);
 }
 
+// what one lane has seen so far
+struct State {
+    acc: A,
+    comp: A,    // Kahan compensation of a sum
+    idx: u32,   // argmax: where acc was first seen
+}
+
+fn take(st: ptr<function, State>, v: A, k: u32) {
+    if (OP <= 1u) {
+        let y = v - (*st).comp;
+        let t = (*st).acc + y;
+        (*st).comp = (t - (*st).acc) - y;
+        if (is_nan((*st).comp)) {   // an infinity went by: nothing left to compensate
+            (*st).comp = A(0);
+        }
+        (*st).acc = t;
+    } else if (OP == 2u) {
+        (*st).acc = max_nan((*st).acc, v);
+    } else if (OP == 3u) {
+        (*st).acc = min_nan((*st).acc, v);
+    } else if ((*st).idx == NONE || greater(v, (*st).acc)) {
+        (*st).acc = v;
+        (*st).idx = k;
+    }
+}
+
 @compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
         @builtin(local_invocation_index) lid: u32) {
@@ -106,32 +133,25 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
     let n = p.n;
     let base = p.x_off + (o / inner) * n * inner + o % inner;
 
-    var acc = identity();
-    var comp = A(0);   // Kahan compensation
-    var idx = NONE;
+    var st = State(identity(), A(0), NONE);
     if (live) {
-        for (var k = lane; k < n; k += L) {
-            let v = A(x[base + k * inner]);
-            if (OP <= 1u) {
-                let y = v - comp;
-                let t = acc + y;
-                comp = (t - acc) - y;
-                if (is_nan(comp)) {   // an infinity went by: nothing left to compensate
-                    comp = A(0);
-                }
-                acc = t;
-            } else if (OP == 2u) {
-                acc = max_nan(acc, v);
-            } else if (OP == 3u) {
-                acc = min_nan(acc, v);
-            } else if (idx == NONE || greater(v, acc)) {
-                acc = v;
-                idx = k;
-            }
+        var k = lane;
+        for (; k + 3u * L < n; k += 4u * L) {
+            let v0 = A(x[base + k * inner]);
+            let v1 = A(x[base + (k + L) * inner]);
+            let v2 = A(x[base + (k + 2u * L) * inner]);
+            let v3 = A(x[base + (k + 3u * L) * inner]);
+            take(&st, v0, k);
+            take(&st, v1, k + L);
+            take(&st, v2, k + 2u * L);
+            take(&st, v3, k + 3u * L);
+        }
+        for (; k < n; k += L) {
+            take(&st, A(x[base + k * inner]), k);
         }
     }
-    red_v[lid] = acc - comp;
-    red_i[lid] = idx;
+    red_v[lid] = st.acc - st.comp;
+    red_i[lid] = st.idx;
     workgroupBarrier();
     for (var s = L / 2u; s > 0u; s = s >> 1u) {
         if (lane < s) {

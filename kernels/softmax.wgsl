@@ -2,98 +2,109 @@
 // Statistics in f32; a row that is all -inf gives zeros (as the CPU backend does).
 //
 // Bindings (group 0):
-//   @binding(0) x    array<T> read         (rows, n) from element x_off
-//   @binding(1) out  array<T> read_write   (rows, n) from element o_off
+//   @binding(0) x    array<S> read         (rows, n) from element x_off
+//   @binding(1) out  array<S> read_write   (rows, n) from element o_off
 //   @binding(2) p    uniform Params
+// S is T, or vec4<T> when n and both offsets are multiples of 4 (VEC = 4; then n and the offsets in
+// Params count vec4s, "units" below).
 //
-// Workgroup layout: WG = 256 invocations = (WG / TPR) rows x TPR lanes per row; the flat workgroup index
-// (wid.x + wid.y * nwg.x, grid_1d) times WG / TPR is its first row. Lane c of a row reads elements
-// c, c + TPR, ... (coalesced). Row reductions are trees over workgroup memory within each TPR-lane
-// segment (sequential addressing: no bank conflicts); every invocation reaches every barrier, also
-// those of rows past the end.
-//   CACHED (n <= TPR * K): each lane keeps its K values in registers: one read and one write of x.
-//   streamed: each lane keeps a running (max, sum) (online softmax), the pairs are merged, and a second
-//   pass over x writes the output.
+// Workgroup layout: WG invocations = (WG / TPR) rows x TPR lanes per row; the flat workgroup index
+// (wid.x + wid.y * nwg.x, grid_1d) times WG / TPR is its first row. Lane c of a row takes units
+// c, c + TPR, ... (coalesced).
+//   CACHED (n <= TPR * K units): each lane keeps its K units in registers: one read and one write of x.
+//   streamed: each lane keeps a running (max, sum) (online softmax), and a second pass writes.
+// Row reductions: with SUBGROUPS, a butterfly of subgroup shuffles inside each aligned block of
+// min(TPR, subgroup size) lanes, then (only when a row spans several subgroups) a second butterfly over their results (exchanged through workgroup memory); without, a tree over workgroup memory (sequential addressing: no bank conflicts).
+// SG_ARG/SG_SIZE bring in @builtin(subgroup_size) only with SUBGROUPS (it needs the device feature).
+// Every invocation reaches every barrier, also those of rows past the end.
 // The running max starts at -F32_MAX rather than -inf, so exp(-inf - max) = 0 and no inf - inf appears.
 
 alias T = {{T}};
+alias S = {{S}};      // storage unit
+alias V = {{V}};      // a unit in f32: f32 or vec4<f32>
 
-const WG: u32 = 256u;
+const WG: u32 = {{WG}}u;
 const TPR: u32 = {{TPR}}u;   // lanes per row (a power of two dividing WG)
-const K: u32 = {{K}}u;       // values per lane kept in registers (CACHED)
+const K: u32 = {{K}}u;       // units per lane kept in registers (CACHED)
 const CACHED: bool = {{CACHED}};
+const SUBGROUPS: bool = {{SUBGROUPS}};
 const ROWS_PER_WG: u32 = WG / TPR;
 const LOWEST: f32 = -3.4028234663852886e38;
 
 struct Params {
     rows: u32,
-    n: u32,
-    x_off: u32,
+    n: u32,       // units per row
+    x_off: u32,   // in units
     o_off: u32,
 }
 
-@group(0) @binding(0) var<storage, read> x: array<T>;
-@group(0) @binding(1) var<storage, read_write> out: array<T>;
+@group(0) @binding(0) var<storage, read> x: array<S>;
+@group(0) @binding(1) var<storage, read_write> out: array<S>;
 @group(0) @binding(2) var<uniform> p: Params;
 
-var<workgroup> red_m: array<f32, WG>;
-var<workgroup> red_s: array<f32, WG>;
+var<workgroup> red: array<f32, WG>;
 
-// max over the TPR lanes of this invocation's row segment (every lane gets the result)
-fn segment_max(lid: u32, v: f32) -> f32 {
-    red_m[lid] = v;
-    workgroupBarrier();
-    let lane = lid % TPR;
-    for (var s = TPR / 2u; s > 0u; s = s >> 1u) {
-        if (lane < s) {
-            red_m[lid] = max(red_m[lid], red_m[lid + s]);
-        }
-        workgroupBarrier();
+fn hmax(v: V) -> f32 {
+    {{HMAX}}
+}
+
+fn hsum(v: V) -> f32 {
+    {{HSUM}}
+}
+
+fn combine(a: f32, b: f32, is_max: bool) -> f32 {
+    return select(a + b, max(a, b), is_max);
+}
+
+// a butterfly of subgroup shuffles: the max or sum over each aligned block of `width` lanes
+fn shuffle_reduce(v: f32, width: u32, is_max: bool) -> f32 {
+    var r = v;
+    for (var m = 1u; m < width; m = m << 1u) {
+        r = combine(r, subgroupShuffleXor(r, m), is_max);
     }
-    let r = red_m[lid - lane];
-    workgroupBarrier();
     return r;
 }
 
-fn segment_sum(lid: u32, v: f32) -> f32 {
-    red_s[lid] = v;
-    workgroupBarrier();
+// max (is_max) or sum over the TPR lanes of this invocation's row; every lane gets the result
+fn row_reduce(lid: u32, sgs: u32, v: f32, is_max: bool) -> f32 {
     let lane = lid % TPR;
+    let base = lid - lane;
+    if (SUBGROUPS) {
+        let block = min(TPR, sgs);
+        let r = shuffle_reduce(v, block, is_max);
+        if (block == TPR) {
+            return r;
+        }
+        // the row spans TPR / block subgroups: their results meet in workgroup memory (compacted,
+        // row after row) and one more butterfly folds them
+        if (lid % block == 0u) {
+            red[lid / block] = r;
+        }
+        workgroupBarrier();
+        var t = select(0.0, LOWEST, is_max);
+        for (var j = lid % block; j < TPR / block; j += block) {
+            t = combine(t, red[base / block + j], is_max);
+        }
+        workgroupBarrier();
+        return shuffle_reduce(t, block, is_max);
+    }
+    red[lid] = v;
+    workgroupBarrier();
     for (var s = TPR / 2u; s > 0u; s = s >> 1u) {
         if (lane < s) {
-            red_s[lid] = red_s[lid] + red_s[lid + s];
+            red[lid] = combine(red[lid], red[lid + s], is_max);
         }
         workgroupBarrier();
     }
-    let r = red_s[lid - lane];
-    workgroupBarrier();
-    return r;
-}
-
-// merge the running (max, sum) pairs of the segment's lanes
-fn segment_max_sum(lid: u32, m: f32, s: f32) -> vec2f {
-    red_m[lid] = m;
-    red_s[lid] = s;
-    workgroupBarrier();
-    let lane = lid % TPR;
-    for (var w = TPR / 2u; w > 0u; w = w >> 1u) {
-        if (lane < w) {
-            let m1 = red_m[lid];
-            let m2 = red_m[lid + w];
-            let mm = max(m1, m2);
-            red_s[lid] = red_s[lid] * exp(m1 - mm) + red_s[lid + w] * exp(m2 - mm);
-            red_m[lid] = mm;
-        }
-        workgroupBarrier();
-    }
-    let r = vec2f(red_m[lid - lane], red_s[lid - lane]);
+    let r = red[base];
     workgroupBarrier();
     return r;
 }
 
 @compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
-        @builtin(local_invocation_index) lid: u32) {
+        @builtin(local_invocation_index) lid: u32{{SG_ARG}}) {
+    let sgs = {{SG_SIZE}};   // the subgroup size (1 without SUBGROUPS)
     let row = (wid.x + wid.y * nwg.x) * ROWS_PER_WG + lid / TPR;
     let lane = lid % TPR;
     let n = p.n;
@@ -102,30 +113,30 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
     let ob = p.o_off + row * n;
 
     if (CACHED) {
-        var v: array<f32, K>;
+        var v: array<V, K>;
         var m = LOWEST;
         for (var k = 0u; k < K; k++) {
             let i = lane + k * TPR;
-            v[k] = LOWEST;
+            v[k] = V(LOWEST);
             if (live && i < n) {
-                v[k] = f32(x[xb + i]);
-                m = max(m, v[k]);
+                v[k] = V(x[xb + i]);
+                m = max(m, hmax(v[k]));
             }
         }
-        m = segment_max(lid, m);
+        m = row_reduce(lid, sgs, m, true);
         var s = 0.0;
         for (var k = 0u; k < K; k++) {
             v[k] = exp(v[k] - m);
             if (lane + k * TPR < n) {
-                s += v[k];
+                s += hsum(v[k]);
             }
         }
-        s = segment_sum(lid, s);
+        s = row_reduce(lid, sgs, s, false);
         let inv = select(0.0, 1.0 / s, s > 0.0);
         for (var k = 0u; k < K; k++) {
             let i = lane + k * TPR;
             if (live && i < n) {
-                out[ob + i] = T(v[k] * inv);
+                out[ob + i] = S(v[k] * inv);
             }
         }
     } else {
@@ -133,20 +144,18 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
         var s = 0.0;
         if (live) {
             for (var i = lane; i < n; i += TPR) {
-                let v = f32(x[xb + i]);
-                if (v > m) {
-                    s = s * exp(m - v) + 1.0;
-                    m = v;
-                } else {
-                    s += exp(v - m);
-                }
+                let v = V(x[xb + i]);
+                let mv = max(m, hmax(v));
+                s = s * exp(m - mv) + hsum(exp(v - mv));
+                m = mv;
             }
         }
-        let ms = segment_max_sum(lid, m, s);
-        let inv = select(0.0, 1.0 / ms.y, ms.y > 0.0);
+        let mm = row_reduce(lid, sgs, m, true);
+        let total = row_reduce(lid, sgs, s * exp(m - mm), false);
+        let inv = select(0.0, 1.0 / total, total > 0.0);
         if (live) {
             for (var i = lane; i < n; i += TPR) {
-                out[ob + i] = T(exp(f32(x[xb + i]) - ms.x) * inv);
+                out[ob + i] = S(exp(V(x[xb + i]) - mm) * inv);
             }
         }
     }

@@ -10,7 +10,10 @@ from __future__ import annotations
 
 import math
 import os
+import subprocess
+import sys
 import tempfile
+import textwrap
 import zlib
 
 import numpy as np
@@ -112,7 +115,14 @@ def tolerance(dtype, k: int = 1) -> float:
 
 
 def check_close(
-    actual, expected, dtype=None, *, k: int = 1, rtol: float | None = None, floor: float = 1e-6, what: str = ""
+    actual,
+    expected,
+    dtype=None,
+    *,
+    k: int = 1,
+    rtol: float | None = None,
+    floor: float = 1e-6,
+    what: str = "",
 ) -> None:
     """Assert ``actual`` (Tensor or array) equals ``expected`` (float64 reference) within the dtype's tolerance.
 
@@ -167,3 +177,25 @@ def examples(device, cpu: int = 30, webgpu: int = 10) -> int:
 def n_examples():
     """``n_examples(dev, cpu=30, webgpu=10)``: hypothesis max_examples for a device."""
     return examples
+
+
+def run_isolated_code(code: str, spec: str) -> None:
+    """Run ``code`` in a fresh interpreter, with ``np``, ``ak``, ``gc`` imported and ``dev = ak.device(spec)``.
+
+    For checks whose failure can abort the process (a wgpu-native panic) or leave the device's
+    buffer pool unusable for the tests after it: here such a failure fails one test, with its
+    message, instead of killing or poisoning the rest of the suite.
+    """
+    prelude = f"import gc\nimport numpy as np\nimport accelkit as ak\ndev = ak.device({spec!r})\n"
+    proc = subprocess.run(
+        [sys.executable, "-c", prelude + textwrap.dedent(code)], capture_output=True, text=True, timeout=300
+    )
+    if proc.returncode != 0:
+        tail = "\n".join(line for line in proc.stderr.splitlines() if not line.startswith("  "))[-3000:]
+        pytest.fail(f"subprocess exited with {proc.returncode}:\n{tail}", pytrace=False)
+
+
+@pytest.fixture
+def run_isolated():
+    """``run_isolated(code, spec)``: see run_isolated_code."""
+    return run_isolated_code

@@ -104,6 +104,7 @@ class WebGPUBackend(Backend):
         self._free_bytes = 0
         self._cache_limit = 1 << 30
         self._serial = 0
+        self._owned: dict[int, object] = {}
         self._pipelines: dict[tuple, tuple] = {}
         self._uniforms: OrderedDict[bytes, object] = OrderedDict()
         self._bind_groups: OrderedDict[tuple, object] = OrderedDict()
@@ -154,6 +155,7 @@ class WebGPUBackend(Backend):
             self._uniforms.clear()
             self._bind_groups.clear()
             self._free.clear()
+            self._owned.clear()
             try:
                 self.device.destroy()
             except Exception:  # pragma: no cover - best effort
@@ -186,6 +188,9 @@ class WebGPUBackend(Backend):
                         raise self._wrap(exc, f"allocating {size} bytes") from exc
                 self._serial += 1
                 buf = GPUBuffer(gpu, size, self._serial)
+                # keep every live wgpu buffer reachable from here: when tensors die in a reference
+                # cycle, wgpu's own finalizer must not release a buffer that goes back to the pool
+                self._owned[buf.serial] = gpu
             self.memory_counter.add(size)
             return buf
 
@@ -200,12 +205,14 @@ class WebGPUBackend(Backend):
                 self._trim(self._cache_limit // 2)
 
     def _trim(self, target: int) -> None:
+        self.flush()  # recorded dispatches may still use these buffers: submit before destroying
         for size in sorted(self._free, reverse=True):
             bucket = self._free[size]
             while bucket and self._free_bytes > target:
                 buf = bucket.pop()
                 self._free_bytes -= size
                 self._forget_bind_groups(buf)
+                self._owned.pop(buf.serial, None)
                 buf.gpu.destroy()
 
     def empty_cache(self) -> None:

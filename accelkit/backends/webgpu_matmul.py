@@ -19,6 +19,7 @@ from __future__ import annotations
 import functools
 import re
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from ..errors import DTypeError, KernelError, ShapeError
 from .wgsl import Caps, KernelPlan, Params, ceil_div, grid_1d, render
@@ -53,14 +54,17 @@ class Tile:
         return 2 * self.bk * (self.bm // 4 + 1) * 16 + 2 * self.bk * (self.bn // 4 + 1) * 16
 
 
-# Largest first; the planner takes the first that gives enough workgroups and fits the device.
+# Largest first; the planner takes the first that gives the device enough workgroups and fits its
+# limits. Measured on an H100 (benchmarks/RESULTS.md): BK = 16 beats 8 at every size where a tile
+# size wins, 128x128 from 2048^2 up, 64x64 around 1024^2, 32x32 below.
 TILES = {
-    "128x128": Tile(128, 128, 8, 8, 8),
-    "64x128": Tile(64, 128, 8, 4, 8),
+    "128x128k16": Tile(128, 128, 16, 8, 8),
+    "128x128": Tile(128, 128, 8, 8, 8),  # for devices with under 34 KB of workgroup memory
+    "64x64k16": Tile(64, 64, 16, 4, 4),
     "64x64": Tile(64, 64, 8, 4, 4),
-    "32x64": Tile(32, 64, 8, 4, 4),
     "32x32": Tile(32, 32, 8, 4, 4),
 }
+TARGET_WORKGROUPS = 256  # about two per multiprocessor on a big GPU; software adapters want 4
 
 
 # ---------------------------------------------------------------------------------- the template
@@ -179,11 +183,20 @@ def _vec(off: int, sb: int, s_other: int, s_contig: int, n_contig: int) -> bool:
     return s_contig == 1 and _aligned(n_contig, off, sb, s_other)
 
 
-def _u32(*values: int) -> list:
-    return [int(v) & 0xFFFFFFFF for v in values]
-
-
 # ---------------------------------------------------------------------------------- the planner
+class _Sig(NamedTuple):
+    """What the planner reads off a tensor (hashable, so plans are cached per call signature)."""
+
+    shape: tuple
+    strides: tuple
+    offset: int
+    dtype: object
+
+    @staticmethod
+    def of(t) -> _Sig | None:
+        return None if t is None else _Sig(tuple(t.shape), tuple(t.strides), int(t.offset), t.dtype)
+
+
 def plan_matmul(
     caps: Caps,
     a,
@@ -199,9 +212,20 @@ def plan_matmul(
 
     ``variant`` ("tiled", "gemv_dot", "gemv_axpy") and ``tile`` (a key of ``TILES``) force a
     choice, for tests and benchmarks; by default the planner picks from the shape and layouts.
+    Plans are cached per call signature (shapes, strides, offsets, dtypes), so a decoding loop
+    that repeats its shapes plans each matmul once.
     """
+    return _plan(caps, _Sig.of(a), _Sig.of(b), _Sig.of(out), _Sig.of(bias), activation, variant, tile)
+
+
+@functools.lru_cache(maxsize=4096)
+def _plan(
+    caps: Caps, a: _Sig, b: _Sig, out: _Sig, bias: _Sig | None, activation, variant, tile
+) -> KernelPlan:
     if len(a.shape) != 3 or len(b.shape) != 3 or len(out.shape) != 3:
-        raise ShapeError(f"matmul kernel: expected 3-D (batch, rows, cols) operands, got {a.shape} @ {b.shape}")
+        raise ShapeError(
+            f"matmul kernel: expected 3-D (batch, rows, cols) operands, got {a.shape} @ {b.shape}"
+        )
     batch, m, k = a.shape
     n = b.shape[2]
     if b.shape[:2] != (batch, k) or tuple(out.shape) != (batch, m, n):
@@ -220,6 +244,7 @@ def plan_matmul(
         raise DTypeError(f"matmul kernel: bias must be {a.dtype.name}, got {bias.dtype.name}")
     if dt == "f16" and not caps.f16:
         raise DTypeError("matmul kernel: float16 needs the shader-f16 feature, which this device lacks")
+    dims = f"{batch}x{m}x{n}x{k}"
 
     am, bm_, om = _Mat.of(a), _Mat.of(b), _Mat.of(out)
     bias_off = int(bias.offset) if bias is not None else 0
@@ -238,7 +263,9 @@ def plan_matmul(
     if variant not in ENTRIES:
         raise KernelError(f"matmul kernel: unknown variant {variant!r}; expected one of {tuple(ENTRIES)}")
     if variant != "tiled" and m > SMALL_ROWS:
-        raise KernelError(f"matmul kernel: {variant} serves at most {SMALL_ROWS} rows or columns, got {m}x{n}")
+        raise KernelError(
+            f"matmul kernel: {variant} serves at most {SMALL_ROWS} rows or columns, got {m}x{n}"
+        )
 
     flops = 2.0 * batch * m * n * k
     nbytes = a.dtype.itemsize * (batch * (m * k + k * n + m * n) + (n if bias is not None else 0))
@@ -264,12 +291,12 @@ def plan_matmul(
         B_SRC="in0" if swapped else "in1",
     )
     key = ("matmul", *sorted(values.items()))
-    p = Params()
+    p = Params()  # the WGSL struct Params, field by field
     p.u32(m, n, k, batch)
-    p.u32(*_u32(*params["a"]))
-    p.u32(*_u32(*params["b"]))
-    p.u32(*_u32(om.off, om.sb, om.sr, om.sc))
-    p.u32(*_u32(bias_off, bias_rc[0], bias_rc[1], params["tiles_n"]))
+    p.u32(*params["a"])  # offsets and strides: negative ones wrap to their two's complement
+    p.u32(*params["b"])
+    p.u32(om.off, om.sb, om.sr, om.sc)
+    p.u32(bias_off, bias_rc[0], bias_rc[1], params["tiles_n"])
     p.u32(params["tiles_m"], GROUP_M, 0, 0)
     grid_x, grid_y, _ = grid_1d(groups, caps.max_workgroups_per_dim)
     grid_z = min(batch, caps.max_workgroups_per_dim)
@@ -280,7 +307,7 @@ def plan_matmul(
         access=("read", "read", "read", "read_write"),
         params=p.to_bytes(),
         workgroups=(grid_x, grid_y, grid_z),
-        label=f"matmul[{label}{'+bias' if bias is not None else ''}{act}] {batch}x{m}x{n}x{k} {dt}",
+        label=f"matmul[{label}{'+bias' if bias is not None else ''}{act}] {dims} {dt}",
         entry_point=variant,
         flops=flops,
         bytes_moved=float(nbytes),
@@ -305,23 +332,25 @@ def _b_params(bm_: _Mat, vec: bool, along_k: bool) -> tuple:
     return (bm_.off // 4, bm_.sb // 4, bm_.sr // 4, 1)
 
 
+def _fits(caps: Caps, tile: Tile) -> bool:
+    return tile.storage_bytes <= caps.max_workgroup_storage and tile.threads <= min(
+        caps.max_invocations, caps.max_workgroup_size_x
+    )
+
+
 def pick_tile(caps: Caps, batch: int, m: int, n: int) -> Tile:
     """The largest tile that still gives the device enough workgroups to fill it (and fits its limits)."""
-    fitting = [
-        t
-        for t in TILES.values()
-        if t.storage_bytes <= caps.max_workgroup_storage and t.threads <= min(caps.max_invocations, caps.max_workgroup_size_x)
-    ]
+    fitting = [t for t in TILES.values() if _fits(caps, t)]
     if not fitting:
         raise KernelError(
             f"matmul kernel: no tile fits this device's workgroup limits "
             f"({caps.max_workgroup_storage} bytes, {caps.max_invocations} invocations)"
         )
-    target = 4 if caps.is_software else 256
+    target = 4 if caps.is_software else TARGET_WORKGROUPS
     for t in fitting:
         if batch * ceil_div(m, t.bm) * ceil_div(n, t.bn) >= target:
             return t
-    return fitting[-1]
+    return min(fitting, key=lambda t: t.bm * t.bn)
 
 
 def _tiled(caps, batch, m, n, k, am: _Mat, bm_: _Mat, om: _Mat, tile_name):
@@ -329,6 +358,11 @@ def _tiled(caps, batch, m, n, k, am: _Mat, bm_: _Mat, om: _Mat, tile_name):
         if tile_name not in TILES:
             raise KernelError(f"matmul kernel: unknown tile {tile_name!r}; expected one of {tuple(TILES)}")
         tile = TILES[tile_name]
+        if not _fits(caps, tile):
+            raise KernelError(
+                f"matmul kernel: tile {tile_name} needs {tile.storage_bytes} bytes of workgroup memory and "
+                f"{tile.threads} invocations; this device allows {caps.max_workgroup_storage} and {caps.max_invocations}"
+            )
     else:
         tile = pick_tile(caps, batch, m, n)
     a_k = not (am.sr == 1 and am.sc != 1)  # a read along K unless it is M-contiguous (a transposed view)
@@ -400,7 +434,7 @@ def _gemv_dot(caps, batch, m, n, k, am: _Mat, bm_: _Mat, om: _Mat):
 
 def _gemv_axpy(caps, batch, m, n, k, am: _Mat, bm_: _Mat, om: _Mat):
     mr = _rows_bucket(m)
-    ksplit = 4 if n >= 16384 else (16 if n >= 1024 else 64)
+    ksplit = 4 if n >= 32768 else (16 if n >= 8192 else 64)  # aim for >= 128 workgroups
     b_vec = _vec(bm_.off, bm_.sb, bm_.sr, bm_.sc, n)
     values = _gemv_values(mr, False, b_vec, a_k=1, b_k=0)
     values.update(KSPLIT=ksplit)

@@ -43,6 +43,41 @@ def _vec(scalar: str, width: int) -> str:
     return scalar if width == 1 else f"vec{width}<{scalar}>"
 
 
+def _next_pow2(n: int) -> int:
+    return 1 << max(int(n) - 1, 0).bit_length()
+
+
+PLAN_CACHE_SIZE = 4096
+
+
+def _signature(t):
+    """What a plan depends on in an argument: a tensor's dtype and layout, or the value itself."""
+    if hasattr(t, "strides"):
+        return (t.dtype.name, tuple(t.shape), tuple(t.strides), t.offset)
+    return t
+
+
+def _memoized(fn):
+    """Plan once per (caps, op, layouts, scalars): a model asks for the same plans at every layer and call.
+
+    KernelPlan is immutable, so the cached plan is handed out as it is.
+    """
+    cache: dict = {}
+
+    @functools.wraps(fn)
+    def plan(caps: Caps, *args):
+        key = (fn.__name__, caps) + tuple(_signature(a) for a in args)
+        found = cache.get(key)
+        if found is None:
+            if len(cache) >= PLAN_CACHE_SIZE:
+                cache.clear()
+            found = cache[key] = fn(caps, *args)
+        return found
+
+    plan.cache_clear = cache.clear
+    return plan
+
+
 def coalesce(shape, *strides_list) -> tuple[tuple, list[tuple]]:
     """Drop size-1 dims and merge neighbours that are contiguous in every operand (numpy's nditer trick).
 
@@ -97,7 +132,7 @@ UNARY_OPS = {
     "rsqrt": "return 1.0 / sqrt(x);",
     "abs": "return abs(x);",
     "tanh": "return tanh_safe(x);",
-    "relu": "return max(x, C(0));",
+    "relu": "return relu(x);",
     "sigmoid": "return sigmoid(x);",
     "gelu": "return 0.5 * x * (1.0 + erf_approx(x * 0.7071067811865476));",
     "gelu_tanh": "return 0.5 * x * (1.0 + tanh_safe(0.7978845608028654 * (x + 0.044715 * x * x * x)));",
@@ -159,8 +194,9 @@ _ELEMENTWISE_DEFAULTS = {
     "SO": "f32",
     "WG": WG,
     "EPT": 1,
-    "STRIDED": "false",
+    "MODE": 0,
     "RANK": 1,
+    "RL": 32,
     "UNARY_OP": "return x;",
     "APPLY_UNARY": _APPLY1[1],
     "BINARY_OP": "return a + b;",
@@ -168,50 +204,75 @@ _ELEMENTWISE_DEFAULTS = {
 }
 
 
+ROWS_MIN_INNER = 32  # the rows mode pays off once the innermost dim fills a row of 32 lanes
+
+
 class _Access:
-    """How an elementwise kernel walks its operands: dense (maybe vec4) or strided of some rank."""
+    """How an elementwise kernel walks its operands (out first): dense, strided, or rows; maybe vec4."""
 
     def __init__(self, shape, operands) -> None:
         self.numel = math.prod(shape)
         cshape, cstrides = coalesce(shape, *(t.strides for t in operands))
-        self.shape, self.strides = cshape, cstrides
-        self.offsets = [int(t.offset) for t in operands]
-        self.dense = len(cshape) == 1 and all(s == (1,) for s in cstrides)
         if len(cshape) > MAX_RANK:  # pragma: no cover - tensors never have more than MAX_RANK dims
             raise KernelError(f"elementwise: rank {len(cshape)} exceeds {MAX_RANK}")
-        aligned = self.numel % 4 == 0 and all(o % 4 == 0 for o in self.offsets)
-        self.vec = 4 if self.dense and aligned else 1
-        self.mode = "vec4" if self.vec == 4 else ("dense" if self.dense else f"rank{len(cshape)}")
+        offsets = [int(t.offset) for t in operands]
+        inner = cshape[-1]
+        if len(cshape) == 1 and all(s == (1,) for s in cstrides):
+            self.mode = 0  # dense
+            fours = self.numel % 4 == 0 and all(o % 4 == 0 for o in offsets)
+        elif len(cshape) >= 2 and inner >= ROWS_MIN_INNER:
+            self.mode = 2  # rows
+            fours = (
+                inner % 4 == 0
+                and all(s[-1] == 1 and all(v % 4 == 0 for v in s[:-1]) for s in cstrides)
+                and all(o % 4 == 0 for o in offsets)
+            )
+        else:
+            self.mode = 1  # strided
+            fours = False
+        self.vec = 4 if fours else 1
+        v = self.vec
+        # in vec4 units from here on: the innermost length and every stride but the (unit) inner ones
+        self.shape = cshape[:-1] + (inner // v,)
+        self.strides = [tuple(x // v for x in s[:-1]) + (s[-1] if v == 1 else 1,) for s in cstrides]
+        self.offsets = [o // v for o in offsets]
+        self.inner = self.shape[-1]
+        self.rows = math.prod(self.shape[:-1])
+        self.row_lanes = min(WG, max(32, _next_pow2(self.inner)))
+        self.chunks = ceil_div(self.inner, self.row_lanes)
+        self.ept = DENSE_EPT if (self.mode == 0 and v == 1) else 1
 
     @property
-    def ept(self) -> int:
-        return 1 if (self.vec == 4 or not self.dense) else DENSE_EPT
+    def name(self) -> str:
+        """What the compiled kernel depends on: mode, rank, lanes per row, vec4, elements per invocation."""
+        kind = ("dense", f"strided{len(self.shape)}", f"rows{len(self.shape)}/{self.row_lanes}")[self.mode]
+        return f"{kind}{'x4' if self.vec == 4 else ''}*{self.ept}"
 
     @property
     def units(self) -> int:
         return self.numel // self.vec
 
     def template(self) -> dict:
-        return {
-            "WG": WG,
-            "EPT": self.ept,
-            "STRIDED": "false" if self.dense else "true",
-            "RANK": 1 if self.dense else len(self.shape),
-        }
+        rank = 1 if self.mode == 0 else len(self.shape)
+        return {"WG": WG, "EPT": self.ept, "MODE": self.mode, "RANK": rank, "RL": self.row_lanes}
 
     def params(self, *, alpha: float = 0.0, bits: int = 0) -> bytes:
         """Params with operands ordered (out, a/x, b)."""
-        offs = [o // self.vec for o in self.offsets] + [0, 0]
-        p = Params().u32(self.units, offs[0], offs[1], offs[2]).f32(alpha).u32(bits, len(self.shape), 0)
+        offs = self.offsets + [0, 0]
+        p = Params().u32(self.rows if self.mode == 2 else self.units, offs[0], offs[1], offs[2]).f32(alpha)
+        p.u32(bits, self.inner, self.chunks)
         p.vec4u(self.shape, MAX_RANK)
         for k in range(3):
             p.vec4u(self.strides[k] if k < len(self.strides) else (), MAX_RANK)
         return p.to_bytes()
 
     def workgroups(self, caps: Caps) -> tuple[int, int, int]:
+        if self.mode == 2:
+            return _grid(caps, ceil_div(self.rows, WG // self.row_lanes) * self.chunks)
         return _grid(caps, ceil_div(self.units, WG * self.ept))
 
 
+@_memoized
 def plan_unary(caps: Caps, op: str, x, out, alpha: float = 0.0) -> KernelPlan:
     """out = op(x) elementwise; x and out any strided layouts of one shape (out may be a view written in place).
 
@@ -229,6 +290,7 @@ def plan_unary(caps: Caps, op: str, x, out, alpha: float = 0.0) -> KernelPlan:
         c = "i32"
     else:
         c = "f32"
+    body = "return max(x, 0);" if (op == "relu" and c == "i32") else UNARY_OPS[op]
     acc = _Access(out.shape, [out, x])
     v = acc.vec
     values = dict(
@@ -237,13 +299,13 @@ def plan_unary(caps: Caps, op: str, x, out, alpha: float = 0.0) -> KernelPlan:
         VC=_vec(c, v),
         SX=_vec(tx, v),
         SO=_vec(to, v),
-        UNARY_OP=UNARY_OPS[op],
+        UNARY_OP=body,
         APPLY_UNARY=_APPLY1[v],
         TX=tx,
         TO=to,
     )
     values.update(acc.template())
-    key = ("unary", op, tx, to, acc.mode, WG)
+    key = ("unary", op, tx, to, acc.name, WG)
     n = acc.numel
     kind = f"{tx}->{to}" if tx != to else tx
     return KernelPlan(
@@ -258,6 +320,7 @@ def plan_unary(caps: Caps, op: str, x, out, alpha: float = 0.0) -> KernelPlan:
     )
 
 
+@_memoized
 def plan_binary(caps: Caps, op: str, a, b, out) -> KernelPlan:
     """out = a (op) b; a and b already broadcast to out.shape (stride-0 dims), out contiguous.
 
@@ -286,7 +349,7 @@ def plan_binary(caps: Caps, op: str, a, b, out) -> KernelPlan:
         TO=to,
     )
     values.update(acc.template())
-    key = ("binary", op, ta, tb, to, acc.mode, WG)
+    key = ("binary", op, ta, tb, to, acc.name, WG)
     n = acc.numel
     kind = to if ta == to else f"{ta}->{to}"
     return KernelPlan(
@@ -310,6 +373,7 @@ def _fill_bits(dtype_wgsl: str, value: float) -> int:
     return int(np.asarray(v).view(np.uint32))
 
 
+@_memoized
 def plan_fill(caps: Caps, out, value: float) -> KernelPlan:
     """Every element of the contiguous ``out`` set to ``value`` (converted to out's dtype)."""
     to = _wgsl(out)
@@ -318,10 +382,10 @@ def plan_fill(caps: Caps, out, value: float) -> KernelPlan:
     v = acc.vec
     values = dict(_ELEMENTWISE_DEFAULTS, C=c, VC=_vec(c, v), SO=_vec(to, v), TO=to)
     values.update(acc.template())
-    if not acc.dense:
+    if acc.mode != 0:
         raise KernelError(f"fill: out must be contiguous, got shape {out.shape} strides {out.strides}")
     return KernelPlan(
-        key=("fill", to, acc.mode, WG),
+        key=("fill", to, acc.name, WG),
         source=_elementwise_source("fill", tuple(sorted(values.items()))),
         access=("read_write",),
         params=acc.params(bits=_fill_bits(to, value)),
@@ -334,23 +398,68 @@ def plan_fill(caps: Caps, out, value: float) -> KernelPlan:
 
 # ----------------------------------------------------------------------------------- row kernels
 
-ROW_CACHE = 8  # values per lane kept in registers by the row kernels (softmax, layer norm)
+ROW_CACHE = {4: 4, 1: 8}  # units per lane the row kernels keep in registers (vec4s, scalars): more spill
+_VEC4_HELPERS = {
+    "HMAX": "return max(max(v.x, v.y), max(v.z, v.w));",
+    "HSUM": "return (v.x + v.y) + (v.z + v.w);",
+    "FIRST": "return v.x;",
+}
+_SCALAR_HELPERS = {"HMAX": "return v;", "HSUM": "return v;", "FIRST": "return v;"}
 
 
-def _next_pow2(n: int) -> int:
-    return 1 << max(int(n) - 1, 0).bit_length()
+class _RowLayout:
+    """How a row kernel (softmax, layer norm) covers rows of ``n`` elements (tuned on an H100).
 
-
-def _row_layout(n: int) -> tuple[int, int, bool]:
-    """(lanes per row, values cached per lane, cached?) for a row kernel over rows of length ``n``.
-
-    Short rows share a workgroup (32 lanes each); rows up to 256 * ROW_CACHE stay in registers;
-    longer rows stream through global memory.
+    Rows are read in vec4 units when every tensor allows it. A row gets the fewest lanes (32 up to
+    1024) that keep it in registers at ROW_CACHE units per lane, so short rows share a workgroup;
+    longer rows stream through global memory, with bigger workgroups when there are few rows to
+    spread over the device. Reductions use subgroup shuffles where the device has them.
     """
-    tpr = 32 if n <= 32 * ROW_CACHE else WG
-    if n > tpr * ROW_CACHE:
-        return tpr, 1, False
-    return tpr, _next_pow2(ceil_div(n, tpr)), True
+
+    def __init__(self, caps: Caps, n: int, rows: int, tensors) -> None:
+        self.vec = 4 if n % 4 == 0 and all(t.offset % 4 == 0 for t in tensors if t is not None) else 1
+        self.units = n // self.vec
+        self.subgroups = bool(caps.subgroups)
+        cache = ROW_CACHE[self.vec]
+        big = min(caps.max_invocations, caps.max_workgroup_size_x, 1024)
+        self.tpr = 32
+        while self.tpr < max(big, WG) and self.units > self.tpr * cache:
+            self.tpr *= 2
+        self.wg = max(WG, self.tpr)
+        self.cached = self.units <= self.tpr * cache
+        self.k = _next_pow2(ceil_div(self.units, self.tpr)) if self.cached else 1
+        if not self.cached and big >= 512:
+            self.wg = self.tpr = 1024 if rows < 256 and big >= 1024 else (512 if rows < 2048 else WG)
+
+    def template(self, t: str) -> dict:
+        sg = self.subgroups
+        return dict(
+            _VEC4_HELPERS if self.vec == 4 else _SCALAR_HELPERS,
+            T=t,
+            S=_vec(t, self.vec),
+            V=_vec("f32", self.vec),
+            WG=self.wg,
+            TPR=self.tpr,
+            K=self.k,
+            CACHED=_b(self.cached),
+            SUBGROUPS=_b(sg),
+            SG_ARG=", @builtin(subgroup_size) sg_size: u32" if sg else "",
+            SG_SIZE="sg_size" if sg else "1u",
+        )
+
+    @property
+    def key(self) -> tuple:
+        return (self.vec, self.wg, self.tpr, self.k, self.cached, self.subgroups)
+
+    def workgroups(self, caps: Caps, rows: int) -> tuple[int, int, int]:
+        return _grid(caps, ceil_div(rows, self.wg // self.tpr) if self.units else 0)
+
+    def offset(self, t) -> int:
+        return 0 if t is None else t.offset // self.vec
+
+
+def _b(flag: bool) -> str:
+    return "true" if flag else "false"
 
 
 def _rows_and_n(x) -> tuple[int, int]:
@@ -358,63 +467,64 @@ def _rows_and_n(x) -> tuple[int, int]:
     return (math.prod(x.shape[:-1]) if len(x.shape) else 1), n
 
 
+@_memoized
 def plan_softmax(caps: Caps, x, out) -> KernelPlan:
     """Softmax over the last dim of a contiguous x into a contiguous out (all -inf rows give zeros)."""
     rows, n = _rows_and_n(x)
-    tpr, k, cached = _row_layout(n)
+    lay = _RowLayout(caps, n, rows, (x, out))
     t = _wgsl(x)
-    values = {"T": t, "TPR": tpr, "K": k, "CACHED": "true" if cached else "false"}
-    params = Params().u32(rows, n, x.offset, out.offset).to_bytes()
+    params = Params().u32(rows, lay.units, lay.offset(x), lay.offset(out)).to_bytes()
     return KernelPlan(
-        key=("softmax", t, tpr, k, cached),
-        source=_source("softmax", tuple(sorted(values.items()))),
+        key=("softmax", t) + lay.key,
+        source=_source("softmax", tuple(sorted(lay.template(t).items()))),
         access=("read", "read_write"),
         params=params,
-        workgroups=_grid(caps, ceil_div(rows, WG // tpr) if n else 0),
+        workgroups=lay.workgroups(caps, rows),
         label=f"softmax[{rows}x{n}] {t}",
         flops=float(rows * n * 6),
-        bytes_moved=float(rows * n * x.dtype.itemsize * (2 if cached else 3)),
+        bytes_moved=float(rows * n * x.dtype.itemsize * (2 if lay.cached else 3)),
     )
 
 
+@_memoized
 def plan_layer_norm(caps: Caps, x, weight, bias, out, eps: float, residual) -> KernelPlan:
     """Layer norm over the last dim of (x + residual), with optional weight and bias (all contiguous).
 
     Bound as [x, residual | dummy, weight | dummy, bias | dummy, out]; Params flags say which are there.
     """
     rows, n = _rows_and_n(x)
-    tpr, k, cached = _row_layout(n)
+    lay = _RowLayout(caps, n, rows, (x, residual, weight, bias, out))
     t = _wgsl(x)
-    values = {"T": t, "TPR": tpr, "K": k, "CACHED": "true" if cached else "false"}
-    offs = [0 if a is None else a.offset for a in (x, residual, weight, bias, out)]
+    offs = [lay.offset(a) for a in (x, residual, weight, bias, out)]
     params = (
         Params()
-        .u32(rows, n)
+        .u32(rows, lay.units, n)
         .f32(eps)
         .u32(residual is not None, weight is not None, bias is not None)
         .u32(*offs)
         .to_bytes()
     )
-    extras = "".join(f"+{name}" for name, a in (("residual", residual),) if a is not None)
     reads = 2 if residual is not None else 1
     return KernelPlan(
-        key=("layer_norm", t, tpr, k, cached),
-        source=_source("layer_norm", tuple(sorted(values.items()))),
+        key=("layer_norm", t) + lay.key,
+        source=_source("layer_norm", tuple(sorted(lay.template(t).items()))),
         access=("read", "read", "read", "read", "read_write"),
         params=params,
-        workgroups=_grid(caps, ceil_div(rows, WG // tpr) if n else 0),
-        label=f"layer_norm{extras}[{rows}x{n}] {t}",
+        workgroups=lay.workgroups(caps, rows),
+        label=f"layer_norm{'+residual' if residual is not None else ''}[{rows}x{n}] {t}",
         flops=float(rows * n * (8 + (residual is not None))),
-        bytes_moved=float(rows * n * x.dtype.itemsize * (reads * (1 if cached else 3) + 1)),
+        bytes_moved=float(rows * n * x.dtype.itemsize * (reads * (1 if lay.cached else 3) + 1)),
     )
 
 
 # ----------------------------------------------------------------------------------- reductions
 
+REDUCE_MIN_WORKGROUPS = 512  # column reductions narrow their column groups until they have this many
 REDUCE_OPS = {"sum": 0, "mean": 1, "max": 2, "min": 3, "argmax": 4}
 _F32_NAN = "return (bitcast<u32>(v) & 0x7fffffffu) > 0x7f800000u;"
 
 
+@_memoized
 def plan_reduce(caps: Caps, op: str, x, out) -> KernelPlan:
     """Reduce the middle axis of a contiguous (outer, n, inner) x into a contiguous (outer, inner) out.
 
@@ -427,11 +537,19 @@ def plan_reduce(caps: Caps, op: str, x, out) -> KernelPlan:
     outer, n, inner = (int(d) for d in x.shape)
     tx, to = _wgsl(x), _wgsl(out)
     a = "i32" if tx == "i32" and op != "mean" else "f32"
-    if inner == 1:
-        cols, lanes, step = False, (32 if n <= 512 else WG), 1
-    else:
-        step = min(64, _next_pow2(inner))
-        cols, lanes = True, WG // step
+    outputs = outer * inner
+    wg = WG
+    big = min(caps.max_invocations, caps.max_workgroup_size_x)
+    if inner == 1:  # rows: the lanes of an output are neighbours
+        cols, step = False, 1
+        lanes = 32 if n <= 512 else WG
+        if outputs < 128 and n >= 16384 and big >= 1024:
+            wg = lanes = 1024  # few long rows: as many lanes on each as one workgroup has
+    else:  # columns: neighbouring lanes take neighbouring outputs; enough workgroups to fill the device
+        cols, step = True, min(64, _next_pow2(inner))
+        while step > 8 and ceil_div(outputs, step) < REDUCE_MIN_WORKGROUPS:
+            step //= 2
+        lanes = WG // step
     if a == "f32":
         nan, low, high = _F32_NAN, "return bitcast<f32>(0xff800000u);", "return bitcast<f32>(0x7f800000u);"
     else:
@@ -444,18 +562,18 @@ def plan_reduce(caps: Caps, op: str, x, out) -> KernelPlan:
         "COLS": "true" if cols else "false",
         "L": lanes,
         "STEP": step,
+        "WG": wg,
         "IS_NAN": nan,
         "LOWEST": low,
         "HIGHEST": high,
     }
-    outputs = outer * inner
     params = Params().u32(outputs, n, inner, x.offset, out.offset).to_bytes()
     return KernelPlan(
-        key=("reduce", op, tx, to, cols, lanes, step),
+        key=("reduce", op, tx, to, cols, lanes, step, wg),
         source=_source("reduce", tuple(sorted(values.items()))),
         access=("read", "read_write"),
         params=params,
-        workgroups=_grid(caps, ceil_div(outputs, WG // lanes) if n else 0),
+        workgroups=_grid(caps, ceil_div(outputs, wg // lanes) if n else 0),
         label=f"{op}[{outer}x{n}x{inner}] {tx}",
         flops=float(outer * n * inner * (4 if op in ("sum", "mean") else 1)),
         bytes_moved=float(outer * n * inner * x.dtype.itemsize + outputs * out.dtype.itemsize),
@@ -465,6 +583,7 @@ def plan_reduce(caps: Caps, op: str, x, out) -> KernelPlan:
 # ----------------------------------------------------------------------------------- embedding
 
 
+@_memoized
 def plan_embedding(caps: Caps, ids, table, out) -> KernelPlan:
     """out[i] = table[clamp(ids[i], 0, V - 1)] for contiguous i32 ids (n,), table (V, D) and out (n, D)."""
     n = int(ids.shape[0]) if len(ids.shape) else 1

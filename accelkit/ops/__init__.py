@@ -526,7 +526,8 @@ def stack(tensors, axis: int = 0) -> Tensor:
     tensors = [_as_tensor(t, dev) for t in tensors]
     axis = _axis(axis, tensors[0].ndim + 1, "stack")
     if any(t.shape != tensors[0].shape for t in tensors):
-        raise ShapeError(f"stack: every tensor must have the same shape, got {[tuple(t.shape) for t in tensors]}")
+        shapes = [tuple(t.shape) for t in tensors]
+        raise ShapeError(f"stack: every tensor must have the same shape, got {shapes}")
     return concat([t.unsqueeze(axis) for t in tensors], axis)
 
 

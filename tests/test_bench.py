@@ -1,0 +1,78 @@
+"""``accelkit bench ops``: the runner's JSON and table have the promised shape (no timing assertions)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from conftest import WEBGPU_SPECS
+
+from accelkit.bench import ops as bench_ops
+
+
+def _devices() -> list[str]:
+    return ["cpu"] + WEBGPU_SPECS[:1]
+
+
+def test_quick_run_writes_json_and_table(tmp_path, capsys):
+    path = tmp_path / "bench.json"
+    argv = ["--quick", "--sizes", "32,48,1024", "--repeat", "1", "--json", str(path), "--no-progress"]
+    for spec in _devices():
+        argv += ["--device", spec]
+    assert bench_ops.main(argv) == 0
+    printed = capsys.readouterr().out
+    result = json.loads(path.read_text())
+
+    env = result["env"]
+    assert env["command"].startswith("accelkit bench ops --quick")
+    for key in ("date", "python", "numpy", "wgpu", "accelkit", "devices"):
+        assert key in env
+    assert [d["spec"] for d in env["devices"]] == _devices()
+    for d in env["devices"]:
+        if d["backend"] == "webgpu":
+            assert d["driver"] and d["api"]
+
+    targets = {r["target"] for r in result["matmul"]}
+    assert set(_devices()) | {"numpy"} <= targets
+    for r in result["matmul"]:
+        assert r["size"] in (32, 48) and r["dtype"] == "float32"  # 1024 > the --quick limit
+        if "error" not in r and "skipped" not in r:
+            assert r["median_ms"] > 0 and r["gflops"] > 0 and len(r["times_ms"]) == 1
+    assert any("1024" in note and "--quick" in note for note in result["notes"])
+    for r in result["matmul"]:
+        if r["target"] in _devices():
+            assert "error" not in r, r
+            assert r["rel_err"] < 1e-4
+
+    ops = {(r["target"], r["op"]) for r in result["ops"]}
+    for spec in _devices() + ["numpy"]:
+        for op in ("softmax", "layer_norm", "gelu", "add", "attention", "matmul_linear_gelu", "linear_m1"):
+            assert (spec, op) in ops
+    for r in result["ops"]:
+        assert r["shape"] == "small"
+        if r["target"] in _devices() and r["op"] in ("matmul_linear_gelu", "linear_m1"):
+            assert "error" not in r, r
+
+    # the table: one matmul block (a row per size, a column per target) and one ops block
+    assert result["table"] in printed
+    lines = result["table"].splitlines()
+    head = next(i for i, line in enumerate(lines) if line.startswith("matmul float32"))
+    columns = lines[head + 1].split()
+    assert columns[0] == "N" and set(_devices()) <= set(columns[1:])
+    assert lines[head + 2].split()[0] == "32" and lines[head + 3].split()[0] == "48"
+    assert any(line.startswith("attention") for line in lines)
+
+
+def test_run_returns_the_same_structure_without_the_cli():
+    result = bench_ops.run(
+        devices=["cpu"], sizes=(16,), repeats=1, quick=True, progress=False, ops=False, references=False
+    )
+    assert [r["target"] for r in result["matmul"]] == ["cpu"]
+    assert result["ops"] == [] and "matmul float32" in result["table"]
+
+
+@pytest.mark.parametrize("bad", [["--sizes", "12,abc"], ["--repeat", "x"]])
+def test_bad_arguments_exit_with_usage(bad, capsys):
+    with pytest.raises(SystemExit) as info:
+        bench_ops.main(bad)
+    assert info.value.code == 2
