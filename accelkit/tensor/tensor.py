@@ -64,9 +64,18 @@ def _contiguous_strides(shape) -> tuple:
     return tuple(reversed(strides))
 
 
+def _ints(values) -> tuple:
+    """A tuple of Python ints (the common case, already such a tuple, costs one pass of type checks)."""
+    if type(values) is tuple and all(type(v) is int for v in values):
+        return values
+    return tuple(int(v) for v in values)
+
+
 def _normalize_shape(shape) -> tuple:
     if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
         shape = tuple(shape[0])
+    if type(shape) is tuple and all(type(n) is int for n in shape):
+        return shape
     try:
         out = tuple(int(n) for n in shape)
     except (TypeError, ValueError):
@@ -95,9 +104,9 @@ class Tensor:
 
     def __init__(self, storage: Storage, shape: tuple, strides: tuple, offset: int, dtype: DType) -> None:
         self.storage = storage
-        self.shape = tuple(int(n) for n in shape)
-        self.strides = tuple(int(s) for s in strides)
-        self.offset = int(offset)
+        self.shape = _ints(shape)
+        self.strides = _ints(strides)
+        self.offset = offset if type(offset) is int else int(offset)
         self.dtype = dtype
 
     # ----------------------------------------------------------------------------- construction
