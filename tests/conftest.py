@@ -163,6 +163,12 @@ def check_close(
 
 
 @pytest.fixture
+def tol():
+    """``tol(dtype, k=1)``: the relative tolerance check_close uses, see tolerance."""
+    return tolerance
+
+
+@pytest.fixture
 def assert_close():
     """``assert_close(actual, expected64, dtype=None, *, k=1, rtol=None, floor=1e-6, what="")``, see check_close."""
     return check_close
@@ -199,3 +205,10 @@ def run_isolated_code(code: str, spec: str) -> None:
 def run_isolated():
     """``run_isolated(code, spec)``: see run_isolated_code."""
     return run_isolated_code
+
+
+def pytest_collection_modifyitems(config, items):
+    """Tests that take the ``webgpu`` fixture carry the ``webgpu`` marker too (``-m "not webgpu"`` skips them)."""
+    for item in items:
+        if "webgpu" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.webgpu)

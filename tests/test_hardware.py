@@ -333,3 +333,48 @@ def test_device_loss_then_reopen(webgpu):
     before = again.memory()["allocated_bytes"]
     del t  # freeing into a dead backend must not disturb the new one's accounting
     assert again.memory()["allocated_bytes"] == before
+
+
+# ============================================================================ the suite's own device fixture
+
+
+@pytest.mark.parametrize("require", [False, True])
+def test_missing_webgpu_skips_or_fails_as_asked(tmp_path, require):
+    """With no WebGPU adapter the WebGPU parameter skips, and FAILS under ACCELKIT_REQUIRE_WEBGPU=1 (CI)."""
+    (tmp_path / "wgpu.py").write_text('raise ImportError("wgpu hidden for this test")\n')
+    env = dict(os.environ, PYTHONPATH=str(tmp_path))
+    env.pop("ACCELKIT_DEVICE", None)
+    env["ACCELKIT_REQUIRE_WEBGPU"] = "1" if require else "0"
+    here = os.path.dirname(__file__)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            os.path.join(here, "test_memory.py"),
+            "-k",
+            "test_memory_keys",
+            "-q",
+            "-rs",
+            "-p",
+            "no:cacheprovider",
+            "-p",
+            "no:nbval",
+            "-p",
+            "no:benchmark",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        cwd=os.path.dirname(here),
+    )
+    out = proc.stdout + proc.stderr
+    assert "1 passed" in out.splitlines()[-1], out  # the CPU parameter runs either way
+    if require:
+        assert proc.returncode != 0, out
+        assert "ACCELKIT_REQUIRE_WEBGPU=1" in out and "wgpu" in out, out
+        assert "skipped" not in out.splitlines()[-1], out
+    else:
+        assert proc.returncode == 0, out
+        assert "1 skipped" in out.splitlines()[-1] and "wgpu" in out, out
