@@ -59,9 +59,9 @@ def __getattr__(name):  # lazy, so that importing accelkit stays cheap and side-
 
         return options
     if name == "sharing":
-        from . import sharing
+        import importlib
 
-        return sharing
+        return importlib.import_module(".sharing", __name__)
     if name == "profile":
         from .profiler import profile
 

@@ -332,24 +332,26 @@ def fuse_linears(*linears: nn.Linear) -> tuple[Tensor, Tensor | None]:
     and ``state_dict`` names stay as in the checkpoint. Linears without a bias get zeros when others
     have one; None when none has.
     """
+    from ..sharing.dedup import fuse  # the same parts (by digest) already fused on the device are reused
+
     weights = [lin.weight for lin in linears]
-    weight = ops.concat(weights, axis=0)
+    weight, weight_note = fuse(linears, "weight", lambda: ops.concat(weights, axis=0))
     has_bias = ["bias" in lin._params for lin in linears]
-    bias = None
+    bias, bias_note = None, None
     if any(has_bias):
         parts = [
             lin.bias if b else ops.cast(ops.mul(ops.sum(w, axis=1), 0.0), w.dtype)
             for lin, b, w in zip(linears, has_bias, weights)
         ]
-        bias = ops.concat(parts, axis=0)
+        bias, bias_note = fuse(linears, "bias", lambda: ops.concat(parts, axis=0))
     at = 0
     for lin in linears:
         n = lin.out_features
         lin.param("weight").tensor = weight[at : at + n]
-        lin.param("weight").shared = "fused"
+        lin.param("weight").shared = "fused" + (f"; {weight_note}" if weight_note else "")
         if "bias" in lin._params:
             lin.param("bias").tensor = bias[at : at + n]
-            lin.param("bias").shared = "fused"
+            lin.param("bias").shared = "fused" + (f"; {bias_note}" if bias_note else "")
         at += n
     return weight, bias
 
@@ -446,6 +448,7 @@ class PreTrainedModel(nn.Module):
         """
         from ..hardware import device as pick_device
         from ..io import Checkpoint
+        from ..sharing.dedup import CheckpointUploader
 
         if not isinstance(ckpt, Checkpoint):
             with Checkpoint.open(ckpt) as opened:
@@ -464,14 +467,16 @@ class PreTrainedModel(nn.Module):
         expected = dict(model.named_parameters())
         tied = {n: s for n, s in model.tied_weights.items() if n in expected and n not in mapping}
         unexpected = [n for n in ckpt.names() if n not in mapping.values() and n not in skipped]
-        try:
-            model.load_state_dict(
-                lambda name: ckpt.array(mapping[name]) if name in mapping else None,
-                names=list(mapping) + unexpected,
-                device=dev,
-                dtype=compute,
-                allow_missing=tuple(tied),
-            )
+        try:  # each weight: a view of a live identical storage (dedup), else a chunked upload with progress
+            with CheckpointUploader(model, ckpt, mapping, dev) as upload:
+                model.load_state_dict(
+                    lambda name: ckpt.array(mapping[name]) if name in mapping else None,
+                    names=list(mapping) + unexpected,
+                    device=dev,
+                    dtype=compute,
+                    allow_missing=tuple(tied),
+                    upload=upload,
+                )
         except WeightsError as e:
             hint = ""
             if model.base_model_prefix and any(n.startswith(model.base_model_prefix + ".") for n in expected):
