@@ -137,7 +137,7 @@ def build_parser() -> argparse.ArgumentParser:
     m = sub.add_parser("demo", help="device report, a timed op demo, and the bundled models end to end")
     m.add_argument("--device", default=None, help="device spec (default: the best)")
     m.set_defaults(func=_demo)
-    b = sub.add_parser("bench", help="benchmarks: ops | models | pool | sharing (JSON + table)")
+    b = sub.add_parser("bench", add_help=False, help="benchmarks: ops | models | pool | sharing (JSON + table)")
     b.add_argument("what", choices=["ops", "models", "pool", "sharing"])
     b.set_defaults(func=None)
     c = sub.add_parser("cache", help="the content-addressed weight store: ls | verify | prune")

@@ -16,7 +16,7 @@ class MemoryCounter:
     """Live bytes, peak bytes and live buffer count, updated on every alloc/free."""
 
     def __init__(self) -> None:
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()  # re-entrant: a Storage may be collected while this thread holds it
         self.allocated = 0
         self.peak = 0
         self.buffers = 0

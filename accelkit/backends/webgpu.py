@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections import OrderedDict
+from collections import OrderedDict, deque
 
 import numpy as np
 
@@ -105,6 +105,7 @@ class WebGPUBackend(Backend):
         self._cache_limit = 1 << 30
         self._serial = 0
         self._owned: dict[int, object] = {}
+        self._released: deque = deque()
         self._pipelines: dict[tuple, tuple] = {}
         self._uniforms: OrderedDict[bytes, object] = OrderedDict()
         self._bind_groups: OrderedDict[tuple, object] = OrderedDict()
@@ -173,6 +174,7 @@ class WebGPUBackend(Backend):
             )
         size = -(-max(nbytes, 4) // MIN_BUFFER) * MIN_BUFFER if exact else size_class(nbytes)
         with self.lock:
+            self._drain_released()
             bucket = self._free.get(size)
             if bucket:
                 buf = bucket.pop()
@@ -195,14 +197,23 @@ class WebGPUBackend(Backend):
             return buf
 
     def free(self, buf: GPUBuffer) -> None:
-        with self.lock:
-            self.memory_counter.sub(buf.size)
+        """Give a buffer back. Never blocks: a Storage may die in any thread, e.g. when the garbage
+        collector runs inside wgpu's poll thread while this thread holds ``self.lock`` waiting for
+        that very poll. The buffer is queued and joins the pool at the next allocation."""
+        self.memory_counter.sub(buf.size)
+        self._released.append(buf)  # deque.append is atomic
+
+    def _drain_released(self) -> None:
+        """Move freed buffers into the pool (call with ``self.lock`` held)."""
+        released = self._released
+        while released:
+            buf = released.popleft()
             if self.lost_reason is not None:
-                return
+                continue
             self._free.setdefault(buf.size, []).append(buf)
             self._free_bytes += buf.size
-            if self._free_bytes > self._cache_limit:
-                self._trim(self._cache_limit // 2)
+        if self._free_bytes > self._cache_limit:
+            self._trim(self._cache_limit // 2)
 
     def _trim(self, target: int) -> None:
         self.flush()  # recorded dispatches may still use these buffers: submit before destroying
@@ -218,6 +229,7 @@ class WebGPUBackend(Backend):
     def empty_cache(self) -> None:
         """Destroy every pooled (free) buffer, returning its memory to the device."""
         with self.lock:
+            self._drain_released()
             self._trim(0)
             self._bind_groups.clear()
 
@@ -227,6 +239,8 @@ class WebGPUBackend(Backend):
             del self._bind_groups[k]
 
     def memory(self) -> dict:
+        with self.lock:
+            self._drain_released()
         stats = self.memory_counter.stats()
         stats["cached_bytes"] = self._free_bytes
         stats["reserved_bytes"] = stats["allocated_bytes"] + self._free_bytes
