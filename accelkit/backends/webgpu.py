@@ -106,6 +106,7 @@ class WebGPUBackend(Backend):
         self._serial = 0
         self._owned: dict[int, object] = {}
         self._released: deque = deque()
+        self._pending_serials: set[int] = set()  # buffers that recorded, unsubmitted work uses
         self._pipelines: dict[tuple, tuple] = {}
         self._uniforms: OrderedDict[bytes, object] = OrderedDict()
         self._bind_groups: OrderedDict[tuple, object] = OrderedDict()
@@ -255,7 +256,8 @@ class WebGPUBackend(Backend):
         if n == 0:
             return
         with self.lock:
-            self.flush()
+            if buf.serial in self._pending_serials:
+                self.flush()  # recorded work uses this buffer: queue writes would overtake it
             head = n - n % 4
             try:
                 if head:
@@ -293,6 +295,7 @@ class WebGPUBackend(Backend):
             enc = self._ensure_encoder()
             self._end_pass()
             enc.copy_buffer_to_buffer(src.gpu, src_offset, dst.gpu, dst_offset, nbytes)
+            self._pending_serials.update((src.serial, dst.serial))
             self._pending += 1
 
     # ----------------------------------------------------------------------------- pipelines & dispatch
@@ -425,6 +428,7 @@ class WebGPUBackend(Backend):
                     self._timed.append(rec)
                     for sink in self.listeners:
                         sink.append(rec)
+                self._pending_serials.update(serials)
                 self._pending += 1
                 self.dispatch_count += 1
             except (KernelError, DeviceError):
@@ -462,6 +466,7 @@ class WebGPUBackend(Backend):
                 self._resolved = self._query_used
             self._encoder = None
             self._pending = 0
+            self._pending_serials = set()
             try:
                 self.device.queue.submit([enc.finish()])
             except Exception as exc:
