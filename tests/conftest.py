@@ -212,3 +212,17 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if "webgpu" in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.webgpu)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _free_module_model_caches(request):
+    """At the end of each test module, drop its module-level model cache (``_models``) so the
+    models it loaded are freed: later tests measure device bytes, and dedup would otherwise serve
+    them the still-live weights."""
+    yield
+    cache = getattr(request.module, "_models", None)
+    if isinstance(cache, dict):
+        cache.clear()
+    import gc
+
+    gc.collect()

@@ -23,13 +23,6 @@ _models: dict[str, WhisperForConditionalGeneration] = {}
 _encoded: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # model -> {name: encoder output}
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _drop_cached_models():
-    """Free this module's cached models when it ends, so later tests measure device memory from zero."""
-    yield
-    _models.clear()
-
-
 @pytest.fixture(scope="module")
 def ref() -> dict:
     with np.load(REFERENCES) as data:
