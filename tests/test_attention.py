@@ -16,8 +16,10 @@ from accelkit.backends.webgpu_attention import (
     DECODE_KEYS,
     DECODE_MAX_TQ,
     MAX_HEAD_DIM,
+    TILE_CONFIGS,
     choose_shape,
     plan_attention,
+    subgroup_width,
 )
 from accelkit.backends.wgsl import Caps, Layout
 from accelkit.tensor import float16, float32
@@ -213,6 +215,75 @@ def test_property_shapes(webgpu, assert_close, b, h, tq, tk, d, dv, causal, mask
     assert_close(run(webgpu, q, k, v, mask, causal), reference(q, k, v, mask, causal), k=tk)
 
 
+def launch_forced(dev, q, k, v, mask, causal, **kw):
+    """One dispatch of the kernel shape ``kw`` asks for (config=..., subgroups=...), output poisoned first."""
+    b, h, tq, _ = q.shape
+    tensors = [ak.tensor(x, device=dev) for x in (q, k, v)]
+    m = None if mask is None else ak.tensor(mask, device=dev).expand(b, h, tq, k.shape[2])
+    out = ak.tensor(np.full((b, h, tq, v.shape[-1]), np.nan, q.dtype), device=dev)
+    try:
+        plan = plan_attention(dev.backend.caps, *tensors, m, out, 1 / math.sqrt(q.shape[-1]), causal, **kw)
+    except ak.KernelError as exc:
+        if "does not fit" in str(exc):
+            pytest.skip(f"{kw} does not fit this adapter")
+        raise
+    handles = [t.storage.handle for t in tensors] + [
+        None if m is None else m.storage.handle,
+        out.storage.handle,
+    ]
+    dev.backend.launch(plan, handles)
+    return plan, out
+
+
+@pytest.mark.parametrize("config", [*TILE_CONFIGS, "decode128", "decode256", "decode1024"])
+def test_every_kernel_shape(webgpu, rng, assert_close, config):
+    """Each tile configuration and decode width, forced, on awkward cases (small head dims, so that the
+    large tiles fit a software adapter's workgroup memory too)."""
+    cases = [
+        (2, 2, 70, 45, 16, 16, True, False),  # causal with Tq > Tk: rows that see nothing
+        (1, 3, 37, 131, 14, 10, False, True),  # -inf padding mask with an empty batch entry; element loads
+        (1, 1, 3, 200, 8, 16, True, False),  # a few rows over many keys (partial tiles)
+    ]
+    for b, h, tq, tk, d, dv, causal, masked in cases:
+        q, k, v = randn(rng, b, h, tq, d), randn(rng, b, h, tk, d), randn(rng, b, h, tk, dv)
+        mask = None
+        if masked:
+            keep = rng.random((b, 1, 1, tk)) > 0.3
+            keep[0] = False
+            mask = np.where(keep, 0.0, -np.inf).astype(np.float32)
+        plan, out = launch_forced(webgpu, q, k, v, mask, causal, config=config)
+        want = "decode" if config.startswith("decode") else "tile"
+        assert plan.key[1] == want
+        expect = reference(q, k, v, mask, causal)
+        assert_close(out, expect, k=tk, what=f"{config} {plan.label}")
+        assert np.all(out.numpy()[expect == 0.0] == 0.0)
+
+
+@pytest.mark.parametrize("config", [c for c, spec in TILE_CONFIGS.items() if spec[3] <= 4])
+def test_subgroup_row_reductions(webgpu, rng, assert_close, config):
+    """The shuffle reductions, on configurations whose row lanes fit the adapter's smallest subgroup."""
+    caps = webgpu.backend.caps
+    if not caps.subgroups or subgroup_width(caps) < TILE_CONFIGS[config][3]:
+        pytest.skip("no subgroups this wide")
+    b, h, tq, tk, d = 2, 2, 45, 77, 32
+    q, k, v = randn(rng, b, h, tq, d), randn(rng, b, h, tk, d), randn(rng, b, h, tk, d)
+    plan, out = launch_forced(webgpu, q, k, v, None, True, config=config, subgroups=True)
+    assert plan.extra["shape"].subgroups
+    assert_close(out, reference(q, k, v, causal=True), k=tk, what=plan.label)
+
+
+@pytest.mark.parametrize("config", ["q32k32", "decode"])
+def test_float16_forced_shapes(webgpu, rng, assert_close, config):
+    """float16 tiles (p in its own float32 array rather than over the K tile) and the decode shape."""
+    if not webgpu.backend.caps.f16:
+        pytest.skip("adapter lacks shader-f16")
+    b, h, tq, tk, d = 1, 2, 40, 90, 64
+    q, k, v = (randn(rng, b, h, n, d, dtype=np.float16) for n in (tq, tk, tk))
+    plan, out = launch_forced(webgpu, q, k, v, None, True, config=config)
+    assert not plan.extra["shape"].alias
+    assert_close(out, reference(q, k, v, causal=True), k=tk, what=plan.label)
+
+
 # ----------------------------------------------------------------------------- errors
 
 
@@ -271,7 +342,8 @@ def test_plan_key_has_no_shapes():
     def key(tq, tk, d, b=1, h=2):
         return plan_attention(Caps(), *layouts(float32, b, h, tq, tk, d, d), 0.1, False).key
 
-    assert key(100, 200, 64) == key(37, 1500, 62, b=3, h=12)  # same head-dim bucket
+    assert key(100, 200, 64) == key(100, 1500, 60, b=2, h=1)  # same head-dim bucket and config
+    assert key(100, 200, 62) != key(100, 200, 64)  # rows of 62 are not whole vec4s: element loads
     assert key(1, 200, 64) == key(2, 7, 64)  # decode
     assert key(1, 200, 64) != key(100, 200, 64)
     assert key(100, 200, 64) != key(100, 200, 80)
@@ -293,3 +365,56 @@ def test_shape_respects_workgroup_limits(budget, d, tq):
 def test_plan_rejects_too_large_head_dim():
     with pytest.raises(ak.KernelError, match="256"):
         plan_attention(Caps(), *layouts(float32, 1, 1, 4, 4, 320, 64), 0.1, False)
+
+
+H100 = Caps(
+    f16=True,
+    subgroups=True,
+    subgroup_min=4,  # what wgpu reports there; a warp is 32
+    timestamps=True,
+    max_workgroup_storage=49152,
+    max_invocations=1024,
+    max_workgroup_size_x=1024,
+    vendor="NVIDIA",
+    device_name="NVIDIA H100 80GB HBM3",
+)
+
+
+def test_planner_choices_on_a_large_gpu():
+    assert subgroup_width(H100) == 32
+    shape = choose_shape(H100, "f32", 128, 64, 64)  # BERT-base heads
+    assert (shape.variant, shape.qb, shape.kb, shape.tpr, shape.tm, shape.subgroups) == (
+        "tile",
+        64,
+        64,
+        16,
+        4,
+        True,
+    )
+    assert shape.workgroup_bytes() == 49152  # q, k (then p) and v tiles, nothing else
+    assert choose_shape(H100, "f32", 20, 64, 64).qb == 32  # a smaller block covers every row
+    no_sg = dataclasses.replace(H100, subgroups=False)
+    shape = choose_shape(no_sg, "f32", 1500, 64, 64)
+    assert not shape.subgroups and shape.workgroup_bytes() <= 49152
+    # decode: lanes grow with the keys, up to what the adapter allows
+    assert choose_shape(H100, "f32", 1, 64, 64, tk=1500).tpr == 1024
+    assert choose_shape(H100, "f32", 1, 64, 64, tk=100).tpr == 128
+    assert choose_shape(Caps(), "f32", 1, 64, 64, tk=1500).tpr == 256
+
+
+def test_plan_reads_whole_vec4_rows_only_when_it_can():
+    def shape(q=None, k=None, v=None, out=None, d=64):
+        lay = layouts(float32, 2, 3, 50, 60, d, d)
+        q, k, v, _, out = (x or y for x, y in zip((q, k, v, None, out), lay))
+        return plan_attention(H100, q, k, v, None, out, 0.1, False).extra["shape"]
+
+    assert shape().vec and shape().vec_out
+    assert not shape(d=62).vec  # rows of 62 elements
+    t, h, d = 50, 3, 64  # heads split out of a fused (B, T, 3, H, D) projection: rows stay whole vec4s
+    fused = Layout(float32, (2, h, t, d), (t * 3 * h * d, d, 3 * h * d, 1), h * d)
+    assert shape(q=fused).vec
+    assert not shape(q=Layout(float32, (2, h, t, d), (t * h * d, d, h * d, 1), 2)).vec  # offset 2
+    assert not shape(k=Layout(float32, (2, h, 60, d), (h * d * 60, d * 60, 1, 60))).vec  # k stored transposed
+    reversed_keys = Layout(float32, (2, h, 60, d), (60 * h * d, 60 * d, -d, 1), 59 * d)
+    assert shape(k=reversed_keys).vec  # negative row strides are fine
+    assert not shape(out=Layout(float32, (2, h, t, d), (t * h * d, 1, h * d, h))).vec_out

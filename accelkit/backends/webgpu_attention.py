@@ -1,14 +1,19 @@
-"""Planner for the fused attention kernel (``kernels/attention.wgsl``): picks a tile shape and packs the params.
+"""Planner for the fused attention kernel (``kernels/attention.wgsl``): picks a kernel shape and packs the params.
 
 Two shapes of the same kernel:
 
-- ``tile`` (prefill, encoders): a workgroup serves QB query rows of one head with TPR lanes per row;
-  K and V tiles of KB keys are staged in workgroup memory and shared by the QB rows.
+- ``tile`` (prefill, encoders): a workgroup serves BQ query rows of one head. Its invocations form
+  WGY row groups x WGX lanes; each holds a register block of TM query rows x TN4 groups of 4 keys for
+  the scores and TM rows x TD vec4 columns of the output, like a matmul's register tile. K and V tiles
+  of BK keys are staged in workgroup memory (K swizzled against bank conflicts), the probabilities go
+  through workgroup memory (over the dead K tile in float32), and the row maxima and sums meet through
+  subgroup shuffles where the device has subgroups wide enough, else through workgroup memory.
 - ``decode`` (Tq <= ``DECODE_MAX_TQ``, e.g. Whisper's token-by-token decoder with a KV cache): a
   workgroup serves one query row; its lanes split the keys (scores), then split keys and value columns
   (p @ V), and sum the key groups once at the end. K and V are read straight from global memory.
 
-The key holds the shape and the head-dim buckets (``DIM_BUCKETS``), never the sizes themselves.
+Both read q, k, v as whole vec4 rows when they lie contiguously along the head dim (``vec``).
+The key holds the shape, the head-dim buckets (``DIM_BUCKETS``) and those flags, never the sizes.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ import math
 from dataclasses import dataclass
 
 from ..errors import DTypeError, KernelError, ShapeError
+from .webgpu_matmul import preprocess
 from .wgsl import Caps, KernelPlan, Params, ceil_div, grid_1d, render
 
 MAX_HEAD_DIM = 256
@@ -25,10 +31,54 @@ MAX_HEAD_DIM = 256
 DIM_BUCKETS = (1, 2, 4, 8, 16, 24, 32, 48, 64)
 #: up to this many query rows go to the decode shape (one workgroup per row, keys split over lanes)
 DECODE_MAX_TQ = 4
-DECODE_LANES = 128
+#: lanes of a decode workgroup, at most (fewer for short key ranges, ``decode_lanes``): on an H100 at
+#: 1500 keys, 1024 lanes took 0.039 ms where 256 took 0.052 and 128 took 0.091
+DECODE_LANES = 1024
 DECODE_KEYS = 1024
-TILE_LANES = 128
-TILE_KEYS = (32, 16, 8, 4)
+LOG2E = 1.4426950408889634
+
+#: tile configurations: name -> (BQ query rows, BK keys per tile, TM rows per invocation, WGX lanes per
+#: row[, UX head-dim steps unrolled]); invocations = BQ / TM * WGX. ``TILE_ORDER`` says which the
+#: planner tries; the rest are kept for ``benchmarks/attention_probe.py``. On an H100 (see
+#: benchmarks/RESULTS.md) q64k64x16 (4 rows x 4 keys per invocation, 256 invocations, shuffles for the
+#: row reductions) was fastest or within 3% of the fastest at every prefill shape measured: more
+#: invocations beat larger register blocks, and shuffles took 20-32% off the time of workgroup memory.
+TILE_CONFIGS = {
+    "q64k64": (64, 64, 4, 8),
+    "q64k32": (64, 32, 4, 8),
+    "q32k64": (32, 64, 4, 8),
+    "q32k32": (32, 32, 4, 8),
+    "q64k64t2": (64, 64, 2, 8),
+    "q32k64t2": (32, 64, 2, 8),
+    "q16k64": (16, 64, 2, 8),
+    "q64k64x16": (64, 64, 4, 16, 4),
+    "q64k64x16u1": (64, 64, 4, 16, 1),
+    "q64k64x16u16": (64, 64, 4, 16, 16),
+    "q64k64x16t2": (64, 64, 2, 16, 4),
+    "q32k64x16": (32, 64, 4, 16, 4),
+    "q32k64x16t2": (32, 64, 2, 16, 4),
+    "q16k32": (16, 32, 2, 8),
+    "q16k16": (16, 16, 4, 4),
+    "q8k16": (8, 16, 2, 4),
+    "q4k8": (4, 8, 1, 2),
+    "q4k4": (4, 4, 1, 1),
+}
+#: the order the planner tries configurations in: the first that fits the adapter's workgroup memory and
+#: invocation limits, skipping blocks of more than twice the query rows when a smaller one covers them
+#: (down to MIN_BQ rows: smaller blocks are for adapters with little workgroup memory)
+TILE_ORDER = (
+    "q64k64x16",
+    "q64k32",
+    "q32k64x16",
+    "q32k32",
+    "q16k64",
+    "q16k32",
+    "q16k16",
+    "q8k16",
+    "q4k8",
+    "q4k4",
+)
+MIN_BQ = 16
 
 
 @dataclass(frozen=True)
@@ -37,42 +87,68 @@ class AttentionShape:
 
     variant: str  # "tile" or "decode"
     dtype: str  # WGSL element type
-    qb: int  # query rows per workgroup
-    tpr: int  # lanes per query row
+    qb: int  # query rows per workgroup (BQ; 1 for decode)
+    tpr: int  # lanes per query row (WGX for tile, every lane for decode)
     kb: int  # keys per tile
-    cl: int  # column lanes in the p @ V step
+    cl: int  # column lanes in the p @ V step (tile: = tpr)
     dk4: int  # head-dim bucket of q/k, vec4 units
     dv4: int  # head-dim bucket of v, vec4 units
+    tm: int = 1  # tile: query rows per invocation
+    ux: int = 1  # tile: head-dim steps unrolled in the scores loop
+    subgroups: bool = False  # tile: row reductions by subgroup shuffles
+    vec: bool = False  # q, k, v read as vec4 rows
+    vec_out: bool = False  # out written as vec4s
 
     @property
     def stage(self) -> bool:
         return self.variant == "tile"
 
     @property
+    def wgy(self) -> int:
+        return self.qb // self.tm
+
+    @property
     def wg(self) -> int:
-        return self.qb * self.tpr
+        return self.wgy * self.tpr
 
     @property
     def kg(self) -> int:
         return self.tpr // self.cl
 
     @property
-    def sks(self) -> int:  # s_tile row stride: padded against bank conflicts between rows
-        return self.kb + 1 if self.qb > 1 else self.kb
+    def dc4(self) -> int:  # vec4 accumulators per invocation and query row
+        return ceil_div(self.dv4, self.cl)
 
     @property
-    def dc4(self) -> int:
-        return ceil_div(self.dv4, self.cl)
+    def tn4(self) -> int:  # tile: groups of 4 keys per invocation
+        return self.kb // (4 * self.tpr)
+
+    @property
+    def ks(self) -> int:  # tile: k_tile row stride; swizzled (no padding) for head dims of 8+ vec4s
+        return self.dk4 if self.dk4 >= 8 else self.dk4 + 1
+
+    @property
+    def vs(self) -> int:  # tile: v_tile row stride (lanes past it read its last column, unused)
+        return self.dv4
+
+    @property
+    def alias(self) -> bool:  # tile: p over the k_tile (both float32)
+        return self.dtype == "f32"
 
     @property
     def lengths(self) -> dict:
         """The workgroup array lengths (elements) the source declares."""
-        dks, dvs = self.dk4 + 1, self.dv4
+        if self.stage:
+            p_len = self.qb * self.kb // 4
+            k_len = self.kb * self.ks
+            return {
+                "Q_LEN": self.qb * self.dk4,
+                "K_LEN": max(k_len, p_len) if self.alias else k_len,
+                "P_LEN": p_len,
+                "V_LEN": self.kb * self.vs,
+                "RED_LEN": self.qb * self.tpr,
+            }
         return {
-            "Q_LEN": self.qb * dks,
-            "K_LEN": self.kb * dks if self.stage else 1,
-            "V_LEN": self.kb * dvs if self.stage else 1,
-            "S_LEN": self.qb * self.sks,
             "RED_LEN": self.wg * self.dc4 if self.kg > 1 else 1,
             "REDL_LEN": self.wg if self.kg > 1 else 1,
         }
@@ -80,12 +156,11 @@ class AttentionShape:
     def workgroup_bytes(self) -> int:
         n = self.lengths
         vec = 4 * (2 if self.dtype == "f16" else 4)
-        return (
-            vec * (n["Q_LEN"] + n["K_LEN"] + n["V_LEN"])
-            + 4 * (n["S_LEN"] + self.wg + n["REDL_LEN"])
-            + 16 * n["RED_LEN"]
-            + 64  # alignment slack between arrays
-        )
+        if self.stage:
+            k = 16 * n["K_LEN"] if self.alias else vec * n["K_LEN"] + 16 * n["P_LEN"]
+            red = 0 if self.subgroups else 4 * n["RED_LEN"]
+            return vec * (n["Q_LEN"] + n["V_LEN"]) + k + red
+        return vec * self.dk4 + 4 * (self.kb + self.wg + n["REDL_LEN"]) + 16 * n["RED_LEN"]
 
     def render(self) -> str:
         return _source(self)
@@ -94,23 +169,53 @@ class AttentionShape:
 @functools.lru_cache(maxsize=64)
 def _source(shape: AttentionShape) -> str:
     """The WGSL of one kernel shape (rendered once per shape)."""
-    return render(
-        "attention",
-        T=shape.dtype,
-        QB=shape.qb,
-        TPR=shape.tpr,
-        WG=shape.wg,
-        KB=shape.kb,
-        CL=shape.cl,
-        KG=shape.kg,
-        DKS=shape.dk4 + 1,
-        DVS=shape.dv4,
-        SKS=shape.sks,
-        DC4=shape.dc4,
-        STAGE="true" if shape.stage else "false",
-        TREE="true" if shape.tpr > 16 else "false",
-        **shape.lengths,
-    )
+    t = shape.dtype
+    n = shape.lengths
+    values = {
+        "T": t,
+        "E": f"vec4<{t}>" if shape.vec else t,
+        "O": f"vec4<{t}>" if shape.vec_out else t,
+        "TILE": shape.stage,
+        "VEC": shape.vec,
+        "VEC_O": shape.vec_out,
+        "DK4": shape.dk4,
+        "DV4": shape.dv4,
+        # tile
+        "BQ": shape.qb,
+        "BK": shape.kb,
+        "WGX": shape.tpr,
+        "WGY": shape.wgy,
+        "WG": shape.wg,
+        "TM": shape.tm,
+        "UX": shape.ux,
+        "NKL": ceil_div(shape.kb * shape.dk4, shape.wg),
+        "NVL": ceil_div(shape.kb * shape.vs, shape.wg),
+        "TN4": shape.tn4,
+        "TD": shape.dc4,
+        "KS": shape.ks,
+        "SWZ": 7 if shape.dk4 >= 8 else 0,
+        "VS": shape.vs,
+        "KT": "f32" if shape.alias else t,
+        "ALIAS": shape.alias,
+        "P_ARR": "k_tile" if shape.alias else "p_tile",
+        "SUBGROUPS": shape.subgroups,
+        "SHUFFLES": [1 << i for i in range(shape.tpr.bit_length() - 1)],
+        # decode
+        "TPR": shape.tpr,
+        "KB": shape.kb,
+        "CL": shape.cl,
+        "KG": shape.kg,
+        "DC4": shape.dc4,
+        "TREE": "true" if shape.tpr > 16 else "false",
+        "Q_LEN": 1,
+        "K_LEN": 1,
+        "P_LEN": 1,
+        "V_LEN": 1,
+        "RED_LEN": 1,
+        "REDL_LEN": 1,
+    }
+    values.update(n)
+    return preprocess(render("attention", **values))
 
 
 def dim_bucket(n: int) -> int:
@@ -130,35 +235,92 @@ def _pow2_at_most(n: int) -> int:
     return 1 << (max(1, n).bit_length() - 1)
 
 
-def choose_shape(caps: Caps, dtype: str, tq: int, d: int, dv: int) -> AttentionShape:
-    """The kernel shape for one call: decode for a few query rows, else the largest tile that fits."""
+def subgroup_width(caps: Caps) -> int:
+    """The smallest subgroup the device may run a shader with (0 without subgroups)."""
+    if not caps.subgroups:
+        return 0
+    width = caps.subgroup_min
+    if "nvidia" in f"{caps.vendor} {caps.device_name}".lower():
+        width = max(width, 32)  # a warp; the adapter info does not always say
+    return width
+
+
+def tile_shape(
+    caps: Caps, dtype: str, config: str, dk4: int, dv4: int, subgroups: bool | None = None, **flags
+):
+    """The tile shape of one named configuration (``TILE_CONFIGS``)."""
+    bq, bk, tm, wgx, *ux = TILE_CONFIGS[config]
+    if subgroups is None:
+        subgroups = subgroup_width(caps) >= wgx > 1
+    ux = math.gcd(ux[0] if ux else 1, dk4)
+    return AttentionShape("tile", dtype, bq, wgx, bk, wgx, dk4, dv4, tm, ux, bool(subgroups), **flags)
+
+
+def decode_lanes(tk: int | None) -> int:
+    """Lanes for a decode workgroup: about one per two keys, from 128 to ``DECODE_LANES``."""
+    if tk is None:
+        return DECODE_LANES
+    return max(128, min(DECODE_LANES, _pow2_at_least(max(tk, 1)) // 2))
+
+
+def choose_shape(
+    caps: Caps,
+    dtype: str,
+    tq: int,
+    d: int,
+    dv: int,
+    *,
+    tk: int | None = None,
+    config: str | None = None,
+    subgroups: bool | None = None,
+    vec: bool = False,
+    vec_out: bool = False,
+) -> AttentionShape:
+    """The kernel shape for one call: decode for a few query rows, else the largest tile that fits.
+
+    ``config`` forces a tile configuration, or the decode shape ("decode", or "decode256": with that many
+    lanes), and ``subgroups`` the tile's row reductions (experiments, tests).
+    """
     dk4, dv4 = dim_bucket(d), dim_bucket(dv)
     lanes = _pow2_at_most(min(caps.max_invocations, caps.max_workgroup_size_x))
     budget = caps.max_workgroup_storage
+    flags = {"vec": vec, "vec_out": vec_out}
+    # (a CPU rasteriser runs lanes one after another: there the fewest were fastest)
+    want = 128 if caps.is_software else decode_lanes(tk)
+    if config is not None:
+        if config.startswith("decode"):
+            tq, want = 1, int(config[6:] or want)
+        else:
+            shape = tile_shape(caps, dtype, config, dk4, dv4, subgroups, **flags)
+            if shape.workgroup_bytes() > budget or shape.wg > lanes:
+                raise KernelError(f"attention: tile {config} does not fit this adapter")
+            return shape
     if tq <= DECODE_MAX_TQ:
-        tpr = min(DECODE_LANES, lanes)
-        cl = min(tpr, _pow2_at_least(dv4))
-        kb = DECODE_KEYS
-        while kb > tpr:
-            shape = AttentionShape("decode", dtype, 1, tpr, kb, cl, dk4, dv4)
-            if shape.workgroup_bytes() <= budget:
-                return shape
-            kb //= 2
-    # tile: ~4 vec4 accumulators per lane, as many rows as make TILE_LANES lanes (<= 64)
-    tpr = min(max(1, _pow2_at_least(dv4) // 4), 16, lanes)
-    top = max(1, min(64, min(TILE_LANES, lanes) // tpr))
-    for min_kb in (tpr, 1):  # first keep every lane busy scoring (kb >= tpr), then take what fits
-        qb = top
-        while qb >= 1:
-            for kb in TILE_KEYS:
-                shape = AttentionShape("tile", dtype, qb, tpr, kb, tpr, dk4, dv4)
-                if kb >= min_kb and shape.workgroup_bytes() <= budget:
+        tpr = min(want, lanes)
+        while tpr >= 32:
+            cl = min(tpr, _pow2_at_least(dv4))
+            kb = DECODE_KEYS
+            while kb >= tpr:
+                shape = AttentionShape("decode", dtype, 1, tpr, kb, cl, dk4, dv4, **flags)
+                if shape.workgroup_bytes() <= budget:
                     return shape
-            qb //= 2
-    raise KernelError(
-        f"attention: head dims q/k {d}, v {dv} ({dtype}) need more workgroup memory than this adapter's "
-        f"{budget} bytes"
-    )
+                kb //= 2
+            tpr //= 2
+    fits = []
+    for name in TILE_ORDER:
+        shape = tile_shape(caps, dtype, name, dk4, dv4, subgroups, **flags)
+        if shape.workgroup_bytes() <= budget and shape.wg <= lanes:
+            fits.append(shape)
+    if not fits:
+        raise KernelError(
+            f"attention: head dims q/k {d}, v {dv} ({dtype}) need more workgroup memory than this adapter's "
+            f"{budget} bytes"
+        )
+    for shape in fits:
+        if shape.qb >= 2 * tq and shape.qb > MIN_BQ and any(tq <= s.qb < shape.qb for s in fits):
+            continue  # a smaller block covers every row
+        return shape
+    return fits[-1]
 
 
 def _index_range(t) -> tuple[int, int]:
@@ -173,8 +335,32 @@ def _index_range(t) -> tuple[int, int]:
     return lo, hi
 
 
-def plan_attention(caps: Caps, q, k, v, mask, out, scale: float, causal: bool) -> KernelPlan:
-    """One dispatch of ``attention.wgsl`` for (B, H, T, D) layouts; bindings [q, k, v, mask | dummy, out]."""
+def _rows_of_vec4(t) -> bool:
+    """True when every row of the layout is whole vec4s: contiguous along the last dim, which is a
+    multiple of 4 long, with the offset and every other (used) stride multiples of 4."""
+    if t.shape[-1] % 4 or (t.shape[-1] > 1 and t.strides[-1] != 1) or t.offset % 4:
+        return False
+    return all(s % 4 == 0 for n, s in zip(t.shape[:-1], t.strides[:-1]) if n > 1)
+
+
+def plan_attention(
+    caps: Caps,
+    q,
+    k,
+    v,
+    mask,
+    out,
+    scale: float,
+    causal: bool,
+    *,
+    config: str | None = None,
+    subgroups: bool | None = None,
+) -> KernelPlan:
+    """One dispatch of ``attention.wgsl`` for (B, H, T, D) layouts; bindings [q, k, v, mask | dummy, out].
+
+    ``config`` ("decode" or a ``TILE_CONFIGS`` name) and ``subgroups`` override the planner's choice
+    (for benchmarks and tests).
+    """
     if len(q.shape) != 4:
         raise ShapeError(f"attention kernel: q must be rank 4 (B, H, T, D), got shape {tuple(q.shape)}")
     bsz, heads, tq, d = q.shape
@@ -212,11 +398,23 @@ def plan_attention(caps: Caps, q, k, v, mask, out, scale: float, causal: bool) -
             f"attention: head dims q/k {d}, v {dv} exceed the WebGPU kernel's limit of {MAX_HEAD_DIM}"
         )
 
-    shape = choose_shape(caps, dt.wgsl, tq, d, dv)
+    vec = all(_rows_of_vec4(t) for t in (q, k, v))
+    shape = choose_shape(
+        caps,
+        dt.wgsl,
+        tq,
+        d,
+        dv,
+        tk=tk,
+        config=config,
+        subgroups=subgroups,
+        vec=vec,
+        vec_out=_rows_of_vec4(out),
+    )
     q_blocks = ceil_div(tq, shape.qb)
     total = bsz * heads * q_blocks
     p = Params().u32(tq, tk, d, dv, ceil_div(d, 4), ceil_div(dv, 4), heads, q_blocks, total)
-    p.u32(int(bool(causal)), int(mask is not None)).f32(scale)
+    p.u32(int(bool(causal)), int(mask is not None)).f32(scale * LOG2E)
     for t in (q, k, v, out):
         p.i32(t.offset, *t.strides)
     p.i32(*((mask.offset, *mask.strides) if mask is not None else (0, 0, 0, 0, 0)))
@@ -226,6 +424,14 @@ def plan_attention(caps: Caps, q, k, v, mask, out, scale: float, causal: bool) -
         math.prod(n for n, s in zip(t.shape, t.strides) if s != 0) for t in layouts.values() if t is not None
     )
     flags = (" causal" if causal else "") + (" mask" if mask is not None else "")
+    if shape.stage:
+        what = f"tile q{shape.qb}k{shape.kb} {shape.tm}x{4 * shape.tn4}/{shape.wg}" + (
+            " sg" if shape.subgroups else ""
+        )
+        what += f" u{shape.ux}" if shape.ux > 1 else ""
+    else:
+        what = f"decode {shape.tpr} lanes k{shape.kb}"
+    what += " vec" if shape.vec else ""
     return KernelPlan(
         key=(
             "attention",
@@ -237,12 +443,17 @@ def plan_attention(caps: Caps, q, k, v, mask, out, scale: float, causal: bool) -
             shape.cl,
             shape.dk4,
             shape.dv4,
+            shape.tm,
+            shape.ux,
+            shape.subgroups,
+            shape.vec,
+            shape.vec_out,
         ),
         source=shape.render(),
         access=("read", "read", "read", "read", "read_write"),
         params=p.to_bytes(),
         workgroups=grid_1d(total, caps.max_workgroups_per_dim),
-        label=f"attention[{shape.variant}] {bsz}x{heads} q{tq} k{tk} d{d}/{dv} {dt.name}{flags}",
+        label=f"attention[{what}] {bsz}x{heads} q{tq} k{tk} d{d}/{dv} {dt.name}{flags}",
         flops=2.0 * bsz * heads * tq * tk * (d + dv),
         bytes_moved=float(held * dt.itemsize),
         extra={"shape": shape, "workgroup_bytes": shape.workgroup_bytes()},
