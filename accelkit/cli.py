@@ -25,14 +25,21 @@ def _devices(args) -> int:
         print(f" {mark} {d.spec:<10} {d.kind:<12} {d.name}{soft}")
         if d.backend_name == "webgpu":
             info = d.info
-            print(f"     backend API {info.get('backend_type', '?')}, vendor {info.get('vendor') or '?'}, "
-                  f"driver {info.get('description') or '?'}")
+            print(
+                f"     backend API {info.get('backend_type', '?')}, vendor {info.get('vendor') or '?'}, "
+                f"driver {info.get('description') or '?'}"
+            )
             wanted = ("shader-f16", "subgroup", "timestamp-query")
-            print("     features: " + ", ".join(f"{f}={'yes' if f in d.adapter_features else 'no'}" for f in wanted))
+            print(
+                "     features: "
+                + ", ".join(f"{f}={'yes' if f in d.adapter_features else 'no'}" for f in wanted)
+            )
             lim = d.adapter_limits
-            print(f"     limits: max storage binding {lim.get('max-storage-buffer-binding-size', '?')} B, "
-                  f"workgroup storage {lim.get('max-compute-workgroup-storage-size', '?')} B, "
-                  f"invocations {lim.get('max-compute-invocations-per-workgroup', '?')}")
+            print(
+                f"     limits: max storage binding {lim.get('max-storage-buffer-binding-size', '?')} B, "
+                f"workgroup storage {lim.get('max-compute-workgroup-storage-size', '?')} B, "
+                f"invocations {lim.get('max-compute-invocations-per-workgroup', '?')}"
+            )
         else:
             info = d.info
             print(f"     {info.get('cores')} cores, numpy {info.get('numpy')} on {info.get('blas')}")
@@ -60,8 +67,10 @@ def _op_demo(dev) -> None:
     a, b = ak.tensor(a_np, device=dev), ak.tensor(b_np, device=dev)
     err = float(np.abs((a @ b).numpy() - a_np.astype(np.float64) @ b_np).max())
     t = _timed(lambda: (a @ b).numpy())
-    print(f"  matmul {n}x{n}x{n}: {t * 1e3:.2f} ms ({2 * n**3 / t / 1e9:.1f} GFLOP/s incl. readback), "
-          f"max error vs float64 {err:.1e}")
+    print(
+        f"  matmul {n}x{n}x{n}: {t * 1e3:.2f} ms ({2 * n**3 / t / 1e9:.1f} GFLOP/s incl. readback), "
+        f"max error vs float64 {err:.1e}"
+    )
     x = ak.tensor(rng.standard_normal((64, 768), dtype=np.float32), device=dev)
     t = _timed(lambda: ak.ops.softmax(x).numpy())
     print(f"  softmax 64x768: {t * 1e3:.2f} ms")
@@ -114,8 +123,10 @@ def _cache(args) -> int:
         return 0
     if args.action == "verify":
         report = store.verify()
-        print(f"verified {report.checked} blobs ({_mib(report.bytes)}): "
-              f"{len(report.bad)} bad, {len(report.evicted)} evicted")
+        print(
+            f"verified {report.checked} blobs ({_mib(report.bytes)}): "
+            f"{len(report.bad)} bad, {len(report.evicted)} evicted"
+        )
         for digest in report.bad:
             print(f"  bad: {digest}")
         return 0 if report.ok else 1
@@ -137,12 +148,16 @@ def build_parser() -> argparse.ArgumentParser:
     m = sub.add_parser("demo", help="device report, a timed op demo, and the bundled models end to end")
     m.add_argument("--device", default=None, help="device spec (default: the best)")
     m.set_defaults(func=_demo)
-    b = sub.add_parser("bench", add_help=False, help="benchmarks: ops | models | pool | sharing (JSON + table)")
+    b = sub.add_parser(
+        "bench", add_help=False, help="benchmarks: ops | models | pool | sharing (JSON + table)"
+    )
     b.add_argument("what", choices=["ops", "models", "pool", "sharing"])
     b.set_defaults(func=None)
     c = sub.add_parser("cache", help="the content-addressed weight store: ls | verify | prune")
     c.add_argument("action", choices=["ls", "verify", "prune"])
-    c.add_argument("--root", default=None, help="store directory (default: ACCELKIT_CACHE or the user cache dir)")
+    c.add_argument(
+        "--root", default=None, help="store directory (default: ACCELKIT_CACHE or the user cache dir)"
+    )
     c.add_argument("--dry-run", action="store_true")
     c.add_argument("--keep", type=int, default=None, help="prune: revisions to keep per source (most recent)")
     c.set_defaults(func=_cache)

@@ -1,8 +1,16 @@
+# ruff: noqa: E402, B023  (a device-side probe: imports after a fallback shim; lambdas are called at once)
 """H100 probe: correctness of every matmul variant vs numpy float64, then a timing sweep vs torch.
 
 Run from the repo root (PYTHONPATH holds the repo). Writes JSON + log under $OUT; prints a short table last.
 """
-import json, math, os, sys, time, types, traceback
+
+import json
+import math
+import os
+import sys
+import time
+import traceback
+import types
 from pathlib import Path
 
 import numpy as np
@@ -26,6 +34,7 @@ except Exception as exc:  # someone else's half-written file: load only what we 
         sys.modules[name] = mod
 
 import wgpu
+
 from accelkit.backends import webgpu_matmul as wm
 from accelkit.backends.webgpu import WebGPUBackend
 from accelkit.backends.wgsl import Layout
@@ -58,7 +67,6 @@ _sync_buf = be.alloc(4)
 def sync():
     """WebGPUBackend.sync() fails on wgpu 0.32 (on_submitted_work_done_sync); a read waits as well."""
     be.read(_sync_buf, 0, 4)
-
 
 
 class Mat:
@@ -177,7 +185,17 @@ for batch, m, n, k, aT, bT, has_bias, act, variant, tile, dt, bcast in checks:
     except Exception as exc:
         err, ok, label = float("nan"), False, f"ERROR {type(exc).__name__}: {str(exc)[:2000]}"
     fails += not ok
-    rec = dict(shape=(batch, m, n, k), aT=aT, bT=bT, bias=has_bias, act=act, dtype=dt.name, label=label, rel_err=err, ok=ok)
+    rec = dict(
+        shape=(batch, m, n, k),
+        aT=aT,
+        bT=bT,
+        bias=has_bias,
+        act=act,
+        dtype=dt.name,
+        label=label,
+        rel_err=err,
+        ok=ok,
+    )
     results["checks"].append(rec)
     log(f"check {'ok ' if ok else 'FAIL'} {err:.2e} {label}")
 log(f"correctness: {len(checks) - fails}/{len(checks)} ok")
@@ -232,7 +250,7 @@ if ONLY:
     tile_names = [t for t in tile_names if t in ONLY]
 
 mats = {}
-for dt in ([float32, float16] if be.caps.f16 else [float32]):
+for dt in [float32, float16] if be.caps.f16 else [float32]:
     for s in sizes:
         for layout in ("nn", "nt"):
             A = Mat(rng.standard_normal((1, s, s)), dt)
@@ -253,13 +271,31 @@ for dt in ([float32, float16] if be.caps.f16 else [float32]):
                     compile_s = time.perf_counter() - t0
                     got = read(out, dt)
                     err = float(np.linalg.norm(got[0] - ref) / np.linalg.norm(ref))
-                    gpu, wall = time_plan(lambda: matmul(A, B, None, None, "tiled", tile, out=out), flops, reps_for(flops))
+                    gpu, wall = time_plan(
+                        lambda: matmul(A, B, None, None, "tiled", tile, out=out), flops, reps_for(flops)
+                    )
                     best = gpu if gpu is not None else wall
-                    rec = dict(dtype=dt.name, size=s, layout=layout, tile=tname, label=plan.label, gpu_ms=gpu,
-                               wall_ms=wall, tflops=flops / best / 1e9, wall_tflops=flops / wall / 1e9,
-                               rel_err=err, compile_s=compile_s)
+                    rec = dict(
+                        dtype=dt.name,
+                        size=s,
+                        layout=layout,
+                        tile=tname,
+                        label=plan.label,
+                        gpu_ms=gpu,
+                        wall_ms=wall,
+                        tflops=flops / best / 1e9,
+                        wall_tflops=flops / wall / 1e9,
+                        rel_err=err,
+                        compile_s=compile_s,
+                    )
                 except Exception as exc:
-                    rec = dict(dtype=dt.name, size=s, layout=layout, tile=tname, error=f"{type(exc).__name__}: {str(exc)[:3000]}")
+                    rec = dict(
+                        dtype=dt.name,
+                        size=s,
+                        layout=layout,
+                        tile=tname,
+                        error=f"{type(exc).__name__}: {str(exc)[:3000]}",
+                    )
                 results["timings"].append(rec)
                 log("time", json.dumps(rec))
                 be.free(obuf)
@@ -278,8 +314,15 @@ for gm in (1, 4, 16):
         obuf = be.alloc(s * s * 4)
         out = (obuf, Layout.contiguous(float32, (1, s, s)))
         gpu, wall = time_plan(lambda: matmul(A, B, out=out), 2.0 * s**3, 10)
-        rec = dict(dtype="float32", size=s, layout=layout, tile=f"auto-g{gm}", gpu_ms=gpu, wall_ms=wall,
-                   tflops=2.0 * s**3 / gpu / 1e9)
+        rec = dict(
+            dtype="float32",
+            size=s,
+            layout=layout,
+            tile=f"auto-g{gm}",
+            gpu_ms=gpu,
+            wall_ms=wall,
+            tflops=2.0 * s**3 / gpu / 1e9,
+        )
         results["timings"].append(rec)
         log("time", json.dumps(rec))
         for x in (A.buf, B.buf, obuf):
@@ -288,8 +331,16 @@ wm.GROUP_M = 8
 wm._plan.cache_clear()
 
 # gemv shapes (M, N, K, weight layout): whisper-tiny decode, a big square, the vocab projection
-for m, n, k, bt in [(1, 384, 384, True), (1, 1536, 384, True), (1, 384, 1536, True), (1, 51865, 384, True),
-                    (1, 4096, 4096, True), (1, 4096, 4096, False), (4, 4096, 4096, True), (8, 768, 768, True)]:
+for m, n, k, bt in [
+    (1, 384, 384, True),
+    (1, 1536, 384, True),
+    (1, 384, 1536, True),
+    (1, 51865, 384, True),
+    (1, 4096, 4096, True),
+    (1, 4096, 4096, False),
+    (4, 4096, 4096, True),
+    (8, 768, 768, True),
+]:
     dt = float32
     A = Mat(rng.standard_normal((1, m, k)), dt)
     B = Mat(rng.standard_normal((1, k, n)), dt, transposed=bt)
@@ -340,12 +391,14 @@ try:
         # bandwidth ceiling
         z = torch.empty(1 << 28, dtype=torch.float32, device="cuda")
         w = torch.empty_like(z)
-        w.copy_(z); torch.cuda.synchronize()
+        w.copy_(z)
+        torch.cuda.synchronize()
         e0, e1 = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
         e0.record()
         for _ in range(10):
             w.copy_(z)
-        e1.record(); torch.cuda.synchronize()
+        e1.record()
+        torch.cuda.synchronize()
         env["copy_TBs"] = 2 * z.numel() * 4 * 10 / (e0.elapsed_time(e1) * 1e-3) / 1e12
         del z, w
 except Exception:
@@ -366,13 +419,19 @@ for dt in ("float32", "float16"):
     if not rows:
         continue
     log(f"-- {dt} TFLOP/s (gpu timestamps) by tile; torch last")
-    tiles = sorted({r["tile"] for r in rows if not r["tile"].startswith("auto-g")}, key=lambda t: (t != "auto", t))
+    tiles = sorted(
+        {r["tile"] for r in rows if not r["tile"].startswith("auto-g")}, key=lambda t: (t != "auto", t)
+    )
     log("size lay " + " ".join(f"{t:>11s}" for t in tiles) + "  torch")
     for s in sizes:
         for lay in ("nn", "nt"):
             cells = []
             if s == sizes[-1] and dt == "float32":
-                g = [r for r in rows if r["size"] == s and r["layout"] == lay and r["tile"].startswith("auto-g")]
+                g = [
+                    r
+                    for r in rows
+                    if r["size"] == s and r["layout"] == lay and r["tile"].startswith("auto-g")
+                ]
                 log("     group_m: " + " ".join(f"{r['tile']}={r['tflops']:.2f}" for r in g))
             for t in tiles:
                 r = next((r for r in rows if r["size"] == s and r["layout"] == lay and r["tile"] == t), None)
@@ -380,5 +439,7 @@ for dt in ("float32", "float16"):
             log(f"{s:4d} {lay:3s} " + " ".join(cells) + f"  {tq.get((dt, s), float('nan')):.2f}")
 log("-- gemv (GB/s)")
 for r in results["gemv"]:
-    log(f"  {r.get('m')}x{r.get('n')}x{r.get('k')} bt={r.get('bt')} {r.get('label', r.get('error', ''))[:60]} "
-        f"{r.get('gpu_ms') or float('nan'):.4f} ms {r.get('gbs', float('nan')):.0f} GB/s err {r.get('rel_err', float('nan')):.1e}")
+    log(
+        f"  {r.get('m')}x{r.get('n')}x{r.get('k')} bt={r.get('bt')} {r.get('label', r.get('error', ''))[:60]} "
+        f"{r.get('gpu_ms') or float('nan'):.4f} ms {r.get('gbs', float('nan')):.0f} GB/s err {r.get('rel_err', float('nan')):.1e}"
+    )

@@ -11,7 +11,9 @@ def test_import_opens_no_device():
         "import accelkit, sys; from accelkit import hardware as h; "
         "print(h._enumeration is None, 'wgpu' in sys.modules)"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout.split()
     assert out == ["True", "False"]
 
 

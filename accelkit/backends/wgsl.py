@@ -40,7 +40,7 @@ class KernelPlan:
     extra: dict = field(default_factory=dict, compare=False, hash=False)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def kernels_dir() -> Path:
     """Where the WGSL sources are: inside the installed wheel, or ``kernels/`` of a source checkout."""
     try:
@@ -55,7 +55,7 @@ def kernels_dir() -> Path:
     raise KernelError(f"WGSL kernels not found (looked in the package and in {here})")
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def kernel_source(name: str) -> str:
     """The raw text of ``kernels/<name>.wgsl``."""
     path = kernels_dir() / f"{name}.wgsl"

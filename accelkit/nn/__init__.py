@@ -146,7 +146,9 @@ class Module:
         expected = dict(self.named_parameters())
         names = list(names or [])
         present = set(names)
-        missing = [n for n in expected if n not in present and not any(n.startswith(p) for p in allow_missing)]
+        missing = [
+            n for n in expected if n not in present and not any(n.startswith(p) for p in allow_missing)
+        ]
         unexpected = [n for n in names if n not in expected]
         problems = []
         if missing:
@@ -160,10 +162,14 @@ class Module:
             value = get(name)
             shape = tuple(value.shape)
             if shape != tuple(p.shape):
-                problems.append(f"shape mismatch: {name} is {shape} in the checkpoint, the model expects {p.shape}")
+                problems.append(
+                    f"shape mismatch: {name} is {shape} in the checkpoint, the model expects {p.shape}"
+                )
             arrays[name] = value
         if problems:
-            raise WeightsError(f"{type(self).__name__}: checkpoint does not fit the model; " + "; ".join(problems))
+            raise WeightsError(
+                f"{type(self).__name__}: checkpoint does not fit the model; " + "; ".join(problems)
+            )
         for name, value in arrays.items():
             p = expected[name]
             if target is not None:
@@ -347,14 +353,26 @@ def split_heads(x: Tensor, num_heads: int) -> Tensor:
     return x.reshape(b, t, num_heads, c // num_heads).permute(0, 2, 1, 3)
 
 
-def multi_head_attention(q: Tensor, k: Tensor, v: Tensor, num_heads: int, mask=None, causal: bool = False,
-                         scale: float | None = None) -> Tensor:
+def multi_head_attention(
+    q: Tensor,
+    k: Tensor,
+    v: Tensor,
+    num_heads: int,
+    mask=None,
+    causal: bool = False,
+    scale: float | None = None,
+) -> Tensor:
     """Attention over (B, T, H*D) projections -> (B, Tq, H*D), heads split and merged with views only."""
     b, tq, c = q.shape
     out = Tensor.empty((b, tq, num_heads, v.shape[-1] // num_heads), q.dtype, q.device)
     ops.scaled_dot_product_attention(
-        split_heads(q, num_heads), split_heads(k, num_heads), split_heads(v, num_heads),
-        attn_mask=mask, is_causal=causal, scale=scale, out=out.permute(0, 2, 1, 3),
+        split_heads(q, num_heads),
+        split_heads(k, num_heads),
+        split_heads(v, num_heads),
+        attn_mask=mask,
+        is_causal=causal,
+        scale=scale,
+        out=out.permute(0, 2, 1, 3),
     )
     return out.reshape(b, tq, -1)
 

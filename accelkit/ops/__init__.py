@@ -394,7 +394,9 @@ def layer_norm(x, weight=None, bias=None, eps: float = 1e-5, *, residual=None) -
         if t is not None:
             t = _as_tensor(t, dev, x.dtype)
             if t.shape != (c,):
-                raise ShapeError(f"layer_norm: {name} must have shape ({c},) for input {x.shape}, got {t.shape}")
+                raise ShapeError(
+                    f"layer_norm: {name} must have shape ({c},) for input {x.shape}, got {t.shape}"
+                )
             if t.dtype is not x.dtype:
                 t = cast(t, x.dtype)
             t = t.contiguous()
@@ -520,12 +522,8 @@ def concat(tensors, axis: int = 0) -> Tensor:
     axis = _axis(axis, first.ndim, "concat")
     dt = first.dtype
     for t in tensors[1:]:
-        if t.ndim != first.ndim or any(
-            t.shape[i] != first.shape[i] for i in range(first.ndim) if i != axis
-        ):
-            raise ShapeError(
-                f"concat: shapes {[tuple(x.shape) for x in tensors]} differ outside axis {axis}"
-            )
+        if t.ndim != first.ndim or any(t.shape[i] != first.shape[i] for i in range(first.ndim) if i != axis):
+            raise ShapeError(f"concat: shapes {[tuple(x.shape) for x in tensors]} differ outside axis {axis}")
         dt = _promote(dt, t.dtype)
     shape = list(first.shape)
     shape[axis] = builtins.sum(t.shape[axis] for t in tensors)
@@ -586,13 +584,19 @@ def conv1d(x, weight, bias=None, stride: int = 1, padding: int = 0, activation: 
     dev = _device_of(x, weight)
     x, weight = _as_tensor(x, dev), _as_tensor(weight, dev)
     if x.ndim != 3 or weight.ndim != 3:
-        raise ShapeError(f"conv1d: expected input (B, C_in, L) and weight (C_out, C_in, k), got {x.shape}, {weight.shape}")
+        raise ShapeError(
+            f"conv1d: expected input (B, C_in, L) and weight (C_out, C_in, k), got {x.shape}, {weight.shape}"
+        )
     bsz, cin, length = x.shape
     cout, cin_w, k = weight.shape
     if cin != cin_w:
-        raise ShapeError(f"conv1d: input has {cin} channels but weight expects {cin_w}: {x.shape}, {weight.shape}")
+        raise ShapeError(
+            f"conv1d: input has {cin} channels but weight expects {cin_w}: {x.shape}, {weight.shape}"
+        )
     if stride < 1 or padding < 0:
-        raise ShapeError(f"conv1d: stride must be >= 1 and padding >= 0, got stride={stride}, padding={padding}")
+        raise ShapeError(
+            f"conv1d: stride must be >= 1 and padding >= 0, got stride={stride}, padding={padding}"
+        )
     lp = length + 2 * padding
     lout = (lp - k) // stride + 1
     if lout <= 0:
@@ -614,7 +618,9 @@ def conv2d(x, weight, bias=None, stride=1, padding=0) -> Tensor:
     dev = _device_of(x, weight)
     x, weight = _as_tensor(x, dev), _as_tensor(weight, dev)
     if x.ndim != 4 or weight.ndim != 4:
-        raise ShapeError(f"conv2d: expected input (B, C, H, W) and weight (C_out, C, kh, kw), got {x.shape}, {weight.shape}")
+        raise ShapeError(
+            f"conv2d: expected input (B, C, H, W) and weight (C_out, C, kh, kw), got {x.shape}, {weight.shape}"
+        )
     sh, sw = (stride, stride) if isinstance(stride, int) else tuple(stride)
     ph, pw = (padding, padding) if isinstance(padding, int) else tuple(padding)
     bsz, c, h, w = x.shape
@@ -630,7 +636,11 @@ def conv2d(x, weight, bias=None, stride=1, padding=0) -> Tensor:
         raise ShapeError(f"conv2d: input {x.shape} (padded {hp}x{wp}) is smaller than the kernel {kh}x{kw}")
     s = xp.strides
     cols = Tensor(
-        xp.storage, (bsz, ho, wo, c, kh, kw), (s[0], sh * s[2], sw * s[3], s[1], s[2], s[3]), xp.offset, xp.dtype
+        xp.storage,
+        (bsz, ho, wo, c, kh, kw),
+        (s[0], sh * s[2], sw * s[3], s[1], s[2], s[3]),
+        xp.offset,
+        xp.dtype,
     )
     cols = cols.contiguous().reshape(bsz * ho * wo, c * kh * kw)
     y = linear(cols, weight.reshape(cout, c * kh * kw), bias)  # (B*Ho*Wo, C_out)
@@ -664,7 +674,10 @@ def scaled_dot_product_attention(
     if tk != tv:
         raise ShapeError(f"attention: k and v lengths differ: k {k.shape}, v {v.shape}")
     batch = broadcast_shapes(
-        q.shape[:-2], k.shape[:-2], v.shape[:-2], op=f"attention batch dims of q {q.shape}, k {k.shape}, v {v.shape}"
+        q.shape[:-2],
+        k.shape[:-2],
+        v.shape[:-2],
+        op=f"attention batch dims of q {q.shape}, k {k.shape}, v {v.shape}",
     )
     dt = _promote(_promote(q.dtype, k.dtype), v.dtype)
     if dt is int32:
@@ -708,6 +721,7 @@ def scaled_dot_product_attention(
         return out
     if tk == 0:
         return fill_(out, 0.0)
+
     # bring everything to rank 4 (B, H, T, D) views
     def four(t: Tensor, rows: int, cols: int) -> Tensor:
         t = t.expand(batch + (rows, cols))
@@ -738,7 +752,9 @@ def _collapse_leading(t: Tensor, count: int) -> Tensor:
     else:
         t = t.contiguous()
         return t.reshape((math.prod(shape),) + t.shape[count:])
-    return Tensor(t.storage, (math.prod(shape),) + t.shape[count:], (stride,) + t.strides[count:], t.offset, t.dtype)
+    return Tensor(
+        t.storage, (math.prod(shape),) + t.shape[count:], (stride,) + t.strides[count:], t.offset, t.dtype
+    )
 
 
 attention = scaled_dot_product_attention

@@ -89,7 +89,13 @@ class Profile:
             "gpu_busy": self.gpu_busy,
             "gpu_timestamps": self.has_gpu_times,
             "kernels": [
-                {"kernel": s.kernel, "calls": s.calls, "gpu_ms": s.gpu_ms, "host_ms": s.host_ms, "flops": s.flops}
+                {
+                    "kernel": s.kernel,
+                    "calls": s.calls,
+                    "gpu_ms": s.gpu_ms,
+                    "host_ms": s.host_ms,
+                    "flops": s.flops,
+                }
                 for s in self.kernels()
             ],
         }
@@ -148,14 +154,29 @@ class Profile:
         for r in self.records:
             args = {"kernel": r.kernel, "workgroups": list(r.workgroups), "flops": r.flops}
             events.append(
-                {"name": r.label, "cat": "host", "ph": "X", "pid": 0, "tid": 0,
-                 "ts": (r.host_ns - h0) / 1e3, "dur": max(r.host_dur_ns, 1) / 1e3, "args": args}
+                {
+                    "name": r.label,
+                    "cat": "host",
+                    "ph": "X",
+                    "pid": 0,
+                    "tid": 0,
+                    "ts": (r.host_ns - h0) / 1e3,
+                    "dur": max(r.host_dur_ns, 1) / 1e3,
+                    "args": args,
+                }
             )
             if r.gpu_start_ns is not None:
                 events.append(
-                    {"name": r.label, "cat": "device", "ph": "X", "pid": 0, "tid": 1,
-                     "ts": (r.gpu_start_ns - g0) / 1e3, "dur": max(r.gpu_end_ns - r.gpu_start_ns, 1) / 1e3,
-                     "args": args}
+                    {
+                        "name": r.label,
+                        "cat": "device",
+                        "ph": "X",
+                        "pid": 0,
+                        "tid": 1,
+                        "ts": (r.gpu_start_ns - g0) / 1e3,
+                        "dur": max(r.gpu_end_ns - r.gpu_start_ns, 1) / 1e3,
+                        "args": args,
+                    }
                 )
         return events
 
@@ -165,7 +186,9 @@ class Profile:
 
         path = Path(path)
         tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text(json.dumps({"traceEvents": self.trace_events(), "displayTimeUnit": "ms"}), encoding="utf-8")
+        tmp.write_text(
+            json.dumps({"traceEvents": self.trace_events(), "displayTimeUnit": "ms"}), encoding="utf-8"
+        )
         tmp.replace(path)
         return str(path)
 
@@ -185,16 +208,23 @@ class Profile:
             c = colours.get(r.kernel, (0.6, 0.6, 0.6, 1.0))
             ax.broken_barh([((r.host_ns - h0) / 1e6, max(r.host_dur_ns, 1) / 1e6)], (0.6, 0.8), color=c)
             if r.gpu_start_ns is not None:
-                ax.broken_barh([((r.gpu_start_ns - g0) / 1e6, max(r.gpu_end_ns - r.gpu_start_ns, 1) / 1e6)],
-                               (1.6, 0.8), color=c)
+                ax.broken_barh(
+                    [((r.gpu_start_ns - g0) / 1e6, max(r.gpu_end_ns - r.gpu_start_ns, 1) / 1e6)],
+                    (1.6, 0.8),
+                    color=c,
+                )
         ax.set_yticks([1.0, 2.0])
         ax.set_yticklabels(["host", "device"])
         ax.set_xlabel("ms since first dispatch")
-        ax.set_title(f"{len(self.records)} dispatches on {getattr(self.device, 'spec', self.device)}"
-                     f" — device busy {self.gpu_busy:.0%} of {self.wall_ns / 1e6:.1f} ms")
+        ax.set_title(
+            f"{len(self.records)} dispatches on {getattr(self.device, 'spec', self.device)}"
+            f" — device busy {self.gpu_busy:.0%} of {self.wall_ns / 1e6:.1f} ms"
+        )
         handles = [plt.Rectangle((0, 0), 1, 1, color=colours[k]) for k in ks]
         if handles:
-            ax.legend(handles, ks, loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize="small", frameon=False)
+            ax.legend(
+                handles, ks, loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize="small", frameon=False
+            )
         return ax
 
 

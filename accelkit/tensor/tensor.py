@@ -310,7 +310,9 @@ class Tensor:
         dim = _axis(dim, self.ndim + 1, "dim")
         inner = self.strides[dim] * self.shape[dim] if dim < self.ndim else 1
         return self._view(
-            self.shape[:dim] + (1,) + self.shape[dim:], self.strides[:dim] + (inner,) + self.strides[dim:], self.offset
+            self.shape[:dim] + (1,) + self.shape[dim:],
+            self.strides[:dim] + (inner,) + self.strides[dim:],
+            self.offset,
         )
 
     def squeeze(self, dim: int | None = None) -> Tensor:
@@ -335,7 +337,9 @@ class Tensor:
         if sum(1 for k in key if k is Ellipsis) > 1:
             raise ShapeError("an index can only have a single ellipsis ('...')")
         if n_real > self.ndim:
-            raise ShapeError(f"too many indices ({n_real}) for a tensor of {self.ndim} dims (shape {self.shape})")
+            raise ShapeError(
+                f"too many indices ({n_real}) for a tensor of {self.ndim} dims (shape {self.shape})"
+            )
         expanded = []
         for k in key:
             if k is Ellipsis:
@@ -502,7 +506,9 @@ def summary_line(t: Tensor) -> str:
     parts = [head]
     if finite.size:
         if t.dtype.is_float:
-            parts.append(f"x∈[{_num(finite.min())}, {_num(finite.max())}] μ={_num(finite.mean())} σ={_num(finite.std())}")
+            parts.append(
+                f"x∈[{_num(finite.min())}, {_num(finite.max())}] μ={_num(finite.mean())} σ={_num(finite.std())}"
+            )
         else:
             parts.append(f"x∈[{int(finite.min())}, {int(finite.max())}]")
     nan, inf = int(np.isnan(v).sum()), int(np.isinf(v).sum())
@@ -576,7 +582,9 @@ def tensor(data, dtype=None, device=None) -> Tensor:
     except (ValueError, TypeError) as exc:
         raise DTypeError(f"cannot make a tensor from {type(data).__name__}: {exc}") from None
     if array.dtype == object:
-        raise ShapeError(f"cannot make a tensor from ragged or non-numeric data of type {type(data).__name__}")
+        raise ShapeError(
+            f"cannot make a tensor from ragged or non-numeric data of type {type(data).__name__}"
+        )
     return Tensor.from_numpy(array, dtype, device)
 
 
