@@ -436,19 +436,28 @@ class WebGPUBackend(Backend):
             except Exception as exc:
                 raise self._wrap(exc, f"launching {plan.key[0]!r}") from exc
 
+    def prepare_profiling(self) -> None:
+        """Create the timestamp query set now, so its one-time cost is not charged to the first dispatch."""
+        if self.caps.timestamps and self._queries is None:
+            with self.lock:
+                self._ensure_query_set()
+
+    def _ensure_query_set(self) -> None:
+        if self._queries is None:
+            self._query_capacity = 4096
+            self._queries = self.device.create_query_set(type="timestamp", count=self._query_capacity)
+            usage = self._wgpu.BufferUsage
+            self._query_buf = self.device.create_buffer(
+                size=self._query_capacity * 8, usage=usage.QUERY_RESOLVE | usage.COPY_SRC
+            )
+
     def _reserve_queries(self) -> int:
         if self._queries is None or self._query_used + 2 > self._query_capacity:
             if self._queries is not None and self._query_used:
                 # resolve what is there before starting a new set
                 self.flush()
                 self._collect_timestamps()
-            if self._queries is None:
-                self._query_capacity = 4096
-                self._queries = self.device.create_query_set(type="timestamp", count=self._query_capacity)
-                usage = self._wgpu.BufferUsage
-                self._query_buf = self.device.create_buffer(
-                    size=self._query_capacity * 8, usage=usage.QUERY_RESOLVE | usage.COPY_SRC
-                )
+            self._ensure_query_set()
             self._query_used = 0
         qi = self._query_used
         self._query_used += 2

@@ -242,6 +242,9 @@ class profile:  # noqa: N801 - used as a context manager, like contextlib's
     def __enter__(self) -> Profile:
         be = self.device.backend
         be.sync()
+        prepare = getattr(be, "prepare_profiling", None)
+        if prepare is not None:
+            prepare()
         be.listeners.append(self._sink)
         self._t0 = time.perf_counter_ns()
         self.result = Profile(self.device, [], 0, self.label)
