@@ -43,6 +43,8 @@ from pathlib import Path
 
 import numpy as np
 
+from . import Progress
+
 MODELS = ("bert", "vit", "whisper")
 SIZES = ("tiny", "base")
 TINY = {"bert": "bert-tiny", "vit": "vit-tiny", "whisper": "whisper-tiny"}
@@ -321,37 +323,6 @@ def _first(fn: Callable[[], object], sync: Callable[[], None]) -> tuple[float, o
     out = fn()
     sync()
     return (time.perf_counter() - t0) * 1e3, out
-
-
-class _Progress:
-    def __init__(self, total: int, enabled: bool) -> None:
-        self.enabled, self.done, self.total, self.bar = enabled, 0, total, None
-        self.t0 = time.perf_counter()
-        if enabled and sys.stderr.isatty():  # a bar on a terminal, plain lines in a log
-            try:
-                from tqdm.auto import tqdm
-
-                self.bar = tqdm(total=total, desc="accelkit bench models", unit="run", file=sys.stderr)
-            except ImportError:
-                self.bar = None
-
-    def step(self, text: str) -> None:
-        self.done += 1
-        if not self.enabled:
-            return
-        if self.bar is not None:
-            self.bar.set_postfix_str(text, refresh=False)
-            self.bar.update(1)
-        else:
-            print(
-                f"[{self.done}/{self.total} {time.perf_counter() - self.t0:.0f}s] {text}",
-                file=sys.stderr,
-                flush=True,
-            )
-
-    def close(self) -> None:
-        if self.bar is not None:
-            self.bar.close()
 
 
 # ---------------------------------------------------------------------------------- accelkit targets
@@ -924,7 +895,7 @@ def run(
                 plan.append((size, family, "ak", d))
             if tt is not None and tt.targets:
                 plan.append((size, family, "torch", None))
-    bar = _Progress(len(plan), progress)
+    bar = Progress(len(plan), progress, "accelkit bench models")
     tmp = None
 
     def tmpdir() -> Path:

@@ -25,6 +25,8 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
+from . import Progress
+
 DEFAULT_SIZES = (256, 512, 1024, 2048, 4096)
 QUICK_MAX = 512  # --quick skips larger matmul sizes on every device
 SOFTWARE_MAX = 512  # software adapters do a few GFLOP/s: larger sizes take minutes
@@ -289,35 +291,6 @@ def _torch_op(torch, name: str, x: dict) -> Callable[[], object]:
 
 
 # ---------------------------------------------------------------------------------- progress
-class _Progress:
-    def __init__(self, total: int, enabled: bool) -> None:
-        self.enabled = enabled
-        self.done = 0
-        self.total = total
-        self.bar = None
-        if enabled:
-            try:
-                from tqdm.auto import tqdm
-
-                self.bar = tqdm(total=total, desc="accelkit bench ops", unit="run", file=sys.stderr)
-            except ImportError:
-                self.bar = None
-
-    def step(self, text: str) -> None:
-        self.done += 1
-        if not self.enabled:
-            return
-        if self.bar is not None:
-            self.bar.set_postfix_str(text, refresh=False)
-            self.bar.update(1)
-        else:
-            print(f"[{self.done}/{self.total}] {text}", file=sys.stderr, flush=True)
-
-    def close(self) -> None:
-        if self.bar is not None:
-            self.bar.close()
-
-
 # ---------------------------------------------------------------------------------- the runner
 def _device_entry(dev) -> dict:
     info = dev.info
@@ -435,7 +408,7 @@ def run(
                 plan.append(("matmul", kind, target, dt, s))
         if ops:
             plan.append(("ops", kind, target, "float32", None))
-    bar = _Progress(len(plan), progress)
+    bar = Progress(len(plan), progress, "accelkit bench ops")
     result = {
         "env": _environment(command, devs),
         "config": {"sizes": sizes, "dtypes": dtypes, "repeats": repeats, "quick": quick},
