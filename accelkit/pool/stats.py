@@ -16,6 +16,8 @@ from ..notebook.reprs import fmt_bytes
 
 #: latencies kept for the percentiles (the most recent ones)
 LATENCY_WINDOW = 2048
+#: seconds over which ``recent_rps`` counts finished requests (a live rate that falls to 0 when idle)
+RECENT_S = 10.0
 
 
 class StatsRecorder:
@@ -29,6 +31,7 @@ class StatsRecorder:
         self.batched_requests = 0  # requests that ran in batches of two or more
         self.largest_batch = 0
         self.latencies: deque = deque(maxlen=LATENCY_WINDOW)
+        self.done_at: deque = deque(maxlen=LATENCY_WINDOW)
         self.first_submit: float | None = None
         self.last_done: float | None = None
         self.busy_s = 0.0  # worker time spent running batches
@@ -54,6 +57,7 @@ class StatsRecorder:
             else:
                 self.failed += 1
             self.latencies.append(now - submitted)
+            self.done_at.append(now)
             self.last_done = now
 
     def on_cancel(self) -> None:
@@ -67,6 +71,9 @@ class StatsRecorder:
             lat = np.array(self.latencies, dtype=np.float64)
             done = self.completed + self.failed
             span = (self.last_done - self.first_submit) if self.first_submit and self.last_done else 0.0
+            now = time.perf_counter()
+            window = min(RECENT_S, now - self.first_submit) if self.first_submit else 0.0
+            recent = sum(1 for t in self.done_at if now - t <= RECENT_S)
             data = {
                 "queue_depth": queue_depth,
                 "in_flight": in_flight,
@@ -82,6 +89,7 @@ class StatsRecorder:
                 "p95_ms": float(np.percentile(lat, 95) * 1e3) if lat.size else None,
                 "p99_ms": float(np.percentile(lat, 99) * 1e3) if lat.size else None,
                 "throughput_rps": (done / span) if span > 0 else None,
+                "recent_rps": (recent / window) if window > 0 else None,
                 "busy_s": self.busy_s,
                 "models": models,
                 "devices": devices,
@@ -96,7 +104,8 @@ def _ms(v) -> str:
 
 class PoolStats:
     """A snapshot of a pool: request counts, queue depth, p50/p95/p99 latency (submit to result),
-    throughput (requests finished per second since the first submit), batches, and per model and per
+    throughput (requests finished per second since the first submit, idle time included) and
+    ``recent_rps`` (over the last 10 s: the live rate, 0 when idle), batches, and per model and per
     device state (loaded, measured device bytes, loads, evictions; device memory from ``memory()``).
     Fields read as attributes (``stats.p95_ms``) or through ``to_dict()``."""
 
@@ -115,6 +124,8 @@ class PoolStats:
     def text(self) -> str:
         d = self._data
         rps = "-" if d["throughput_rps"] is None else f"{d['throughput_rps']:.1f} req/s"
+        if d.get("recent_rps") is not None:
+            rps += f" overall, {d['recent_rps']:.1f} req/s over the last {RECENT_S:.0f} s"
         lines = [
             f"pool: {d['completed']} done, {d['failed']} failed, {d['cancelled']} cancelled of {d['submitted']} "
             f"submitted; queue {d['queue_depth']}, running {d['in_flight']}",
