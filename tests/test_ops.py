@@ -599,6 +599,17 @@ def test_reductions_every_axis(dev, rng, assert_close, op):
     )
 
 
+@pytest.mark.parametrize(
+    "shape,axis", [((200003,), None), ((5, 70001), None), ((70001, 3), 0), ((1, 131077, 2), 1)]
+)
+def test_reductions_of_long_axes_to_few_values(dev, rng, assert_close, shape, axis):
+    """A long axis reduced to a handful of values (the GPU splits it in two passes; same results)."""
+    x = (rng.standard_normal(shape) * 3 + 1).astype(np.float32)
+    t = ak.tensor(x, device=dev)
+    for op in ("sum", "mean", "max", "min"):
+        assert_close(getattr(ops, op)(t, axis=axis), getattr(np, op)(x.astype(np.float64), axis=axis))
+
+
 def test_reductions_of_0d(dev, assert_close):
     t = ak.tensor(2.5, device=dev)
     for op in ("sum", "mean", "max"):

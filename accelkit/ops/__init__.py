@@ -443,10 +443,50 @@ def _reduce(op: str, x, axis, keepdims: bool) -> Tensor:
     if out.size:
         if n == 0:
             fill_(out, 0.0 if op == "sum" else float("nan"))
+        elif _split_reduce_pays(be, op, x.dtype, outer, n, inner):
+            _reduce_in_two_passes(be, op, xc.reshape(n, inner), out.reshape(inner))
         else:
             be.reduce(op, xc.reshape(outer, n, inner), out)
     shape = () if scalar else x.shape[:axis] + ((1,) if keepdims else ()) + x.shape[axis + 1 :]
     return out.reshape(shape)
+
+
+#: chunk length of the first pass when one long axis is reduced to a few outputs on the GPU
+SPLIT_REDUCE_CHUNK = 4096
+
+
+def _split_reduce_pays(be, op: str, dtype, outer: int, n: int, inner: int) -> bool:
+    """The reduce kernel gives each output one workgroup: a whole tensor reduced to a handful of
+    values would run on a handful of workgroups. Split such axes in two passes on the GPU."""
+    return (
+        be.name == "webgpu"
+        and op in ("sum", "mean", "max", "min")
+        and dtype.name == "float32"  # f16 partial sums could overflow where a f16 mean would not
+        and outer == 1
+        and inner <= 64
+        and n >= 16 * SPLIT_REDUCE_CHUNK
+    )
+
+
+def _reduce_in_two_passes(be, op: str, x: Tensor, out: Tensor) -> None:
+    """Reduce the contiguous (n, inner) ``x`` over axis 0 into ``out`` (inner,): chunks of
+    SPLIT_REDUCE_CHUNK rows in parallel first (plus the remainder), then the partial results."""
+    n, inner = x.shape
+    c = SPLIT_REDUCE_CHUNK
+    k, r = divmod(n, c)
+    first = "sum" if op == "mean" else op
+    partial = Tensor.empty((k + (1 if r else 0), inner), x.dtype, x.device)
+    head = Tensor(x.storage, (k, c, inner), (c * inner, inner, 1), x.offset, x.dtype)
+    be.reduce(first, head, partial[:k].reshape(k, inner))
+    if r:
+        tail = Tensor(x.storage, (1, r, inner), (r * inner, inner, 1), x.offset + k * c * inner, x.dtype)
+        be.reduce(first, tail, partial[k:].reshape(1, inner))
+    total = Tensor.empty((1, inner), x.dtype, x.device)
+    be.reduce(first, partial.reshape(1, partial.shape[0], inner), total)
+    if op == "mean":
+        be.unary("scale", total, out.reshape(1, inner), 1.0 / n)
+    else:
+        be.unary("copy", total, out.reshape(1, inner), 0.0)
 
 
 def sum(x, axis=None, keepdims: bool = False) -> Tensor:  # noqa: A001 - numpy's name
