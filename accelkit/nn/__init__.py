@@ -16,7 +16,7 @@ import numpy as np
 from .. import ops
 from ..errors import WeightsError
 from ..tensor.dtype import DType, as_dtype, float32
-from ..tensor.tensor import Tensor
+from ..tensor.tensor import Tensor, format_bytes
 
 
 @dataclass
@@ -222,7 +222,7 @@ def module_tree_text(module: Module, name: str = "", indent: int = 0, max_lines:
         head = f"{'  ' * depth}{label + ': ' if label else ''}{type(mod).__name__}"
         if extra:
             head += f"({extra})"
-        head += f"  [{_count(n)} params, {_fmt_bytes(mod.nbytes())}]"
+        head += f"  [{_count(n)} params, {format_bytes(mod.nbytes())}]"
         lines.append(head)
         for pname, p in mod._params.items():
             dt = p.tensor.dtype.name if p.tensor is not None else f"{p.dtype.name} (not loaded)"
@@ -242,14 +242,6 @@ def _count(n: int) -> str:
         if n >= div:
             return f"{n / div:.2f}{unit}"
     return str(n)
-
-
-def _fmt_bytes(n: int) -> str:
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if n < 1024 or unit == "GiB":
-            return f"{n}B" if unit == "B" else f"{n:.1f}{unit}"
-        n /= 1024
-    return f"{n}B"  # pragma: no cover
 
 
 # ---------------------------------------------------------------------------------- layers

@@ -494,7 +494,7 @@ class Tensor:
 
 def summary_line(t: Tensor) -> str:
     """A lovely-tensors style one-liner: shape, dtype, device, bytes, range, mean/std, NaN/Inf flags."""
-    head = f"tensor{list(t.shape)} {t.dtype.name} {t.device.spec} {_bytes(t.nbytes)}"
+    head = f"tensor{list(t.shape)} {t.dtype.name} {t.device.spec} {format_bytes(t.nbytes)}"
     try:
         values = t.numpy()
     except DeviceError as exc:
@@ -529,7 +529,8 @@ def _num(x: float) -> str:
     return f"{x:.4g}"
 
 
-def _bytes(n: int) -> str:
+def format_bytes(n: int) -> str:
+    """Bytes as people read them: 512B, 1.5KiB, 2.0MiB (the tensor and module reprs share it)."""
     for unit in ("B", "KiB", "MiB", "GiB"):
         if n < 1024 or unit == "GiB":
             return f"{n}{unit}" if unit == "B" else f"{n:.1f}{unit}"
