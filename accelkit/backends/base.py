@@ -10,6 +10,7 @@ op set on tensors (``unary``, ``binary``, ``matmul``, ...). Tensors arrive with 
 
 from __future__ import annotations
 
+import functools
 import threading
 import time
 from abc import ABC, abstractmethod
@@ -83,8 +84,8 @@ class TensorLike(Protocol):
 class Backend(ABC):
     """The protocol: every call the tensor, op, sharing, profiler and bench layers make on a backend.
 
-    A buffer ``handle`` is whatever the backend allocates (a ``GPUBuffer``, a numpy byte array); the
-    layers above only pass it back. Op methods take Tensors (shape, strides, offset in elements over a
+    A buffer (``buf``, a Storage's ``handle``) is whatever the backend allocates (a ``GPUBuffer``, a
+    numpy byte array); the layers above only pass it back. Op methods take Tensors (shape, strides, offset in elements over a
     ``storage.handle``) and write into a preallocated ``out``; float16 computes in float32.
     Capabilities are plain attributes the layers above branch on instead of the backend's name.
     """
@@ -118,19 +119,19 @@ class Backend(ABC):
         """A buffer of at least ``nbytes`` (exactly, rounded to the backend's granule, with ``exact``)."""
 
     @abstractmethod
-    def free(self, handle: Any) -> None:
+    def free(self, buf: Any) -> None:
         """Give a buffer back; never blocks (a Storage may die in any thread)."""
 
     @abstractmethod
-    def buffer_bytes(self, handle: Any) -> int:
-        """What the device really holds for ``handle`` (size-class rounded)."""
+    def buffer_bytes(self, buf: Any) -> int:
+        """What the device really holds for ``buf`` (size-class rounded)."""
 
     @abstractmethod
-    def write(self, handle: Any, byte_offset: int, data: np.ndarray | bytes) -> None:
+    def write(self, buf: Any, byte_offset: int, data: np.ndarray | bytes) -> None:
         """Copy host bytes into a buffer at ``byte_offset`` (ordered after recorded work)."""
 
     @abstractmethod
-    def read(self, handle: Any, byte_offset: int, nbytes: int) -> bytes:
+    def read(self, buf: Any, byte_offset: int, nbytes: int) -> bytes:
         """Finish recorded work and copy ``nbytes`` at ``byte_offset`` to the host."""
 
     @abstractmethod
@@ -239,8 +240,6 @@ def profiled(kernel: str, out_arg: int | None = None):
                 sink.append(rec)
             return result
 
-        method.__name__ = fn.__name__
-        method.__doc__ = fn.__doc__
-        return method
+        return functools.wraps(fn)(method)
 
     return wrap
