@@ -52,19 +52,7 @@ _LAZY: dict[str, tuple[str, str | None]] = {
     "profile": (".profiler", "profile"),
     **{
         name: (".tensor", name)
-        for name in (
-            "DType",
-            "Tensor",
-            "arange",
-            "empty",
-            "float16",
-            "float32",
-            "full",
-            "int32",
-            "ones",
-            "tensor",
-            "zeros",
-        )
+        for name in "DType Tensor arange empty float16 float32 full int32 ones tensor zeros".split()
     },
 }
 
