@@ -185,3 +185,21 @@ def test_importing_a_layer_loads_no_higher_layer(name):
     loaded = json.loads(proc.stdout.strip().splitlines()[-1])["modules"]
     higher = [m for m in loaded if m != "accelkit" and _layer(m) > LAYER[name]]
     assert not higher, f"importing accelkit.{name} loaded higher layers: {higher}"
+
+
+def test_display_imports_only_the_standard_library_numpy_and_errors():
+    allowed = set(sys.stdlib_module_names) | {"numpy", "__future__"}
+    found = []
+    for path in sorted((PACKAGE / "display").rglob("*.py")):
+        _, package = _module_name(path)
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if not isinstance(node, (ast.Import, ast.ImportFrom)):
+                continue
+            for target in _targets(node, package):
+                top = target.split(".")[0]
+                inside = target == "accelkit.errors" or target.startswith("accelkit.display")
+                if not (inside or (top != "accelkit" and top in allowed)):
+                    found.append(f"{path.relative_to(ROOT)}:{node.lineno}: {target}")
+    assert not found, (
+        "display may import only the standard library, numpy and accelkit.errors:\n" + "\n".join(found)
+    )
