@@ -21,6 +21,7 @@ from __future__ import annotations
 from .css import css
 from .device import (
     device_html,
+    device_line,
     device_text,
     devices_html,
     devices_text,
@@ -49,6 +50,7 @@ __all__ = [
     "consumers_text",
     "css",
     "device_html",
+    "device_line",
     "device_text",
     "devices_html",
     "devices_text",

@@ -51,9 +51,16 @@ def _default_of(devs: Sequence):
     return next((d for d in devs if d.is_default), None)
 
 
+def device_line(dev) -> str:
+    """One line: ``<accelkit.Device spec 'name' kind [software] [(fallback: why)]>``."""
+    extra = " software" if dev.is_software else ""
+    why = f" (fallback: {dev.fallback_reason})" if dev.fallback_reason else ""
+    return f"<accelkit.Device {dev.spec} {dev.name!r} {dev.kind}{extra}{why}>"
+
+
 def device_text(dev) -> str:
     """Several lines: what the device is, why it was chosen or not, key features and limits, memory."""
-    lines = [repr(dev)]
+    lines = [device_line(dev)]
     if dev.backend_name == "cpu":
         info = dev.info
         lines.append(
@@ -250,6 +257,7 @@ def memory_report_html(report) -> str:
 
 __all__ = [
     "device_html",
+    "device_line",
     "device_text",
     "devices_html",
     "devices_text",

@@ -13,7 +13,7 @@ import platform
 import threading
 from dataclasses import dataclass, field
 
-from ..display import device_html, devices_html, devices_text, html_enabled, mimebundle
+from ..display import device_html, device_line, devices_html, devices_text, html_enabled, mimebundle
 from ..errors import AccelkitError, DeviceError, DTypeError
 
 _lock = threading.RLock()
@@ -129,9 +129,7 @@ class Device:
         return out
 
     def __repr__(self) -> str:
-        extra = " software" if self.is_software else ""
-        why = f" (fallback: {self.fallback_reason})" if self.fallback_reason else ""
-        return f"<accelkit.Device {self.spec} {self.name!r} {self.kind}{extra}{why}>"
+        return device_line(self)
 
     def _repr_html_(self) -> str | None:
         return device_html(self) if html_enabled() else None
