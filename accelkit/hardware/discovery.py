@@ -13,6 +13,8 @@ import platform
 import threading
 from dataclasses import dataclass, field
 
+import numpy as np
+
 from ..display import device_html, device_line, devices_html, devices_text, html_enabled, mimebundle
 from ..errors import AccelkitError, DeviceError, DTypeError
 
@@ -65,7 +67,7 @@ class Device:
             from ..backends.cpu import CPUBackend
 
             return CPUBackend()
-        from ..backends.webgpu import WebGPUBackend
+        from ..backends.webgpu import WebGPUBackend  # imports wgpu: on first use, never at import
 
         return WebGPUBackend(self._adapter, label=f"accelkit {self.spec}")
 
@@ -158,8 +160,6 @@ class Device:
 
 # ---------------------------------------------------------------------------------- enumeration
 def _cpu_device() -> Device:
-    import numpy as np
-
     info = {"cores": os.cpu_count() or 1, "machine": platform.machine(), "python": platform.python_version()}
     info["model"] = _cpu_model()
     info["blas"] = _blas_name(np)
@@ -197,7 +197,7 @@ def _blas_name(np) -> str:
 
 
 def _classify(info: dict) -> tuple[str, bool]:
-    from ..backends.webgpu import is_software_adapter
+    from ..backends.webgpu import is_software_adapter  # imports wgpu: only once enumerating
 
     if is_software_adapter(info):
         return "software", True

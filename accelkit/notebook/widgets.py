@@ -18,6 +18,7 @@ import weakref
 from collections.abc import Callable
 
 import ipywidgets as w
+from IPython.display import display
 
 from ..display import (
     device_html,
@@ -389,8 +390,6 @@ class AutoProgress:
         if self.view is None or self.cell != count:
             if event.finished:
                 return
-            from IPython.display import display
-
             self.view, self.cell = ProgressView(), count
             display(self.view)
         self.view(event)

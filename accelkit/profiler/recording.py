@@ -17,6 +17,7 @@ import json
 import time
 from collections import OrderedDict
 from dataclasses import dataclass
+from pathlib import Path
 
 from ..backends.base import TimedDispatch
 from ..display import html_enabled, mimebundle, profile_html, profile_text
@@ -159,8 +160,6 @@ class Profile:
 
     def save_trace(self, path) -> str:
         """Write a trace file that Perfetto and chrome://tracing open; returns the path."""
-        from pathlib import Path
-
         path = Path(path)
         tmp = path.with_name(path.name + ".tmp")
         tmp.write_text(
