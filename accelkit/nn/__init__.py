@@ -14,9 +14,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from .. import ops
+from ..display import html_enabled, mimebundle, module_html, module_tree_text
 from ..errors import WeightsError
 from ..tensor.dtype import DType, as_dtype, float32
-from ..tensor.tensor import Tensor, format_bytes
+from ..tensor.tensor import Tensor
 
 
 @dataclass
@@ -198,50 +199,10 @@ class Module:
         return module_tree_text(self)
 
     def _repr_html_(self) -> str | None:
-        try:
-            from ..notebook.reprs import html_enabled, module_html
-        except ImportError:  # pragma: no cover
-            return f"<pre>{module_tree_text(self)}</pre>"
         return module_html(self) if html_enabled() else None
 
     def _repr_mimebundle_(self, include=None, exclude=None):  # a widget view with options(display="widget")
-        from ..notebook.reprs import mimebundle
-
         return mimebundle(self, include, exclude)
-
-
-def module_tree_text(module: Module, name: str = "", indent: int = 0, max_lines: int = 200) -> str:
-    """The module tree with parameter counts, bytes and dtypes (shared weights marked)."""
-    lines: list[str] = []
-
-    def walk(mod: Module, label: str, depth: int) -> None:
-        if len(lines) >= max_lines:
-            return
-        n = mod.num_parameters()
-        extra = mod.extra_repr()
-        head = f"{'  ' * depth}{label + ': ' if label else ''}{type(mod).__name__}"
-        if extra:
-            head += f"({extra})"
-        head += f"  [{_count(n)} params, {format_bytes(mod.nbytes())}]"
-        lines.append(head)
-        for pname, p in mod._params.items():
-            dt = p.tensor.dtype.name if p.tensor is not None else f"{p.dtype.name} (not loaded)"
-            mark = f"  shared: {p.shared}" if p.shared else ""
-            lines.append(f"{'  ' * (depth + 1)}{pname} {tuple(p.shape)} {dt}{mark}")
-        for cname, child in mod._children.items():
-            walk(child, cname, depth + 1)
-
-    walk(module, name, indent)
-    if len(lines) >= max_lines:
-        lines.append("  ...")
-    return "\n".join(lines)
-
-
-def _count(n: int) -> str:
-    for unit, div in (("G", 1e9), ("M", 1e6), ("k", 1e3)):
-        if n >= div:
-            return f"{n / div:.2f}{unit}"
-    return str(n)
 
 
 # ---------------------------------------------------------------------------------- layers
@@ -377,7 +338,6 @@ __all__ = [
     "Linear",
     "Module",
     "Parameter",
-    "module_tree_text",
     "multi_head_attention",
     "split_heads",
 ]
