@@ -1,4 +1,4 @@
-"""Modules with a named-parameter tree: Module, Linear, LayerNorm, Embedding, Conv1d, Conv2d.
+"""Modules with a named-parameter tree: Module, Linear, LayerNorm, Embedding, Conv1d, Conv2d, ModuleList.
 
 A model is built from its config with empty parameter slots (shape and dtype known, no data), then
 ``load_state_dict`` checks every name and shape against the checkpoint and fills the slots.
@@ -339,34 +339,22 @@ class Conv2d(Module):
         return f"{self.cin} -> {self.cout}, kernel={self.kernel}, stride={self.stride}"
 
 
-def split_heads(x: Tensor, num_heads: int) -> Tensor:
-    """(B, T, H*D) -> (B, H, T, D) as a view (no copy)."""
-    b, t, c = x.shape
-    return x.reshape(b, t, num_heads, c // num_heads).permute(0, 2, 1, 3)
+class ModuleList(Module):
+    """Numbered children (``layer.0``, ``layer.1`` ...), as transformers' nn.ModuleList names them."""
 
+    def __init__(self, modules=()) -> None:
+        super().__init__()
+        for i, m in enumerate(modules):
+            setattr(self, str(i), m)
 
-def multi_head_attention(
-    q: Tensor,
-    k: Tensor,
-    v: Tensor,
-    num_heads: int,
-    mask=None,
-    causal: bool = False,
-    scale: float | None = None,
-) -> Tensor:
-    """Attention over (B, T, H*D) projections -> (B, Tq, H*D), heads split and merged with views only."""
-    b, tq, c = q.shape
-    out = Tensor.empty((b, tq, num_heads, v.shape[-1] // num_heads), q.dtype, q.device)
-    ops.scaled_dot_product_attention(
-        split_heads(q, num_heads),
-        split_heads(k, num_heads),
-        split_heads(v, num_heads),
-        attn_mask=mask,
-        is_causal=causal,
-        scale=scale,
-        out=out.permute(0, 2, 1, 3),
-    )
-    return out.reshape(b, tq, -1)
+    def __getitem__(self, i: int) -> Module:
+        return self._children[str(i % len(self))]
+
+    def __len__(self) -> int:
+        return len(self._children)
+
+    def __iter__(self) -> Iterator[Module]:
+        return iter(self._children.values())
 
 
 __all__ = [
@@ -376,8 +364,7 @@ __all__ = [
     "LayerNorm",
     "Linear",
     "Module",
+    "ModuleList",
     "Parameter",
     "module_tree_text",
-    "multi_head_attention",
-    "split_heads",
 ]
