@@ -71,6 +71,7 @@ class WhisperGenerationConfig(Config):
         return self.pad_token_id if self.pad_token_id is not None else self.eos_ids[0]
 
 
+#: the token-id fields config.json and generation_config.json share, checked to lie in [0, vocab_size)
 TOKEN_FIELDS = (
     "decoder_start_token_id",
     "eos_token_id",
