@@ -1,0 +1,42 @@
+"""What a new user hits first, and bad input that used to give raw errors or wrong results (issue 9)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import accelkit as ak
+
+
+def _fresh(code: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300)
+
+
+# ============================================================================ XDG_RUNTIME_DIR
+
+
+@pytest.mark.parametrize("value", [None, "", "relative/dir", "/nonexistent/accelkit-xdg"])
+def test_listing_devices_prints_nothing_without_a_valid_runtime_dir(value):
+    env = dict(os.environ)
+    env.pop("XDG_RUNTIME_DIR", None)
+    if value is not None:
+        env["XDG_RUNTIME_DIR"] = value
+    code = (
+        "import os, stat, accelkit as ak; ak.devices(); p = os.environ['XDG_RUNTIME_DIR']; "
+        "st = os.stat(p); print(p, oct(stat.S_IMODE(st.st_mode)), st.st_uid == os.getuid())"
+    )
+    proc = _fresh(code, env)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stderr == "", proc.stderr
+    path, mode, mine = proc.stdout.split()
+    assert os.path.isabs(path) and mode == "0o700" and mine == "True"
+
+
+def test_a_valid_runtime_dir_is_kept(tmp_path):
+    env = dict(os.environ, XDG_RUNTIME_DIR=str(tmp_path))
+    proc = _fresh("import os, accelkit as ak; ak.devices(); print(os.environ['XDG_RUNTIME_DIR'])", env)
+    assert proc.returncode == 0 and proc.stdout.strip() == str(tmp_path), proc.stderr
