@@ -40,3 +40,45 @@ def test_a_valid_runtime_dir_is_kept(tmp_path):
     env = dict(os.environ, XDG_RUNTIME_DIR=str(tmp_path))
     proc = _fresh("import os, accelkit as ak; ak.devices(); print(os.environ['XDG_RUNTIME_DIR'])", env)
     assert proc.returncode == 0 and proc.stdout.strip() == str(tmp_path), proc.stderr
+
+
+# ============================================================================ the command line
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "accelkit.cli", *args], capture_output=True, text=True, timeout=300
+    )
+
+
+def test_cli_version():
+    proc = _cli("--version")
+    assert proc.returncode == 0 and proc.stdout.strip() == f"accelkit {ak.__version__}", proc.stderr
+
+
+@pytest.mark.parametrize("args", [("bench", "--help"), ("bench", "-h")])
+def test_cli_bench_help_lists_the_benchmarks(args):
+    proc = _cli(*args)
+    assert proc.returncode == 0, proc.stderr
+    for name in ("ops", "models", "pool", "sharing"):
+        assert f"  {name} " in proc.stdout
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("--help",),
+        ("bench", "ops", "--help"),
+        ("bench", "models", "--help"),
+        ("bench", "pool", "--help"),
+        ("bench", "sharing", "--help"),
+        ("cache", "--help"),
+        ("demo", "--help"),
+    ],
+)
+def test_cli_help_has_no_restructuredtext_markup(args):
+    proc = _cli(*args)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.startswith("usage: accelkit")
+    for markup in ("``", ":func:", ":class:", ":meth:"):
+        assert markup not in proc.stdout, proc.stdout

@@ -7,8 +7,15 @@ line and the devices that produced it; ``benchmarks/RESULTS.md`` quotes those ru
 
 from __future__ import annotations
 
+import re
 import sys
 import time
+
+
+def plain(doc: str) -> str:
+    """``doc`` (a docstring's first paragraph) as plain text for ``--help``: no reStructuredText markup."""
+    text = re.sub(r":[a-z]+:`~?([^`]+)`", r"\1", doc)  # :func:`x` -> x
+    return re.sub(r"``([^`]+)``", r"\1", text).strip()
 
 
 class Progress:

@@ -43,7 +43,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import Progress
+from . import Progress, plain
 
 MODELS = ("bert", "vit", "whisper")
 SIZES = ("tiny", "base")
@@ -1141,7 +1141,7 @@ def _csv(kind: Callable, name: str):
 
 
 def build_parser(prog: str = "accelkit bench models") -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog=prog, description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(prog=prog, description=plain(__doc__.split("\n\n")[0]))
     p.add_argument(
         "--device",
         action="append",

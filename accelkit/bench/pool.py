@@ -24,6 +24,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from . import plain
 from .sharing import Checkpoints, add_common_arguments, show, wait
 
 WORKLOADS = ("bert", "vit", "mixed")
@@ -239,7 +240,7 @@ def _ints(text: str) -> list[int]:
 
 
 def build_parser(prog: str = "accelkit bench pool") -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog=prog, description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(prog=prog, description=plain(__doc__.split("\n\n")[0]))
     add_common_arguments(p, quick="fewer requests")
     p.add_argument("--workload", action="append", choices=WORKLOADS, help="run only these (repeatable)")
     p.add_argument(

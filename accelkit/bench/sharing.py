@@ -35,6 +35,8 @@ from pathlib import Path
 
 import numpy as np
 
+from . import plain
+
 SCENARIOS = ("dedup", "whisper", "vit", "bert")
 
 #: model dimensions per --size (config.json overrides of the bundled tiny checkpoints)
@@ -647,7 +649,7 @@ def show(result: dict, json_path: str | None) -> int:
 
 
 def build_parser(prog: str = "accelkit bench sharing") -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog=prog, description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(prog=prog, description=plain(__doc__.split("\n\n")[0]))
     add_common_arguments(p, quick="fewer repeats and tokens")
     p.add_argument("--scenario", action="append", choices=SCENARIOS, help="run only these (repeatable)")
     p.add_argument("--repeat", type=int, default=None, help="timed runs per figure (the median is reported)")
