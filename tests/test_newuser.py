@@ -82,3 +82,33 @@ def test_cli_help_has_no_restructuredtext_markup(args):
     assert proc.stdout.startswith("usage: accelkit")
     for markup in ("``", ":func:", ":class:", ":meth:"):
         assert markup not in proc.stdout, proc.stdout
+
+
+# ============================================================================ profiles
+
+
+def _profiled_kernels(dev) -> dict:
+    rng = np.random.default_rng(0)
+    a = ak.tensor(rng.standard_normal((2, 33, 17), dtype=np.float32), device=dev)
+    b = ak.tensor(rng.standard_normal((17, 9), dtype=np.float32), device=dev)
+    w = ak.tensor(np.ones(9, np.float32), device=dev)
+    with ak.profile(dev) as prof:
+        y = ak.ops.gelu(a @ b) + 1.0
+        y = ak.ops.layer_norm(ak.ops.softmax(y, axis=-1), w, w)
+        y.numpy()
+    return {k.kernel: k for k in prof.kernels()}
+
+
+def test_cpu_profile_counts_flops(cpu):
+    kernels = _profiled_kernels(cpu)
+    mm = kernels["matmul"]
+    assert mm.flops == 2.0 * 2 * 33 * 9 * 17
+    assert mm.gpu_ns > 0 and mm.flops / mm.gpu_ns > 0  # the table's GFLOP/s column
+
+
+def test_cpu_and_webgpu_kernel_names_and_flops_agree(cpu, webgpu):
+    on_cpu, on_gpu = _profiled_kernels(cpu), _profiled_kernels(webgpu)
+    assert set(on_cpu) == set(on_gpu), (sorted(on_cpu), sorted(on_gpu))
+    assert {"matmul", "gelu", "add", "softmax", "layer_norm"} <= set(on_cpu)
+    for name, k in on_cpu.items():
+        assert (k.calls, k.flops) == (on_gpu[name].calls, on_gpu[name].flops), name

@@ -11,7 +11,7 @@ import math
 
 import numpy as np
 
-from .base import Backend, profiled
+from .base import UNARY_FLOPS, Backend, profiled
 
 _SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
 
@@ -91,6 +91,31 @@ BINARY = {
 }
 
 ACTIVATIONS = {None: None, "gelu": gelu, "gelu_tanh": gelu_tanh, "relu": UNARY["relu"], "tanh": np.tanh}
+
+
+# floating-point operations per op, for the profile's GFLOP/s (the counts the WebGPU planners use)
+def _size(t) -> int:
+    return math.prod(t.shape)
+
+
+def _matmul_flops(a, b, out, bias=None, activation=None) -> float:
+    return 2.0 * _size(out) * a.shape[-1]
+
+
+def _attention_flops(q, k, v, mask, out, scale, causal) -> float:
+    return 2.0 * _size(q) / q.shape[-1] * k.shape[-2] * (q.shape[-1] + v.shape[-1])
+
+
+def _softmax_flops(x, out) -> float:
+    return 6.0 * _size(x)
+
+
+def _layer_norm_flops(x, weight, bias, out, eps, residual=None) -> float:
+    return (8.0 + (residual is not None)) * _size(x)
+
+
+def _residual(x, weight, bias, out, eps, residual=None) -> str:
+    return "+residual" if residual is not None else ""
 
 
 class CPUBackend(Backend):
@@ -175,7 +200,7 @@ class CPUBackend(Backend):
     def fill(self, out, value: float) -> None:
         self._store(out, np.asarray(value, dtype=np.float64))
 
-    @profiled("unary", out_arg=2)
+    @profiled("unary", out_arg=2, flops=lambda op, x, out, alpha=0.0: _size(x) * UNARY_FLOPS.get(op, 1))
     def unary(self, op: str, x, out, alpha: float = 0.0) -> None:
         v = self._compute(x)
         with np.errstate(all="ignore"):
@@ -189,7 +214,7 @@ class CPUBackend(Backend):
                 res = fn(src)
         self._store(out, res)
 
-    @profiled("binary", out_arg=3)
+    @profiled("binary", out_arg=3, flops=lambda op, a, b, out: _size(out))
     def binary(self, op: str, a, b, out) -> None:
         va, vb = self._compute(a), self._compute(b)
         with np.errstate(all="ignore"):
@@ -199,7 +224,7 @@ class CPUBackend(Backend):
                 res = BINARY[op](va, vb)
         self._store(out, res)
 
-    @profiled("matmul", out_arg=2)
+    @profiled("matmul", out_arg=2, flops=_matmul_flops)
     def matmul(self, a, b, out, bias=None, activation: str | None = None) -> None:
         va, vb = self._compute(a), self._compute(b)
         if va.dtype.kind == "i":
@@ -214,7 +239,7 @@ class CPUBackend(Backend):
             res = fn(res)
         self._store(out, res)
 
-    @profiled("softmax", out_arg=1)
+    @profiled("softmax", out_arg=1, flops=_softmax_flops)
     def softmax(self, x, out) -> None:
         v = self._compute(x)
         m = v.max(axis=-1, keepdims=True)
@@ -225,7 +250,7 @@ class CPUBackend(Backend):
             res = np.where(s > 0, e / np.where(s > 0, s, 1.0), 0.0)
         self._store(out, res)
 
-    @profiled("layer_norm", out_arg=3)
+    @profiled("layer_norm", out_arg=3, flops=_layer_norm_flops, variant=_residual)
     def layer_norm(self, x, weight, bias, out, eps: float, residual=None) -> None:
         v = self._compute(x)
         if residual is not None:
@@ -264,7 +289,7 @@ class CPUBackend(Backend):
         tab = self._compute(table)
         self._store(out, tab[np.clip(idx, 0, tab.shape[0] - 1)].reshape(out.shape))
 
-    @profiled("attention", out_arg=4)
+    @profiled("attention", out_arg=4, flops=_attention_flops)
     def attention(self, q, k, v, mask, out, scale: float, causal: bool) -> None:
         """softmax(q k^T * scale + mask [+ causal]) v over (B, H, T, D) tensors, in float32."""
         vq, vk, vv = self._compute(q), self._compute(k), self._compute(v)
