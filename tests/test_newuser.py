@@ -112,3 +112,24 @@ def test_cpu_and_webgpu_kernel_names_and_flops_agree(cpu, webgpu):
     assert {"matmul", "gelu", "add", "softmax", "layer_norm"} <= set(on_cpu)
     for name, k in on_cpu.items():
         assert (k.calls, k.flops) == (on_gpu[name].calls, on_gpu[name].flops), name
+
+
+# ============================================================================ models: warnings
+
+
+def _bert(dev=None):
+    return ak.load("bert-tiny", device=dev or ak.device("cpu"))
+
+
+def test_bert_embed_warns_when_it_truncates():
+    bert = _bert()
+    limit = bert.config.max_position_embeddings
+    long_text = " ".join(["a"] * (limit + 10))
+    with pytest.warns(UserWarning, match=rf"bert.embed: 1 of 2 texts were longer than {limit} tokens"):
+        out = bert.embed([long_text, "short"])
+    assert out.shape == (2, bert.config.hidden_size)
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        bert.embed(["short", "texts only"])  # no warning when nothing is cut

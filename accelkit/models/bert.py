@@ -212,6 +212,8 @@ class BertPreTrainedModel(PreTrainedModel):
     def embed(self, texts, pooling: str = "cls", batch_size: int = 32, normalize: bool = False) -> np.ndarray:
         """Sentence embeddings (N, hidden_size) float32: the [CLS] hidden state or the mean over real tokens.
 
+        Texts longer than ``max_position_embeddings`` tokens are truncated, with a warning.
+
         >>> bert.embed(["a cat", "a dog"], pooling="mean").shape   # doctest: +SKIP
         (2, 42)
         """
@@ -224,7 +226,7 @@ class BertPreTrainedModel(PreTrainedModel):
             raise InputError(f"embed: batch_size must be >= 1, got {batch_size}")
         chunks = []
         for start in range(0, len(texts), batch_size):
-            batch = self.encode(texts[start : start + batch_size])
+            batch = self.encode(texts[start : start + batch_size], warn_truncation="bert.embed")
             h = self.base(**batch).last_hidden_state  # (B, T, C)
             if pooling == "cls":
                 pooled = h[:, 0]
