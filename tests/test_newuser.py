@@ -133,3 +133,38 @@ def test_bert_embed_warns_when_it_truncates():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         bert.embed(["short", "texts only"])  # no warning when nothing is cut
+
+
+def _bundled_copy(name: str, tmp_path, edit) -> str:
+    """A copy of a bundled checkpoint with ``edit(config, generation_config)`` applied to its JSON."""
+    import json
+    import shutil
+
+    from accelkit.checkpoints import path as bundled_path
+
+    dst = tmp_path / name
+    shutil.copytree(bundled_path(name), dst)
+    files = [dst / "config.json", dst / "generation_config.json"]
+    docs = [json.loads(f.read_text()) for f in files]
+    edit(*docs)
+    for f, doc in zip(files, docs):
+        f.write_text(json.dumps(doc))
+    return str(dst)
+
+
+def test_whisper_suppressed_ids_outside_the_vocabulary_are_ignored_with_one_warning(tmp_path):
+    def edit(config, generation):  # what transformers' default WhisperConfig writes for any vocab size
+        for doc in (config, generation):
+            doc["begin_suppress_tokens"] = [220, 50256]
+            doc["suppress_tokens"] = [*doc.get("suppress_tokens", [1, 2]), 50257, 50358]
+
+    src = _bundled_copy("whisper-tiny", tmp_path, edit)
+    with pytest.warns(
+        UserWarning, match=r"ignoring suppressed token ids outside the vocabulary \[0, 605\)"
+    ) as rec:
+        whisper = ak.load(src, device="cpu")
+    assert len([w for w in rec if "suppressed token ids" in str(w.message)]) == 1
+    gen = whisper.generation_config
+    assert gen.begin_suppress_tokens == [220] and max(gen.suppress_tokens) < 605
+    ids = whisper.generate(np.zeros((1, 80, 3000), np.float32), max_new_tokens=3)
+    assert ids.shape[0] == 1

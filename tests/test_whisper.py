@@ -207,7 +207,7 @@ def test_config_errors():
         "d_model 48 is not a multiple of decoder_attention_heads 5": dict(decoder_attention_heads=5),
         "unsupported activation 'swish'": dict(activation_function="swish"),
         "'decoder_start_token_id': token ids must be integers in": dict(decoder_start_token_id=700),
-        "'suppress_tokens': token ids must be integers in": dict(suppress_tokens=[1, -2]),
+        "'suppress_tokens': token ids must be integers, got": dict(suppress_tokens=[1, "2"]),
         "field 'd_model' must be an integer": dict(d_model="48"),
         "field 'encoder_layers' must be positive": dict(encoder_layers=0),
     }

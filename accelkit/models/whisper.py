@@ -27,7 +27,13 @@ from ..tensor.tensor import Tensor
 from .config import ACTIVATIONS, Config, check_activation, positive
 from .model import PreTrainedModel
 from .outputs import ModelOutput
-from .whisper_decoding import TOKEN_FIELDS, WhisperGenerationConfig, WhisperGenerationMixin, check_token_ids
+from .whisper_decoding import (
+    SUPPRESS_FIELDS,
+    TOKEN_FIELDS,
+    WhisperGenerationConfig,
+    WhisperGenerationMixin,
+    check_token_ids,
+)
 
 
 @dataclasses.dataclass
@@ -66,7 +72,11 @@ class WhisperConfig(Config):
                 )
         positive(self, *sizes.split())
         check_activation(self.activation_function, "activation_function")
-        check_token_ids(self.vocab_size, {k: getattr(self, k) for k in TOKEN_FIELDS})
+        check_token_ids(
+            self.vocab_size, {k: getattr(self, k) for k in TOKEN_FIELDS if k not in SUPPRESS_FIELDS}
+        )
+        # suppressed ids outside the vocabulary are dropped (with a warning) by the generation config
+        check_token_ids(None, {k: getattr(self, k) for k in SUPPRESS_FIELDS})
 
     @property
     def input_frames(self) -> int:
@@ -268,7 +278,8 @@ class WhisperForConditionalGeneration(WhisperGenerationMixin, PreTrainedModel):
         self.tied_weights = (
             {"proj_out.weight": "model.decoder.embed_tokens.weight"} if config.tie_word_embeddings else {}
         )
-        self.generation_config = WhisperGenerationConfig.for_model(None, config, "config.json")
+        # from_checkpoint replaces this with generation_config.json's, and warns about it then
+        self.generation_config = WhisperGenerationConfig.for_model(None, config, "config.json", warn=False)
 
     @classmethod
     def from_checkpoint(cls, ckpt, device=None, dtype=None):

@@ -12,6 +12,7 @@ need the probabilities, read back one (B, vocab) row per step).
 from __future__ import annotations
 
 import dataclasses
+import warnings
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -44,14 +45,18 @@ class WhisperGenerationConfig(Config):
 
     @classmethod
     def for_model(
-        cls, generation: dict | None, config: WhisperConfig, source: str
+        cls, generation: dict | None, config: WhisperConfig, source: str, warn: bool = True
     ) -> WhisperGenerationConfig:
-        """generation_config.json over the generation fields of config.json (what transformers falls back to)."""
+        """generation_config.json over the generation fields of config.json (what transformers falls back to).
+
+        Suppressed token ids outside the vocabulary are dropped, with a warning when ``warn``.
+        """
         base = {k: getattr(config, k) for k in TOKEN_FIELDS}
         base.update({k: v for k, v in config.extra.items() if k in ("forced_decoder_ids", "max_length")})
         gen = cls.from_dict(
             {**base, **{k: v for k, v in (generation or {}).items() if v is not None}}, source=source
         )
+        gen.drop_suppressed_outside(config.vocab_size, source, warn)
         fields = {k: getattr(gen, k) for k in TOKEN_FIELDS}
         fields.update(
             lang_to_id=list((gen.lang_to_id or {}).values()), task_to_id=list((gen.task_to_id or {}).values())
@@ -61,6 +66,32 @@ class WhisperGenerationConfig(Config):
         except ConfigError as e:
             raise ConfigError(f"{source}: {e}") from None
         return gen
+
+    def drop_suppressed_outside(self, vocab_size: int, source: str, warn: bool = True) -> None:
+        """Ignore suppressed token ids outside [0, vocab_size), with one warning (when ``warn``).
+
+        transformers' default config suppresses ids of the full Whisper vocabulary (e.g. 50256), which a
+        small vocabulary lacks; suppressing a token that cannot be produced changes nothing.
+        """
+        dropped = {}
+        for name in SUPPRESS_FIELDS:
+            ids = getattr(self, name)
+            if ids is None:
+                continue
+            check_token_ids(None, {name: ids})  # integers, whatever their range
+            outside = [v for v in _ids(ids) if not 0 <= v < vocab_size]
+            if outside:
+                dropped[name] = outside
+                setattr(self, name, [v for v in _ids(ids) if 0 <= v < vocab_size])
+        if dropped and warn:
+            said = "; ".join(
+                f"{name} {ids[:5]}{' ...' if len(ids) > 5 else ''}" for name, ids in dropped.items()
+            )
+            warnings.warn(
+                f"{source}: ignoring suppressed token ids outside the vocabulary [0, {vocab_size}): {said}",
+                UserWarning,
+                stacklevel=4,  # the load call (load -> from_checkpoint -> for_model -> here)
+            )
 
     @property
     def eos_ids(self) -> list[int]:
@@ -85,16 +116,24 @@ def _ids(value) -> list:
     return [] if value is None else (list(value) if isinstance(value, (list, tuple)) else [value])
 
 
-def check_token_ids(vocab_size: int, fields: dict) -> None:
-    """Raise ConfigError naming the first field whose token id(s) are not integers in [0, vocab_size)."""
+#: suppressed-token lists: ids outside the vocabulary there are ignored (with a warning), not an error
+SUPPRESS_FIELDS = ("suppress_tokens", "begin_suppress_tokens")
+
+
+def check_token_ids(vocab_size: int | None, fields: dict) -> None:
+    """Raise ConfigError naming the first field whose token id(s) are not integers in [0, vocab_size)
+    (any integer when ``vocab_size`` is None)."""
     for name, value in fields.items():
         bad = [
-            v for v in _ids(value) if isinstance(v, bool) or not isinstance(v, int) or not 0 <= v < vocab_size
+            v
+            for v in _ids(value)
+            if isinstance(v, bool)
+            or not isinstance(v, int)
+            or (vocab_size is not None and not 0 <= v < vocab_size)
         ]
         if bad:
-            raise ConfigError(
-                f"field {name!r}: token ids must be integers in [0, {vocab_size}), got {bad[:5]}"
-            )
+            expected = "integers" if vocab_size is None else f"integers in [0, {vocab_size})"
+            raise ConfigError(f"field {name!r}: token ids must be {expected}, got {bad[:5]}")
 
 
 # ------------------------------------------------------------------------------------ greedy decoding
@@ -379,6 +418,7 @@ _LANGUAGE_CODES = {
 
 
 __all__ = [
+    "SUPPRESS_FIELDS",
     "TOKEN_FIELDS",
     "WhisperGenerationConfig",
     "WhisperGenerationMixin",
