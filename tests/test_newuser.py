@@ -168,3 +168,155 @@ def test_whisper_suppressed_ids_outside_the_vocabulary_are_ignored_with_one_warn
     assert gen.begin_suppress_tokens == [220] and max(gen.suppress_tokens) < 605
     ids = whisper.generate(np.zeros((1, 80, 3000), np.float32), max_new_tokens=3)
     assert ids.shape[0] == 1
+
+
+# ============================================================================ bad input: tensors
+
+
+def test_zeros_with_a_fractional_dimension_raises(dev):
+    with pytest.raises(ak.ShapeError, match="shape must be a sequence of ints"):
+        ak.zeros((2, 2.5), device=dev)
+    with pytest.raises(ak.ShapeError):
+        ak.ones(2.0, 3, device=dev)
+    assert ak.zeros((np.int64(2), 3), device=dev).shape == (2, 3)  # numpy integers are ints
+
+
+def test_full_with_a_string_raises(dev):
+    with pytest.raises(ak.DTypeError, match="fill value must be a real number, got 'x'"):
+        ak.full((2, 2), "x", device=dev)
+    with pytest.raises(ak.DTypeError):
+        ak.full((2, 2), None, device=dev)
+    np.testing.assert_array_equal(ak.full((2, 2), np.float32(1.5), device=dev).numpy(), 1.5)
+
+
+def test_arange_with_a_zero_step_raises(dev):
+    with pytest.raises(ak.InputError, match="step must not be zero"):
+        ak.arange(0, 1, 0, device=dev)
+    with pytest.raises(ak.InputError, match="stop must be a real number"):
+        ak.arange(0, "5", device=dev)
+    np.testing.assert_array_equal(ak.arange(0, 1, 0.25, device=dev).numpy(), [0, 0.25, 0.5, 0.75])
+
+
+def test_empty_beyond_host_memory_is_out_of_memory(cpu):
+    before = cpu.memory()["allocated_bytes"]
+    with pytest.raises(ak.OutOfMemoryError, match="cpu: cannot allocate"):
+        ak.empty(2**40, device=cpu)
+    assert cpu.memory()["allocated_bytes"] == before
+
+
+def test_tensor_from_a_torch_tensor_that_requires_grad(dev):
+    torch = pytest.importorskip("torch")
+    t = ak.tensor(torch.arange(6, dtype=torch.float32).reshape(2, 3).requires_grad_(), device=dev)
+    np.testing.assert_array_equal(t.numpy(), np.arange(6).reshape(2, 3))
+
+
+# ============================================================================ bad input: models
+
+_loaded: dict = {}
+
+
+def _model(name: str, dev):
+    key = (name, dev.spec)
+    if key not in _loaded:
+        _loaded[key] = ak.load(name, device=dev)
+    return _loaded[key]
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _free_models():
+    yield
+    _loaded.clear()
+
+
+def _ids(bert) -> np.ndarray:
+    return np.array([[2, 11, 12, 3]])
+
+
+@pytest.mark.parametrize("bad", [None, "hello world", b"ids", "path", [["a", "b"]], [[1, 2], [3]]])
+def test_bert_refuses_non_ids_with_an_input_error(dev, bad, tmp_path):
+    bert = _model("bert-tiny", dev)
+    if bad == "path":
+        bad = tmp_path / "ids.npy"
+    with pytest.raises(ak.InputError, match="input_ids"):
+        bert(bad)
+
+
+def test_bert_accepts_lists_and_torch_tensors_that_require_grad(dev):
+    torch = pytest.importorskip("torch")
+    bert = _model("bert-tiny", dev)
+    ids = _ids(bert)
+    ref = bert(ids).last_hidden_state.numpy()
+    np.testing.assert_allclose(bert(ids.tolist()).last_hidden_state.numpy(), ref)
+    mask = torch.ones(ids.shape, requires_grad=True)
+    np.testing.assert_allclose(bert(torch.tensor(ids), attention_mask=mask).last_hidden_state.numpy(), ref)
+
+
+def test_bert_attention_mask_of_strings(dev):
+    bert = _model("bert-tiny", dev)
+    with pytest.raises(ak.InputError, match="attention_mask must hold numbers"):
+        bert(_ids(bert), attention_mask=np.array([["1", "1", "1", "0"]]))
+
+
+@pytest.mark.parametrize("shape", [(0, 4), (1, 0), (0,)])
+def test_bert_empty_batch_or_sequence(dev, shape):
+    bert = _model("bert-tiny", dev)
+    with pytest.raises(ak.InputError, match=r"input_ids is empty"):
+        bert(np.zeros(shape, np.int64))
+
+
+def test_bert_host_ids_out_of_range_name_the_max_id_and_vocab(dev):
+    bert = _model("bert-tiny", dev)
+    vocab = bert.config.vocab_size
+    with pytest.raises(ak.InputError, match=rf"vocab_size {vocab}.*max id {vocab + 7}"):
+        bert(np.array([[2, vocab + 7, 3]]))
+
+
+def test_text_with_a_lone_surrogate_is_not_valid_unicode():
+    bert = _model("bert-tiny", ak.device("cpu"))
+    for call in (lambda: bert.encode(["fine", "bad \ud800 text"]), lambda: bert.embed("x\udfff")):
+        with pytest.raises(ak.InputError, match="not valid Unicode") as info:
+            call()
+        assert "max_length" not in str(info.value)
+
+
+@pytest.mark.parametrize("bad", [None, "image.png", "path"])
+def test_vit_refuses_non_pixels(dev, bad, tmp_path):
+    vit = _model("vit-tiny", dev)
+    if bad == "path":
+        bad = tmp_path / "image.png"
+    with pytest.raises(ak.InputError, match="pixel_values"):
+        vit(bad)
+
+
+def test_vit_nested_list_of_pixels_is_accepted(dev):
+    vit = _model("vit-tiny", dev)
+    size = vit.config.image_size
+    pixels = np.random.default_rng(0).standard_normal((1, 3, size, size)).astype(np.float32)
+    ref = vit(pixels).last_hidden_state.numpy()
+    np.testing.assert_allclose(vit(pixels.tolist()).last_hidden_state.numpy(), ref, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(vit(pixels[0].tolist()).last_hidden_state.numpy(), ref, rtol=1e-5, atol=1e-5)
+    with pytest.raises(ak.InputError, match="pixel_values is empty"):
+        vit(np.zeros((0, 3, size, size), np.float32))
+
+
+def test_whisper_generate_on_nan_features_raises(dev):
+    whisper = _model("whisper-tiny", dev)
+    cfg = whisper.config
+    feats = np.zeros((1, cfg.num_mel_bins, cfg.input_frames), np.float32)
+    feats[0, 3, 7] = np.nan
+    with pytest.raises(ak.InputError, match="NaN or infinite"):
+        whisper.generate(feats, max_new_tokens=2)
+    with pytest.raises(ak.InputError, match="NaN or infinite"):  # features already on the device
+        whisper.generate(ak.tensor(feats, device=dev), max_new_tokens=2)
+    feats[0, 3, 7] = np.inf
+    with pytest.raises(ak.InputError, match="NaN or infinite"):
+        whisper.generate(feats, max_new_tokens=2)
+
+
+@pytest.mark.parametrize("bad", [None, "speech.wav"])
+def test_whisper_refuses_non_features(bad):
+    whisper = _model("whisper-tiny", ak.device("cpu"))
+    with pytest.raises(ak.InputError):
+        whisper.generate(bad, max_new_tokens=2)
+    with pytest.raises(ak.InputError):
+        whisper.encode(bad)

@@ -11,6 +11,7 @@ import math
 
 import numpy as np
 
+from ..errors import OutOfMemoryError
 from .base import UNARY_FLOPS, Backend, profiled
 
 _SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
@@ -133,7 +134,12 @@ class CPUBackend(Backend):
 
     # ----------------------------------------------------------------------------- buffers
     def alloc(self, nbytes: int, *, exact: bool = False) -> np.ndarray:
-        buf = np.empty(max(int(nbytes), 0), dtype=np.uint8)
+        try:
+            buf = np.empty(max(int(nbytes), 0), dtype=np.uint8)
+        except (MemoryError, ValueError) as exc:  # ValueError: more bytes than an array can index
+            raise OutOfMemoryError(
+                f"cpu: cannot allocate {nbytes:,} bytes ({nbytes / 2**30:.1f} GiB) of host memory: {exc}"
+            ) from None
         self.memory_counter.add(buf.nbytes)
         return buf
 

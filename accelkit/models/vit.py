@@ -223,12 +223,14 @@ class ViTPreTrainedModel(PreTrainedModel):
     def _pixels(self, pixel_values) -> Tensor:
         cfg = self.config
         want = (cfg.num_channels, cfg.image_size, cfg.image_size)
+        if not isinstance(pixel_values, Tensor):  # numpy, nested lists of numbers, torch
+            pixel_values = self._host_input(pixel_values, "pixel_values")
         shape = tuple(pixel_values.shape)
         if len(shape) == 3:
             if isinstance(pixel_values, Tensor):
                 pixel_values = pixel_values.unsqueeze(0)
             else:
-                pixel_values = np.asarray(pixel_values)[None]
+                pixel_values = pixel_values[None]
             shape = (1,) + shape
         if len(shape) != 4 or shape[1:] != want:
             what = "channels" if len(shape) == 4 and shape[1] != want[0] else "size"

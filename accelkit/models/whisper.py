@@ -331,8 +331,15 @@ class WhisperForConditionalGeneration(WhisperGenerationMixin, PreTrainedModel):
         return self.checkpoint
 
     def _features_input(self, input_features) -> Tensor:
+        """Features as a Tensor; host features are checked for NaN and infinities here (they would decode
+        to confident nonsense), a device Tensor when ``generate`` reads its encoder output."""
         cfg = self.config
-        shape = tuple(input_features.shape) if hasattr(input_features, "shape") else np.shape(input_features)
+        if not isinstance(input_features, Tensor):
+            input_features = self._host_input(input_features, "input_features")
+            if input_features.dtype.kind == "f" and not np.isfinite(input_features).all():
+                bad = int(np.size(input_features) - np.count_nonzero(np.isfinite(input_features)))
+                raise InputError(f"input_features hold {bad} NaN or infinite values; features must be finite")
+        shape = tuple(input_features.shape)
         if len(shape) != 3 or shape[1:] != (cfg.num_mel_bins, cfg.input_frames) or shape[0] == 0:
             raise InputError(
                 f"input_features must have shape (batch, {cfg.num_mel_bins}, {cfg.input_frames}): num_mel_bins and "
@@ -347,11 +354,9 @@ class WhisperForConditionalGeneration(WhisperGenerationMixin, PreTrainedModel):
                 raise InputError("pass input_features (B, num_mel_bins, frames) or encoder_hidden_states")
             return self.encode(input_features)
         cfg = self.config
-        shape = tuple(
-            np.shape(encoder_hidden_states)
-            if not isinstance(encoder_hidden_states, Tensor)
-            else encoder_hidden_states.shape
-        )
+        if not isinstance(encoder_hidden_states, Tensor):
+            encoder_hidden_states = self._host_input(encoder_hidden_states, "encoder_hidden_states")
+        shape = tuple(encoder_hidden_states.shape)
         if len(shape) != 3 or shape[1:] != (cfg.max_source_positions, cfg.d_model) or shape[0] == 0:
             raise InputError(
                 f"encoder_hidden_states must have shape (batch, {cfg.max_source_positions}, {cfg.d_model}), got {shape}"

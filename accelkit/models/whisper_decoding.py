@@ -139,6 +139,16 @@ def check_token_ids(vocab_size: int | None, fields: dict) -> None:
 # ------------------------------------------------------------------------------------ greedy decoding
 
 
+def _check_finite(enc: Tensor) -> None:
+    """InputError when the encoder output holds NaN or infinities (from features given as a device Tensor)."""
+    total = float(ops.sum(ops.cast(enc, "float32")).numpy())
+    if not np.isfinite(total):
+        raise InputError(
+            "the encoder output holds NaN or infinite values (are the input_features finite?); "
+            "decoding it would give meaningless tokens"
+        )
+
+
 class WhisperGenerationMixin:
     """Decoding methods of WhisperForConditionalGeneration (they call its ``decode``, ``new_cache``, ``encode``)."""
 
@@ -226,7 +236,10 @@ class WhisperGenerationMixin:
                 f"{cfg.max_target_positions}; ask for at most {room} new tokens"
             )
         timestamps = _TimestampRules(gen, n_prompt, cfg.vocab_size) if return_timestamps else None
+        on_device = encoder_hidden_states is not None or isinstance(input_features, Tensor)
         encoder_hidden_states = self._encoder_input(input_features, encoder_hidden_states)
+        if on_device:  # host features were checked on the host; a device input costs one reduction here
+            _check_finite(encoder_hidden_states)
         b = encoder_hidden_states.shape[0]
         cache = self.new_cache(encoder_hidden_states, n_prompt + max(max_new_tokens, 1))
         mask, first_mask = self._suppress_masks()

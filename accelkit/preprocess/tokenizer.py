@@ -227,15 +227,30 @@ class TextTokenizer:
                 f"tokenizer: expected a str, a list of str or a list of (str, str), got {texts!r:.80}"
             )
         if all(isinstance(t, str) for t in texts):
+            TextTokenizer._check_unicode(texts)
             return list(texts)
         if all(
             isinstance(t, (list, tuple)) and len(t) == 2 and all(isinstance(s, str) for s in t) for t in texts
         ):
+            TextTokenizer._check_unicode([s for pair in texts for s in pair])
             return [tuple(t) for t in texts]
         raise InputError(
             "tokenizer: expected a list of str or a list of (str, str) pairs, not a mix or other types, "
             f"got {texts!r:.80}"
         )
+
+    @staticmethod
+    def _check_unicode(texts: list[str]) -> None:
+        """InputError for a text that is not valid Unicode (a lone surrogate, e.g. from a bad decode)."""
+        for i, text in enumerate(texts):
+            try:
+                text.encode("utf-8")
+            except UnicodeEncodeError as exc:
+                raise InputError(
+                    f"tokenizer: text {i} is not valid Unicode: {exc.object[exc.start : exc.end]!r} at position "
+                    f"{exc.start} is a lone surrogate ({exc.reason}); fix the text's decoding, e.g. "
+                    "bytes.decode('utf-8', errors='replace')"
+                ) from None
 
     # --- decoding ------------------------------------------------------------------------------
     def decode(self, ids: Iterable[int] | np.ndarray, skip_special_tokens: bool = True) -> str:
