@@ -523,3 +523,49 @@ def test_one_byte_and_count_formatter():
         "1.23M",
         "3.00G",
     ]
+
+
+# ============================================================================ comments and Profile.show (issue 9)
+
+
+def test_line_magics_ignore_trailing_comments(ip):
+    with capture_output() as cap:
+        ip.run_line_magic("accel", "use cpu   # make the CPU the default")
+    assert "default device: cpu" in cap.stdout
+    with capture_output() as cap:
+        result = ip.run_line_magic("accel", "devices   # every device, best first")
+    assert isinstance(result, DeviceList)
+    with capture_output():
+        prof = ip.run_line_magic("accel", "profile --no-plot ak.tensor(np.ones(3)) + 1  # one add")
+    assert [k.kernel for k in prof.kernels()] == ["add"]
+    with capture_output():
+        ip.run_cell("s = '#not a comment'")
+        prof = ip.run_line_magic("accel", "profile --no-plot -o hash_prof ak.tensor([len(s)]) * 2  # c")
+    assert ip.user_ns["hash_prof"] is prof and [k.kernel for k in prof.kernels()] == ["mul"]
+
+
+def test_strip_comment_keeps_hashes_in_quotes_and_words():
+    from accelkit.notebook.magics import strip_comment
+
+    assert strip_comment("devices   # comment") == "devices"
+    assert strip_comment('profile f("# x")  # c') == 'profile f("# x")'
+    assert strip_comment("profile --trace run#1.json") == "profile --trace run#1.json"
+    assert strip_comment("profile f('it\\'s # here')") == "profile f('it\\'s # here')"
+    assert strip_comment("# only a comment") == ""
+
+
+def test_profile_show_lists_the_top_kernels(ip, capsys):
+    prof = _profile()
+    n = len(prof.kernels())
+    assert n >= 2
+    prof.show(top=1)
+    shown = capsys.readouterr().out
+    assert shown.strip(), "Profile.show displayed nothing"
+    assert f"{n - 1} more kernels" in shown
+    with capture_output() as cap:
+        ip.user_ns["shown_prof"] = prof
+        ip.run_cell("shown_prof.show(top=1)")
+    shown = cap.stdout + "".join(o.data.get("text/plain", "") for o in cap.outputs)
+    assert f"{n - 1} more kernels" in shown
+    with pytest.raises(ak.InputError):
+        prof.show(top=-1)
