@@ -145,10 +145,11 @@ def _bundled_copy(name: str, tmp_path, edit) -> str:
     dst = tmp_path / name
     shutil.copytree(bundled_path(name), dst)
     files = [dst / "config.json", dst / "generation_config.json"]
-    docs = [json.loads(f.read_text()) for f in files]
+    docs = [json.loads(f.read_text()) if f.is_file() else {} for f in files]
     edit(*docs)
     for f, doc in zip(files, docs):
-        f.write_text(json.dumps(doc))
+        if doc:
+            f.write_text(json.dumps(doc))
     return str(dst)
 
 
@@ -320,3 +321,57 @@ def test_whisper_refuses_non_features(bad):
         whisper.generate(bad, max_new_tokens=2)
     with pytest.raises(ak.InputError):
         whisper.encode(bad)
+
+
+# ============================================================================ bundled checkpoints: names and random weights
+
+
+@pytest.mark.parametrize("name", ["bert-base-uncased", "gpt2", "openai/whisper-tiny"])
+def test_an_unknown_name_lists_the_bundled_ones_and_suggests_hf(name):
+    from accelkit.models.auto import BUNDLED
+
+    with pytest.raises(ak.WeightsError) as info:
+        ak.load(name, device="cpu")
+    message = str(info.value)
+    assert all(bundled in message for bundled in BUNDLED), message
+    assert "random weights" in message
+    assert (f"'hf:{name}'" if "/" in name else "'hf:org/name'") in message
+
+
+def test_bundled_models_say_random_weights():
+    from accelkit.models.auto import BUNDLED
+
+    for name in BUNDLED:
+        model = ak.load(name, device="cpu")
+        assert model.random_weights
+        assert "random weights" in repr(model).splitlines()[0], repr(model).splitlines()[0]
+        assert "random weights" in model._repr_html_()
+
+
+def test_a_copied_checkpoint_is_not_called_random(tmp_path):
+    src = _bundled_copy("bert-tiny", tmp_path, lambda config, generation: None)
+    model = ak.load(src, device="cpu")
+    assert not model.random_weights and "random weights" not in repr(model)
+
+
+def test_transcribe_warns_once_per_model_about_random_weights():
+    import warnings
+
+    whisper = ak.load("whisper-tiny", device="cpu")
+    audio = np.zeros(8000, np.float32)
+    with pytest.warns(UserWarning, match="random weights.*hf:openai/whisper-tiny"):
+        whisper.transcribe(audio, max_new_tokens=2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        whisper.transcribe(audio, max_new_tokens=2)
+
+
+def test_demo_says_random_weights():
+    proc = subprocess.run(
+        [sys.executable, "-m", "accelkit.cli", "demo", "--device", "cpu"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "random weights" in proc.stdout

@@ -14,12 +14,23 @@ def names() -> list[str]:
     return sorted(p.name for p in _ROOT.iterdir() if (p / "config.json").is_file())
 
 
+def is_bundled(directory) -> bool:
+    """Whether ``directory`` is one of the bundled checkpoints (tiny, random weights)."""
+    try:
+        return Path(directory).resolve().parent == _ROOT and (Path(directory) / "config.json").is_file()
+    except (OSError, TypeError):
+        return False
+
+
 def path(name: str) -> Path:
     """The directory of a bundled checkpoint (Hugging Face layout), e.g. ``path("bert-tiny")``."""
     available = names()
     if name not in available:
-        raise WeightsError(f"no bundled checkpoint named {name!r}; available: {', '.join(available)}")
+        raise WeightsError(
+            f"no bundled checkpoint named {name!r}; bundled (tiny, random weights): {', '.join(available)}; "
+            "for a trained model on the Hugging Face Hub write 'hf:org/name', e.g. 'hf:openai/whisper-tiny'"
+        )
     return _ROOT / name
 
 
-__all__ = ["names", "path"]
+__all__ = ["is_bundled", "names", "path"]

@@ -46,17 +46,36 @@ def bundled_name(source) -> str | None:
         return None
     name = source
     if name.startswith(TINY_PREFIX):
+        short = {_short(n): n for n in BUNDLED}
         name = name[len(TINY_PREFIX) :]
         if name not in BUNDLED:
-            family, _, task = name.partition("-")
-            name = f"{family}-tiny" + (f"-{task}" if task else "")
+            name = short.get(name, name)
         if name not in BUNDLED:
             raise WeightsError(
-                f"no bundled checkpoint {source!r}; bundled: {', '.join(BUNDLED)} "
-                f"(or {', '.join(TINY_PREFIX + n.replace('-tiny', '') for n in BUNDLED)})"
+                f"no bundled checkpoint {source!r}; bundled (tiny, random weights): {', '.join(BUNDLED)} "
+                f"(or {', '.join(TINY_PREFIX + s for s in short)}); {HF_HINT}"
             )
         return name
     return name if name in BUNDLED else None
+
+
+def _short(name: str) -> str:
+    """The family (and task) of a bundled name: ``bert-mlm`` for ``tiny:bert-mlm``."""
+    return name.replace("tiny-random-", "").replace("-tiny", "")
+
+
+HF_HINT = (
+    "for a trained model on the Hugging Face Hub write 'hf:org/name' (e.g. 'hf:openai/whisper-tiny', "
+    "'hf:google-bert/bert-base-uncased', 'hf:google/vit-base-patch16-224')"
+)
+
+
+def _unknown(source: str) -> WeightsError:
+    hint = f"; for the Hugging Face model write 'hf:{source}'" if source.count("/") == 1 else f"; {HF_HINT}"
+    return WeightsError(
+        f"model source {source!r} is not a checkpoint directory (it does not exist) nor a bundled checkpoint; "
+        f"bundled (tiny, random weights): {', '.join(BUNDLED)}{hint}"
+    )
 
 
 def resolve_source(source) -> Path:
@@ -68,6 +87,8 @@ def resolve_source(source) -> Path:
         name = bundled_name(source)
         if name is not None:
             return bundled_dir(name)
+        if not path.exists():
+            raise _unknown(str(source))
     from ..io.hub import resolve
 
     return Path(resolve(source))

@@ -58,6 +58,16 @@ class PreTrainedModel(nn.Module):
         return self.compute_dtype
 
     @property
+    def random_weights(self) -> bool:
+        """Whether the weights are random: one of accelkit's bundled test checkpoints (tiny-random-*).
+
+        Their outputs show that the machinery works, not what a trained model would say.
+        """
+        from ..checkpoints import is_bundled
+
+        return self.checkpoint is not None and is_bundled(self.checkpoint)
+
+    @property
     def id2label(self) -> dict[int, str] | None:
         return labels_from_config(getattr(self.config, "id2label", None))
 
@@ -118,7 +128,8 @@ class PreTrainedModel(nn.Module):
                 bad = arr[(arr < 0) | (arr >= vocab)]
                 raise InputError(
                     f"{name}: token ids must be in [0, {vocab}) (vocab_size {vocab}); "
-                    f"got {bad.size} out of range (max id {int(arr.max())}, min id {int(arr.min())})"
+                    f"got {bad.size} out of range, e.g. {int(bad.flat[0])} (max id {int(arr.max())}, "
+                    f"min id {int(arr.min())})"
                 )
             ids = Tensor.from_numpy(arr.astype(np.int32), int32, self.device)
             shape = ids.shape
@@ -150,7 +161,12 @@ class PreTrainedModel(nn.Module):
     # ------------------------------------------------------------------ display
     def extra_repr(self) -> str:
         spec = self.device.spec if self.device is not None else "not loaded"
-        return f"{spec}, {self.compute_dtype.name}"
+        note = (
+            f", random weights ({self.checkpoint.name}, a bundled test checkpoint)"
+            if self.random_weights
+            else ""
+        )
+        return f"{spec}, {self.compute_dtype.name}{note}"
 
 
 __all__ = ["PreTrainedModel"]

@@ -330,10 +330,20 @@ class WhisperGenerationMixin:
         """Audio (mono or multichannel, float or int PCM, any rate) -> text.
 
         Audio is resampled to the feature extractor's rate; longer than the model's window (30 s) it is cut
-        into windows, which are decoded in batches of ``batch_size`` and their texts joined.
+        into windows, which are decoded in batches of ``batch_size`` and their texts joined. A model
+        with random weights (a bundled test checkpoint) warns, once, that its text means nothing.
         """
         from ..preprocess import chunk_audio, resample, to_mono_float32
 
+        if self.random_weights and not self.__dict__.get("_warned_random"):
+            object.__setattr__(self, "_warned_random", True)  # once per model
+            warnings.warn(
+                f"transcribe: {self.checkpoint.name} is a bundled test checkpoint with random weights, so its "
+                "transcript is meaningless; for real speech recognition load a trained model, e.g. "
+                "ak.load('hf:openai/whisper-tiny')",
+                UserWarning,
+                stacklevel=2,
+            )
         fe = self.feature_extractor
         samples = to_mono_float32(audio)
         if sampling_rate != fe.sampling_rate:
