@@ -44,10 +44,10 @@ from pathlib import Path
 import numpy as np
 
 from . import Progress
+from .presets import FAMILIES, PRESETS, TINY, random_state_dict, write_checkpoint
 
-MODELS = ("bert", "vit", "whisper")
+MODELS = FAMILIES
 SIZES = ("tiny", "base")
-TINY = {"bert": "bert-tiny", "vit": "vit-tiny", "whisper": "whisper-tiny"}
 TOL = 1e-3  # float32 end to end lands far under this; a larger error means a wrong result
 DEFAULT_REPEAT = 20
 QUICK_REPEAT = 2
@@ -62,18 +62,13 @@ TOP_KERNELS = 10
 _WHISPER_SUPPRESS = [1, 2, 7, 8, 9, 10, 14, 25, 26, 27, 28, 29, 31, 58, 59, 60, 61, 62, 63, 90, 91, 92, 93]
 _WHISPER_SUPPRESS += [50358, 50359, 50360, 50361, 50362]
 
-#: config.json of each --size base model (random weights are written beside it)
-BASE_CONFIGS = {
+#: config.json of each --size base model apart from its dimensions, which presets.PRESETS["base"] gives
+#: (random weights are written beside it)
+_ARCHITECTURES = {
     "bert": {
         "architectures": ["BertModel"],
         "model_type": "bert",
-        "vocab_size": 30522,
-        "hidden_size": 768,
-        "num_hidden_layers": 12,
-        "num_attention_heads": 12,
-        "intermediate_size": 3072,
         "hidden_act": "gelu",
-        "max_position_embeddings": 512,
         "type_vocab_size": 2,
         "layer_norm_eps": 1e-12,
         "pad_token_id": 0,
@@ -85,13 +80,7 @@ BASE_CONFIGS = {
     "vit": {
         "architectures": ["ViTModel"],
         "model_type": "vit",
-        "hidden_size": 768,
-        "num_hidden_layers": 12,
-        "num_attention_heads": 12,
-        "intermediate_size": 3072,
         "hidden_act": "gelu",
-        "image_size": 224,
-        "patch_size": 16,
         "num_channels": 3,
         "layer_norm_eps": 1e-12,
         "qkv_bias": True,
@@ -103,17 +92,8 @@ BASE_CONFIGS = {
     "whisper": {
         "architectures": ["WhisperForConditionalGeneration"],
         "model_type": "whisper",
-        "vocab_size": 51865,
         "num_mel_bins": 80,
-        "d_model": 512,
-        "encoder_layers": 6,
-        "encoder_attention_heads": 8,
-        "encoder_ffn_dim": 2048,
-        "decoder_layers": 6,
-        "decoder_attention_heads": 8,
-        "decoder_ffn_dim": 2048,
         "max_source_positions": 1500,
-        "max_target_positions": 448,
         "activation_function": "gelu",
         "decoder_start_token_id": 50258,
         "bos_token_id": 50257,
@@ -130,6 +110,7 @@ BASE_CONFIGS = {
         "activation_dropout": 0.0,
     },
 }
+BASE_CONFIGS = {family: {**_ARCHITECTURES[family], **PRESETS["base"][family]} for family in MODELS}
 BASE_GENERATION = {
     "whisper": {
         "decoder_start_token_id": 50258,
@@ -149,54 +130,6 @@ BASE_NAMES = {"bert": "BERT-base", "vit": "ViT-base/16 224", "whisper": "Whisper
 
 
 # ---------------------------------------------------------------------------------- checkpoints
-def random_state_dict(config: dict, seed: int = 0) -> dict[str, np.ndarray]:
-    """Seeded float32 weights for every parameter the model of ``config`` has (tied ones left out).
-
-    Scales keep activations O(1) through every layer and make greedy choices clear-cut: matrices and
-    convolutions n/sqrt(fan_in), biases 0.02n, LayerNorm weights 1+0.1n and biases 0.05n, embedding
-    tables and tokens 0.5n. The names come from accelkit's module tree, which uses transformers' names.
-    """
-    from ..models.base import model_class
-
-    archs = config.get("architectures") or [None]
-    cls = model_class(config["model_type"], archs[0])
-    model = cls(cls.config_class.from_dict(config, source="bench config"))  # the tree only: no device memory
-    tied = set(getattr(model, "tied_weights", {}) or {})
-    rng = np.random.default_rng(seed)
-    out = {}
-    for name, p in sorted(model.named_parameters(), key=lambda item: item[0]):
-        if name in tied:
-            continue
-        shape = tuple(p.shape)
-        n = rng.standard_normal(shape, dtype=np.float32)
-        lower = name.lower()
-        if "norm" in lower:
-            value = 1.0 + 0.1 * n if name.endswith("weight") else 0.05 * n
-        elif len(shape) == 1:
-            value = 0.02 * n
-        elif "embed" in lower or "cls_token" in lower:
-            value = 0.5 * n
-        else:
-            value = n * np.float32(1.0 / np.sqrt(np.prod(shape[1:])))
-        out[name] = np.ascontiguousarray(value, dtype=np.float32)
-    return out
-
-
-def write_checkpoint(
-    directory: str | os.PathLike, config: dict, state: dict, generation: dict | None = None
-) -> Path:
-    """config.json (+ generation_config.json) and model.safetensors in Hugging Face layout; returns the path."""
-    from safetensors.numpy import save_file
-
-    path = Path(directory)
-    path.mkdir(parents=True, exist_ok=True)
-    (path / "config.json").write_text(json.dumps(config, indent=2))
-    if generation:
-        (path / "generation_config.json").write_text(json.dumps(generation, indent=2))
-    save_file(state, str(path / "model.safetensors"), metadata={"format": "pt"})
-    return path
-
-
 def _read_state(directory: Path) -> dict[str, np.ndarray]:
     from safetensors.numpy import load_file
 
@@ -895,7 +828,6 @@ def run(
                 plan.append((size, family, "ak", d))
             if tt is not None and tt.targets:
                 plan.append((size, family, "torch", None))
-    bar = Progress(len(plan), progress, "accelkit bench models")
     tmp = None
 
     def tmpdir() -> Path:
@@ -905,6 +837,7 @@ def run(
         return Path(tmp.name)
 
     rng_seed = 1234
+    bar = Progress(len(plan), progress, "accelkit bench models")
     try:
         for size in sizes:
             for family in models:

@@ -290,7 +290,6 @@ def _torch_op(torch, name: str, x: dict) -> Callable[[], object]:
     }[name]
 
 
-# ---------------------------------------------------------------------------------- progress
 # ---------------------------------------------------------------------------------- the runner
 def _device_entry(dev) -> dict:
     info = dev.info

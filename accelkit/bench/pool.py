@@ -24,6 +24,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from . import Progress
 from .sharing import Checkpoints, add_common_arguments, show, wait
 
 WORKLOADS = ("bert", "vit", "mixed")
@@ -155,7 +156,6 @@ def run(
     """Run every workload directly and through pools; returns {"env", "config", "rows", "table"}."""
     import accelkit as ak
 
-    from ..io import progress as progress_task
     from .ops import _environment
 
     dev = ak.device(device)
@@ -179,18 +179,10 @@ def run(
     try:
         models = {k: ak.load(ckpts(k), device=dev) for k in ("bert", "vit")}
         plan = [(w, b) for w in workloads for b in [None, *batch_sizes]]
-        with progress_task(
-            len(plan), f"accelkit bench pool on {dev.spec}", unit="run", min_total=0 if progress else 1 << 62
-        ) as bar:
+        with Progress(len(plan), progress, f"accelkit bench pool on {dev.spec}") as bar:
             reference = {}
             for workload, b in plan:
-                if progress:
-                    what = "direct" if b is None else f"pool b={b}"
-                    print(
-                        f"[{bar.done + 1}/{len(plan)}] {workload} {what} on {dev.spec}",
-                        file=sys.stderr,
-                        flush=True,
-                    )
+                bar.step(f"{workload} {'direct' if b is None else f'pool b={b}'} on {dev.spec}")
                 reqs = _requests(models, workload, requests)
                 if b is None:
                     for key, inputs in reqs[: min(8, len(reqs))]:  # warm-up: pipelines, the buffer pool
@@ -199,7 +191,6 @@ def run(
                 else:
                     row = bench_pool(dev, models, reqs, reference[workload], b, threads, window)
                 result["rows"].append({"workload": workload, "device": dev.spec, "requests": requests, **row})
-                bar.update(1)
     finally:
         ckpts.close()
         gc.collect()

@@ -35,117 +35,14 @@ from pathlib import Path
 
 import numpy as np
 
-SCENARIOS = ("dedup", "whisper", "vit", "bert")
+from . import Progress
+from .presets import PRESETS, SIZES, TINY, random_state_dict, write_checkpoint
 
-#: model dimensions per --size (config.json overrides of the bundled tiny checkpoints)
-PRESETS = {
-    "small": {
-        "bert": dict(
-            hidden_size=256,
-            num_hidden_layers=4,
-            num_attention_heads=4,
-            intermediate_size=1024,
-            vocab_size=30522,
-            max_position_embeddings=512,
-        ),
-        "vit": dict(
-            hidden_size=192,
-            num_hidden_layers=12,
-            num_attention_heads=3,
-            intermediate_size=768,
-            image_size=224,
-            patch_size=16,
-        ),
-        "whisper": dict(
-            d_model=384,
-            encoder_layers=4,
-            decoder_layers=4,
-            encoder_attention_heads=6,
-            decoder_attention_heads=6,
-            encoder_ffn_dim=1536,
-            decoder_ffn_dim=1536,
-            vocab_size=51865,
-            max_target_positions=448,
-        ),
-    },
-    "base": {
-        "bert": dict(
-            hidden_size=768,
-            num_hidden_layers=12,
-            num_attention_heads=12,
-            intermediate_size=3072,
-            vocab_size=30522,
-            max_position_embeddings=512,
-        ),
-        "vit": dict(
-            hidden_size=768,
-            num_hidden_layers=12,
-            num_attention_heads=12,
-            intermediate_size=3072,
-            image_size=224,
-            patch_size=16,
-        ),
-        "whisper": dict(
-            d_model=512,
-            encoder_layers=6,
-            decoder_layers=6,
-            encoder_attention_heads=8,
-            decoder_attention_heads=8,
-            encoder_ffn_dim=2048,
-            decoder_ffn_dim=2048,
-            vocab_size=51865,
-            max_target_positions=448,
-        ),
-    },
-}
-BUNDLED = {"bert": "bert-tiny", "vit": "vit-tiny", "whisper": "whisper-tiny"}
+SCENARIOS = ("dedup", "whisper", "vit", "bert")
 
 
 # ---------------------------------------------------------------------------------- checkpoints
-def write_safetensors(path: str | Path, tensors: dict[str, np.ndarray]) -> None:
-    """Write float32/int arrays as a safetensors file (header, then the data, 8-byte aligned)."""
-    codes = {"float32": "F32", "float16": "F16", "int64": "I64", "int32": "I32"}
-    header, at = {}, 0
-    for name, arr in tensors.items():
-        n = arr.nbytes
-        header[name] = {
-            "dtype": codes[arr.dtype.name],
-            "shape": list(arr.shape),
-            "data_offsets": [at, at + n],
-        }
-        at += n
-    raw = json.dumps(header, separators=(",", ":")).encode()
-    raw += b" " * (-len(raw) % 8)
-    with open(path, "wb") as fh:
-        fh.write(len(raw).to_bytes(8, "little"))
-        fh.write(raw)
-        for arr in tensors.values():
-            fh.write(np.ascontiguousarray(arr).tobytes())
-
-
-def random_weights(config: dict, seed: int) -> dict[str, np.ndarray]:
-    """Random float32 weights for every parameter the model of ``config`` expects (tied ones left out)."""
-    from ..models.base import model_class
-
-    archs = config.get("architectures") or [None]
-    cls = model_class(config["model_type"], archs[0])
-    model = cls(cls.config_class.from_dict(config))  # the module tree only: nothing is allocated
-    tied = set(getattr(model, "tied_weights", {}) or {})
-    rng = np.random.default_rng(seed)
-    out = {}
-    for name, p in model.named_parameters():
-        if name in tied:
-            continue
-        leaf = name.rsplit(".", 1)[-1]
-        norm = any(k in name.lower() for k in ("layernorm", "layer_norm"))
-        if norm:
-            out[name] = (np.ones if leaf == "weight" else np.zeros)(p.shape, np.float32)
-        else:
-            out[name] = (rng.standard_normal(p.shape, dtype=np.float32) * 0.02).astype(np.float32)
-    return out
-
-
-def write_checkpoint(
+def sized_checkpoint(
     family: str,
     size: str,
     directory: str | Path,
@@ -153,12 +50,13 @@ def write_checkpoint(
     seed: int = 0,
     share: tuple[dict, tuple[str, ...]] | None = None,
 ) -> Path:
-    """A checkpoint directory of ``family`` ("bert", "vit", "whisper") at ``size`` ("tiny" copies the
-    bundled one's config), with random weights. ``share=(weights, prefixes)`` copies the tensors whose
-    names start with a prefix from ``weights`` (a fine-tune with frozen embeddings). Returns the path."""
+    """A checkpoint directory of ``family`` ("bert", "vit", "whisper"): the bundled tiny one's config with
+    the dimensions of ``size`` (presets.PRESETS; "tiny" keeps them), its tokenizer and preprocessor files,
+    and random weights. ``share=(weights, prefixes)`` copies the tensors whose names start with a prefix
+    from ``weights`` (a fine-tune with frozen embeddings). Returns the path."""
     from ..checkpoints import path as bundled_path
 
-    src = Path(bundled_path(BUNDLED[family]))
+    src = Path(bundled_path(TINY[family]))
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     config = json.loads((src / "config.json").read_text())
@@ -171,15 +69,13 @@ def write_checkpoint(
         pp = json.loads(pre.read_text())
         pp["size"] = {"height": config["image_size"], "width": config["image_size"]}
         pre.write_text(json.dumps(pp, indent=2))
-    (directory / "config.json").write_text(json.dumps(config, indent=2))
-    weights = random_weights(config, seed)
+    weights = random_state_dict(config, seed)
     if share is not None:
         source, prefixes = share
         for name in weights:
             if name.startswith(prefixes) and name in source:
                 weights[name] = source[name]
-    write_safetensors(directory / "model.safetensors", weights)
-    return directory
+    return write_checkpoint(directory, config, weights)
 
 
 class Checkpoints:
@@ -196,9 +92,9 @@ class Checkpoints:
             if self.size == "tiny":
                 from ..checkpoints import path as bundled_path
 
-                self._made[family] = Path(bundled_path(BUNDLED[family]))
+                self._made[family] = Path(bundled_path(TINY[family]))
             else:
-                self._made[family] = write_checkpoint(family, self.size, Path(self._temp().name) / family)
+                self._made[family] = sized_checkpoint(family, self.size, Path(self._temp().name) / family)
         return self._made[family]
 
     def fine_tune(self, family: str, prefixes: tuple[str, ...]) -> Path:
@@ -211,7 +107,7 @@ class Checkpoints:
             with Checkpoint.open(base) as ckpt:
                 source = {n: np.array(ckpt.array(n)) for n in ckpt.names() if n.startswith(prefixes)}
             root = Path(self._temp().name)
-            self._made[key] = write_checkpoint(
+            self._made[key] = sized_checkpoint(
                 family, self.size, root / key, seed=1, share=(source, prefixes)
             )
         return self._made[key]
@@ -525,7 +421,6 @@ def run(
     """Run the scenarios on one device; returns {"env", "config", "rows", "table"} (and writes JSON)."""
     import accelkit as ak
 
-    from ..io import progress as progress_task
     from .ops import _environment
 
     dev = ak.device(device)
@@ -556,19 +451,10 @@ def run(
         "bert": lambda: bench_bert(dev, ckpts, repeats, batch),
     }
     try:
-        with progress_task(
-            len(scenarios),
-            f"accelkit bench sharing on {dev.spec}",
-            unit="scenario",
-            min_total=0 if progress else 1 << 62,
-        ) as bar:
+        with Progress(len(scenarios), progress, f"accelkit bench sharing on {dev.spec}", "scenario") as bar:
             for name in scenarios:
-                if progress:
-                    print(
-                        f"[{bar.done + 1}/{len(scenarios)}] {name} on {dev.spec}", file=sys.stderr, flush=True
-                    )
+                bar.step(f"{name} on {dev.spec}")
                 result["rows"] += steps[name]()
-                bar.update(1)
     finally:
         ckpts.close()
         gc.collect()
@@ -629,7 +515,7 @@ def add_common_arguments(p: argparse.ArgumentParser, quick: str) -> None:
     p.add_argument("--device", default=None, help="device spec (default: the best)")
     p.add_argument(
         "--size",
-        choices=("tiny", "small", "base"),
+        choices=SIZES,
         default="tiny",
         help="bundled tiny checkpoints, or random ones of small/base dimensions",
     )
