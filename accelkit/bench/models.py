@@ -251,11 +251,33 @@ def _measure(
     }
 
 
-def _first(fn: Callable[[], object], sync: Callable[[], None]) -> tuple[float, object]:
+def _first_run(fn: Callable[[], object], sync: Callable[[], None], rec: dict, cfg: dict, first: bool):
+    """Call ``fn`` once, timed (``first_ms`` goes on the target's first record); returns its output and
+    whether to warm up before the timed runs (a first call slower than SLOW_MS was warm-up enough)."""
     t0 = time.perf_counter()
     out = fn()
     sync()
-    return (time.perf_counter() - t0) * 1e3, out
+    first_ms = (time.perf_counter() - t0) * 1e3
+    if first:
+        rec["first_ms"] = first_ms
+    return out, cfg["warmup"] and first_ms < SLOW_MS
+
+
+#: how to read a device's memory: (reset the peak, bytes allocated now, the peak since the reset)
+MemoryProbe = tuple[Callable[[], None], Callable[[], int], Callable[[], int]]
+
+
+def _timed_runs(fn: Callable[[], object], sync, rec: dict, cfg: dict, warm: bool, memory: MemoryProbe | None):
+    """The timed runs of ``fn`` into ``rec``; with ``memory``, the device's peak during them too (above
+    what was allocated before them, and in all)."""
+    if memory is not None:
+        reset_peak, allocated, peak = memory
+        reset_peak()
+        base = allocated()
+    rec.update(_measure(fn, sync, cfg["repeats"], cfg["budget_s"], warm))
+    if memory is not None:
+        rec["memory"]["peak_forward_bytes"] = int(peak() - base)
+        rec["memory"]["peak_bytes"] = int(peak())
 
 
 # ---------------------------------------------------------------------------------- accelkit targets
@@ -317,6 +339,10 @@ def _memory(dev) -> dict:
     return dict(dev.memory())
 
 
+def _ak_memory(dev) -> MemoryProbe:
+    return dev.reset_peak, lambda: _memory(dev)["allocated_bytes"], lambda: dev.memory()["peak_bytes"]
+
+
 def _ak_target(ak, dev, ckpt: _Checkpoint, batches, cfg: dict) -> list[dict]:
     """Load once on ``dev``; per batch: first run, warm timings, profile, memory, outputs."""
     sync = dev.backend.sync
@@ -364,17 +390,10 @@ def _ak_batch(ak, dev, model, family: str, rec: dict, cfg: dict, first: bool) ->
     def forward():
         return model(**x)
 
-    first_ms, out = _first(forward, sync)
-    warm = cfg["warmup"] and first_ms < SLOW_MS  # a slow first call is warm-up enough
-    if first:
-        rec["first_ms"] = first_ms
+    out, warm = _first_run(forward, sync, rec, cfg, first)
     rec["outputs"] = _ak_outputs(family, out)
     del out
-    dev.reset_peak()
-    base = _memory(dev)["allocated_bytes"]
-    rec.update(_measure(forward, sync, cfg["repeats"], cfg["budget_s"], warm))
-    rec["memory"]["peak_forward_bytes"] = int(dev.memory()["peak_bytes"] - base)
-    rec["memory"]["peak_bytes"] = int(dev.memory()["peak_bytes"])
+    _timed_runs(forward, sync, rec, cfg, warm, _ak_memory(dev))
     rec.update(_profile(ak, dev, forward, cfg["profile_runs"] if dev.backend_name == "webgpu" else 1))
 
 
@@ -393,10 +412,7 @@ def _ak_whisper(ak, dev, model, x: dict, rec: dict, cfg: dict, first: bool) -> N
     def generate():
         return model.generate(feats, max_new_tokens=n_new, language=lang)
 
-    first_ms, ids = _first(generate, sync)
-    warm = cfg["warmup"] and first_ms < SLOW_MS  # a slow first call is warm-up enough
-    if first:
-        rec["first_ms"] = first_ms
+    ids, warm = _first_run(generate, sync, rec, cfg, first)
     ids = np.asarray(ids)
     rec["generated"] = ids.tolist()
     steps = ids.shape[1] - len(prompt)
@@ -415,11 +431,7 @@ def _ak_whisper(ak, dev, model, x: dict, rec: dict, cfg: dict, first: bool) -> N
 
     rec["decode"] = dec = _measure(decode, sync, cfg["repeats"], cfg["budget_s"], warm)
     rec["decode_token_ms"] = dec["median_ms"] / max(steps, 1)
-    dev.reset_peak()
-    base = _memory(dev)["allocated_bytes"]
-    rec.update(_measure(generate, sync, cfg["repeats"], cfg["budget_s"], warm))  # end to end
-    rec["memory"]["peak_forward_bytes"] = int(dev.memory()["peak_bytes"] - base)
-    rec["memory"]["peak_bytes"] = int(dev.memory()["peak_bytes"])
+    _timed_runs(generate, sync, rec, cfg, warm, _ak_memory(dev))  # end to end
     runs = cfg["profile_runs"] if dev.backend_name == "webgpu" else 1  # on the cpu: op counts only
     pe = _profile(ak, dev, encode, runs)
     pd = _profile(ak, dev, decode, runs)
@@ -486,6 +498,15 @@ class _Torch:
 
     def sync(self, where: str) -> Callable[[], None]:
         return self.torch.cuda.synchronize if where == "cuda" else (lambda: None)
+
+    def memory(self, where: str) -> MemoryProbe | None:
+        """CUDA's memory counters; None on the CPU (torch does not count its memory there)."""
+        cuda = self.torch.cuda
+        return (
+            (cuda.reset_peak_memory_stats, cuda.memory_allocated, cuda.max_memory_allocated)
+            if where == "cuda"
+            else None
+        )
 
     def build(self, ckpt: _Checkpoint, where: str):
         """transformers' model of the checkpoint (its config, the same safetensors arrays) on ``where``.
@@ -591,19 +612,10 @@ def _torch_batch(tt: _Torch, model, where: str, family: str, rec: dict, cfg: dic
     def forward():
         return model(**x)
 
-    first_ms, out = _first(forward, sync)
-    warm = cfg["warmup"] and first_ms < SLOW_MS  # a slow first call is warm-up enough
-    if first:
-        rec["first_ms"] = first_ms
+    out, warm = _first_run(forward, sync, rec, cfg, first)
     rec["outputs"] = _torch_outputs(out)
     del out
-    if where == "cuda":
-        torch.cuda.reset_peak_memory_stats()
-        base = torch.cuda.memory_allocated()
-    rec.update(_measure(forward, sync, cfg["repeats"], cfg["budget_s"], warm))
-    if where == "cuda":
-        rec["memory"]["peak_forward_bytes"] = int(torch.cuda.max_memory_allocated() - base)
-        rec["memory"]["peak_bytes"] = int(torch.cuda.max_memory_allocated())
+    _timed_runs(forward, sync, rec, cfg, warm, tt.memory(where))
 
 
 def _torch_whisper(tt: _Torch, model, where: str, x: dict, rec: dict, cfg: dict, first: bool) -> None:
@@ -650,10 +662,7 @@ def _torch_whisper(tt: _Torch, model, where: str, x: dict, rec: dict, cfg: dict,
     def generate():
         return decode(encode())
 
-    first_ms, ids = _first(generate, sync)
-    warm = cfg["warmup"] and first_ms < SLOW_MS  # a slow first call is warm-up enough
-    if first:
-        rec["first_ms"] = first_ms
+    ids, warm = _first_run(generate, sync, rec, cfg, first)
     ids = ids.cpu().numpy()
     rec["prompt"] = list(prompt)
     rec["generated"] = ids.tolist()
@@ -670,13 +679,7 @@ def _torch_whisper(tt: _Torch, model, where: str, x: dict, rec: dict, cfg: dict,
     del logits
     rec["decode"] = _measure(lambda: decode(enc), sync, cfg["repeats"], cfg["budget_s"], warm)
     rec["decode_token_ms"] = rec["decode"]["median_ms"] / max(steps, 1)
-    if where == "cuda":
-        torch.cuda.reset_peak_memory_stats()
-        base = torch.cuda.memory_allocated()
-    rec.update(_measure(generate, sync, cfg["repeats"], cfg["budget_s"], warm))
-    if where == "cuda":
-        rec["memory"]["peak_forward_bytes"] = int(torch.cuda.max_memory_allocated() - base)
-        rec["memory"]["peak_bytes"] = int(torch.cuda.max_memory_allocated())
+    _timed_runs(generate, sync, rec, cfg, warm, tt.memory(where))
 
 
 # ---------------------------------------------------------------------------------- checks

@@ -20,66 +20,49 @@ FAMILIES = ("bert", "vit", "whisper")
 #: the bundled checkpoint of each family (--size tiny)
 TINY = {"bert": "bert-tiny", "vit": "vit-tiny", "whisper": "whisper-tiny"}
 
-#: the dimensions of each family at each larger size (what a config.json of that size says)
+
+def _bert(hidden: int, layers: int, heads: int) -> dict:
+    return dict(
+        hidden_size=hidden,
+        num_hidden_layers=layers,
+        num_attention_heads=heads,
+        intermediate_size=4 * hidden,
+        vocab_size=30522,
+        max_position_embeddings=512,
+    )
+
+
+def _vit(hidden: int, layers: int, heads: int) -> dict:
+    return dict(
+        hidden_size=hidden,
+        num_hidden_layers=layers,
+        num_attention_heads=heads,
+        intermediate_size=4 * hidden,
+        image_size=224,
+        patch_size=16,
+    )
+
+
+def _whisper(width: int, layers: int, heads: int) -> dict:
+    return dict(
+        d_model=width,
+        encoder_layers=layers,
+        decoder_layers=layers,
+        encoder_attention_heads=heads,
+        decoder_attention_heads=heads,
+        encoder_ffn_dim=4 * width,
+        decoder_ffn_dim=4 * width,
+        vocab_size=51865,
+        max_target_positions=448,
+    )
+
+
+#: the dimensions of each family at each larger size (what a config.json of that size says): width, layers
+#: and heads of BERT-mini / BERT-base, ViT-Ti/16 / ViT-B/16 (224 x 224) and Whisper tiny / base, each with
+#: a feed-forward of 4 x the width and the real vocabularies
 PRESETS: dict[str, dict[str, dict]] = {
-    "small": {
-        "bert": dict(
-            hidden_size=256,
-            num_hidden_layers=4,
-            num_attention_heads=4,
-            intermediate_size=1024,
-            vocab_size=30522,
-            max_position_embeddings=512,
-        ),
-        "vit": dict(
-            hidden_size=192,
-            num_hidden_layers=12,
-            num_attention_heads=3,
-            intermediate_size=768,
-            image_size=224,
-            patch_size=16,
-        ),
-        "whisper": dict(
-            d_model=384,
-            encoder_layers=4,
-            decoder_layers=4,
-            encoder_attention_heads=6,
-            decoder_attention_heads=6,
-            encoder_ffn_dim=1536,
-            decoder_ffn_dim=1536,
-            vocab_size=51865,
-            max_target_positions=448,
-        ),
-    },
-    "base": {
-        "bert": dict(
-            hidden_size=768,
-            num_hidden_layers=12,
-            num_attention_heads=12,
-            intermediate_size=3072,
-            vocab_size=30522,
-            max_position_embeddings=512,
-        ),
-        "vit": dict(
-            hidden_size=768,
-            num_hidden_layers=12,
-            num_attention_heads=12,
-            intermediate_size=3072,
-            image_size=224,
-            patch_size=16,
-        ),
-        "whisper": dict(
-            d_model=512,
-            encoder_layers=6,
-            decoder_layers=6,
-            encoder_attention_heads=8,
-            decoder_attention_heads=8,
-            encoder_ffn_dim=2048,
-            decoder_ffn_dim=2048,
-            vocab_size=51865,
-            max_target_positions=448,
-        ),
-    },
+    "small": {"bert": _bert(256, 4, 4), "vit": _vit(192, 12, 3), "whisper": _whisper(384, 4, 6)},
+    "base": {"bert": _bert(768, 12, 12), "vit": _vit(768, 12, 12), "whisper": _whisper(512, 6, 8)},
 }
 
 SIZES = ("tiny", *PRESETS)
