@@ -2,7 +2,7 @@
 
 Each test builds a transformers model from a config with awkward sizes (hidden 30 or 42 with 3
 heads, odd intermediate sizes, 1-3 layers), randomises every parameter (LayerNorm included, so a
-swapped weight/bias shows), saves it with ``save_pretrained``, loads it with ``ak.load`` on every
+swapped weight/bias shows; torch_reference.scramble_parameters), saves it with ``save_pretrained``, loads it with ``ak.load`` on every
 device and compares with transformers run in float64. Skipped unless torch and transformers import.
 """
 
@@ -16,6 +16,8 @@ import accelkit as ak
 torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")
 
+from torch_reference import scramble_parameters  # noqa: E402
+
 pytestmark = pytest.mark.live
 TOL = 2e-4
 
@@ -25,23 +27,6 @@ def rel_err(actual: ak.Tensor, expected) -> float:
     a = actual.numpy().astype(np.float64)
     assert a.shape == e.shape, f"shape {a.shape} != {e.shape}"
     return float(np.linalg.norm(a - e) / np.linalg.norm(e))
-
-
-def randomise(model, seed: int) -> None:
-    """Every parameter random: LayerNorm weight 1 + 0.2n, biases 0.1n, matrices n / sqrt(fan_in), tables 0.5n."""
-    gen = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for name, p in sorted(model.named_parameters()):
-            n = torch.randn(p.shape, generator=gen, dtype=torch.float64)
-            if "LayerNorm" in name or "layernorm" in name:
-                value = 1 + 0.2 * n if name.endswith("weight") else 0.1 * n
-            elif name.endswith("bias"):
-                value = 0.1 * n
-            elif p.ndim >= 2 and "embeddings" not in name and "cls_token" not in name:
-                value = n * 1.2 / np.sqrt(np.prod(p.shape[1:]))
-            else:
-                value = 0.5 * n
-            p.copy_(value.to(p.dtype))
 
 
 def assert_matches(got, expected, case: str, dev, **extra) -> None:
@@ -99,7 +84,7 @@ def bert_checkpoints(tmp_path_factory):
         )
         torch.manual_seed(i)
         model = getattr(transformers, arch)(config).eval()
-        randomise(model, seed=100 + i)
+        scramble_parameters(model, seed=100 + i)
         path = save(model, tmp_path_factory.mktemp("bert"), case)
         lengths = [13, 7, 1]  # padded batch with a length-1 row
         ids = rng.integers(0, 97, size=(3, 13))
@@ -165,7 +150,7 @@ def vit_checkpoints(tmp_path_factory):
         config = transformers.ViTConfig(num_attention_heads=3, layer_norm_eps=1e-6, **overrides)
         torch.manual_seed(i)
         model = getattr(transformers, arch)(config).eval()
-        randomise(model, seed=200 + i)
+        scramble_parameters(model, seed=200 + i)
         path = save(model, tmp_path_factory.mktemp("vit"), case)
         size = config.image_size
         pixels = rng.standard_normal((2, config.num_channels, size, size)).astype(np.float32)
