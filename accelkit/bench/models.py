@@ -34,7 +34,6 @@ import gc
 import inspect
 import json
 import os
-import sys
 import tempfile
 import time
 import warnings
@@ -43,8 +42,8 @@ from pathlib import Path
 
 import numpy as np
 
-from . import Progress
 from .presets import FAMILIES, PRESETS, TINY, random_state_dict, write_checkpoint
+from .sweep import Progress, environment, parse, show, write_json
 
 MODELS = FAMILIES
 SIZES = ("tiny", "base")
@@ -723,9 +722,7 @@ def _check(records: list[dict], family: str, notes: list) -> None:
 
 # ---------------------------------------------------------------------------------- the runner
 def _environment(command: str, devs, tt: _Torch | None) -> dict:
-    from .ops import _environment as ops_environment
-
-    env = ops_environment(command, devs)
+    env = environment(command, devs)
     try:
         import transformers
 
@@ -873,23 +870,15 @@ def run(
                 del ckpt
                 gc.collect()
                 if json_path:  # what is done so far, in case a long sweep is cut short
-                    _write(json_path, result)
+                    write_json(json_path, result)
     finally:
         bar.close()
         if tmp is not None:
             tmp.cleanup()
     result["table"] = format_table(result)
     if json_path:
-        _write(json_path, result)
+        write_json(json_path, result)
     return result
-
-
-def _write(json_path, result: dict) -> None:
-    path = Path(json_path)
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w", encoding="utf-8") as fh:
-        json.dump(result, fh, indent=1, default=str)
-    tmp.replace(path)
 
 
 def _case_config(family, ckpt, batches, seq, repeats, budget_s, max_new_tokens, seed, notes, quick) -> dict:
@@ -1122,9 +1111,8 @@ def build_parser(prog: str = "accelkit bench models") -> argparse.ArgumentParser
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``accelkit bench models`` (the CLI passes the arguments after ``models``)."""
-    argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, command = parse(parser, argv)
     models = [m for group in (args.model or [list(MODELS)]) for m in group]
     sizes = [s for group in (args.size or [list(SIZES)]) for s in group]
     for m in models:
@@ -1147,12 +1135,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         progress=not args.no_progress,
         max_new_tokens=args.max_new_tokens,
         references=not args.no_references,
-        command="accelkit bench models" + (" " + " ".join(argv) if argv else ""),
+        command=command,
     )
-    print(result["table"])
-    if args.json:
-        print(f"\nresults written to {args.json}")
-    return 0
+    return show(result, args.json)
 
 
 if __name__ == "__main__":  # python -m accelkit.bench.models

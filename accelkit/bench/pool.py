@@ -16,16 +16,14 @@ from __future__ import annotations
 
 import argparse
 import gc
-import json
-import sys
 import threading
 import time
 from collections.abc import Sequence
 
 import numpy as np
 
-from . import Progress
-from .sharing import Checkpoints, add_common_arguments, show, wait
+from .sharing import Checkpoints, add_common_arguments, common_options, wait
+from .sweep import Progress, environment, parse, show, write_json
 
 WORKLOADS = ("bert", "vit", "mixed")
 
@@ -156,14 +154,12 @@ def run(
     """Run every workload directly and through pools; returns {"env", "config", "rows", "table"}."""
     import accelkit as ak
 
-    from .ops import _environment
-
     dev = ak.device(device)
     requests = int(requests) if requests else (64 if quick else 256)
     batch_sizes = [int(b) for b in batch_sizes]
     command = command or f"accelkit.bench.pool.run(device={dev.spec!r}, size={size!r}, quick={quick})"
     result = {
-        "env": _environment(command, [dev]),
+        "env": environment(command, [dev]),
         "config": {
             "size": size,
             "requests": requests,
@@ -196,8 +192,7 @@ def run(
         gc.collect()
     result["table"] = format_table(result)
     if json_path:
-        with open(json_path, "w", encoding="utf-8") as fh:
-            json.dump(result, fh, indent=1, default=str)
+        write_json(json_path, result)
     return result
 
 
@@ -246,20 +241,14 @@ def build_parser(prog: str = "accelkit bench pool") -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``accelkit bench pool`` (the CLI passes the arguments after ``pool``)."""
-    argv = list(sys.argv[1:] if argv is None else argv)
-    args = build_parser().parse_args(argv)
+    args, command = parse(build_parser(), argv)
     result = run(
-        args.device,
         workloads=args.workload or WORKLOADS,
         batch_sizes=args.batch_sizes,
         requests=args.requests,
         threads=args.threads,
-        size=args.size,
         window=args.window_ms / 1e3,
-        quick=args.quick,
-        json_path=args.json,
-        progress=not args.no_progress,
-        command="accelkit bench pool" + (" " + " ".join(argv) if argv else ""),
+        **common_options(args, command),
     )
     return show(result, args.json)
 

@@ -27,7 +27,6 @@ import contextlib
 import gc
 import json
 import shutil
-import sys
 import tempfile
 import time
 from collections.abc import Callable, Sequence
@@ -35,8 +34,8 @@ from pathlib import Path
 
 import numpy as np
 
-from . import Progress
 from .presets import PRESETS, SIZES, TINY, random_state_dict, write_checkpoint
+from .sweep import Progress, environment, parse, show, write_json
 
 SCENARIOS = ("dedup", "whisper", "vit", "bert")
 
@@ -421,8 +420,6 @@ def run(
     """Run the scenarios on one device; returns {"env", "config", "rows", "table"} (and writes JSON)."""
     import accelkit as ak
 
-    from .ops import _environment
-
     dev = ak.device(device)
     repeats = int(repeats) if repeats else (2 if quick else 5)
     max_new_tokens = max_new_tokens or (8 if quick else 24)
@@ -431,7 +428,7 @@ def run(
         raise SystemExit(f"unknown scenario(s) {', '.join(unknown)}; choose from {', '.join(SCENARIOS)}")
     command = command or f"accelkit.bench.sharing.run(device={dev.spec!r}, size={size!r}, quick={quick})"
     result = {
-        "env": _environment(command, [dev]),
+        "env": environment(command, [dev]),
         "config": {
             "size": size,
             "repeats": repeats,
@@ -460,8 +457,7 @@ def run(
         gc.collect()
     result["table"] = format_table(result)
     if json_path:
-        with open(json_path, "w", encoding="utf-8") as fh:
-            json.dump({k: v for k, v in result.items()}, fh, indent=1, default=str)
+        write_json(json_path, result)
     return result
 
 
@@ -524,12 +520,16 @@ def add_common_arguments(p: argparse.ArgumentParser, quick: str) -> None:
     p.add_argument("--no-progress", action="store_true", help="no progress output")
 
 
-def show(result: dict, json_path: str | None) -> int:
-    """Print a run's table (and where its JSON went); the exit code."""
-    print(result["table"])
-    if json_path:
-        print(f"\nresults written to {json_path}")
-    return 0
+def common_options(args: argparse.Namespace, command: str) -> dict:
+    """The ``run`` keywords of the options ``add_common_arguments`` adds (and the command line)."""
+    return dict(
+        device=args.device,
+        size=args.size,
+        quick=args.quick,
+        json_path=args.json,
+        progress=not args.no_progress,
+        command=command,
+    )
 
 
 def build_parser(prog: str = "accelkit bench sharing") -> argparse.ArgumentParser:
@@ -545,20 +545,14 @@ def build_parser(prog: str = "accelkit bench sharing") -> argparse.ArgumentParse
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``accelkit bench sharing`` (the CLI passes the arguments after ``sharing``)."""
-    argv = list(sys.argv[1:] if argv is None else argv)
-    args = build_parser().parse_args(argv)
+    args, command = parse(build_parser(), argv)
     result = run(
-        args.device,
         scenarios=args.scenario or SCENARIOS,
-        size=args.size,
         repeats=args.repeat,
-        quick=args.quick,
         consumers=args.consumers,
         batch=args.batch,
         max_new_tokens=args.max_new_tokens,
-        json_path=args.json,
-        progress=not args.no_progress,
-        command="accelkit bench sharing" + (" " + " ".join(argv) if argv else ""),
+        **common_options(args, command),
     )
     return show(result, args.json)
 
