@@ -47,6 +47,14 @@ def scramble_parameters(
             param.copy_(torch.from_numpy(value.astype(np.float32)))
 
 
+def fresh_checkpoint(model: torch.nn.Module, seed: int, directory) -> torch.nn.Module:
+    """Scramble ``model``'s parameters (seeded), save it to ``directory`` with ``save_pretrained`` and return
+    transformers' float64 model of that checkpoint (eager attention): the reference to compare with."""
+    scramble_parameters(model, seed)
+    model.save_pretrained(directory, safe_serialization=True)
+    return type(model).from_pretrained(directory, attn_implementation="eager").double().eval()
+
+
 # --------------------------------------------------------------------------- Whisper
 
 
