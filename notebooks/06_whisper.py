@@ -81,27 +81,16 @@ features = fe([audio], sampling_rate=rate)  # (1, 80, 3000) float32
 print(features.shape, features.dtype)
 
 fig, axes = plt.subplots(2, 1, figsize=(7, 4.2), gridspec_kw={"height_ratios": [2, 1]})
-axes[0].imshow(
-    features[0, :, :300],
-    origin="lower",
-    aspect="auto",
-    cmap="magma",
-    extent=(0, 3.0, 0, cfg.num_mel_bins),
-    interpolation="nearest",
-)
-axes[0].set_title("log-mel features, first 3 s")
-axes[0].set_ylabel("mel band")
-axes[1].imshow(
-    features[0],
-    origin="lower",
-    aspect="auto",
-    cmap="magma",
-    extent=(0, 30, 0, cfg.num_mel_bins),
-    interpolation="nearest",
-)
-axes[1].set_title("the whole 30 s window the encoder sees (zero-padded)")
+panels = [
+    (features[0, :, :300], 3.0, "log-mel features, first 3 s"),
+    (features[0], 30, "the whole 30 s window the encoder sees (zero-padded)"),
+]
+for ax, (mel, seconds, title) in zip(axes, panels):
+    extent = (0, seconds, 0, cfg.num_mel_bins)
+    ax.imshow(mel, origin="lower", aspect="auto", cmap="magma", extent=extent, interpolation="nearest")
+    ax.set_title(title)
+    ax.set_ylabel("mel band")
 axes[1].set_xlabel("seconds")
-axes[1].set_ylabel("mel band")
 fig.tight_layout()
 
 # %% [markdown]

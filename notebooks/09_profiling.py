@@ -22,6 +22,8 @@
 # timeline, and on request a Chrome trace.
 
 # %%
+import os
+
 import matplotlib.pyplot as plt
 import numpy as np
 from IPython.display import display
@@ -31,8 +33,6 @@ import accelkit as ak
 plt.rcParams.update({"figure.dpi": 72, "figure.figsize": (7, 3), "font.size": 9})
 
 # the first WebGPU device: cells that use it are skipped without one (or, under ACCELKIT_REQUIRE_WEBGPU=1, fail)
-import os
-
 gpus = [d for d in ak.devices() if d.backend_name == "webgpu"]
 if not gpus and os.environ.get("ACCELKIT_REQUIRE_WEBGPU") == "1":
     raise RuntimeError("ACCELKIT_REQUIRE_WEBGPU=1 but no WebGPU adapter was found")
