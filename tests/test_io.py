@@ -230,6 +230,50 @@ CORRUPTIONS = {
         "overlap",
     ),
     "bad metadata": (lambda p: write_raw(p, {"__metadata__": [1]}, b""), "__metadata__"),
+    "tensor named twice": (
+        lambda p: write_raw(
+            p,
+            '{"x": {"dtype": "F32", "shape": [4], "data_offsets": [0, 16]}, '
+            '"x": {"dtype": "F32", "shape": [2], "data_offsets": [0, 8]}}',
+            _valid_bytes(),
+        ),
+        "names 'x' twice",
+    ),
+    "list as dtype": (
+        lambda p: write_raw(
+            p, {"x": {"dtype": ["F32"], "shape": [4], "data_offsets": [0, 16]}}, _valid_bytes()
+        ),
+        "unknown dtype \\['F32'\\]",
+    ),
+    "deep nesting": (lambda p: write_raw(p, "[" * 100_000 + "]" * 100_000, b""), "nested too deeply"),
+    "5000-digit integer": (
+        lambda p: write_raw(
+            p, '{"x": {"dtype": "F32", "shape": [' + "9" * 5000 + '], "data_offsets": [0, 16]}}', b""
+        ),
+        "5000-digit integer",
+    ),
+    "shape product overflows": (
+        lambda p: write_raw(
+            p, {"x": {"dtype": "F32", "shape": [0, 2**40, 2**40], "data_offsets": [0, 0]}}, _valid_bytes()
+        ),
+        "product overflows",
+    ),
+    "dimension beyond int64": (
+        lambda p: write_raw(p, {"x": {"dtype": "F32", "shape": [2**64], "data_offsets": [0, 0]}}, b""),
+        "not a list of non-negative integers",
+    ),
+    "offsets beyond int64": (
+        lambda p: write_raw(
+            p, {"x": {"dtype": "U8", "shape": [1], "data_offsets": [2**64 - 1, 2**64]}}, _valid_bytes()
+        ),
+        "is not \\[begin, end\\]",
+    ),
+    "offsets past the data": (
+        lambda p: write_raw(
+            p, {"x": {"dtype": "U8", "shape": [4], "data_offsets": [2**40, 2**40 + 4]}}, b"\0"
+        ),
+        "truncated",
+    ),
 }
 
 
