@@ -107,6 +107,14 @@ class Progress:
             self._bar.update(n)
         self._emit(False)
 
+    def set_total(self, total: int) -> None:
+        """Change the total (a download whose size becomes known as it goes)."""
+        self.total = total
+        if self._bar is not None:
+            self._bar.total = total
+            self._bar.refresh()
+        self._emit(False)
+
     def _emit(self, finished: bool) -> None:
         event = ProgressEvent(self.desc, self.done, self.total, self.unit, finished)
         for hook in self._hooks:
