@@ -8,6 +8,7 @@ import json
 import os
 import shutil
 import struct
+import subprocess
 import sys
 import threading
 import types
@@ -555,6 +556,81 @@ def test_corrupt_snapshot_file_is_evicted_when_served(store, tmp_path):
         Checkpoint.open(snap)
     assert store.snapshot("local:m", "v1") is None and store.ls() == []
     assert len(blobs(store)) == 1  # config.json's blob is fine and stays until pruned
+
+
+def flip_keeping_mtime(path: Path, offset: int) -> None:
+    """Flip one byte and put the modification time back (bit rot, `cp -p` of a damaged copy)."""
+    st = path.stat()
+    with open(path, "r+b") as fh:
+        fh.seek(offset)
+        byte = fh.read(1)
+        fh.seek(offset)
+        fh.write(bytes([byte[0] ^ 0x40]))
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
+    assert path.stat().st_mtime_ns == st.st_mtime_ns
+
+
+def test_flipped_byte_with_mtime_kept_is_caught_before_use(store, tmp_path):
+    src = make_checkpoint(tmp_path / "m")
+    path = store.add_snapshot("local:m", "v1", {p.name: p for p in src.iterdir()})
+    weights = path / "model.safetensors"
+    flip_keeping_mtime(weights, weights.stat().st_size - 1)
+    with Checkpoint.open(path) as ckpt:  # size and mtime match the manifest: opening trusts them
+        with pytest.raises(WeightsError, match="corrupt weights") as info:
+            ckpt.array("a.weight")
+    message = str(info.value)
+    assert str(weights) in message and "accelkit cache verify" in message and "Import it again" in message
+    assert store.snapshot("local:m", "v1") is None and blobs(store) == sorted(
+        store.put_file(p) for p in src.iterdir() if p.name != "model.safetensors"
+    )
+    # re-imported, it is served again
+    path = store.add_snapshot("local:m", "v1", {p.name: p for p in src.iterdir()})
+    with Checkpoint.open(path) as ckpt:
+        assert ckpt.array("a.weight").tolist() == [[0, 1, 2], [3, 4, 5]]
+        assert ckpt.tensor_digest("a.weight")
+
+
+DEDUP_CHILD = """
+import json, sys
+import numpy as np
+import accelkit as ak
+ids = np.array([[1, 5, 9, 2, 7, 3]])
+out = {}
+for source in sys.argv[1:]:
+    try:
+        out[source] = np.asarray(ak.load(source, device="cpu")(ids).pooler_output).tolist()
+    except ak.AccelkitError as e:
+        out[source] = type(e).__name__ + ": " + str(e)
+print(json.dumps(out))
+"""
+
+
+def _child(*sources, env) -> dict:
+    p = subprocess.run(
+        [sys.executable, "-c", DEDUP_CHILD, *map(str, sources)], env=env, capture_output=True, text=True
+    )
+    assert p.returncode == 0, p.stderr
+    return json.loads(p.stdout.strip().splitlines()[-1])
+
+
+def test_corrupt_snapshot_is_never_shared_by_dedup(store, tmp_path):
+    """A store snapshot with a byte flipped (mtime kept), loaded in a fresh process before a good copy
+    of the same checkpoint: the snapshot raises, and the good copy is not handed the corrupt bytes."""
+    from accelkit import checkpoints
+
+    bert = checkpoints.path(next(n for n in checkpoints.names() if "bert" in n and "mlm" not in n))
+    good = tmp_path / "good"
+    shutil.copytree(bert, good)
+    path = store.add_snapshot("local:bert", "v1", {p.name: p for p in bert.iterdir()})
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)}
+    first = _child(path, good, env=env)  # records the tensor digests in the store
+    assert first[str(path)] == first[str(good)]
+    weights = path / "model.safetensors"
+    flip_keeping_mtime(weights, weights.stat().st_size - 3)  # in the last tensor's data
+    second = _child(path, good, env=env)
+    assert second[str(path)].startswith("WeightsError") and "corrupt weights" in second[str(path)]
+    assert str(weights) in second[str(path)] and "accelkit cache verify" in second[str(path)]
+    assert second[str(good)] == first[str(good)]
 
 
 def test_crash_mid_write_leaves_nothing_servable(store, monkeypatch):

@@ -196,6 +196,10 @@ def _write(fh, data) -> None:
 _in_flight: set[str] = set()  # tmp entry names this process is writing now
 _pending: dict[str, int] = {}  # blob digests of snapshots this process is assembling -> count
 _in_flight_lock = threading.Lock()
+# Snapshot files whose content this process hashed good: (st_dev, st_ino) -> (size, mtime_ns, sha256).
+# Size and mtime do not prove content (bit rot, `cp -p`), so weights are hashed once per process
+# before they are first used, whatever the .verified records say.
+_content_checked: dict[tuple[int, int], tuple[int, int, str]] = {}
 
 
 class WeightStore:
@@ -480,6 +484,41 @@ class WeightStore:
         with contextlib.suppress(OSError):
             os.utime(path / MANIFEST)  # last used
         return path
+
+    def check_content(self, path: str | os.PathLike, name: str) -> None:
+        """Hash the snapshot file `name` against its manifest unless this process already did (and
+        its size and mtime are unchanged). A mismatch evicts the snapshot (and the blob, when the file
+        is a link to it) and raises WeightsError naming the file and what to do."""
+        path = Path(path)
+        file = path / name
+        manifest = _read_manifest(path)
+        rec = manifest["files"].get(name) if manifest else None
+        if rec is None:
+            raise WeightsError(
+                f"{file}: not listed in the manifest of the store snapshot {path} (it was replaced or evicted "
+                "while in use); load the model again"
+            )
+        try:
+            st = file.stat()
+        except OSError as e:
+            raise WeightsError(f"{file}: cannot read: {e.strerror or e}; load the model again") from None
+        key = (st.st_dev, st.st_ino)
+        if _content_checked.get(key) == (st.st_size, st.st_mtime_ns, rec["sha256"]):
+            return
+        actual = _hash_file(file, f"verifying {name}")
+        if actual != rec["sha256"]:
+            blob = self.blob_path(rec["sha256"])
+            with contextlib.suppress(OSError):
+                if os.path.samestat(st, blob.stat()):
+                    self._evict_blob(rec["sha256"])
+            self._evict_snapshot(path)
+            raise WeightsError(
+                f"corrupt weights in the weight store: {file} has sha256 {actual}, expected {rec['sha256']} "
+                f"(its size and modification time are unchanged: the bytes changed on disk); evicted "
+                f"{manifest['source']}@{manifest['revision']}. Import it again (an hf: source downloads "
+                f"again when loaded), and run `accelkit cache verify` to check the rest of the store"
+            )
+        _content_checked[key] = (st.st_size, st.st_mtime_ns, actual)
 
     def verify_snapshot(self, path: str | os.PathLike, *, full: bool = False) -> dict:
         """Check a snapshot directory against its manifest (files whose size and mtime are as
