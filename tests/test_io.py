@@ -657,8 +657,8 @@ def test_killed_write_leftover_is_never_served_and_pruned(store):
     with pytest.raises(WeightsError):
         store.open_blob(digest)
     assert store.snapshot("x", "y") is None
-    assert store.prune(dry_run=True) == 11 and leftover.exists()
-    assert store.prune() == 11 and not leftover.exists()
+    assert store.prune(dry_run=True).freed == 11 and leftover.exists()
+    assert store.prune().freed == 11 and not leftover.exists()
 
 
 def test_full_disk_raises_store_error_and_leaves_nothing(store, monkeypatch, tmp_path):
@@ -816,9 +816,9 @@ def test_prune(store, tmp_path):
     stray = store.put_bytes(b"nobody names me" * 10)
     record = lambda d: store.root.joinpath("meta", "sha256", f"{d}.verified").stat().st_size  # noqa: E731
     stray_bytes = 150 + record(stray)
-    assert store.prune() == 0 and stray in blobs(store)  # young: a snapshot may be about to name it
-    assert store.prune(dry_run=True, grace=0) == stray_bytes and stray in blobs(store)
-    assert store.prune(grace=0) == stray_bytes and stray not in blobs(store)
+    assert store.prune().freed == 0 and stray in blobs(store)  # young: a snapshot may be about to name it
+    assert store.prune(dry_run=True, grace=0).freed == stray_bytes and stray in blobs(store)
+    assert store.prune(grace=0).freed == stray_bytes and stray not in blobs(store)
     assert len(store.ls()) == 2
     old = store.ls()[1]
     assert (
@@ -826,12 +826,60 @@ def test_prune(store, tmp_path):
     )
     freed = sum((old.path / n).stat().st_size for n in ("config.json", ".accelkit-snapshot.json"))
     freed += record(old.files["config.json"])
-    assert store.prune(older_than=3600, dry_run=True) == freed  # the weights are shared with "new"
-    assert store.prune(keep=1) == freed
+    assert store.prune(older_than=3600, dry_run=True).freed == freed  # the weights are shared with "new"
+    assert store.prune(keep=1).freed == freed
     assert [e.revision for e in store.ls()] == ["new"]
     size = store.size()
-    assert store.prune(keep=0) > 0 and store.ls() == [] and blobs(store) == []
+    assert store.prune(keep=0).freed > 0 and store.ls() == [] and blobs(store) == []
     assert store.size() < size
+
+
+def test_prune_reports_what_it_did(store, tmp_path):
+    src = make_checkpoint(tmp_path / "src", {"w": np.ones(1000, np.float32)})
+    store.add_snapshot("local:a", "v1", {p.name: p for p in src.iterdir()})
+    report = store.prune(keep=0, dry_run=True)
+    assert report.evicted == [("local:a", "v1")] and report.freed > 4000 and report.ok
+    assert report.summary().startswith("would free 0.0 MiB: 1 snapshot evicted")
+    assert [e.revision for e in store.ls()] == ["v1"]
+    report = store.prune(keep=0)
+    assert report.evicted == [("local:a", "v1")] and report.removed >= 2 and report.freed > 4000
+    assert store.ls() == [] and blobs(store) == []
+
+
+def test_prune_of_a_read_only_store_says_nothing_was_removed(store, tmp_path, monkeypatch):
+    src = make_checkpoint(tmp_path / "src", {"w": np.ones(1000, np.float32)})
+    path = store.add_snapshot("local:a", "v1", {p.name: p for p in src.iterdir()})
+
+    def read_only(*args, **kwargs):
+        raise OSError(errno.EROFS, "Read-only file system")
+
+    for name in ("unlink", "rmdir", "remove", "replace", "rename"):
+        monkeypatch.setattr(os, name, read_only)
+    report = store.prune(keep=0)
+    monkeypatch.undo()
+    assert report.freed == 0 and report.evicted == [] and report.removed == 0 and not report.ok
+    assert str(path) in [p for p, _ in report.failed]
+    assert all("read-only" in why for _, why in report.failed)
+    assert report.summary().startswith("freed 0.0 MiB: 0 snapshots evicted")
+    assert (
+        "could not be removed (Read-only file system: the weight store is read-only here)" in report.summary()
+    )
+    assert store.snapshot("local:a", "v1") == path  # still there, still served
+
+
+def test_cli_cache_prune_on_a_read_only_store(store, tmp_path, monkeypatch, capsys):
+    from accelkit.cli import main
+
+    src = make_checkpoint(tmp_path / "src")
+    store.add_snapshot("local:a", "v1", {p.name: p for p in src.iterdir()})
+    monkeypatch.setattr(
+        store_mod,
+        "_remove",
+        lambda path, strict=False: (_ for _ in ()).throw(PermissionError(errno.EACCES, "Permission denied")),
+    )
+    assert main(["cache", "prune", "--keep", "0", "--root", str(store.root)]) == 1
+    out = capsys.readouterr().out
+    assert "freed 0.0 MiB: 0 snapshots evicted" in out and "read-only" in out
 
 
 def test_progress_reports_to_callback_and_hooks():

@@ -188,6 +188,36 @@ class VerifyReport:
         return not self.bad and not self.evicted
 
 
+@dataclass
+class PruneReport:
+    """What `WeightStore.prune()` did (or would do, with dry_run=True)."""
+
+    freed: int = 0  # bytes actually freed (hard links counted once, when the last one went)
+    evicted: list[tuple[str, str]] = field(default_factory=list)  # (source, revision) snapshots removed
+    removed: int = 0  # other entries removed: unreferenced blobs, records, leftovers of interrupted writes
+    failed: list[tuple[str, str]] = field(default_factory=list)  # (path, why) of what could not be removed
+    dry_run: bool = False
+
+    @property
+    def ok(self) -> bool:
+        return not self.failed
+
+    def summary(self) -> str:
+        """One line, e.g. "freed 23.2 MiB: 1 snapshot evicted, 3 other entries removed"."""
+        verb = "would free" if self.dry_run else "freed"
+        text = (
+            f"{verb} {self.freed / 2**20:.1f} MiB: {len(self.evicted)} snapshot"
+            f"{'' if len(self.evicted) == 1 else 's'} evicted, {self.removed} other "
+            f"entr{'y' if self.removed == 1 else 'ies'} removed"
+        )
+        if self.failed:
+            reasons = sorted({why for _, why in self.failed})
+            text += (
+                f"; {len(self.failed)} could not be removed ({'; '.join(reasons)}), e.g. {self.failed[0][0]}"
+            )
+        return text
+
+
 def _write(fh, data) -> None:
     """The one place store file contents are written (tests replace it to simulate a full disk)."""
     fh.write(data)
@@ -637,8 +667,9 @@ class WeightStore:
         dry_run: bool = False,
         *,
         grace: float = 3600.0,
-    ) -> int:
-        """Free space; returns the bytes freed (or that would be, with dry_run=True).
+    ) -> PruneReport:
+        """Free space; returns what was removed, what was freed, and what could not be removed and
+        why (a read-only store removes nothing and says so). dry_run=True only reports.
 
         keep: keep only this many most recently used revisions of each source.
         older_than: drop snapshots not used for this long (seconds or a timedelta).
@@ -680,13 +711,37 @@ class WeightStore:
         files.update(p for p in (self.root / "meta" / "sha256").glob("*") if p.name.split(".")[0] not in kept)
         files.update(p for p in (self.root / "tmp").glob("*") if _is_stale(p, now))
 
-        freed = _freed_bytes([*snapshots, *files])
-        if not dry_run:
-            for path in snapshots:
-                self._evict_snapshot(path)
-            for path in files:
-                _remove(path)
-        return freed
+        names = {e.path: (e.source, e.revision) for e in self.ls()}
+        candidates = [*snapshots, *files]
+        report = PruneReport(dry_run=dry_run)
+        if dry_run:
+            report.freed = _freed_bytes(candidates)
+            report.evicted = sorted(names[p] for p in snapshots if p in names)
+            report.removed = len(candidates) - len(report.evicted)
+            return report
+        links = _links(candidates)
+        for path in sorted(snapshots):
+            why = _try_remove(path / MANIFEST) or _try_remove(path)  # unservable first, then gone
+            with contextlib.suppress(OSError):
+                path.parent.rmdir()  # the source directory, when it was its last revision
+            if why is not None:
+                report.failed.append((str(path), why))
+            elif path in names:
+                report.evicted.append(names[path])
+            else:
+                report.removed += 1
+        for path in sorted(files):
+            why = _try_remove(path)
+            if why is not None:
+                report.failed.append((str(path), why))
+            else:
+                report.removed += 1
+        report.freed = sum(
+            st.st_size
+            for st, paths in links.values()
+            if len(paths) >= st.st_nlink and not any(os.path.lexists(p) for p in paths)
+        )
+        return report
 
     def size(self) -> int:
         """Bytes the store takes on disk (hard links counted once)."""
@@ -893,9 +948,8 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
-def _freed_bytes(paths: list[Path]) -> int:
-    """Bytes freed by deleting `paths` (files and trees): a hard-linked file counts only when all
-    of its links are among them."""
+def _links(paths: list[Path]) -> dict[tuple[int, int], list]:
+    """{(dev, inode): [stat, {file names}]} of every file in `paths` (files and trees)."""
     links: dict[tuple[int, int], list] = {}
     for path in paths:
         files = [path] if not path.is_dir() else [p for p in path.rglob("*") if p.is_file()]
@@ -904,4 +958,23 @@ def _freed_bytes(paths: list[Path]) -> int:
                 st = f.stat()
                 entry = links.setdefault((st.st_dev, st.st_ino), [st, set()])
                 entry[1].add(str(f))
-    return sum(st.st_size for st, names in links.values() if len(names) >= st.st_nlink)
+    return links
+
+
+def _freed_bytes(paths: list[Path]) -> int:
+    """Bytes freed by deleting `paths` (files and trees): a hard-linked file counts only when all
+    of its links are among them."""
+    return sum(st.st_size for st, names in _links(paths).values() if len(names) >= st.st_nlink)
+
+
+def _try_remove(path: Path) -> str | None:
+    """Remove a file or tree; None when it is gone, else why it could not be removed."""
+    try:
+        _remove(path, strict=True)
+    except OSError as e:
+        if sys.platform == "win32" and e.errno == errno.EACCES:
+            return f"{e.strerror or e}: in use by another process; prune again later"
+        if e.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
+            return f"{e.strerror or e}: the weight store is read-only here"
+        return e.strerror or str(e)
+    return None
