@@ -98,7 +98,13 @@ class Checkpoint:
             hint = "; pass the directory that holds it" if directory.is_file() else ""
             raise WeightsError(f"checkpoint directory {directory} does not exist{hint}")
         store = WeightStore.of_snapshot(directory)
-        manifest = store.verify_snapshot(directory) if store else None
+        if store is None:
+            return cls._open(directory, None, None)
+        with store.reading(directory):  # not replaced or evicted by another process meanwhile
+            return cls._open(directory, store, store.verify_snapshot(directory))
+
+    @classmethod
+    def _open(cls, directory: Path, store: WeightStore | None, manifest: dict | None) -> Checkpoint:
         found = sorted(p.name for p in directory.iterdir() if p.name != MANIFEST)
         if not (directory / "config.json").is_file():
             listing = ", ".join(found[:20]) + (f", ... ({len(found)} in all)" if len(found) > 20 else "")
@@ -152,7 +158,12 @@ class Checkpoint:
         file = self._file(name)
         filename = self._where[name]
         if self._store is not None and filename not in self._content_ok:
-            self._store.check_content(self.directory, filename)
+            rec = self._manifest["files"].get(filename)
+            if rec is None:
+                raise WeightsError(
+                    f"{file.path}: not listed in the manifest of the store snapshot {self.directory}"
+                )
+            self._store.check_content(self.directory, filename, rec["sha256"], file.stat, file.buffer())
             self._content_ok.add(filename)
         return file
 

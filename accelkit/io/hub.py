@@ -94,6 +94,12 @@ def _parse_hf(source: str) -> tuple[str, str | None]:
 
 
 def _resolve_hf(repo_id: str, revision: str, store: WeightStore, refresh: bool) -> Path:
+    """One process at a time downloads a model; others loading it meanwhile wait, then find it stored."""
+    with store.downloading(f"{HF_PREFIX}{repo_id}", revision):
+        return _resolve_hf_locked(repo_id, revision, store, refresh)
+
+
+def _resolve_hf_locked(repo_id: str, revision: str, store: WeightStore, refresh: bool) -> Path:
     source_id = f"{HF_PREFIX}{repo_id}"
     stored = _stored(store, source_id, revision)
     if stored is not None and not refresh:

@@ -87,6 +87,8 @@ class SafetensorsFile:
                 f"{self.path}: not a safetensors file: {size} bytes, shorter than the 8-byte header length"
             )
         with open(self.path, "rb") as fh:
+            self.stat = os.fstat(fh.fileno())  # of the file mapped (the path may be replaced later)
+            size = self.stat.st_size
             header_len = int.from_bytes(fh.read(8), "little")
             if header_len > size - 8:
                 raise WeightsError(
@@ -153,6 +155,12 @@ class SafetensorsFile:
         if dtype is None or np.dtype(dtype) == view.dtype:
             return view
         return view.astype(dtype)
+
+    def buffer(self) -> memoryview:
+        """The whole mapped file, read-only (what every array of this file is a view of)."""
+        if self._mmap is None:
+            raise WeightsError(f"{self.path}: file is closed")
+        return memoryview(self._mmap)
 
     def sha256(self, name: str) -> str:
         """sha256 hex digest of the tensor's stored bytes."""

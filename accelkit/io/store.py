@@ -10,11 +10,18 @@ Layout under the root (`ACCELKIT_CACHE`, else the user cache directory, see `def
                                              size, mtime_ns}}}; a directory without one is never served
         config.json, model.safetensors, ...  hard links to the blobs (copies where links fail)
     tmp/<pid>-<random>.part|.dir             in-flight writes; never served, removed by prune
+    locks/store.lock                         shared by imports, exclusive for prune and verify
+    locks/<source>/<revision>.lock           shared while a snapshot is opened, exclusive while it
+                                             is replaced or evicted
+    locks/<source>/<revision>.download.lock  held while one process downloads it (others wait)
 
 <source> and <revision> are percent-encoded (`hf:org/name` -> `hf%3Aorg%2Fname`). Every write goes
 to tmp/ first, is fsynced and hashed, then moved into place with os.replace, so a crash, a failed
 hash or a full disk leaves at most a tmp entry. Reads are verified: a file whose (size, mtime_ns)
 differs from its last good hash is hashed again; a mismatch evicts the entry and raises WeightsError.
+File locks (flock; msvcrt on Windows, exclusive only) let any number of processes import, load and
+prune at once: a snapshot is never seen half-replaced, re-importing identical content changes
+nothing on disk, and prune waits for imports in flight. A read-only store is read without locks.
 
     store = WeightStore()
     path = store.add_snapshot("my-bert", "v1", {"config.json": "...", "model.safetensors": "..."})
@@ -41,6 +48,12 @@ from pathlib import Path, PurePosixPath
 from urllib.parse import quote
 
 from accelkit.errors import WeightsError
+
+try:
+    import fcntl
+except ImportError:  # Windows
+    fcntl = None
+    import msvcrt
 
 ENV_ROOT = "ACCELKIT_CACHE"
 MANIFEST = ".accelkit-snapshot.json"
@@ -232,6 +245,40 @@ _in_flight_lock = threading.Lock()
 _content_checked: dict[tuple[int, int], tuple[int, int, str]] = {}
 
 
+@contextlib.contextmanager
+def _file_lock(path: Path, *, shared: bool) -> Iterator[None]:
+    """Hold an advisory lock on `path` (created if needed; lock files are never deleted). Where the
+    lock file cannot be created (a read-only store) nothing can be changed either: no lock is taken."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
+    except OSError as e:
+        if e.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
+            yield
+            return
+        raise
+    try:
+        if fcntl is not None:
+            fcntl.flock(fd, fcntl.LOCK_SH if shared else fcntl.LOCK_EX)
+        else:  # pragma: no cover - Windows: byte-range lock, exclusive; LK_LOCK gives up after 10 s
+            while True:
+                try:
+                    msvcrt.locking(fd, msvcrt.LK_LOCK, 1)
+                    break
+                except OSError:
+                    continue
+        yield
+    finally:
+        try:
+            if fcntl is not None:
+                fcntl.flock(fd, fcntl.LOCK_UN)
+            else:  # pragma: no cover
+                os.lseek(fd, 0, os.SEEK_SET)
+                msvcrt.locking(fd, msvcrt.LK_UNLCK, 1)
+        finally:
+            os.close(fd)
+
+
 class WeightStore:
     """A content-addressed store of weight files and checkpoint snapshots (see the module doc)."""
 
@@ -265,6 +312,28 @@ class WeightStore:
 
     def _meta(self, digest: str, suffix: str) -> Path:
         return self.root / "meta" / "sha256" / f"{digest}{suffix}"
+
+    # -- locks ----------------------------------------------------------------------------------
+    def _store_lock(self, *, shared: bool):
+        return _file_lock(self.root / "locks" / "store.lock", shared=shared)
+
+    def _entry_lock(self, snapshot: Path, *, shared: bool, suffix: str = ".lock"):
+        snapshot = Path(snapshot)
+        return _file_lock(
+            self.root / "locks" / snapshot.parent.name / f"{snapshot.name}{suffix}", shared=shared
+        )
+
+    def reading(self, snapshot: str | os.PathLike):
+        """Context manager: hold the snapshot directory unchanged (no replace, no evict by another
+        process or thread) while it is verified and its files opened."""
+        return self._entry_lock(Path(snapshot), shared=True)
+
+    def downloading(self, source_id: str, revision: str):
+        """Context manager: one downloader of (source_id, revision) at a time; the others wait and
+        then find it stored."""
+        return self._entry_lock(
+            self.snapshot_path(source_id, revision), shared=False, suffix=".download.lock"
+        )
 
     @contextlib.contextmanager
     def _staging(self, suffix: str, what: str) -> Iterator[Path]:
@@ -451,13 +520,34 @@ class WeightStore:
         (source_id, revision), replacing any earlier one atomically. Returns its directory."""
         target = self.snapshot_path(source_id, revision)
         names = [_check_filename(n) for n in files]
-        with _pending_digests() as pending:
+        with self._store_lock(shared=True), _pending_digests() as pending:  # prune waits for us
             digests = {}
             for n in names:
                 digests[n] = self.put_file(files[n], move=move)
                 pending(digests[n])
-            self._assemble(source_id, revision, digests, target)
+            with self._entry_lock(target, shared=False):
+                if not self._same_snapshot(target, source_id, revision, digests):
+                    self._assemble(source_id, revision, digests, target)
         return target
+
+    def _same_snapshot(self, target: Path, source_id: str, revision: str, digests: dict[str, str]) -> bool:
+        """True (and the snapshot marked used) when `target` already holds exactly these files,
+        unchanged: re-importing the same content then leaves the directory that readers use alone."""
+        manifest = _read_manifest(target)
+        if manifest is None or (manifest["source"], manifest["revision"]) != (source_id, revision):
+            return False
+        if {n: r["sha256"] for n, r in manifest["files"].items()} != digests:
+            return False
+        for name, rec in manifest["files"].items():
+            try:
+                st = (target / name).stat()
+            except OSError:
+                return False
+            if (st.st_size, st.st_mtime_ns) != (rec["size"], rec["mtime_ns"]):
+                return False
+        with contextlib.suppress(OSError):
+            os.utime(target / MANIFEST)
+        return True
 
     def _assemble(self, source_id: str, revision: str, digests: dict[str, str], target: Path) -> None:
         with self.tmp_dir(f"adding snapshot {source_id}@{revision}") as tmp:
@@ -479,8 +569,13 @@ class WeightStore:
             self._swap_in(tmp, target)
 
     def _swap_in(self, new: Path, target: Path) -> None:
-        """Move the directory `new` to `target`, replacing what is there."""
+        """Move the directory `new` to `target`, replacing what is there: one atomic exchange where
+        the system has one (then `new` holds the old snapshot, and its tmp/ entry goes with it), else
+        two renames (a process killed between them leaves no snapshot, never a partial one)."""
         target.parent.mkdir(parents=True, exist_ok=True)
+        if target.exists() and _exchange(new, target):
+            _fsync_dir(target.parent)
+            return
         for _ in range(10):
             try:
                 os.replace(new, target)
@@ -508,47 +603,45 @@ class WeightStore:
             path = max(candidates, key=lambda p: _stat(p, "st_mtime")).parent
         else:
             path = self.snapshot_path(source_id, revision)
+        with self.reading(path):
             if not (path / MANIFEST).is_file():
                 return None
-        self.verify_snapshot(path)
-        with contextlib.suppress(OSError):
-            os.utime(path / MANIFEST)  # last used
+            self.verify_snapshot(path)
+            with contextlib.suppress(OSError):
+                os.utime(path / MANIFEST)  # last used
         return path
 
-    def check_content(self, path: str | os.PathLike, name: str) -> None:
-        """Hash the snapshot file `name` against its manifest unless this process already did (and
-        its size and mtime are unchanged). A mismatch evicts the snapshot (and the blob, when the file
-        is a link to it) and raises WeightsError naming the file and what to do."""
+    def check_content(
+        self, path: str | os.PathLike, name: str, expected: str, st: os.stat_result, data
+    ) -> None:
+        """Check the bytes `data` of the snapshot file `name` (as mapped; `st` its stat when opened)
+        against the manifest's sha256 `expected`, unless this process already hashed that file good
+        (same inode, size and mtime). A mismatch evicts the snapshot (and the blob, when the file is
+        a link to it) if it still serves that file, and raises WeightsError naming the file and what
+        to do."""
         path = Path(path)
+        key = (st.st_dev, st.st_ino)
+        if _content_checked.get(key) == (st.st_size, st.st_mtime_ns, expected):
+            return
+        actual = hash_buffer(data, f"verifying {name}")
+        if actual == expected:
+            _content_checked[key] = (st.st_size, st.st_mtime_ns, actual)
+            return
         file = path / name
         manifest = _read_manifest(path)
-        rec = manifest["files"].get(name) if manifest else None
-        if rec is None:
-            raise WeightsError(
-                f"{file}: not listed in the manifest of the store snapshot {path} (it was replaced or evicted "
-                "while in use); load the model again"
-            )
-        try:
-            st = file.stat()
-        except OSError as e:
-            raise WeightsError(f"{file}: cannot read: {e.strerror or e}; load the model again") from None
-        key = (st.st_dev, st.st_ino)
-        if _content_checked.get(key) == (st.st_size, st.st_mtime_ns, rec["sha256"]):
-            return
-        actual = _hash_file(file, f"verifying {name}")
-        if actual != rec["sha256"]:
-            blob = self.blob_path(rec["sha256"])
-            with contextlib.suppress(OSError):
-                if os.path.samestat(st, blob.stat()):
-                    self._evict_blob(rec["sha256"])
-            self._evict_snapshot(path)
-            raise WeightsError(
-                f"corrupt weights in the weight store: {file} has sha256 {actual}, expected {rec['sha256']} "
-                f"(its size and modification time are unchanged: the bytes changed on disk); evicted "
-                f"{manifest['source']}@{manifest['revision']}. Import it again (an hf: source downloads "
-                f"again when loaded), and run `accelkit cache verify` to check the rest of the store"
-            )
-        _content_checked[key] = (st.st_size, st.st_mtime_ns, actual)
+        with contextlib.suppress(OSError):
+            if os.path.samestat(st, file.stat()):  # not replaced meanwhile: the store serves these bytes
+                with contextlib.suppress(OSError):
+                    if os.path.samestat(st, self.blob_path(expected).stat()):
+                        self._evict_blob(expected)
+                self._evict_snapshot(path)
+        what = f"{manifest['source']}@{manifest['revision']}" if manifest else str(path)
+        raise WeightsError(
+            f"corrupt weights in the weight store: {file} has sha256 {actual}, expected {expected} "
+            f"(its size and modification time are unchanged: the bytes changed on disk); evicted "
+            f"{what}. Import it again (an hf: source downloads again when loaded), and run "
+            f"`accelkit cache verify` to check the rest of the store"
+        )
 
     def verify_snapshot(self, path: str | os.PathLike, *, full: bool = False) -> dict:
         """Check a snapshot directory against its manifest (files whose size and mtime are as
@@ -624,7 +717,12 @@ class WeightStore:
 
     def verify(self, *, callback: ProgressHook | None = None) -> VerifyReport:
         """Hash every blob and every snapshot file that is not a link to a blob. Bad blobs and the
-        snapshots that name them are evicted; a missing blob is restored from a good snapshot."""
+        snapshots that name them are evicted; a missing blob is restored from a good snapshot.
+        Imports by other processes wait until it is done."""
+        with self._store_lock(shared=False):
+            return self._verify(callback)
+
+    def _verify(self, callback: ProgressHook | None) -> VerifyReport:
         report = VerifyReport()
         blobs = [p for p in (self.root / "blobs" / "sha256").glob("*") if _HEX64.fullmatch(p.name)]
         total = sum(_stat(p, "st_size") for p in blobs)
@@ -676,7 +774,11 @@ class WeightStore:
         Always drops leftovers of interrupted writes in tmp/, snapshot directories without a
         manifest, and blobs that no remaining snapshot names; blobs that no snapshot named are kept
         for `grace` seconds after they were stored (a snapshot being assembled by another process
-        may be about to name them)."""
+        may be about to name them). Waits for imports in flight (other processes included)."""
+        with self._store_lock(shared=False):
+            return self._prune(keep, older_than, dry_run, grace)
+
+    def _prune(self, keep, older_than, dry_run: bool, grace: float) -> PruneReport:
         now = time.time()
         if isinstance(older_than, timedelta):
             older_than = older_than.total_seconds()
@@ -721,7 +823,8 @@ class WeightStore:
             return report
         links = _links(candidates)
         for path in sorted(snapshots):
-            why = _try_remove(path / MANIFEST) or _try_remove(path)  # unservable first, then gone
+            with self._entry_lock(path, shared=False):  # not while another process opens it
+                why = _try_remove(path / MANIFEST) or _try_remove(path)  # unservable first, then gone
             with contextlib.suppress(OSError):
                 path.parent.rmdir()  # the source directory, when it was its last revision
             if why is not None:
@@ -834,6 +937,17 @@ def _read_manifest(path: Path) -> dict | None:
         return None
 
 
+def hash_buffer(data, desc: str) -> str:
+    """sha256 hex of a buffer (a memory map), with progress for large ones."""
+    view = memoryview(data).cast("B")
+    h = hashlib.sha256()
+    with progress(len(view), desc, min_total=PROGRESS_MIN_BYTES) as p:
+        for start in range(0, len(view), CHUNK):
+            h.update(view[start : start + CHUNK])
+            p.update(min(CHUNK, len(view) - start))
+    return h.hexdigest()
+
+
 def _hash_file(path: Path, desc: str | None = None) -> str:
     h = hashlib.sha256()
     size = _stat(path, "st_size")
@@ -868,6 +982,27 @@ def _materialise(blob: Path, dst: Path, digest: str) -> None:
         os.fsync(fout.fileno())
     if _hash_file(dst) != digest:
         raise StoreError(f"copy of blob {digest} to {dst} does not match its digest")
+
+
+def _exchange(a: Path, b: Path) -> bool:
+    """Atomically exchange two directories (Linux renameat2 RENAME_EXCHANGE); False where the
+    system or filesystem cannot."""
+    if not sys.platform.startswith("linux"):
+        return False
+    import ctypes
+
+    try:
+        renameat2 = ctypes.CDLL(None, use_errno=True).renameat2
+    except (OSError, AttributeError):
+        return False
+    renameat2.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
+    at_fdcwd, rename_exchange = -100, 2
+    if renameat2(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), rename_exchange) == 0:
+        return True
+    err = ctypes.get_errno()
+    if err in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP, errno.EXDEV):
+        return False
+    raise OSError(err, os.strerror(err), str(b))
 
 
 def _remove(path: Path, strict: bool = False) -> None:
