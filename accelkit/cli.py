@@ -129,6 +129,8 @@ def _cache(args) -> int:
         )
         for digest in report.bad:
             print(f"  bad: {digest}")
+        for path, why in report.failed:
+            print(f"  not removed: {path} ({why}); it is still there: remove it by hand")
         return 0 if report.ok else 1
     report = store.prune(keep=args.keep, dry_run=args.dry_run)
     print(f"{store.root}: {report.summary()}")

@@ -867,6 +867,22 @@ def test_prune_of_a_read_only_store_says_nothing_was_removed(store, tmp_path, mo
     assert store.snapshot("local:a", "v1") == path  # still there, still served
 
 
+def test_verify_of_a_read_only_store_says_what_it_could_not_evict(store, tmp_path, monkeypatch):
+    src = make_checkpoint(tmp_path / "src", {"w": np.ones(1000, np.float32)})
+    path = store.add_snapshot("local:a", "v1", {p.name: p for p in src.iterdir()})
+    corrupt(path / "model.safetensors")
+
+    def read_only(*args, **kwargs):
+        raise OSError(errno.EROFS, "Read-only file system")
+
+    for name in ("unlink", "rmdir", "remove", "replace", "rename"):
+        monkeypatch.setattr(os, name, read_only)
+    report = store.verify()
+    monkeypatch.undo()
+    assert len(report.bad) == 1 and report.evicted == [] and not report.ok
+    assert str(path) in [p for p, _ in report.failed] and all("read-only" in why for _, why in report.failed)
+
+
 def test_cli_cache_prune_on_a_read_only_store(store, tmp_path, monkeypatch, capsys):
     from accelkit.cli import main
 

@@ -195,10 +195,11 @@ class VerifyReport:
     bad: list[str] = field(default_factory=list)  # digests whose content did not match
     evicted: list[tuple[str, str]] = field(default_factory=list)  # (source, revision)
     restored: list[str] = field(default_factory=list)  # blobs re-created from a good snapshot copy
+    failed: list[tuple[str, str]] = field(default_factory=list)  # (path, why) bad but could not be removed
 
     @property
     def ok(self) -> bool:
-        return not self.bad and not self.evicted
+        return not self.bad and not self.evicted and not self.failed
 
 
 @dataclass
@@ -756,6 +757,20 @@ class WeightStore:
                 if not blob.exists():
                     self.put_file(path / name)
                     report.restored.append(rec["sha256"])
+        # on a read-only store nothing could be evicted: say so instead of claiming it
+        gone = []
+        for source, revision in report.evicted:
+            path = self.snapshot_path(source, revision)
+            if (path / MANIFEST).exists():
+                report.failed.append((str(path), _why_not_removed(path / MANIFEST)))
+            else:
+                gone.append((source, revision))
+        report.evicted = gone
+        report.failed += [
+            (str(self.blob_path(d)), _why_not_removed(self.blob_path(d)))
+            for d in report.bad
+            if self.has_blob(d)
+        ]
         return report
 
     def prune(
@@ -1100,6 +1115,11 @@ def _freed_bytes(paths: list[Path]) -> int:
     """Bytes freed by deleting `paths` (files and trees): a hard-linked file counts only when all
     of its links are among them."""
     return sum(st.st_size for st, names in _links(paths).values() if len(names) >= st.st_nlink)
+
+
+def _why_not_removed(path: Path) -> str:
+    """Why `path`, which eviction left in place, cannot be removed."""
+    return _try_remove(path) or "removed only now"
 
 
 def _try_remove(path: Path) -> str | None:
