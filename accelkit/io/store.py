@@ -18,7 +18,9 @@ Layout under the root (`ACCELKIT_CACHE`, else the user cache directory, see `def
 <source> and <revision> are percent-encoded (`hf:org/name` -> `hf%3Aorg%2Fname`). Every write goes
 to tmp/ first, is fsynced and hashed, then moved into place with os.replace, so a crash, a failed
 hash or a full disk leaves at most a tmp entry. Reads are verified: a file whose (size, mtime_ns)
-differs from its last good hash is hashed again; a mismatch evicts the entry and raises WeightsError.
+differs from its last good hash is hashed again, and since size and mtime prove nothing about the
+bytes (bit rot, `cp -p`), a weight file is also hashed once per process before its tensors are first
+used (`check_content`, called by Checkpoint); a mismatch evicts the entry and raises WeightsError.
 File locks (flock; msvcrt on Windows, exclusive only) let any number of processes import, load and
 prune at once: a snapshot is never seen half-replaced, re-importing identical content changes
 nothing on disk, and prune waits for imports in flight. A read-only store is read without locks.
