@@ -181,16 +181,17 @@ def _download(hub, repo_id: str, revision: str, store: WeightStore) -> Path:
 
 
 def _progress_class(hub, p: Progress) -> type:
-    """A tqdm class for snapshot_download that shows nothing itself and reports the bytes of the
-    whole download to `p` (the store's progress: one tqdm bar on a terminal, and the progress
-    hooks, e.g. a notebook widget). huggingface_hub sums every file into one bar named
+    """A tqdm class for snapshot_download that reports the bytes of the whole download to `p` (the
+    store's progress: one tqdm bar on a terminal, and the progress hooks, e.g. a notebook widget),
+    and shows huggingface_hub's own bars only when `p` is displayed nowhere. huggingface_hub sums every file into one bar named
     "huggingface_hub.snapshot_download", growing its total as the files' sizes become known."""
     lock = threading.Lock()
 
     class HubProgress(hub.utils.tqdm):
         def __init__(self, *args, **kwargs):
             self._bytes = kwargs.get("name") == "huggingface_hub.snapshot_download"
-            kwargs["disable"] = True
+            if p.displayed:  # one display: ours; else huggingface_hub's own bars (e.g. in Jupyter)
+                kwargs["disable"] = True
             super().__init__(*args, **kwargs)
 
         def __setattr__(self, name, value):

@@ -122,6 +122,11 @@ class Progress:
             self._bar.update(n)
         self._emit(False)
 
+    @property
+    def displayed(self) -> bool:
+        """Whether anything shows this task (a tqdm bar, or a progress hook such as a widget)."""
+        return self._bar is not None or bool(self._hooks)
+
     def set_total(self, total: int) -> None:
         """Change the total (a download whose size becomes known as it goes)."""
         self.total = total
