@@ -42,6 +42,10 @@ from pathlib import Path
 
 import numpy as np
 
+from .onnx_reference import FAMILIES as ORT_FAMILIES
+from .onnx_reference import TARGET as ORT_TARGET
+from .onnx_reference import OnnxRuntimeWebGPU
+from .onnx_reference import measure_target as measure_ort
 from .presets import FAMILIES, PRESETS, TINY, random_state_dict, write_checkpoint
 from .sweep import Progress, environment, parse, show, write_json
 
@@ -720,6 +724,21 @@ def _check(records: list[dict], family: str, notes: list) -> None:
                 )
 
 
+def _ort_targets(
+    ref: OnnxRuntimeWebGPU, tt: _Torch, ckpt: _Checkpoint, batches, cfg: dict, work: Path
+) -> list:
+    """ONNX Runtime WebGPU on the ONNX export of transformers' model of the same checkpoint."""
+    base = {
+        "target": ORT_TARGET,
+        "kind": "reference",
+        "device": "webgpu",
+        "model": ckpt.family,
+        "size": ckpt.size,
+    }
+    build = lambda: tt.build(ckpt, "cpu")  # noqa: E731
+    return measure_ort(ref, build, ckpt.family, batches, cfg, work, _first_run, _timed_runs, base)
+
+
 # ---------------------------------------------------------------------------------- the runner
 def _environment(command: str, devs, tt: _Torch | None) -> dict:
     env = environment(command, devs)
@@ -790,6 +809,9 @@ def run(
         devs = [ak.device(d) for d in ([devices] if isinstance(devices, str) else devices)]
     notes: list[str] = []
     tt = _Torch(notes) if references else None
+    ort_ref = OnnxRuntimeWebGPU(notes) if references and tt is not None and tt.torch is not None else None
+    if ort_ref is not None and not ort_ref.available:
+        ort_ref = None
     ak_targets = list(devs)
     if references and not any(d.backend_name == "cpu" for d in devs):
         ak_targets.append(ak.device("cpu"))  # the accelkit CPU backend, as a reference
@@ -816,11 +838,15 @@ def run(
         "notes": notes,
     }
     if tt is not None:
-        result["env"]["references"] = tt.describe() + [
-            {"target": d.spec, "name": f"accelkit CPU backend ({d.name})"}
-            for d in ak_targets
-            if d not in devs
-        ]
+        result["env"]["references"] = (
+            tt.describe()
+            + ([ort_ref.describe()] if ort_ref else [])
+            + [
+                {"target": d.spec, "name": f"accelkit CPU backend ({d.name})"}
+                for d in ak_targets
+                if d not in devs
+            ]
+        )
     plan = []
     for size in sizes:
         for family in models:
@@ -828,6 +854,8 @@ def run(
                 plan.append((size, family, "ak", d))
             if tt is not None and tt.targets:
                 plan.append((size, family, "torch", None))
+            if ort_ref is not None and family in ORT_FAMILIES:
+                plan.append((size, family, "ort", None))
     tmp = None
 
     def tmpdir() -> Path:
@@ -851,7 +879,7 @@ def run(
                 desc["inputs"] = cfg["describe"]
                 recs = []
                 for _, _, kind, d in [p for p in plan if p[0] == size and p[1] == family]:
-                    label = d.spec if kind == "ak" else "torch"
+                    label = d.spec if kind == "ak" else kind
                     bar.step(f"{family} {size} on {label}")
                     if kind == "ak":
                         if size != "tiny" and d.is_software:
@@ -860,6 +888,8 @@ def run(
                             )
                             continue
                         recs.extend(_ak_target(ak, d, ckpt, fam_batches, cfg))
+                    elif kind == "ort":
+                        recs.extend(_ort_targets(ort_ref, tt, ckpt, fam_batches, cfg, tmpdir()))
                     else:
                         recs.extend(_torch_targets(tt, ckpt, fam_batches, cfg))
                 _check(recs, family, notes)

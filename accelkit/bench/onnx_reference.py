@@ -113,41 +113,42 @@ def measure_target(
     build_cpu_model: Callable[[], object],
     family: str,
     batches,
-    inputs_by_batch: dict,
+    cfg: dict,
     workdir: Path,
-    measure: Callable,
-    first: Callable,
-    repeats: int,
-    budget_s: float,
+    first_run: Callable,
+    timed_runs: Callable,
     base_record: dict,
 ) -> list[dict]:
-    """One record per batch for the ORT WebGPU target (``measure``/``first`` are bench models' timers)."""
-    records = []
+    """One record per batch for the ORT WebGPU target, timed by bench models' ``first_run``/``timed_runs``."""
     if family not in FAMILIES:
-        return records
+        return []
     try:
         model = build_cpu_model()
         path = workdir / f"{family}-{base_record['size']}.onnx"
         t0 = time.perf_counter()
-        names = ref.export(model, family, inputs_by_batch[batches[0]], path)
+        names = ref.export(model, family, cfg["inputs"][batches[0]], path)
         del model
         sess = ref.session(path)
         load_s = time.perf_counter() - t0
     except Exception as exc:
         return [{**base_record, "batch": b, "error": f"{type(exc).__name__}: {exc}"[:500]} for b in batches]
-    for batch in batches:
+    records = []
+    for i, batch in enumerate(batches):
         rec = {**base_record, "batch": batch, "load_s": load_s, "memory": {}}
-        feed = {k: inputs_by_batch[batch][k] for k in names}
+        feed = {k: cfg["inputs"][batch][k] for k in names}
         try:
 
             def forward(feed=feed):
                 return sess.run(None, feed)
 
-            first_ms, out = first(forward, lambda: None)
-            rec["first_ms"] = first_ms
+            out, warm = first_run(forward, _no_sync, rec, cfg, i == 0)
             rec["outputs"] = {k: np.asarray(v) for k, v in zip(ref.outputs, out)}
-            rec.update(measure(forward, lambda: None, repeats, budget_s, True))
+            timed_runs(forward, _no_sync, rec, cfg, warm, None)
         except Exception as exc:
             rec["error"] = f"{type(exc).__name__}: {exc}"[:500]
         records.append(rec)
     return records
+
+
+def _no_sync() -> None:
+    """``session.run`` returns host arrays: the work is done when it returns."""
