@@ -53,7 +53,7 @@ class OnnxRuntimeWebGPU:
     def describe(self) -> dict:
         return {
             "target": TARGET,
-            "name": f"onnxruntime {self.ort.__version__} {PROVIDER} (ONNX export of transformers)",
+            "name": f"onnxruntime {self.ort.__version__} {PROVIDER} (ONNX export of transformers; a call includes numpy in and out)",
         }
 
     def export(self, torch_model, family: str, example: dict[str, np.ndarray], path: Path) -> list[str]:
