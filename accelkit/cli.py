@@ -140,10 +140,12 @@ def _cache(args) -> int:
         )
         for digest in report.bad:
             print(f"  bad: {digest}")
+        for path, why in report.failed:
+            print(f"  not removed: {path} ({why}); it is still there: remove it by hand")
         return 0 if report.ok else 1
-    freed = store.prune(keep=args.keep, dry_run=args.dry_run)
-    print(f"{'would free' if args.dry_run else 'freed'} {_mib(freed)} in {store.root}")
-    return 0
+    report = store.prune(keep=args.keep, dry_run=args.dry_run)
+    print(f"{store.root}: {report.summary()}")
+    return 0 if report.ok else 1
 
 
 def _mib(n: int) -> str:
@@ -159,7 +161,7 @@ def _bench_help() -> str:
 
 def build_parser() -> argparse.ArgumentParser:
     from . import __version__
-    from .bench import plain
+    from .bench.sweep import plain
 
     p = argparse.ArgumentParser(prog="accelkit", description=plain(__doc__))
     p.add_argument("--version", action="version", version=f"accelkit {__version__}")
