@@ -255,6 +255,12 @@ class BertModel(BertPreTrainedModel):
     def __call__(
         self, input_ids, attention_mask=None, token_type_ids=None, output_hidden_states: bool = False
     ):
+        """``input_ids`` (B, T) or (T,): numpy, nested lists, a torch tensor or an int32 Tensor.
+
+        Ids from the host are checked to lie in [0, vocab_size) (InputError naming the largest);
+        ids already on the device (a Tensor) are NOT checked, since that would need a readback:
+        the embedding kernel clamps out-of-range ids there, silently.
+        """
         cfg = self.config
         ids, shape = self._ids_input(input_ids, "input_ids", cfg.vocab_size)
         if shape[1] > cfg.max_position_embeddings:
