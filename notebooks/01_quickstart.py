@@ -29,7 +29,7 @@ import numpy as np
 
 import accelkit as ak
 
-plt.rcParams.update({"figure.dpi": 72, "figure.figsize": (7, 3), "font.size": 9})
+plt.rcParams.update({"figure.dpi": 100, "figure.figsize": (7, 3), "font.size": 9})
 
 # %% [markdown]
 # ## 1. Devices

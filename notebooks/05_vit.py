@@ -26,7 +26,7 @@ import numpy as np
 
 import accelkit as ak
 
-plt.rcParams.update({"figure.dpi": 72, "figure.figsize": (7, 3), "font.size": 9})
+plt.rcParams.update({"figure.dpi": 100, "figure.figsize": (7, 3), "font.size": 9})
 
 import math
 from pathlib import Path

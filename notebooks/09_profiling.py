@@ -30,7 +30,7 @@ from IPython.display import display
 
 import accelkit as ak
 
-plt.rcParams.update({"figure.dpi": 72, "figure.figsize": (7, 3), "font.size": 9})
+plt.rcParams.update({"figure.dpi": 100, "figure.figsize": (7, 3), "font.size": 9})
 
 # the first WebGPU device: cells that use it are skipped without one (or, under ACCELKIT_REQUIRE_WEBGPU=1, fail)
 gpus = [d for d in ak.devices() if d.backend_name == "webgpu"]
@@ -113,12 +113,13 @@ fig.tight_layout()
 
 
 # %% [markdown]
-# Per kernel family, side by side (the CPU backend's kernels are named `cpu.<op>`):
+# Per kernel, side by side: both backends give the same op the same kernel name (`matmul`,
+# `attention`, `layer_norm+residual`, ...), so the bars line up.
 
 
 # %%
 def per_kernel(p):
-    return {k.kernel.removeprefix("cpu."): k.gpu_ms for k in p.kernels()}
+    return {k.kernel: k.gpu_ms for k in p.kernels()}
 
 
 tables = {name: per_kernel(p) for name, p in profiles.items()}
