@@ -272,6 +272,13 @@ def test_bert_host_ids_out_of_range_name_the_max_id_and_vocab(dev):
         bert(np.array([[2, vocab + 7, 3]]))
 
 
+@pytest.mark.parametrize("bad", [None, 3, b"bytes"])
+def test_bert_embed_refuses_non_text(bad):
+    bert = _model("bert-tiny", ak.device("cpu"))
+    with pytest.raises(ak.InputError):
+        bert.embed(bad)
+
+
 def test_text_with_a_lone_surrogate_is_not_valid_unicode():
     bert = _model("bert-tiny", ak.device("cpu"))
     for call in (lambda: bert.encode(["fine", "bad \ud800 text"]), lambda: bert.embed("x\udfff")):

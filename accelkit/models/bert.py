@@ -219,7 +219,14 @@ class BertPreTrainedModel(PreTrainedModel):
         """
         if pooling not in ("cls", "mean"):
             raise InputError(f"embed: pooling must be 'cls' or 'mean', got {pooling!r}")
-        texts = [texts] if isinstance(texts, str) else list(texts)
+        if isinstance(texts, str):
+            texts = [texts]
+        elif isinstance(texts, (list, tuple)) or (
+            hasattr(texts, "__iter__") and not isinstance(texts, bytes)
+        ):
+            texts = list(texts)
+        else:
+            raise InputError(f"embed: expected a str or a list of str, got {type(texts).__name__}")
         if not texts:
             return np.zeros((0, self.config.hidden_size), np.float32)
         if batch_size < 1:
