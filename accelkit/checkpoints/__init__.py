@@ -27,7 +27,7 @@ def path(name: str) -> Path:
     available = names()
     if name not in available:
         raise WeightsError(
-            f"no bundled checkpoint named {name!r}; bundled (tiny, random weights): {', '.join(available)}; "
+            f"no bundled checkpoint named {name!r}; available: {', '.join(available)} (tiny, random weights); "
             "for a trained model on the Hugging Face Hub write 'hf:org/name', e.g. 'hf:openai/whisper-tiny'"
         )
     return _ROOT / name
