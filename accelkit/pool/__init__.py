@@ -39,6 +39,7 @@ from dataclasses import dataclass
 
 from ..errors import AccelkitError, OutOfMemoryError
 from .batching import Prepared, rule_for
+from .futures import CallbackThread, PoolFuture, scrub
 from .stats import PoolStats, StatsRecorder
 
 #: seconds a worker waits for more requests to fill a batch (from the oldest request's arrival)
@@ -116,6 +117,11 @@ class _Worker:
                     req.future.set_exception(
                         PoolClosedError("the pool was garbage-collected before this request ran")
                     )
+        except BaseException as exc:  # noqa: BLE001 - a bug in the loop: fail what it held, never hang them
+            for req in [*self.current, *self.pending]:
+                if not req.future.done():
+                    req.future.set_exception(scrub(exc))
+            raise
         finally:
             self.pending.clear()
             self.current = []
@@ -289,7 +295,7 @@ class _Worker:
         now = time.perf_counter()
         if not req.future.done():
             if exc is not None:
-                req.future.set_exception(exc)
+                req.future.set_exception(scrub(exc))
             else:
                 req.future.set_result(result)
         if not _internal(req.method):
@@ -422,6 +428,7 @@ class Pool:
         self._names: dict[str, int] = {}
         self._workers: dict[object, _Worker] = {}
         self._stats = StatsRecorder()
+        self._callbacks = CallbackThread("accelkit-pool-callbacks")
         self._closed = False
         self._cancelling = False
         for d in self.devices:
@@ -518,7 +525,7 @@ class Pool:
         Returns a Future whose result is the model's output with every Tensor copied to numpy. A
         request that fails sets its own future's exception; the pool keeps serving.
         """
-        future: Future = Future()
+        future: Future = PoolFuture(self._callbacks)
         now = time.perf_counter()
         with self._lock:
             self._check_open()
@@ -626,6 +633,7 @@ class Pool:
             for w in workers:
                 if w.thread is not threading.current_thread():
                     w.thread.join()
+            self._callbacks.wait_idle()
 
     def _check_open(self) -> None:
         if self._closed:
