@@ -394,15 +394,25 @@ class Pool:
     ``devices``: None (the best device), a spec, a Device, or a list of them; one worker thread
     each. ``max_batch_size``: rows per batch (1 turns batching off). ``memory_budget``: device
     bytes per device the pool may use (an int, or {spec: int}); None for no limit.
+    ``client``: a ``distributed.Client``: the same pool on a Dask cluster, one local pool per
+    worker (see ``accelkit.pool.distributed``; needs the ``[distributed]`` extra).
     ``batch_window``: seconds to wait for a batch to fill. ``max_padding``: a text batch takes a
     request only if padding stays within this fraction of the batch's real tokens (the closest
     lengths are taken first; inf: pad freely).
     """
 
+    def __new__(cls, devices=None, *args, client=None, **kwargs):
+        if client is not None and cls is Pool:  # the same pool on Dask distributed
+            from .distributed import DistributedPool
+
+            return super().__new__(DistributedPool)
+        return super().__new__(cls)
+
     def __init__(
         self,
         devices=None,
         *,
+        client=None,
         max_batch_size: int = 8,
         memory_budget: int | dict | None = None,
         batch_window: float = DEFAULT_BATCH_WINDOW,
@@ -410,6 +420,10 @@ class Pool:
     ) -> None:
         from ..hardware import device as pick_device
 
+        if client is not None:
+            raise AccelkitError(
+                "Pool: client= makes a pool on Dask distributed; create it as Pool(client=...)"
+            )
         if isinstance(devices, (list, tuple)):
             devs = [pick_device(d) for d in devices]
         else:
@@ -694,4 +708,20 @@ def _instance_label(model) -> str:
     return f"{name}({ckpt.name})" if ckpt is not None else name
 
 
-__all__ = ["DEFAULT_BATCH_WINDOW", "DEFAULT_MAX_PADDING", "Pool", "PoolClosedError", "PoolStats"]
+__all__ = [
+    "DEFAULT_BATCH_WINDOW",
+    "DEFAULT_MAX_PADDING",
+    "DistributedPool",
+    "Pool",
+    "PoolClosedError",
+    "PoolStats",
+    "WorkerLostError",
+]
+
+
+def __getattr__(name: str):
+    if name in ("DistributedPool", "WorkerLostError"):  # without importing Dask: it is imported when used
+        from . import distributed
+
+        return getattr(distributed, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

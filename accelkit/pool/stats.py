@@ -231,4 +231,127 @@ class PoolStats:
         return mimebundle(self, include, exclude)
 
 
-__all__ = ["PoolStats", "StatsRecorder"]
+class ClusterStats(PoolStats):
+    """A snapshot of a pool on Dask (``Pool(client=...)``): the pool's counts and latency (submit to
+    result, seen from the client), batches summed over the workers, and per worker its device, the
+    models it holds loaded, its queue (requests sent and not answered), p50/p95 latency, throughput
+    and batches; ``retried`` counts requests sent again after their worker was lost."""
+
+    def text(self) -> str:
+        d = self._data
+        rps = "-" if d["throughput_rps"] is None else f"{d['throughput_rps']:.1f} req/s"
+        alive = sum(w["alive"] for w in d["workers"])
+        lines = [
+            f"pool on Dask ({d.get('scheduler') or 'scheduler'}): {alive} workers; {d['completed']} done, "
+            f"{d['failed']} failed, {d['cancelled']} cancelled of {d['submitted']} submitted; "
+            f"{d['queue_depth']} outstanding, {d['retried']} retried after a worker was lost",
+            f"  latency p50 {_ms(d['p50_ms'])}, p95 {_ms(d['p95_ms'])}, p99 {_ms(d['p99_ms'])}; throughput {rps}",
+            f"  {d['batches']} batches, mean {d['mean_batch_size']:.2f} requests, largest {d['largest_batch']}",
+        ]
+        for w in d["workers"]:
+            if not w["alive"]:
+                lines.append(
+                    f"  worker {w['name']} ({w['worker']}): gone; {w['completed']} done, {w['lost_requests']} lost"
+                )
+                continue
+            wrps = "-" if w["throughput_rps"] is None else f"{w['throughput_rps']:.1f} req/s"
+            lines.append(
+                f"  worker {w['name']} ({w['worker']}) on {w['device'] or '-'}: models {', '.join(w['models']) or '-'}; "
+                f"queue {w['queue']}, {w['completed']} done, {w['failed']} failed, p50 {_ms(w['p50_ms'])}, "
+                f"p95 {_ms(w['p95_ms'])}, {wrps}, {w['batches']} batches (mean {w['mean_batch_size']:.2f})"
+            )
+        for m in d["models"]:
+            lines.append(
+                f"  model {m['name']}{'' if m['source'] in (None, m['name']) else ' = ' + m['source']}: "
+                f"loaded on {', '.join(m['loaded_on']) or '-'}; {m['requests']} requests, {m['queued']} outstanding"
+            )
+        return "\n".join(lines)
+
+    __str__ = text
+
+    def _repr_html_(self) -> str | None:
+        try:
+            from ..notebook import reprs
+            from ..notebook.options import html_enabled
+        except ImportError:  # pragma: no cover
+            import html
+
+            return f"<pre>{html.escape(self.text())}</pre>"
+        if not html_enabled():
+            return None
+        d = self._data
+        rps = "-" if d["throughput_rps"] is None else f"{d['throughput_rps']:.1f} req/s"
+        alive = sum(w["alive"] for w in d["workers"])
+        head = reprs.header(
+            "pool on Dask",
+            reprs.badge(f"{alive} workers", "accent"),
+            reprs.badge(f"{d['completed']} done", "ok"),
+            reprs.badge(f"{d['failed']} failed", "error" if d["failed"] else ""),
+            reprs.badge(f"{d['queue_depth']} outstanding", "warn" if d["queue_depth"] else ""),
+            reprs.badge(rps, "accent"),
+        )
+        summary = reprs.kv_table(
+            [
+                ("scheduler", d.get("scheduler") or "-"),
+                ("latency p50 / p95 / p99", f"{_ms(d['p50_ms'])} / {_ms(d['p95_ms'])} / {_ms(d['p99_ms'])}"),
+                (
+                    "batches",
+                    f"{d['batches']} (mean {d['mean_batch_size']:.2f}, largest {d['largest_batch']})",
+                ),
+                ("submitted / cancelled / retried", f"{d['submitted']} / {d['cancelled']} / {d['retried']}"),
+            ]
+        )
+        workers = reprs.table(
+            [
+                [
+                    w["name"],
+                    w["worker"],
+                    (w["device"] or "-") if w["alive"] else "gone",
+                    ", ".join(w["models"]) or "-",
+                    w["queue"],
+                    w["completed"],
+                    w["failed"],
+                    _ms(w["p50_ms"]),
+                    _ms(w["p95_ms"]),
+                    "-" if w["throughput_rps"] is None else f"{w['throughput_rps']:.1f}",
+                    w["batches"],
+                    f"{w['mean_batch_size']:.2f}",
+                ]
+                for w in d["workers"]
+            ],
+            [
+                "worker",
+                "address",
+                "device",
+                "models loaded",
+                "queue",
+                "done",
+                "failed",
+                "p50",
+                "p95",
+                "req/s",
+                "batches",
+                "mean batch",
+            ],
+            numeric=(4, 5, 6, 7, 8, 9, 10, 11),
+        )
+        models = reprs.table(
+            [
+                [
+                    m["name"],
+                    m["source"] or m["name"],
+                    ", ".join(m["loaded_on"]) or "-",
+                    m["requests"],
+                    m["queued"],
+                ]
+                for m in d["models"]
+            ],
+            ["model", "source", "loaded on", "requests", "outstanding"],
+            numeric=(3, 4),
+        )
+        body = head + summary + reprs.section("workers", workers, open=True, count=len(d["workers"]))
+        body += reprs.section("models", models, open=True, count=len(d["models"]))
+        return reprs.repr_block(self.text(), body, "pool")
+
+
+__all__ = ["ClusterStats", "PoolStats", "StatsRecorder"]
