@@ -294,7 +294,7 @@ class DistributedPool(Pool):
             return
         task.add_done_callback(lambda t, call=call: self._task_done(call, t))
         if gone:
-            self._lost(call, task, "it left the cluster")
+            self._lost(call, task, "it left while the request was being sent")
 
     def _task_done(self, call: _Call, task) -> None:
         """A Dask attempt ended (on Dask's callback thread): set the result, fail it, or retry it."""
@@ -389,13 +389,7 @@ class DistributedPool(Pool):
 
     def _refresh(self) -> list[tuple[_Call, object]]:
         """Sync the worker table with the scheduler's; returns the (call, Dask task) pairs whose worker left."""
-        try:
-            info = self.client.scheduler_info(
-                n_workers=-1
-            )  # every worker (newer Dask lists a few by default)
-        except TypeError:  # older Dask: no n_workers, lists them all
-            info = self.client.scheduler_info()
-        listed = self._serving(info["workers"])
+        listed = self._serving(_identity(self.client)["workers"])
         lost = []
         with self._lock:
             for address, w in listed.items():
@@ -419,7 +413,7 @@ class DistributedPool(Pool):
                 return False
             return True
         for call, task in lost:
-            self._lost(call, task, "it left the cluster")
+            self._lost(call, task, "the scheduler no longer lists it")
         self._place_parked()
         return True
 
@@ -595,6 +589,15 @@ class DistributedPool(Pool):
             f"<accelkit.Pool {state} on Dask, {alive} workers, max_batch_size {self.max_batch_size}>\n"
             + self.stats().text()
         )
+
+
+def _identity(client) -> dict:
+    """The scheduler's identity with every worker, asked afresh. Not ``client.scheduler_info()``: that
+    returns the client's shared cache, which its periodic refresh replaces with one listing no workers."""
+    try:
+        return client.sync(client.scheduler.identity, n_workers=-1)
+    except TypeError:  # older Dask: identity() takes no n_workers and lists every worker
+        return client.sync(client.scheduler.identity)
 
 
 def _watch(ref: weakref.ref, stop: threading.Event) -> None:
