@@ -39,6 +39,7 @@ from __future__ import annotations
 import itertools
 import json
 import logging
+import queue
 import threading
 import time
 import uuid
@@ -173,6 +174,14 @@ class DistributedPool(Pool):
         self._closed = False
         self._cancelling = False
         self._stop = threading.Event()
+        self._ready: queue.SimpleQueue = queue.SimpleQueue()  # finished attempts whose results to fetch
+        self._collector = threading.Thread(
+            target=_collect,
+            args=(weakref.ref(self), self._ready, self._stop),
+            name=f"{self.id}-collector",
+            daemon=True,
+        )
+        self._collector.start()
         self._refresh()
         self._monitor = threading.Thread(
             target=_watch, args=(weakref.ref(self), self._stop), name=f"{self.id}-monitor", daemon=True
@@ -302,13 +311,8 @@ class DistributedPool(Pool):
             if call.task is not task:
                 return  # superseded: the worker was lost and the call sent elsewhere
         status = task.status
-        if status == "finished":
-            try:
-                result = task.result()
-            except Exception as exc:  # noqa: BLE001 - the result was lost with its worker before we got it
-                self._lost(call, task, f"its result could not be fetched ({type(exc).__name__}: {exc})")
-                return
-            self._finish(call, task, result=result)
+        if status == "finished":  # fetched by the collector, many at a time
+            self._ready.put((call, task))
         elif status == "error":
             exc = task.exception()
             if _is_worker_loss(exc):
@@ -317,6 +321,24 @@ class DistributedPool(Pool):
                 self._finish(call, task, exc=exc)
         elif not call.future.done():  # cancelled by someone else (client.restart, client.cancel)
             self._lost(call, task, "its Dask task was cancelled")
+
+    def _collect(self, items: list) -> None:
+        """Fetch the results of finished attempts in one ``gather`` (one round trip for many), then
+        answer their futures; a result lost with its worker sends that request again."""
+        try:
+            results = self.client.gather([task for _, task in items])
+        except Exception:  # noqa: BLE001 - some result is gone: fetch them one by one to find which
+            results = None
+        for i, (call, task) in enumerate(items):
+            if results is not None:
+                self._finish(call, task, result=results[i])
+                continue
+            try:
+                result = task.result()
+            except Exception as exc:  # noqa: BLE001 - the result was lost with its worker before we got it
+                self._lost(call, task, f"its result could not be fetched ({type(exc).__name__}: {exc})")
+            else:
+                self._finish(call, task, result=result)
 
     def _finish(self, call: _Call, task, *, result=None, exc: BaseException | None = None) -> None:
         now = time.perf_counter()
@@ -576,6 +598,7 @@ class DistributedPool(Pool):
             wait_futures(futures)
         self._stop.set()
         self._monitor.join()
+        self._collector.join()
         try:
             self.client.run(close_local, self.id, cancel_pending, on_error="return")
         except Exception:  # noqa: BLE001 - the client or cluster is gone already: nothing left to close
@@ -598,6 +621,28 @@ def _identity(client) -> dict:
         return client.sync(client.scheduler.identity, n_workers=-1)
     except TypeError:  # older Dask: identity() takes no n_workers and lists every worker
         return client.sync(client.scheduler.identity)
+
+
+def _collect(ref: weakref.ref, ready: queue.SimpleQueue, stop: threading.Event) -> None:
+    """The collector thread: takes every finished attempt queued so far and fetches their results at once."""
+    while not stop.is_set():
+        try:
+            items = [ready.get(timeout=0.5)]
+        except queue.Empty:
+            continue
+        while True:
+            try:
+                items.append(ready.get_nowait())
+            except queue.Empty:
+                break
+        pool = ref()
+        if pool is None:
+            return
+        try:
+            pool._collect(items)
+        except Exception:  # noqa: BLE001 - a bug here must not stop the collecting: log it, go on
+            logging.getLogger("accelkit.pool").exception("accelkit pool collector")
+        del pool, items
 
 
 def _watch(ref: weakref.ref, stop: threading.Event) -> None:
