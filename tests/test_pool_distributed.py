@@ -242,3 +242,25 @@ def test_the_local_pool_works_without_distributed():
     env = {**os.environ, "PYTHONPATH": os.getcwd()}
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=60)
     assert out.returncode == 0, out.stderr
+
+
+def test_asyncio_run(cluster):
+    import asyncio
+
+    _, client = cluster
+    with ak.Pool(client=client) as pool:
+        out = asyncio.run(pool.run("bert-tiny", input_ids=np.array([[2, 3, 4]])))
+    assert out.logits.shape == (1, 3)
+
+
+def test_bench_pool_on_a_scheduler_address(cluster):
+    from accelkit.bench.pool import main, run_clusters
+
+    c, _ = cluster
+    result = run_clusters([c.scheduler_address], requests=8, threads=2, batch_size=4, progress=False)
+    direct, dask = result["rows"]
+    assert direct["config"] == "direct" and dask["client"] == c.scheduler_address
+    assert dask["failed"] == 0 and dask["max_abs_diff"] < 1e-4 and sum(dask["served"].values()) == 8
+    assert "dask tcp://127.0.0.1" in result["table"]
+    with pytest.raises(SystemExit):
+        main(["--client"])  # the address is required

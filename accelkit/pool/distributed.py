@@ -581,7 +581,9 @@ class DistributedPool(Pool):
                     if task is not None:
                         task.cancel()
         if first:
-            done = threading.Thread(target=self._shut_down, args=(cancel_pending,), name=f"{self.id}-close")
+            done = threading.Thread(
+                target=self._shut_down, args=(cancel_pending,), name=f"{self.id}-close", daemon=True
+            )
             done.start()
             if wait:
                 done.join()
