@@ -278,7 +278,40 @@ class DistributedPool(Pool):
         """Submit the call's attempt to ``address`` as one Dask task (outside the lock: it talks to the scheduler)."""
         if address is None:
             return
-        task = self.client.submit(
+        try:
+            task = self._submit_task(call, address)
+        except Exception as exc:  # noqa: BLE001 - the client cannot send (closed, no scheduler): fail the request
+            with self._lock:
+                worker = self._workers.get(address)
+                if worker is not None and call.worker == address:
+                    worker.outstanding -= 1
+                call.worker = None
+            self._finish_failed(
+                call,
+                PoolClosedError(f"request {call.number} ({call.spec.key}) could not be sent to Dask: {exc}"),
+            )
+            return
+        with self._lock:
+            if call.worker != address or call.future.done():  # cancelled meanwhile
+                stale = True
+                worker = self._workers.get(address)
+                if call.worker == address and worker is not None:
+                    worker.outstanding -= 1
+                call.worker = None
+                self._calls.discard(call)
+            else:
+                call.task, stale = task, False
+                worker = self._workers.get(address)
+                gone = worker is None or not worker.alive  # it left while the task was being sent
+        if stale:
+            task.cancel()
+            return
+        task.add_done_callback(lambda t, call=call: self._task_done(call, t))
+        if gone:
+            self._lost(call, task, "it left while the request was being sent")
+
+    def _submit_task(self, call: _Call, address: str):
+        return self.client.submit(
             serve,
             self.id,
             self._options,
@@ -291,19 +324,6 @@ class DistributedPool(Pool):
             allow_other_workers=False,
             pure=False,
         )
-        with self._lock:
-            if call.worker != address or call.future.done():  # cancelled meanwhile
-                stale = True
-            else:
-                call.task, stale = task, False
-                worker = self._workers.get(address)
-                gone = worker is None or not worker.alive  # it left while the task was being sent
-        if stale:
-            task.cancel()
-            return
-        task.add_done_callback(lambda t, call=call: self._task_done(call, t))
-        if gone:
-            self._lost(call, task, "it left while the request was being sent")
 
     def _task_done(self, call: _Call, task) -> None:
         """A Dask attempt ended (on Dask's callback thread): set the result, fail it, or retry it."""
@@ -350,13 +370,13 @@ class DistributedPool(Pool):
             worker = self._workers.get(call.worker)
             if worker is not None:
                 worker.outstanding -= 1
-                if not _internal(call.method):
-                    worker.stats.on_done(call.submitted, now, exc is None)
-            if not _internal(call.method):
-                self._stats.on_done(call.submitted, now, exc is None)
-        if not call.future.set_running_or_notify_cancel():
+        if not call.future.set_running_or_notify_cancel():  # the caller cancelled it meanwhile
             self._stats.on_cancel()
             return
+        if not _internal(call.method):
+            if worker is not None:
+                worker.stats.on_done(call.submitted, now, exc is None)
+            self._stats.on_done(call.submitted, now, exc is None)
         if exc is not None:
             call.future.set_exception(exc)
         else:
@@ -365,7 +385,13 @@ class DistributedPool(Pool):
     def _lost(self, call: _Call, task, reason: str) -> None:
         """The call's worker left (or its task vanished): send it elsewhere, or fail it after ``attempts`` runs."""
         with self._lock:
-            if task is None or call.task is not task or call.future.done():
+            if task is None or call.task is not task:
+                return
+            if call.future.done():  # cancelled by the caller: nothing to send again
+                call.task = None
+                self._calls.discard(call)
+                if call.worker in self._workers:
+                    self._workers[call.worker].outstanding -= 1
                 return
             address = call.worker
             call.task = None
@@ -594,7 +620,7 @@ class DistributedPool(Pool):
         """Drain (the monitor keeps retrying lost requests meanwhile), then close the workers' local pools."""
         while True:
             with self._lock:
-                futures = [c.future for c in self._calls]
+                futures = [c.future for c in self._calls if not c.future.done()]
             if not futures:
                 break
             wait_futures(futures)
