@@ -82,6 +82,19 @@ def worker_pids(client) -> dict[str, int]:
     return client.run(os.getpid)
 
 
+def live_workers(cluster, client, n: int) -> None:
+    """Wait for ``n`` running workers (the nanny restarts a killed one, slowly on a busy machine); add
+    workers when they do not come."""
+    try:
+        client.wait_for_workers(n, timeout=30)
+    except Exception:  # noqa: BLE001 - distributed's WorkerStartTimeoutError (a TimeoutError in older ones)
+        running = sum(
+            w["status"] == "running" for w in client.scheduler_info(n_workers=-1)["workers"].values()
+        )
+        cluster.scale(len(cluster.worker_spec) + max(0, n - running))
+        client.wait_for_workers(n, timeout=90)
+
+
 def test_results_equal_direct_calls(cluster, direct):
     _, client = cluster
     reqs = requests(24, seed=1)
@@ -118,78 +131,6 @@ def test_a_bad_request_fails_only_its_own_future(cluster, direct):
         assert stats.failed == 1 and stats.completed == 6 and stats.retried == 0
 
 
-def test_a_worker_killed_mid_stream_loses_no_request(cluster, direct):
-    _, client = cluster
-    reqs = requests(90, seed=2)
-    answers = []
-    with ak.Pool(client=client, max_batch_size=4) as pool:
-        pool.add("bert-tiny", preload=True)  # both workers hold it: the stream spreads at once
-        futures = []
-        for i, (k, x) in enumerate(reqs):
-            f = pool.submit("bert-tiny" if k == "bert" else "vit-tiny", **x)
-            f.add_done_callback(lambda f, i=i: answers.append(i))
-            futures.append(f)
-        next(as_completed(futures, timeout=60))  # the stream is flowing
-        queues = {w["worker"]: w["queue"] for w in pool.stats().workers if w["alive"]}
-        victim = max(queues, key=queues.get)
-        assert queues[victim] > 0, "nothing in flight on either worker: the kill would test nothing"
-        os.kill(worker_pids(client)[victim], signal.SIGKILL)
-        for f, (k, x) in zip(futures, reqs):
-            check(answer(f, pool), direct[k](**x))
-        stats = pool.stats()
-        assert stats.completed == len(reqs) and stats.failed == 0
-        assert stats.retried >= 1
-        gone = [w for w in stats.workers if w["worker"] == victim]
-        assert gone and not gone[0]["alive"] and gone[0]["lost_requests"] >= 1
-    deadline = time.monotonic() + 30
-    while sorted(answers) != list(range(len(reqs))) and time.monotonic() < deadline:
-        time.sleep(0.02)
-    assert sorted(answers) == list(range(len(reqs))), "every request answered exactly once"
-
-
-def test_a_request_lost_on_its_last_attempt_names_the_worker(cluster):
-    _, client = cluster
-    with ak.Pool(client=client, attempts=1) as pool:
-        pids = worker_pids(client)
-        victim = next(w["worker"] for w in pool.stats().workers if w["alive"] and w["worker"] in pids)
-        with pool._lock:  # route the next request to the victim: make the other workers look busy
-            for w in pool._workers.values():
-                if w.address != victim:
-                    w.outstanding += 1000
-            fut = pool.submit("bert-tiny", input_ids=np.array([[1, 2, 3]]))
-            for w in pool._workers.values():
-                if w.address != victim:
-                    w.outstanding -= 1000
-        os.kill(pids[victim], signal.SIGKILL)
-        with pytest.raises(WorkerLostError, match=victim.replace(".", r"\.")):
-            fut.result(timeout=60)
-        assert isinstance(fut.exception(), ak.AccelkitError)
-        # the pool keeps serving on the workers left
-        pool.submit("bert-tiny", input_ids=np.array([[1, 2, 3]])).result(timeout=60)
-
-
-def test_a_new_worker_takes_work(cluster, direct):
-    c, client = cluster
-    ids = np.array([[7, 8, 9, 10]])
-    with ak.Pool(client=client, max_batch_size=2) as pool:
-        pool.add("bert-tiny", preload=True)
-        before = {w["worker"] for w in pool.stats().workers if w["alive"]}
-        c.scale(len(c.worker_spec) + 1)
-        deadline = time.monotonic() + 30
-        while len([w for w in pool.stats().workers if w["alive"]]) <= len(before):
-            assert time.monotonic() < deadline, "the pool never saw the new worker"
-            time.sleep(0.1)
-        # a burst: no answer is counted before it is all routed (completions wait for the pool's lock)
-        with pool._lock:
-            futures = [pool.submit("bert-tiny", input_ids=ids) for _ in range(12)]
-        for f in futures:
-            check(answer(f, pool), direct["bert"](input_ids=ids))
-        new = [w for w in pool.stats().workers if w["worker"] not in before]
-        assert new and all(w["completed"] >= 1 and "bert-tiny" in w["models"] for w in new), (
-            pool.stats().text()
-        )
-
-
 def test_close_drains_or_cancels(cluster):
     _, client = cluster
     ids = np.array([[1, 2, 3]])
@@ -220,6 +161,28 @@ def test_a_callback_may_wait_for_another_request(cluster):
         assert got.wait(60)
 
 
+def test_asyncio_run(cluster):
+    import asyncio
+
+    _, client = cluster
+    with ak.Pool(client=client) as pool:
+        out = asyncio.run(pool.run("bert-tiny", input_ids=np.array([[2, 3, 4]])))
+    assert out.logits.shape == (1, 3)
+
+
+def test_bench_pool_on_a_scheduler_address(cluster):
+    from accelkit.bench.pool import main, run_clusters
+
+    c, _ = cluster
+    result = run_clusters([c.scheduler_address], requests=8, threads=2, batch_size=4, progress=False)
+    direct, dask = result["rows"]
+    assert direct["config"] == "direct" and dask["client"] == c.scheduler_address
+    assert dask["failed"] == 0 and dask["max_abs_diff"] < 1e-4 and sum(dask["served"].values()) == 8
+    assert "dask tcp://127.0.0.1" in result["table"]
+    with pytest.raises(SystemExit):
+        main(["--client"])  # the address is required
+
+
 def test_sources_of_loaded_models(direct, tmp_path):
     assert checkpoint_source(direct["bert"].checkpoint) == "bert-tiny"
     assert checkpoint_source(tmp_path) == str(tmp_path.absolute())
@@ -244,23 +207,76 @@ def test_the_local_pool_works_without_distributed():
     assert out.returncode == 0, out.stderr
 
 
-def test_asyncio_run(cluster):
-    import asyncio
+def test_a_worker_killed_mid_stream_loses_no_request(cluster, direct):
+    c, client = cluster
+    live_workers(c, client, 2)
+    reqs = requests(90, seed=2)
+    answers = []
+    with ak.Pool(client=client, max_batch_size=4) as pool:
+        pool.add("bert-tiny", preload=True)  # both workers hold it: the stream spreads at once
+        futures = []
+        for i, (k, x) in enumerate(reqs):
+            f = pool.submit("bert-tiny" if k == "bert" else "vit-tiny", **x)
+            f.add_done_callback(lambda f, i=i: answers.append(i))
+            futures.append(f)
+        next(as_completed(futures, timeout=60))  # the stream is flowing
+        queues = {w["worker"]: w["queue"] for w in pool.stats().workers if w["alive"]}
+        victim = max(queues, key=queues.get)
+        assert queues[victim] > 0, "nothing in flight on either worker: the kill would test nothing"
+        os.kill(worker_pids(client)[victim], signal.SIGKILL)
+        for f, (k, x) in zip(futures, reqs):
+            check(answer(f, pool), direct[k](**x))
+        stats = pool.stats()
+        assert stats.completed == len(reqs) and stats.failed == 0
+        assert stats.retried >= 1
+        gone = [w for w in stats.workers if w["worker"] == victim]
+        assert gone and not gone[0]["alive"] and gone[0]["lost_requests"] >= 1
+    deadline = time.monotonic() + 30
+    while sorted(answers) != list(range(len(reqs))) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert sorted(answers) == list(range(len(reqs))), "every request answered exactly once"
 
-    _, client = cluster
-    with ak.Pool(client=client) as pool:
-        out = asyncio.run(pool.run("bert-tiny", input_ids=np.array([[2, 3, 4]])))
-    assert out.logits.shape == (1, 3)
+
+def test_a_request_lost_on_its_last_attempt_names_the_worker(cluster):
+    c, client = cluster
+    live_workers(c, client, 2)
+    with ak.Pool(client=client, attempts=1) as pool:
+        pids = worker_pids(client)
+        victim = next(w["worker"] for w in pool.stats().workers if w["alive"] and w["worker"] in pids)
+        with pool._lock:  # route the next request to the victim: make the other workers look busy
+            for w in pool._workers.values():
+                if w.address != victim:
+                    w.outstanding += 1000
+            fut = pool.submit("bert-tiny", input_ids=np.array([[1, 2, 3]]))
+            for w in pool._workers.values():
+                if w.address != victim:
+                    w.outstanding -= 1000
+        os.kill(pids[victim], signal.SIGKILL)
+        with pytest.raises(WorkerLostError, match=victim.replace(".", r"\.")):
+            fut.result(timeout=60)
+        assert isinstance(fut.exception(), ak.AccelkitError)
+        # the pool keeps serving on the workers left
+        pool.submit("bert-tiny", input_ids=np.array([[1, 2, 3]])).result(timeout=60)
 
 
-def test_bench_pool_on_a_scheduler_address(cluster):
-    from accelkit.bench.pool import main, run_clusters
-
-    c, _ = cluster
-    result = run_clusters([c.scheduler_address], requests=8, threads=2, batch_size=4, progress=False)
-    direct, dask = result["rows"]
-    assert direct["config"] == "direct" and dask["client"] == c.scheduler_address
-    assert dask["failed"] == 0 and dask["max_abs_diff"] < 1e-4 and sum(dask["served"].values()) == 8
-    assert "dask tcp://127.0.0.1" in result["table"]
-    with pytest.raises(SystemExit):
-        main(["--client"])  # the address is required
+def test_a_new_worker_takes_work(cluster, direct):
+    c, client = cluster
+    live_workers(c, client, 1)
+    ids = np.array([[7, 8, 9, 10]])
+    with ak.Pool(client=client, max_batch_size=2) as pool:
+        pool.add("bert-tiny", preload=True)
+        before = {w["worker"] for w in pool.stats().workers if w["alive"]}
+        c.scale(len(c.worker_spec) + 1)
+        deadline = time.monotonic() + 30
+        while len([w for w in pool.stats().workers if w["alive"]]) <= len(before):
+            assert time.monotonic() < deadline, "the pool never saw the new worker"
+            time.sleep(0.1)
+        # a burst: no answer is counted before it is all routed (completions wait for the pool's lock)
+        with pool._lock:
+            futures = [pool.submit("bert-tiny", input_ids=ids) for _ in range(12)]
+        for f in futures:
+            check(answer(f, pool), direct["bert"](input_ids=ids))
+        new = [w for w in pool.stats().workers if w["worker"] not in before]
+        assert new and all(w["completed"] >= 1 and "bert-tiny" in w["models"] for w in new), (
+            pool.stats().text()
+        )
