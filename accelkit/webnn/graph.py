@@ -1,0 +1,153 @@
+"""MLGraph: a built graph as a topologically sorted list of steps, run as ONE function of Tensors.
+
+``compile_graph`` walks back from the outputs, orders the operators so each runs after its inputs,
+uploads the constants to the context's device once, and gives every value a slot. ``MLGraph.run``
+takes {input name: accelkit Tensor} and returns {output name: Tensor}: each step calls its op
+family's execution (``accelkit.ops`` and the WebNN primitives) on the slots it reads, and slots
+are dropped after their last reader, so intermediates go back to the device's pool as the graph runs.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from ..tensor.tensor import Tensor
+from .errors import InvalidStateError
+from .operand import MLOperand
+from .primitives import upload
+
+
+class Step:
+    """One operator in run order: what it reads and writes (slot numbers) and which slots die after it."""
+
+    __slots__ = ("op", "label", "run", "reads", "writes", "frees")
+
+    def __init__(self, op: str, label: str, run, reads: tuple, writes: tuple) -> None:
+        self.op, self.label, self.run, self.reads, self.writes = op, label, run, reads, writes
+        self.frees: tuple = ()
+
+
+def _toposort(outputs: list[MLOperand]) -> list:
+    """Nodes reachable from ``outputs``, each after the nodes it reads (iterative DFS)."""
+    order, done, active = [], set(), set()
+    for root in outputs:
+        stack = [(root.node, False)]
+        while stack:
+            node, expanded = stack.pop()
+            if node is None or id(node) in done:
+                continue
+            if expanded:
+                active.discard(id(node))
+                done.add(id(node))
+                order.append(node)
+                continue
+            active.add(id(node))
+            stack.append((node, True))
+            for x in node.inputs:
+                if x.node is not None and id(x.node) not in done:
+                    stack.append((x.node, False))
+    return order
+
+
+def compile_graph(builder, outputs: dict):
+    ctx = builder.context
+    nodes = _toposort(list(outputs.values()))
+    slots: dict[int, int] = {}
+    inputs: dict[str, tuple] = {}
+    constants: dict[int, Tensor] = {}
+
+    def slot(x: MLOperand) -> int:
+        key = id(x)
+        if key not in slots:
+            slots[key] = len(slots)
+            if x.kind == "input":
+                inputs[x.name] = (slots[key], x.dtype, tuple(x._shape))
+            elif x.kind == "constant":
+                if x.constant_tensor is not None:
+                    constants[slots[key]] = x.constant_tensor._tensor
+                else:
+                    constants[slots[key]] = upload(x.value, x.dtype.storage, ctx.device)
+        return slots[key]
+
+    steps = []
+    for node in nodes:
+        reads = tuple(slot(x) for x in node.inputs)
+        writes = tuple(slot(x) for x in node.outputs)
+        steps.append(Step(node.op, node.label, node.run, reads, writes))
+    out_slots = {name: slot(x) for name, x in outputs.items()}
+    out_desc = {name: (x.dtype, tuple(x._shape)) for name, x in outputs.items()}
+    # a slot dies after its last reader, unless it is an output or a constant
+    keep = set(out_slots.values()) | set(constants)
+    last = {}
+    for i, s in enumerate(steps):
+        for r in s.reads:
+            last[r] = i
+    dying = Counter()
+    for r, i in last.items():
+        if r not in keep:
+            dying[i] += 1
+            steps[i].frees += (r,)
+    return MLGraph(ctx, steps, inputs, out_slots, out_desc, constants, len(slots))
+
+
+class MLGraph:
+    """A compiled graph: dispatch it with ``context.dispatch(graph, inputs, outputs)``; ``run`` is the
+    underlying function of accelkit Tensors ({name: Tensor} -> {name: Tensor})."""
+
+    def __init__(self, context, steps, inputs, out_slots, out_desc, constants, n_slots) -> None:
+        self.context = context
+        self.steps = steps
+        self._inputs = inputs  # name -> (slot, DataType, shape)
+        self._out_slots = out_slots
+        self._out_desc = out_desc  # name -> (DataType, shape)
+        self._constants = constants
+        self._n_slots = n_slots
+        self.destroyed = False
+
+    @property
+    def input_descriptors(self) -> dict:
+        return {n: {"data_type": dt.name, "shape": list(s)} for n, (_, dt, s) in self._inputs.items()}
+
+    @property
+    def output_descriptors(self) -> dict:
+        return {n: {"data_type": dt.name, "shape": list(s)} for n, (dt, s) in self._out_desc.items()}
+
+    def run(self, inputs: dict) -> dict:
+        """The graph as one function: {input name: Tensor} -> {output name: Tensor} (no validation)."""
+        env: list = [None] * self._n_slots
+        for s, t in self._constants.items():
+            env[s] = t
+        for name, (s, _, _) in self._inputs.items():
+            env[s] = inputs[name]
+        for step in self.steps:
+            result = step.run(*[env[r] for r in step.reads])
+            if len(step.writes) == 1:
+                env[step.writes[0]] = result
+            else:
+                for w, t in zip(step.writes, result):
+                    env[w] = t
+            for f in step.frees:
+                env[f] = None
+        return {name: env[s] for name, s in self._out_slots.items()}
+
+    def destroy(self) -> None:
+        """Release the constants; dispatching afterwards raises InvalidStateError."""
+        self.destroyed = True
+        self._constants = {}
+        self.steps = []
+
+    def _check(self, what: str) -> None:
+        if self.destroyed:
+            raise InvalidStateError(f"{what}: the MLGraph is destroyed")
+
+    def summary(self) -> list[dict]:
+        """One row per step: op, label, and how many values it reads and writes."""
+        return [
+            {"op": s.op, "label": s.label, "reads": len(s.reads), "writes": len(s.writes)} for s in self.steps
+        ]
+
+    def __repr__(self) -> str:
+        state = " destroyed" if self.destroyed else ""
+        ins = ", ".join(self._inputs)
+        outs = ", ".join(self._out_slots)
+        return f"<MLGraph{state} {len(self.steps)} steps on {self.context.device.spec}: ({ins}) -> ({outs})>"
