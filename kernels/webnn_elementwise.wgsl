@@ -79,8 +79,56 @@ fn tanh_safe(x: f32) -> f32 {
     return select(tanh(clamp(x, -10.0, 10.0)), x, is_nan(x));
 }
 
+// erfc(z) for z >= 0 with a relative error below 1.2e-7 (Numerical Recipes' erfcc), so that
+// 1 + erf(x) for negative x keeps its precision (gelu's left tail)
+fn erfc_pos(z: f32) -> f32 {
+    let t = 1.0 / (1.0 + 0.5 * z);
+    var r = 0.17087277;
+    r = -0.82215223 + t * r;
+    r = 1.48851587 + t * r;
+    r = -1.13520398 + t * r;
+    r = 0.27886807 + t * r;
+    r = -0.18628806 + t * r;
+    r = 0.09678418 + t * r;
+    r = 0.37409196 + t * r;
+    r = 1.00002368 + t * r;
+    return t * exp(-z * z - 1.26551223 + t * r);
+}
+
+// exp(x) - 1 and log(1 + x) without cancellation near 0 (Kahan's tricks)
+fn expm1_safe(x: f32) -> f32 {
+    let u = exp(x);
+    if (u == 1.0) {
+        return x;
+    }
+    let um1 = u - 1.0;
+    if (um1 == -1.0) {
+        return -1.0;
+    }
+    if (abs(x) > 1.0) {
+        return um1;
+    }
+    return um1 * x / log(u);
+}
+
+fn log1p_safe(x: f32) -> f32 {
+    let u = 1.0 + x;
+    if (u == 1.0) {
+        return x;
+    }
+    return log(u) * x / (u - 1.0);
+}
+
+fn gelu(x: f32) -> f32 {
+    let z = x * 0.70710678118654752;
+    if (z < -0.5) {
+        return 0.5 * x * erfc_pos(-z);
+    }
+    return 0.5 * x * (1.0 + erf_approx(z));
+}
+
 fn softplus(x: f32) -> f32 {
-    return max(x, 0.0) + log(1.0 + exp(-abs(x)));
+    return max(x, 0.0) + log1p_safe(exp(-abs(x)));
 }
 
 fn wrap(v: {{CO}}) -> {{CO}} {

@@ -45,7 +45,7 @@ def upload(values: np.ndarray, dtype: DType, device) -> Tensor:
             values = np.nan_to_num(np.trunc(values), nan=0.0)
             values = np.clip(values, -(2.0**31), 2.0**31 - 128)
     with np.errstate(all="ignore"):
-        return Tensor.from_numpy(np.ascontiguousarray(values).astype(dtype.np), dtype, device)
+        return Tensor.from_numpy(np.ascontiguousarray(values).astype(dtype.np).reshape(values.shape), dtype, device)
 
 
 # ----------------------------------------------------------------------------------- WGSL plumbing
@@ -296,7 +296,7 @@ class BuildConstant:
     __slots__ = ("values", "dtype", "_tensor")
 
     def __init__(self, values: np.ndarray, dtype: DType = int32) -> None:
-        self.values = np.ascontiguousarray(values)
+        self.values = np.ascontiguousarray(values).reshape(np.shape(values))
         self.dtype = dtype
         self._tensor: Tensor | None = None
 

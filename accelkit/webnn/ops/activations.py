@@ -39,7 +39,7 @@ ACTIVATIONS = {
         FLOATS,
         {},
         lambda x, al, be: _gelu(x),
-        "0.5 * a * (1.0 + erf_approx(a * 0.70710678118654752))",
+        "gelu(a)",
         None,
     ),
     "softplus": (FLOATS, {}, lambda x, al, be: np.logaddexp(0.0, x.astype(np.float64)), "softplus(a)", None),
@@ -55,7 +55,7 @@ ACTIVATIONS = {
         FLOATS,
         {"alpha": 1.0},
         lambda x, al, be: np.where(x < 0, al * np.expm1(np.minimum(x, 0)), x),
-        "select(a, p.alpha * (exp(a) - 1.0), a < 0.0)",
+        "select(a, p.alpha * expm1_safe(a), a < 0.0)",
         None,
     ),
     "leaky_relu": (

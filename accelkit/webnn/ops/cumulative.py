@@ -6,7 +6,8 @@ from __future__ import annotations
 import math
 
 from .. import primitives as prim
-from ..operand import SUMMABLE, axis as check_axis, flag, guard
+from ..operand import SUMMABLE, flag, guard
+from ..operand import axis as check_axis
 
 LIMITS = {"cumulative_sum": {"input": (SUMMABLE, 1, 8), "output": (SUMMABLE, 1, 8)}}
 

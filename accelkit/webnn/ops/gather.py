@@ -16,7 +16,8 @@ import numpy as np
 
 from .. import primitives as prim
 from ..errors import MLTypeError
-from ..operand import ANY, INDICES, axis as check_axis, check_rank, check_same_type, guard
+from ..operand import ANY, INDICES, check_rank, check_same_type, guard
+from ..operand import axis as check_axis
 
 R = 8
 LIMITS = {

@@ -12,8 +12,9 @@ import numpy as np
 from ... import ops
 from .. import primitives as prim
 from ..errors import MLTypeError
-from ..operand import FLOATS, axes as check_axes, axis as check_axis, check_same_type, choice, finite
-from ..operand import guard, operand
+from ..operand import FLOATS, check_same_type, choice, finite, guard, operand
+from ..operand import axes as check_axes
+from ..operand import axis as check_axis
 
 R = 8
 LIMITS = {

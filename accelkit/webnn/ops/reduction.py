@@ -13,7 +13,8 @@ import math
 import numpy as np
 
 from .. import primitives as prim
-from ..operand import ANY, FLOATS, SUMMABLE, axes as check_axes, flag, guard
+from ..operand import ANY, FLOATS, SUMMABLE, flag, guard
+from ..operand import axes as check_axes
 
 R = 8
 # name: (allowed data types, pre-map (numpy, WGSL) or None, reduction, post-map (numpy fn(v, n), WGSL) or None)

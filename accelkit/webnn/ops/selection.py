@@ -17,13 +17,16 @@ from ..operand import (
     ANY,
     BOOLEAN,
     DATA_TYPES,
-    axis as check_axis,
     broadcast,
     check_same_type,
     check_type,
     flag,
+    guard,
+    number,
 )
-from ..operand import guard, number
+from ..operand import (
+    axis as check_axis,
+)
 
 R = 8
 LIMITS = {

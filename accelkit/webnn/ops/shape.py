@@ -22,14 +22,19 @@ from ..errors import MLTypeError
 from ..operand import (
     ANY,
     MAX_RANK,
-    axes as check_axes,
-    axis as check_axis,
     check_same_type,
     choice,
     dims,
     flag,
+    guard,
+    number,
 )
-from ..operand import guard, number
+from ..operand import (
+    axes as check_axes,
+)
+from ..operand import (
+    axis as check_axis,
+)
 
 R = MAX_RANK
 LIMITS = {
