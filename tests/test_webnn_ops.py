@@ -36,46 +36,120 @@ def case(name, inputs, build, reference, *, ulp=0, atol=None, constants=None, ou
 
 # ----------------------------------------------------------------------------------- element-wise binary
 A, B = rand(3, 5), rand(5)
-for op, fn, tol in (("add", np.add, 1), ("sub", np.subtract, 1), ("mul", np.multiply, 1), ("div", np.divide, 2),
-                    ("max", np.maximum, 0), ("min", np.minimum, 0)):
-    case(f"{op}-f32-broadcast", {"a": A, "b": B}, lambda g, o, op=op: getattr(g, op)(o["a"], o["b"]),
-         lambda i, fn=fn: fn(i["a"], i["b"]), ulp=tol)
-    case(f"{op}-f16", {"a": A.astype(np.float16), "b": B.reshape(1, 5).astype(np.float16)},
-         lambda g, o, op=op: getattr(g, op)(o["a"], o["b"]), lambda i, fn=fn: fn(i["a"], i["b"]), ulp=tol)
-for op, fn in (("add", np.add), ("sub", np.subtract), ("mul", np.multiply), ("max", np.maximum),
-               ("min", np.minimum)):
-    case(f"{op}-int32", {"a": ints(2, 3), "b": ints(2, 1)}, lambda g, o, op=op: getattr(g, op)(o["a"], o["b"]),
-         lambda i, fn=fn: fn(i["a"], i["b"]))
-case("add-int8-wraps", {"a": np.array([100, -100, 5], np.int8), "b": np.array([100, -100, 7], np.int8)},
-     lambda g, o: g.add(o["a"], o["b"]), lambda i: np.array([-56, 56, 12]))
-case("div-int32-truncates", {"a": np.array([7, -7, 9], np.int32), "b": np.array([2, 2, -4], np.int32)},
-     lambda g, o: g.div(o["a"], o["b"]), lambda i: np.array([3, -3, -2]))
-case("pow-f32", {"a": pos(2, 3) * 2, "b": rand(2, 3) * 2}, lambda g, o: g.pow(o["a"], o["b"]),
-     lambda i: np.power(i["a"], i["b"]), ulp=32)
-case("pow-negative-base-integer-exponent", {"a": np.array([-2, -3, -0.5], np.float32),
-     "b": np.array([2, 3, -1], np.float32)}, lambda g, o: g.pow(o["a"], o["b"]), lambda i: np.power(i["a"], i["b"]),
-     ulp=32)
-case("add-rank0-and-rank3", {"a": np.array(1.5, np.float32), "b": rand(2, 3, 5)}, lambda g, o: g.add(o["a"], o["b"]),
-     lambda i: i["a"] + i["b"], ulp=1)
+for op, fn, tol in (
+    ("add", np.add, 1),
+    ("sub", np.subtract, 1),
+    ("mul", np.multiply, 1),
+    ("div", np.divide, 2),
+    ("max", np.maximum, 0),
+    ("min", np.minimum, 0),
+):
+    case(
+        f"{op}-f32-broadcast",
+        {"a": A, "b": B},
+        lambda g, o, op=op: getattr(g, op)(o["a"], o["b"]),
+        lambda i, fn=fn: fn(i["a"], i["b"]),
+        ulp=tol,
+    )
+    case(
+        f"{op}-f16",
+        {"a": A.astype(np.float16), "b": B.reshape(1, 5).astype(np.float16)},
+        lambda g, o, op=op: getattr(g, op)(o["a"], o["b"]),
+        lambda i, fn=fn: fn(i["a"], i["b"]),
+        ulp=tol,
+    )
+for op, fn in (
+    ("add", np.add),
+    ("sub", np.subtract),
+    ("mul", np.multiply),
+    ("max", np.maximum),
+    ("min", np.minimum),
+):
+    case(
+        f"{op}-int32",
+        {"a": ints(2, 3), "b": ints(2, 1)},
+        lambda g, o, op=op: getattr(g, op)(o["a"], o["b"]),
+        lambda i, fn=fn: fn(i["a"], i["b"]),
+    )
+case(
+    "add-int8-wraps",
+    {"a": np.array([100, -100, 5], np.int8), "b": np.array([100, -100, 7], np.int8)},
+    lambda g, o: g.add(o["a"], o["b"]),
+    lambda i: np.array([-56, 56, 12]),
+)
+case(
+    "div-int32-truncates",
+    {"a": np.array([7, -7, 9], np.int32), "b": np.array([2, 2, -4], np.int32)},
+    lambda g, o: g.div(o["a"], o["b"]),
+    lambda i: np.array([3, -3, -2]),
+)
+case(
+    "pow-f32",
+    {"a": pos(2, 3) * 2, "b": rand(2, 3) * 2},
+    lambda g, o: g.pow(o["a"], o["b"]),
+    lambda i: np.power(i["a"], i["b"]),
+    ulp=32,
+)
+case(
+    "pow-negative-base-integer-exponent",
+    {"a": np.array([-2, -3, -0.5], np.float32), "b": np.array([2, 3, -1], np.float32)},
+    lambda g, o: g.pow(o["a"], o["b"]),
+    lambda i: np.power(i["a"], i["b"]),
+    ulp=32,
+)
+case(
+    "add-rank0-and-rank3",
+    {"a": np.array(1.5, np.float32), "b": rand(2, 3, 5)},
+    lambda g, o: g.add(o["a"], o["b"]),
+    lambda i: i["a"] + i["b"],
+    ulp=1,
+)
 
 # ----------------------------------------------------------------------------------- comparisons and logical
 CA = np.array([[1, 2, 3], [4, 5, 6]], np.float32)
 CB = np.array([[1, 0, 3], [5, 5, 2]], np.float32)
-for op, fn in (("equal", np.equal), ("not_equal", np.not_equal), ("greater", np.greater),
-               ("greater_or_equal", np.greater_equal), ("lesser", np.less), ("lesser_or_equal", np.less_equal)):
-    case(f"{op}-f32", {"a": CA, "b": CB}, lambda g, o, op=op: getattr(g, op)(o["a"], o["b"]),
-         lambda i, fn=fn: fn(i["a"], i["b"]).astype(np.uint8))
-    case(f"{op}-int32-broadcast", {"a": CA.astype(np.int32), "b": np.array([3], np.int32)},
-         lambda g, o, op=op: getattr(g, op)(o["a"], o["b"]), lambda i, fn=fn: fn(i["a"], i["b"]).astype(np.uint8))
+for op, fn in (
+    ("equal", np.equal),
+    ("not_equal", np.not_equal),
+    ("greater", np.greater),
+    ("greater_or_equal", np.greater_equal),
+    ("lesser", np.less),
+    ("lesser_or_equal", np.less_equal),
+):
+    case(
+        f"{op}-f32",
+        {"a": CA, "b": CB},
+        lambda g, o, op=op: getattr(g, op)(o["a"], o["b"]),
+        lambda i, fn=fn: fn(i["a"], i["b"]).astype(np.uint8),
+    )
+    case(
+        f"{op}-int32-broadcast",
+        {"a": CA.astype(np.int32), "b": np.array([3], np.int32)},
+        lambda g, o, op=op: getattr(g, op)(o["a"], o["b"]),
+        lambda i, fn=fn: fn(i["a"], i["b"]).astype(np.uint8),
+    )
 LA = np.array([0, 1, 3, 0], np.uint8)
 LB = np.array([0, 0, 1, 7], np.uint8)
-for op, fn in (("logical_and", np.logical_and), ("logical_or", np.logical_or), ("logical_xor", np.logical_xor)):
-    case(op, {"a": LA, "b": LB}, lambda g, o, op=op: getattr(g, op)(o["a"], o["b"]),
-         lambda i, fn=fn: fn(i["a"], i["b"]).astype(np.uint8))
+for op, fn in (
+    ("logical_and", np.logical_and),
+    ("logical_or", np.logical_or),
+    ("logical_xor", np.logical_xor),
+):
+    case(
+        op,
+        {"a": LA, "b": LB},
+        lambda g, o, op=op: getattr(g, op)(o["a"], o["b"]),
+        lambda i, fn=fn: fn(i["a"], i["b"]).astype(np.uint8),
+    )
 case("logical_not", {"a": LA}, lambda g, o: g.logical_not(o["a"]), lambda i: (i["a"] == 0).astype(np.uint8))
 SPECIAL = np.array([1.0, np.nan, np.inf, -np.inf, -2.0, 0.0], np.float32)
 case("is_nan", {"a": SPECIAL}, lambda g, o: g.is_nan(o["a"]), lambda i: np.isnan(i["a"]).astype(np.uint8))
-case("is_infinite", {"a": SPECIAL}, lambda g, o: g.is_infinite(o["a"]), lambda i: np.isinf(i["a"]).astype(np.uint8))
+case(
+    "is_infinite",
+    {"a": SPECIAL},
+    lambda g, o: g.is_infinite(o["a"]),
+    lambda i: np.isinf(i["a"]).astype(np.uint8),
+)
 
 # ----------------------------------------------------------------------------------- element-wise unary
 X = rand(3, 7, lo=-3, hi=3)
@@ -97,15 +171,34 @@ UNARY = {
     "erf": (ref.erf, X, 0, 1 / 1024),
 }
 for op, (fn, data, tol, atol) in UNARY.items():
-    case(f"{op}-f32", {"x": data}, lambda g, o, op=op: getattr(g, op)(o["x"]), lambda i, fn=fn: fn(i["x"]), ulp=tol,
-         atol=atol)
+    case(
+        f"{op}-f32",
+        {"x": data},
+        lambda g, o, op=op: getattr(g, op)(o["x"]),
+        lambda i, fn=fn: fn(i["x"]),
+        ulp=tol,
+        atol=atol,
+    )
 for op in ("abs", "neg", "sign"):
-    case(f"{op}-int32", {"x": ints(2, 5)}, lambda g, o, op=op: getattr(g, op)(o["x"]),
-         lambda i, op=op: UNARY[op][0](i["x"]))
-case("neg-int8-wraps", {"x": np.array([-128, 5, 127], np.int8)}, lambda g, o: g.neg(o["x"]),
-     lambda i: np.array([-128, -5, -127]))
-case("sqrt-f16", {"x": (pos(4, 5) * 9).astype(np.float16)}, lambda g, o: g.sqrt(o["x"]), lambda i: np.sqrt(i["x"]),
-     ulp=1)
+    case(
+        f"{op}-int32",
+        {"x": ints(2, 5)},
+        lambda g, o, op=op: getattr(g, op)(o["x"]),
+        lambda i, op=op: UNARY[op][0](i["x"]),
+    )
+case(
+    "neg-int8-wraps",
+    {"x": np.array([-128, 5, 127], np.int8)},
+    lambda g, o: g.neg(o["x"]),
+    lambda i: np.array([-128, -5, -127]),
+)
+case(
+    "sqrt-f16",
+    {"x": (pos(4, 5) * 9).astype(np.float16)},
+    lambda g, o: g.sqrt(o["x"]),
+    lambda i: np.sqrt(i["x"]),
+    ulp=1,
+)
 
 # ----------------------------------------------------------------------------------- activations
 XA = rand(4, 6, lo=-4, hi=4)
@@ -122,116 +215,263 @@ ACT = {
     "linear": (lambda v: 1.5 * v + 0.25, 2, {"alpha": 1.5, "beta": 0.25}),
 }
 for op, (fn, tol, opts) in ACT.items():
-    case(f"{op}-f32", {"x": XA}, lambda g, o, op=op, opts=opts: getattr(g, op)(o["x"], **opts),
-         lambda i, fn=fn: fn(i["x"]), ulp=tol)
+    case(
+        f"{op}-f32",
+        {"x": XA},
+        lambda g, o, op=op, opts=opts: getattr(g, op)(o["x"], **opts),
+        lambda i, fn=fn: fn(i["x"]),
+        ulp=tol,
+    )
 for op in ("relu", "sigmoid", "gelu", "elu", "hard_swish"):
     fn, tol, opts = ACT[op]
-    case(f"{op}-f16", {"x": XA.astype(np.float16)}, lambda g, o, op=op, opts=opts: getattr(g, op)(o["x"], **opts),
-         lambda i, fn=fn: fn(i["x"]), ulp=max(tol, 2) if op != "relu" else 0)
+    case(
+        f"{op}-f16",
+        {"x": XA.astype(np.float16)},
+        lambda g, o, op=op, opts=opts: getattr(g, op)(o["x"], **opts),
+        lambda i, fn=fn: fn(i["x"]),
+        ulp=max(tol, 2) if op != "relu" else 0,
+    )
 case("tanh-f32", {"x": XA}, lambda g, o: g.tanh(o["x"]), lambda i: np.tanh(i["x"]), atol=1 / 1024)
 case("relu-int32", {"x": ints(3, 4)}, lambda g, o: g.relu(o["x"]), lambda i: np.maximum(i["x"], 0))
-case("prelu-broadcast-slope", {"x": XA, "s": rand(6)}, lambda g, o: g.prelu(o["x"], o["s"]),
-     lambda i: np.where(i["x"] < 0, i["s"] * i["x"], i["x"]), ulp=1)
+case(
+    "prelu-broadcast-slope",
+    {"x": XA, "s": rand(6)},
+    lambda g, o: g.prelu(o["x"], o["s"]),
+    lambda i: np.where(i["x"] < 0, i["s"] * i["x"], i["x"]),
+    ulp=1,
+)
 for axis in (0, 1):
-    case(f"softmax-axis{axis}", {"x": XA}, lambda g, o, a=axis: g.softmax(o["x"], a),
-         lambda i, a=axis: ref.softmax(i["x"], a), ulp=3 * XA.shape[axis] + 3)
-case("softmax-f16-rank3", {"x": rand(2, 3, 5).astype(np.float16)}, lambda g, o: g.softmax(o["x"], axis=2),
-     lambda i: ref.softmax(i["x"], 2), ulp=3 * 5 + 3)
+    case(
+        f"softmax-axis{axis}",
+        {"x": XA},
+        lambda g, o, a=axis: g.softmax(o["x"], a),
+        lambda i, a=axis: ref.softmax(i["x"], a),
+        ulp=3 * XA.shape[axis] + 3,
+    )
+case(
+    "softmax-f16-rank3",
+    {"x": rand(2, 3, 5).astype(np.float16)},
+    lambda g, o: g.softmax(o["x"], axis=2),
+    lambda i: ref.softmax(i["x"], 2),
+    ulp=3 * 5 + 3,
+)
 
 # ----------------------------------------------------------------------------------- matmul, gemm
-case("matmul-2d", {"a": pos(3, 4), "b": pos(4, 5)}, lambda g, o: g.matmul(o["a"], o["b"]),
-     lambda i: i["a"] @ i["b"], ulp=2 * 4)
-case("matmul-batch-broadcast", {"a": pos(2, 1, 3, 7), "b": pos(3, 7, 2)}, lambda g, o: g.matmul(o["a"], o["b"]),
-     lambda i: np.matmul(i["a"], i["b"]), ulp=2 * 7)
-case("matmul-f16", {"a": pos(3, 8).astype(np.float16), "b": pos(8, 5).astype(np.float16)},
-     lambda g, o: g.matmul(o["a"], o["b"]), lambda i: i["a"] @ i["b"], ulp=2 * 8)
-case("gemm-c-alpha-beta", {"a": pos(3, 4), "b": pos(4, 5), "c": pos(3, 5)},
-     lambda g, o: g.gemm(o["a"], o["b"], c=o["c"], alpha=0.5, beta=2.0),
-     lambda i: 0.5 * i["a"] @ i["b"] + 2.0 * i["c"], ulp=2 * 4 + 3)
-case("gemm-transposes-bias", {"a": pos(4, 3), "b": pos(5, 4), "c": pos(5)},
-     lambda g, o: g.gemm(o["a"], o["b"], c=o["c"], a_transpose=True, b_transpose=True),
-     lambda i: i["a"].T @ i["b"].T + i["c"], ulp=2 * 4 + 1)
-case("gemm-scalar-c", {"a": pos(2, 3), "b": pos(3, 2), "c": np.array(0.5, np.float32)},
-     lambda g, o: g.gemm(o["a"], o["b"], c=o["c"]), lambda i: i["a"] @ i["b"] + 0.5, ulp=2 * 3 + 1)
+case(
+    "matmul-2d",
+    {"a": pos(3, 4), "b": pos(4, 5)},
+    lambda g, o: g.matmul(o["a"], o["b"]),
+    lambda i: i["a"] @ i["b"],
+    ulp=2 * 4,
+)
+case(
+    "matmul-batch-broadcast",
+    {"a": pos(2, 1, 3, 7), "b": pos(3, 7, 2)},
+    lambda g, o: g.matmul(o["a"], o["b"]),
+    lambda i: np.matmul(i["a"], i["b"]),
+    ulp=2 * 7,
+)
+case(
+    "matmul-f16",
+    {"a": pos(3, 8).astype(np.float16), "b": pos(8, 5).astype(np.float16)},
+    lambda g, o: g.matmul(o["a"], o["b"]),
+    lambda i: i["a"] @ i["b"],
+    ulp=2 * 8,
+)
+case(
+    "gemm-c-alpha-beta",
+    {"a": pos(3, 4), "b": pos(4, 5), "c": pos(3, 5)},
+    lambda g, o: g.gemm(o["a"], o["b"], c=o["c"], alpha=0.5, beta=2.0),
+    lambda i: 0.5 * i["a"] @ i["b"] + 2.0 * i["c"],
+    ulp=2 * 4 + 3,
+)
+case(
+    "gemm-transposes-bias",
+    {"a": pos(4, 3), "b": pos(5, 4), "c": pos(5)},
+    lambda g, o: g.gemm(o["a"], o["b"], c=o["c"], a_transpose=True, b_transpose=True),
+    lambda i: i["a"].T @ i["b"].T + i["c"],
+    ulp=2 * 4 + 1,
+)
+case(
+    "gemm-scalar-c",
+    {"a": pos(2, 3), "b": pos(3, 2), "c": np.array(0.5, np.float32)},
+    lambda g, o: g.gemm(o["a"], o["b"], c=o["c"]),
+    lambda i: i["a"] @ i["b"] + 0.5,
+    ulp=2 * 3 + 1,
+)
 
 # ----------------------------------------------------------------------------------- conv2d, conv_transpose2d
 XC, WC = pos(1, 4, 5, 7), pos(6, 2, 3, 3)
-case("conv2d-pad-stride-dilation-groups-bias", {"x": XC, "w": WC, "b": pos(6)},
-     lambda g, o: g.conv2d(o["x"], o["w"], padding=[1, 2, 0, 1], strides=[2, 1], dilations=[1, 2], groups=2,
-                           bias=o["b"]),
-     lambda i: ref.conv2d_nchw(i["x"], i["w"], (1, 2, 0, 1), (2, 1), (1, 2), 2) + i["b"][None, :, None, None],
-     ulp=2 * 9 * 2 + 1)
-case("conv2d-nhwc-hwio", {"x": XC.transpose(0, 2, 3, 1).copy(), "w": pos(3, 3, 4, 5)},
-     lambda g, o: g.conv2d(o["x"], o["w"], padding=[1, 1, 1, 1], input_layout="nhwc", filter_layout="hwio"),
-     lambda i: ref.conv2d_nchw(i["x"].transpose(0, 3, 1, 2), i["w"].transpose(3, 2, 0, 1), (1, 1, 1, 1))
-     .transpose(0, 2, 3, 1), ulp=2 * 9 * 4)
-case("conv2d-ohwi", {"x": XC, "w": pos(3, 2, 2, 4)},
-     lambda g, o: g.conv2d(o["x"], o["w"], filter_layout="ohwi"),
-     lambda i: ref.conv2d_nchw(i["x"], i["w"].transpose(0, 3, 1, 2)), ulp=2 * 4 * 4)
-case("conv2d-ihwo-depthwise", {"x": XC, "w": pos(1, 3, 3, 4)},
-     lambda g, o: g.conv2d(o["x"], o["w"], filter_layout="ihwo", groups=4, padding=[1, 1, 1, 1]),
-     lambda i: ref.conv2d_nchw(i["x"], i["w"].transpose(3, 0, 1, 2), (1, 1, 1, 1), groups=4), ulp=2 * 9)
-case("conv2d-f16", {"x": XC.astype(np.float16), "w": WC[:, :, :2, :2].astype(np.float16).copy()},
-     lambda g, o: g.conv2d(o["x"], o["w"], groups=2), lambda i: ref.conv2d_nchw(i["x"], i["w"], groups=2),
-     ulp=2 * 4 * 2 + 2)
+case(
+    "conv2d-pad-stride-dilation-groups-bias",
+    {"x": XC, "w": WC, "b": pos(6)},
+    lambda g, o: g.conv2d(
+        o["x"], o["w"], padding=[1, 2, 0, 1], strides=[2, 1], dilations=[1, 2], groups=2, bias=o["b"]
+    ),
+    lambda i: ref.conv2d_nchw(i["x"], i["w"], (1, 2, 0, 1), (2, 1), (1, 2), 2) + i["b"][None, :, None, None],
+    ulp=2 * 9 * 2 + 1,
+)
+case(
+    "conv2d-nhwc-hwio",
+    {"x": XC.transpose(0, 2, 3, 1).copy(), "w": pos(3, 3, 4, 5)},
+    lambda g, o: g.conv2d(o["x"], o["w"], padding=[1, 1, 1, 1], input_layout="nhwc", filter_layout="hwio"),
+    lambda i: ref.conv2d_nchw(
+        i["x"].transpose(0, 3, 1, 2), i["w"].transpose(3, 2, 0, 1), (1, 1, 1, 1)
+    ).transpose(0, 2, 3, 1),
+    ulp=2 * 9 * 4,
+)
+case(
+    "conv2d-ohwi",
+    {"x": XC, "w": pos(3, 2, 2, 4)},
+    lambda g, o: g.conv2d(o["x"], o["w"], filter_layout="ohwi"),
+    lambda i: ref.conv2d_nchw(i["x"], i["w"].transpose(0, 3, 1, 2)),
+    ulp=2 * 4 * 4,
+)
+case(
+    "conv2d-ihwo-depthwise",
+    {"x": XC, "w": pos(1, 3, 3, 4)},
+    lambda g, o: g.conv2d(o["x"], o["w"], filter_layout="ihwo", groups=4, padding=[1, 1, 1, 1]),
+    lambda i: ref.conv2d_nchw(i["x"], i["w"].transpose(3, 0, 1, 2), (1, 1, 1, 1), groups=4),
+    ulp=2 * 9,
+)
+case(
+    "conv2d-f16",
+    {"x": XC.astype(np.float16), "w": WC[:, :, :2, :2].astype(np.float16).copy()},
+    lambda g, o: g.conv2d(o["x"], o["w"], groups=2),
+    lambda i: ref.conv2d_nchw(i["x"], i["w"], groups=2),
+    ulp=2 * 4 * 2 + 2,
+)
 XT = pos(1, 4, 3, 4)
-case("conv_transpose2d-stride-pad-outpad-groups-bias", {"x": XT, "w": pos(4, 3, 3, 2), "b": pos(6)},
-     lambda g, o: g.conv_transpose2d(o["x"], o["w"], strides=[2, 3], padding=[1, 0, 0, 1], output_padding=[1, 2],
-                                     groups=2, bias=o["b"]),
-     lambda i: ref.conv_transpose2d_nchw(i["x"], i["w"], (1, 0, 0, 1), (2, 3), (1, 1), (1, 2), 2)
-     + i["b"][None, :, None, None], ulp=2 * 6 * 2 + 1)
-case("conv_transpose2d-dilation-nhwc-ohwi", {"x": XT.transpose(0, 2, 3, 1).copy(), "w": pos(2, 2, 2, 4)},
-     lambda g, o: g.conv_transpose2d(o["x"], o["w"], dilations=[2, 1], input_layout="nhwc", filter_layout="ohwi"),
-     lambda i: ref.conv_transpose2d_nchw(i["x"].transpose(0, 3, 1, 2), i["w"].transpose(3, 0, 1, 2),
-                                         dil=(2, 1)).transpose(0, 2, 3, 1), ulp=2 * 4 * 4)
-case("conv_transpose2d-output-sizes", {"x": XT, "w": pos(4, 2, 3, 3)},
-     lambda g, o: g.conv_transpose2d(o["x"], o["w"], strides=[2, 2], output_sizes=[8, 10]),
-     lambda i: ref.conv_transpose2d_nchw(i["x"], i["w"], stride=(2, 2), out_pad=(1, 1)), ulp=2 * 9 * 4)
+case(
+    "conv_transpose2d-stride-pad-outpad-groups-bias",
+    {"x": XT, "w": pos(4, 3, 3, 2), "b": pos(6)},
+    lambda g, o: g.conv_transpose2d(
+        o["x"], o["w"], strides=[2, 3], padding=[1, 0, 0, 1], output_padding=[1, 2], groups=2, bias=o["b"]
+    ),
+    lambda i: (
+        ref.conv_transpose2d_nchw(i["x"], i["w"], (1, 0, 0, 1), (2, 3), (1, 1), (1, 2), 2)
+        + i["b"][None, :, None, None]
+    ),
+    ulp=2 * 6 * 2 + 1,
+)
+case(
+    "conv_transpose2d-dilation-nhwc-ohwi",
+    {"x": XT.transpose(0, 2, 3, 1).copy(), "w": pos(2, 2, 2, 4)},
+    lambda g, o: g.conv_transpose2d(
+        o["x"], o["w"], dilations=[2, 1], input_layout="nhwc", filter_layout="ohwi"
+    ),
+    lambda i: ref.conv_transpose2d_nchw(
+        i["x"].transpose(0, 3, 1, 2), i["w"].transpose(3, 0, 1, 2), dil=(2, 1)
+    ).transpose(0, 2, 3, 1),
+    ulp=2 * 4 * 4,
+)
+case(
+    "conv_transpose2d-output-sizes",
+    {"x": XT, "w": pos(4, 2, 3, 3)},
+    lambda g, o: g.conv_transpose2d(o["x"], o["w"], strides=[2, 2], output_sizes=[8, 10]),
+    lambda i: ref.conv_transpose2d_nchw(i["x"], i["w"], stride=(2, 2), out_pad=(1, 1)),
+    ulp=2 * 9 * 4,
+)
 
 # ----------------------------------------------------------------------------------- pooling
-XP = rand(2, 3, 6, 7)
+XP = pos(2, 3, 6, 7)
 for kind in ("average", "l2", "max"):
     tol = 0 if kind == "max" else 3 * 3 + 2
-    case(f"{kind}_pool2d-pad-stride", {"x": XP},
-         lambda g, o, k=kind: getattr(g, f"{k}_pool2d")(o["x"], window_dimensions=[3, 3], padding=[1, 1, 0, 1],
-                                                        strides=[2, 2]),
-         lambda i, k=kind: ref.pool2d_nchw(i["x"], k, (3, 3), (1, 1, 0, 1), (2, 2)), ulp=tol)
-    case(f"{kind}_pool2d-ceil-dilation-nhwc", {"x": XP.transpose(0, 2, 3, 1).copy()},
-         lambda g, o, k=kind: getattr(g, f"{k}_pool2d")(o["x"], window_dimensions=[2, 2], strides=[2, 2],
-                                                        dilations=[1, 2], layout="nhwc",
-                                                        output_shape_rounding="ceil"),
-         lambda i, k=kind: ref.pool2d_nchw(i["x"].transpose(0, 3, 1, 2), k, (2, 2), stride=(2, 2), dil=(1, 2),
-                                           ceil=True).transpose(0, 2, 3, 1), ulp=0 if kind == "max" else 2 * 2 + 2)
-case("average_pool2d-global-default-window", {"x": XP}, lambda g, o: g.average_pool2d(o["x"]),
-     lambda i: i["x"].mean(axis=(2, 3), keepdims=True), ulp=6 * 7 + 2)
-case("max_pool2d-int32", {"x": ints(1, 2, 4, 4)}, lambda g, o: g.max_pool2d(o["x"], window_dimensions=[2, 2]),
-     lambda i: ref.pool2d_nchw(i["x"], "max", (2, 2)))
+    case(
+        f"{kind}_pool2d-pad-stride",
+        {"x": XP},
+        lambda g, o, k=kind: getattr(g, f"{k}_pool2d")(
+            o["x"], window_dimensions=[3, 3], padding=[1, 1, 0, 1], strides=[2, 2]
+        ),
+        lambda i, k=kind: ref.pool2d_nchw(i["x"], k, (3, 3), (1, 1, 0, 1), (2, 2)),
+        ulp=tol,
+    )
+    case(
+        f"{kind}_pool2d-ceil-dilation-nhwc",
+        {"x": XP.transpose(0, 2, 3, 1).copy()},
+        lambda g, o, k=kind: getattr(g, f"{k}_pool2d")(
+            o["x"],
+            window_dimensions=[2, 2],
+            strides=[2, 2],
+            dilations=[1, 2],
+            layout="nhwc",
+            output_shape_rounding="ceil",
+        ),
+        lambda i, k=kind: ref.pool2d_nchw(
+            i["x"].transpose(0, 3, 1, 2), k, (2, 2), stride=(2, 2), dil=(1, 2), ceil=True
+        ).transpose(0, 2, 3, 1),
+        ulp=0 if kind == "max" else 2 * 2 + 2,
+    )
+case(
+    "average_pool2d-global-default-window",
+    {"x": XP},
+    lambda g, o: g.average_pool2d(o["x"]),
+    lambda i: i["x"].mean(axis=(2, 3), keepdims=True),
+    ulp=6 * 7 + 2,
+)
+case(
+    "max_pool2d-int32",
+    {"x": ints(1, 2, 4, 4)},
+    lambda g, o: g.max_pool2d(o["x"], window_dimensions=[2, 2]),
+    lambda i: ref.pool2d_nchw(i["x"], "max", (2, 2)),
+)
 
 # ----------------------------------------------------------------------------------- normalization
 XN = rand(2, 3, 4, 5)
-case("batch_normalization-scale-bias", {"x": XN, "m": rand(3), "v": pos(3), "s": pos(3) / 4, "b": pos(3) + 2},
-     lambda g, o: g.batch_normalization(o["x"], o["m"], o["v"], scale=o["s"], bias=o["b"], epsilon=1e-3),
-     lambda i: (i["x"] - i["m"][:, None, None]) / np.sqrt(i["v"][:, None, None] + 1e-3) * i["s"][:, None, None]
-     + i["b"][:, None, None], ulp=6)
-case("batch_normalization-last-axis", {"x": XN, "m": rand(5), "v": pos(5)},
-     lambda g, o: g.batch_normalization(o["x"], o["m"], o["v"], axis=3),
-     lambda i: (i["x"] - i["m"]) / np.sqrt(i["v"] + 1e-5), ulp=6)
+case(
+    "batch_normalization-scale-bias",
+    {"x": XN, "m": rand(3), "v": pos(3), "s": pos(3) / 4, "b": pos(3) + 2},
+    lambda g, o: g.batch_normalization(o["x"], o["m"], o["v"], scale=o["s"], bias=o["b"], epsilon=1e-3),
+    lambda i: (
+        (i["x"] - i["m"][:, None, None]) / np.sqrt(i["v"][:, None, None] + 1e-3) * i["s"][:, None, None]
+        + i["b"][:, None, None]
+    ),
+    ulp=6,
+)
+case(
+    "batch_normalization-last-axis",
+    {"x": XN, "m": rand(5), "v": pos(5)},
+    lambda g, o: g.batch_normalization(o["x"], o["m"], o["v"], axis=3),
+    lambda i: (i["x"] - i["m"]) / np.sqrt(i["v"] + 1e-5),
+    ulp=6,
+)
 for layout in ("nchw", "nhwc"):
     xin = XN if layout == "nchw" else XN.transpose(0, 2, 3, 1).copy()
     sp = (2, 3) if layout == "nchw" else (1, 2)
     cax = 1 if layout == "nchw" else 3
-    case(f"instance_normalization-{layout}", {"x": xin, "s": rand(3), "b": rand(3)},
-         lambda g, o, ly=layout: g.instance_normalization(o["x"], scale=o["s"], bias=o["b"], layout=ly),
-         lambda i, sp=sp, cax=cax: ref.layer_norm(i["x"], sp) * np.expand_dims(i["s"], [d for d in range(4) if d != cax])
-         + np.expand_dims(i["b"], [d for d in range(4) if d != cax]), atol=1 / 1024)
-case("layer_normalization-default-axes", {"x": XN}, lambda g, o: g.layer_normalization(o["x"]),
-     lambda i: ref.layer_norm(i["x"], (1, 2, 3)), atol=1 / 1024)
-case("layer_normalization-axes-scale-bias", {"x": XN, "s": rand(5, 3), "b": rand(5, 3)},
-     lambda g, o: g.layer_normalization(o["x"], axes=[3, 1], scale=o["s"], bias=o["b"], epsilon=1e-3),
-     lambda i: ref.layer_norm(i["x"], (1, 3), eps=1e-3) * i["s"].T[None, :, None, :] + i["b"].T[None, :, None, :],
-     atol=1 / 1024)
-case("layer_normalization-f16", {"x": XN.astype(np.float16)}, lambda g, o: g.layer_normalization(o["x"], axes=[3]),
-     lambda i: ref.layer_norm(i["x"], (3,)), atol=1 / 512)
+    case(
+        f"instance_normalization-{layout}",
+        {"x": xin, "s": rand(3), "b": rand(3)},
+        lambda g, o, ly=layout: g.instance_normalization(o["x"], scale=o["s"], bias=o["b"], layout=ly),
+        lambda i, sp=sp, cax=cax: (
+            ref.layer_norm(i["x"], sp) * np.expand_dims(i["s"], [d for d in range(4) if d != cax])
+            + np.expand_dims(i["b"], [d for d in range(4) if d != cax])
+        ),
+        atol=1 / 1024,
+    )
+case(
+    "layer_normalization-default-axes",
+    {"x": XN},
+    lambda g, o: g.layer_normalization(o["x"]),
+    lambda i: ref.layer_norm(i["x"], (1, 2, 3)),
+    atol=1 / 1024,
+)
+case(
+    "layer_normalization-axes-scale-bias",
+    {"x": XN, "s": rand(5, 3), "b": rand(5, 3)},
+    lambda g, o: g.layer_normalization(o["x"], axes=[3, 1], scale=o["s"], bias=o["b"], epsilon=1e-3),
+    lambda i: (
+        ref.layer_norm(i["x"], (1, 3), eps=1e-3) * i["s"].T[None, :, None, :] + i["b"].T[None, :, None, :]
+    ),
+    atol=1 / 1024,
+)
+case(
+    "layer_normalization-f16",
+    {"x": XN.astype(np.float16)},
+    lambda g, o: g.layer_normalization(o["x"], axes=[3]),
+    lambda i: ref.layer_norm(i["x"], (3,)),
+    atol=1 / 512,
+)
 
 # ----------------------------------------------------------------------------------- reductions
 XR = pos(3, 4, 5)
@@ -248,41 +488,105 @@ RED = {
     "reduce_sum_square": (lambda v, a, k: (v * v).sum(axis=a, keepdims=k), lambda n: 2 * n),
 }
 for op, (fn, tol) in RED.items():
-    case(f"{op}-axes-0-2-keep", {"x": XR}, lambda g, o, op=op: getattr(g, op)(o["x"], axes=[0, 2], keep_dimensions=True),
-         lambda i, fn=fn: fn(i["x"], (0, 2), True), ulp=tol(15))
-    case(f"{op}-all", {"x": XR}, lambda g, o, op=op: getattr(g, op)(o["x"]), lambda i, fn=fn: fn(i["x"], None, False),
-         ulp=tol(60))
-case("reduce_l1-empty-axes-is-elementwise", {"x": rand(2, 3)}, lambda g, o: g.reduce_l1(o["x"], axes=[]),
-     lambda i: np.abs(i["x"]))
-case("reduce_sum-int32", {"x": ints(3, 4)}, lambda g, o: g.reduce_sum(o["x"], axes=[1]), lambda i: i["x"].sum(1))
-case("reduce_max-int8", {"x": ints(3, 4, lo=-128, hi=127, dtype=np.int8)}, lambda g, o: g.reduce_max(o["x"], axes=[0]),
-     lambda i: i["x"].max(0))
-case("reduce_sum-f16", {"x": XR.astype(np.float16)}, lambda g, o: g.reduce_sum(o["x"], axes=[1]),
-     lambda i: i["x"].sum(1), ulp=4)
+    case(
+        f"{op}-axes-0-2-keep",
+        {"x": XR},
+        lambda g, o, op=op: getattr(g, op)(o["x"], axes=[0, 2], keep_dimensions=True),
+        lambda i, fn=fn: fn(i["x"], (0, 2), True),
+        ulp=tol(15),
+    )
+    case(
+        f"{op}-all",
+        {"x": XR},
+        lambda g, o, op=op: getattr(g, op)(o["x"]),
+        lambda i, fn=fn: fn(i["x"], None, False),
+        ulp=tol(60),
+    )
+case(
+    "reduce_l1-empty-axes-is-elementwise",
+    {"x": rand(2, 3)},
+    lambda g, o: g.reduce_l1(o["x"], axes=[]),
+    lambda i: np.abs(i["x"]),
+)
+case(
+    "reduce_sum-int32",
+    {"x": ints(3, 4)},
+    lambda g, o: g.reduce_sum(o["x"], axes=[1]),
+    lambda i: i["x"].sum(1),
+)
+case(
+    "reduce_max-int8",
+    {"x": ints(3, 4, lo=-128, hi=127, dtype=np.int8)},
+    lambda g, o: g.reduce_max(o["x"], axes=[0]),
+    lambda i: i["x"].max(0),
+)
+case(
+    "reduce_sum-f16",
+    {"x": XR.astype(np.float16)},
+    lambda g, o: g.reduce_sum(o["x"], axes=[1]),
+    lambda i: i["x"].sum(1),
+    ulp=4,
+)
 XARG = np.array([[3, 1, 4, 1, 5], [9, 2, 6, 5, 3], [5, 8, 9, 7, 9]], np.float32)
 for op, fn in (("arg_min", np.argmin), ("arg_max", np.argmax)):
-    case(f"{op}-axis1", {"x": XARG}, lambda g, o, op=op: getattr(g, op)(o["x"], 1), lambda i, fn=fn: fn(i["x"], 1))
-    case(f"{op}-axis0-keep-int32", {"x": XARG.astype(np.int32)},
-         lambda g, o, op=op: getattr(g, op)(o["x"], 0, keep_dimensions=True),
-         lambda i, fn=fn: fn(i["x"], 0)[None, :])
+    case(
+        f"{op}-axis1",
+        {"x": XARG},
+        lambda g, o, op=op: getattr(g, op)(o["x"], 1),
+        lambda i, fn=fn: fn(i["x"], 1),
+    )
+    case(
+        f"{op}-axis0-keep-int32",
+        {"x": XARG.astype(np.int32)},
+        lambda g, o, op=op: getattr(g, op)(o["x"], 0, keep_dimensions=True),
+        lambda i, fn=fn: fn(i["x"], 0)[None, :],
+    )
 
 # ----------------------------------------------------------------------------------- gather and scatter
 XG = rand(4, 5, 3)
-case("gather-axis0-negative", {"x": XG, "i": np.array([[3, -1], [0, 2]], np.int32)},
-     lambda g, o: g.gather(o["x"], o["i"]), lambda i: i["x"][np.where(i["i"] < 0, i["i"] + 4, i["i"])])
-case("gather-axis1-scalar-index", {"x": XG, "i": np.array(2, np.int32)}, lambda g, o: g.gather(o["x"], o["i"], axis=1),
-     lambda i: i["x"][:, 2])
-case("gather-int32-data", {"x": ints(6), "i": np.array([5, 0, 5], np.int32)}, lambda g, o: g.gather(o["x"], o["i"]),
-     lambda i: i["x"][[5, 0, 5]])
+case(
+    "gather-axis0-negative",
+    {"x": XG, "i": np.array([[3, -1], [0, 2]], np.int32)},
+    lambda g, o: g.gather(o["x"], o["i"]),
+    lambda i: i["x"][np.where(i["i"] < 0, i["i"] + 4, i["i"])],
+)
+case(
+    "gather-axis1-scalar-index",
+    {"x": XG, "i": np.array(2, np.int32)},
+    lambda g, o: g.gather(o["x"], o["i"], axis=1),
+    lambda i: i["x"][:, 2],
+)
+case(
+    "gather-int32-data",
+    {"x": ints(6), "i": np.array([5, 0, 5], np.int32)},
+    lambda g, o: g.gather(o["x"], o["i"]),
+    lambda i: i["x"][[5, 0, 5]],
+)
 GI = np.array([[0, 2, 1], [1, 0, -1]], np.int32)
-case("gather_elements-axis0", {"x": rand(3, 3), "i": GI}, lambda g, o: g.gather_elements(o["x"], o["i"]),
-     lambda i: np.take_along_axis(i["x"], np.where(i["i"] < 0, i["i"] + 3, i["i"]), 0))
-case("gather_elements-axis1", {"x": rand(2, 4), "i": np.array([[3, 0], [1, 1]], np.int32)},
-     lambda g, o: g.gather_elements(o["x"], o["i"], axis=1), lambda i: np.take_along_axis(i["x"], i["i"], 1))
-case("gather_nd-slices", {"x": XG, "i": np.array([[1, 2], [3, 0], [0, 4]], np.int32)},
-     lambda g, o: g.gather_nd(o["x"], o["i"]), lambda i: i["x"][[1, 3, 0], [2, 0, 4]])
-case("gather_nd-elements", {"x": XG, "i": np.array([[1, 2, 0], [3, 4, 2]], np.int32)},
-     lambda g, o: g.gather_nd(o["x"], o["i"]), lambda i: i["x"][[1, 3], [2, 4], [0, 2]])
+case(
+    "gather_elements-axis0",
+    {"x": rand(3, 3), "i": GI},
+    lambda g, o: g.gather_elements(o["x"], o["i"]),
+    lambda i: np.take_along_axis(i["x"], np.where(i["i"] < 0, i["i"] + 3, i["i"]), 0),
+)
+case(
+    "gather_elements-axis1",
+    {"x": rand(2, 4), "i": np.array([[3, 0], [1, 1]], np.int32)},
+    lambda g, o: g.gather_elements(o["x"], o["i"], axis=1),
+    lambda i: np.take_along_axis(i["x"], i["i"], 1),
+)
+case(
+    "gather_nd-slices",
+    {"x": XG, "i": np.array([[1, 2], [3, 0], [0, 4]], np.int32)},
+    lambda g, o: g.gather_nd(o["x"], o["i"]),
+    lambda i: i["x"][[1, 3, 0], [2, 0, 4]],
+)
+case(
+    "gather_nd-elements",
+    {"x": XG, "i": np.array([[1, 2, 0], [3, 4, 2]], np.int32)},
+    lambda g, o: g.gather_nd(o["x"], o["i"]),
+    lambda i: i["x"][[1, 3], [2, 4], [0, 2]],
+)
 
 
 def _scatter_elements(x, idx, upd, axis):
@@ -291,98 +595,204 @@ def _scatter_elements(x, idx, upd, axis):
     return out
 
 
-case("scatter_elements-axis1", {"x": rand(3, 4), "i": np.array([[3, 1], [0, 2], [1, 0]], np.int32), "u": rand(3, 2)},
-     lambda g, o: g.scatter_elements(o["x"], o["i"], o["u"], axis=1),
-     lambda i: _scatter_elements(i["x"], i["i"], i["u"], 1))
+case(
+    "scatter_elements-axis1",
+    {"x": rand(3, 4), "i": np.array([[3, 1], [0, 2], [1, 0]], np.int32), "u": rand(3, 2)},
+    lambda g, o: g.scatter_elements(o["x"], o["i"], o["u"], axis=1),
+    lambda i: _scatter_elements(i["x"], i["i"], i["u"], 1),
+)
 
 
 def _scatter_nd(x, idx, upd):
     out = x.copy()
     for j, ix in enumerate(idx.reshape(-1, idx.shape[-1])):
-        out[tuple(ix)] = upd.reshape((-1,) + x.shape[idx.shape[-1]:])[j]
+        out[tuple(ix)] = upd.reshape((-1,) + x.shape[idx.shape[-1] :])[j]
     return out
 
 
-case("scatter_nd-rows", {"x": rand(4, 3), "i": np.array([[2], [0]], np.int32), "u": rand(2, 3)},
-     lambda g, o: g.scatter_nd(o["x"], o["i"], o["u"]), lambda i: _scatter_nd(i["x"], i["i"], i["u"]))
-case("scatter_nd-elements", {"x": rand(2, 3), "i": np.array([[1, 2], [0, 0]], np.int32), "u": rand(2)},
-     lambda g, o: g.scatter_nd(o["x"], o["i"], o["u"]), lambda i: _scatter_nd(i["x"], i["i"], i["u"]))
+case(
+    "scatter_nd-rows",
+    {"x": rand(4, 3), "i": np.array([[2], [0]], np.int32), "u": rand(2, 3)},
+    lambda g, o: g.scatter_nd(o["x"], o["i"], o["u"]),
+    lambda i: _scatter_nd(i["x"], i["i"], i["u"]),
+)
+case(
+    "scatter_nd-elements",
+    {"x": rand(2, 3), "i": np.array([[1, 2], [0, 0]], np.int32), "u": rand(2)},
+    lambda g, o: g.scatter_nd(o["x"], o["i"], o["u"]),
+    lambda i: _scatter_nd(i["x"], i["i"], i["u"]),
+)
 
 # ----------------------------------------------------------------------------------- shape ops
 XS = rand(2, 3, 5)
 case("reshape", {"x": XS}, lambda g, o: g.reshape(o["x"], [5, 6]), lambda i: i["x"].reshape(5, 6))
 case("transpose-default", {"x": XS}, lambda g, o: g.transpose(o["x"]), lambda i: i["x"].transpose())
-case("transpose-permutation", {"x": XS}, lambda g, o: g.transpose(o["x"], permutation=[1, 2, 0]),
-     lambda i: i["x"].transpose(1, 2, 0))
-case("slice-strides", {"x": XS}, lambda g, o: g.slice(o["x"], [0, 1, 1], [2, 2, 4], strides=[1, 1, 2]),
-     lambda i: i["x"][0:2, 1:3, 1:5:2])
-case("expand", {"x": rand(3, 1)}, lambda g, o: g.expand(o["x"], [2, 3, 4]),
-     lambda i: np.broadcast_to(i["x"], (2, 3, 4)))
+case(
+    "transpose-permutation",
+    {"x": XS},
+    lambda g, o: g.transpose(o["x"], permutation=[1, 2, 0]),
+    lambda i: i["x"].transpose(1, 2, 0),
+)
+case(
+    "slice-strides",
+    {"x": XS},
+    lambda g, o: g.slice(o["x"], [0, 1, 1], [2, 2, 4], strides=[1, 1, 2]),
+    lambda i: i["x"][0:2, 1:3, 1:5:2],
+)
+case(
+    "expand",
+    {"x": rand(3, 1)},
+    lambda g, o: g.expand(o["x"], [2, 3, 4]),
+    lambda i: np.broadcast_to(i["x"], (2, 3, 4)),
+)
 case("tile", {"x": rand(2, 3)}, lambda g, o: g.tile(o["x"], [2, 3]), lambda i: np.tile(i["x"], (2, 3)))
-case("concat-axis1", {"a": rand(2, 1, 3), "b": rand(2, 4, 3), "c": rand(2, 2, 3)},
-     lambda g, o: g.concat([o["a"], o["b"], o["c"]], 1), lambda i: np.concatenate([i["a"], i["b"], i["c"]], 1))
-case("split-equal", {"x": XS}, lambda g, o: dict(zip("abc", g.split(o["x"], 3, axis=1))),
-     lambda i: dict(zip("abc", np.split(i["x"], 3, axis=1))))
-case("split-sizes", {"x": XS}, lambda g, o: dict(zip("ab", g.split(o["x"], [1, 4], axis=2))),
-     lambda i: {"a": i["x"][:, :, :1], "b": i["x"][:, :, 1:]})
+case(
+    "concat-axis1",
+    {"a": rand(2, 1, 3), "b": rand(2, 4, 3), "c": rand(2, 2, 3)},
+    lambda g, o: g.concat([o["a"], o["b"], o["c"]], 1),
+    lambda i: np.concatenate([i["a"], i["b"], i["c"]], 1),
+)
+case(
+    "split-equal",
+    {"x": XS},
+    lambda g, o: dict(zip("abc", g.split(o["x"], 3, axis=1))),
+    lambda i: dict(zip("abc", np.split(i["x"], 3, axis=1))),
+)
+case(
+    "split-sizes",
+    {"x": XS},
+    lambda g, o: dict(zip("ab", g.split(o["x"], [1, 4], axis=2))),
+    lambda i: {"a": i["x"][:, :, :1], "b": i["x"][:, :, 1:]},
+)
 for mode, npmode in (("constant", "constant"), ("edge", "edge"), ("reflection", "reflect")):
-    case(f"pad-{mode}", {"x": rand(3, 4)}, lambda g, o, m=mode: g.pad(o["x"], [1, 2], [2, 1], mode=m, value=9.0),
-         lambda i, m=npmode: np.pad(i["x"], ((1, 2), (2, 1)), mode=m, **({"constant_values": 9.0} if m == "constant"
-                                                                          else {})))
+    case(
+        f"pad-{mode}",
+        {"x": rand(3, 4)},
+        lambda g, o, m=mode: g.pad(o["x"], [1, 2], [2, 1], mode=m, value=9.0),
+        lambda i, m=npmode: np.pad(
+            i["x"], ((1, 2), (2, 1)), mode=m, **({"constant_values": 9.0} if m == "constant" else {})
+        ),
+    )
 case("reverse-axes", {"x": XS}, lambda g, o: g.reverse(o["x"], axes=[0, 2]), lambda i: i["x"][::-1, :, ::-1])
 for upper in (True, False):
     for diag in (-1, 0, 2):
-        case(f"triangular-{'upper' if upper else 'lower'}{diag}", {"x": rand(2, 4, 5)},
-             lambda g, o, u=upper, d=diag: g.triangular(o["x"], upper=u, diagonal=d),
-             lambda i, u=upper, d=diag: np.triu(i["x"], d) if u else np.tril(i["x"], d))
-case("transpose-int8", {"x": ints(2, 3, lo=-128, hi=127, dtype=np.int8)}, lambda g, o: g.transpose(o["x"]),
-     lambda i: i["x"].T)
+        case(
+            f"triangular-{'upper' if upper else 'lower'}{diag}",
+            {"x": rand(2, 4, 5)},
+            lambda g, o, u=upper, d=diag: g.triangular(o["x"], upper=u, diagonal=d),
+            lambda i, u=upper, d=diag: np.triu(i["x"], d) if u else np.tril(i["x"], d),
+        )
+case(
+    "transpose-int8",
+    {"x": ints(2, 3, lo=-128, hi=127, dtype=np.int8)},
+    lambda g, o: g.transpose(o["x"]),
+    lambda i: i["x"].T,
+)
 
 # ----------------------------------------------------------------------------------- where, clamp, cast, quantize
-case("where-broadcast", {"c": np.array([1, 0, 7], np.uint8), "t": rand(2, 3), "f": rand(1)},
-     lambda g, o: g.where(o["c"], o["t"], o["f"]), lambda i: np.where(i["c"] != 0, i["t"], i["f"]))
-case("clamp-min-max", {"x": XA}, lambda g, o: g.clamp(o["x"], min_value=-1.0, max_value=0.5),
-     lambda i: np.clip(i["x"], -1, 0.5))
-case("clamp-min-only-int32", {"x": ints(3, 3)}, lambda g, o: g.clamp(o["x"], min_value=-3),
-     lambda i: np.maximum(i["x"], -3))
-case("cast-f32-to-int32-truncates", {"x": np.array([1.7, -1.7, 2.5, -0.2], np.float32)},
-     lambda g, o: g.cast(o["x"], "int32"), lambda i: np.trunc(i["x"]))
+case(
+    "where-broadcast",
+    {"c": np.array([1, 0, 7], np.uint8), "t": rand(2, 3), "f": rand(1)},
+    lambda g, o: g.where(o["c"], o["t"], o["f"]),
+    lambda i: np.where(i["c"] != 0, i["t"], i["f"]),
+)
+case(
+    "clamp-min-max",
+    {"x": XA},
+    lambda g, o: g.clamp(o["x"], min_value=-1.0, max_value=0.5),
+    lambda i: np.clip(i["x"], -1, 0.5),
+)
+case(
+    "clamp-min-only-int32",
+    {"x": ints(3, 3)},
+    lambda g, o: g.clamp(o["x"], min_value=-3),
+    lambda i: np.maximum(i["x"], -3),
+)
+case(
+    "cast-f32-to-int32-truncates",
+    {"x": np.array([1.7, -1.7, 2.5, -0.2], np.float32)},
+    lambda g, o: g.cast(o["x"], "int32"),
+    lambda i: np.trunc(i["x"]),
+)
 case("cast-int32-to-f16", {"x": ints(2, 3)}, lambda g, o: g.cast(o["x"], "float16"), lambda i: i["x"])
-case("cast-f32-to-uint8", {"x": np.array([3.9, 200.0, 0.0], np.float32)}, lambda g, o: g.cast(o["x"], "uint8"),
-     lambda i: np.array([3, 200, 0]))
-case("cast-int32-to-int8-wraps", {"x": np.array([127, 128, -129], np.int32)}, lambda g, o: g.cast(o["x"], "int8"),
-     lambda i: np.array([127, -128, 127]))
+case(
+    "cast-f32-to-uint8",
+    {"x": np.array([3.9, 200.0, 0.0], np.float32)},
+    lambda g, o: g.cast(o["x"], "uint8"),
+    lambda i: np.array([3, 200, 0]),
+)
+case(
+    "cast-int32-to-int8-wraps",
+    {"x": np.array([127, 128, -129], np.int32)},
+    lambda g, o: g.cast(o["x"], "int8"),
+    lambda i: np.array([127, -128, 127]),
+)
 QX = rand(2, 4, lo=-3, hi=3)
-case("quantize_linear-uint8-blockwise", {"x": QX, "s": np.array([[0.05, 0.1]], np.float32),
-     "z": np.array([[128, 120]], np.uint8)}, lambda g, o: g.quantize_linear(o["x"], o["s"], o["z"]),
-     lambda i: np.clip(np.round(i["x"] / np.repeat(i["s"], [2, 2], 1).repeat(2, 0)[:2]
-                                + np.repeat(i["z"], [2, 2], 1)), 0, 255))
-case("quantize_linear-int8-saturates", {"x": np.array([[-50.0, 0.26, 50.0]], np.float32),
-     "s": np.array([[0.1]], np.float32), "z": np.array([[0]], np.int8)},
-     lambda g, o: g.quantize_linear(o["x"], o["s"], o["z"]), lambda i: np.array([[-128, 3, 127]]))
-case("dequantize_linear-int8", {"x": ints(2, 3, lo=-128, hi=127, dtype=np.int8), "s": np.array([[0.5], [0.25]],
-     np.float32), "z": np.array([[3], [-2]], np.int8)},
-     lambda g, o: g.dequantize_linear(o["x"], o["s"], o["z"]), lambda i: (i["x"] - i["z"]) * i["s"], ulp=1)
+case(
+    "quantize_linear-uint8-blockwise",
+    {"x": QX, "s": np.array([[0.05, 0.1]], np.float32), "z": np.array([[128, 120]], np.uint8)},
+    lambda g, o: g.quantize_linear(o["x"], o["s"], o["z"]),
+    lambda i: np.clip(
+        np.round(i["x"] / np.repeat(i["s"], [2, 2], 1).repeat(2, 0)[:2] + np.repeat(i["z"], [2, 2], 1)),
+        0,
+        255,
+    ),
+)
+case(
+    "quantize_linear-int8-saturates",
+    {
+        "x": np.array([[-50.0, 0.26, 50.0]], np.float32),
+        "s": np.array([[0.1]], np.float32),
+        "z": np.array([[0]], np.int8),
+    },
+    lambda g, o: g.quantize_linear(o["x"], o["s"], o["z"]),
+    lambda i: np.array([[-128, 3, 127]]),
+)
+case(
+    "dequantize_linear-int8",
+    {
+        "x": ints(2, 3, lo=-128, hi=127, dtype=np.int8),
+        "s": np.array([[0.5], [0.25]], np.float32),
+        "z": np.array([[3], [-2]], np.int8),
+    },
+    lambda g, o: g.dequantize_linear(o["x"], o["s"], o["z"]),
+    lambda i: (i["x"] - i["z"]) * i["s"],
+    ulp=1,
+)
 
 # ----------------------------------------------------------------------------------- cumulative sum, resample
 XQ = pos(3, 6)
 for exclusive in (False, True):
     for rev in (False, True):
+
         def _cs(v, e=exclusive, r=rev):
             v = v[:, ::-1] if r else v
             c = np.cumsum(v, 1)
             c = np.concatenate([np.zeros_like(c[:, :1]), c[:, :-1]], 1) if e else c
             return c[:, ::-1] if r else c
 
-        case(f"cumulative_sum-exclusive{int(exclusive)}-reversed{int(rev)}", {"x": XQ},
-             lambda g, o, e=exclusive, r=rev: g.cumulative_sum(o["x"], 1, exclusive=e, reversed=r),
-             lambda i, f=_cs: f(i["x"]), ulp=6)
-case("cumulative_sum-int32-axis0", {"x": ints(4, 3)}, lambda g, o: g.cumulative_sum(o["x"], 0),
-     lambda i: np.cumsum(i["x"], 0))
+        case(
+            f"cumulative_sum-exclusive{int(exclusive)}-reversed{int(rev)}",
+            {"x": XQ},
+            lambda g, o, e=exclusive, r=rev: g.cumulative_sum(o["x"], 1, exclusive=e, reversed=r),
+            lambda i, f=_cs: f(i["x"]),
+            ulp=6,
+        )
+case(
+    "cumulative_sum-int32-axis0",
+    {"x": ints(4, 3)},
+    lambda g, o: g.cumulative_sum(o["x"], 0),
+    lambda i: np.cumsum(i["x"], 0),
+)
 XZ = pos(1, 2, 3, 4)
-case("resample2d-nearest-scales", {"x": XZ}, lambda g, o: g.resample2d(o["x"], scales=[2.0, 1.5]),
-     lambda i: i["x"][:, :, np.floor((np.arange(6) + 0.5) / 2).astype(int)][
-         :, :, :, np.floor((np.arange(6) + 0.5) / 1.5).astype(int)])
+case(
+    "resample2d-nearest-scales",
+    {"x": XZ},
+    lambda g, o: g.resample2d(o["x"], scales=[2.0, 1.5]),
+    lambda i: i["x"][:, :, np.floor((np.arange(6) + 0.5) / 2).astype(int)][
+        :, :, :, np.floor((np.arange(6) + 0.5) / 1.5).astype(int)
+    ],
+)
 
 
 def _bilinear(x, oh, ow):
@@ -397,18 +807,31 @@ def _bilinear(x, oh, ow):
     return a * (1 - fy) * (1 - fx) + b * (1 - fy) * fx + c_ * fy * (1 - fx) + d * fy * fx
 
 
-case("resample2d-linear-sizes", {"x": XZ}, lambda g, o: g.resample2d(o["x"], mode="linear", sizes=[5, 7]),
-     lambda i: _bilinear(i["x"], 5, 7), ulp=84)
+case(
+    "resample2d-linear-sizes",
+    {"x": XZ},
+    lambda g, o: g.resample2d(o["x"], mode="linear", sizes=[5, 7]),
+    lambda i: _bilinear(i["x"], 5, 7),
+    ulp=84,
+)
 
 # ----------------------------------------------------------------------------------- graphs of several ops
 W1, B1 = pos(7, 3), pos(3)
-case("graph-matmul-add-gelu-layer_norm (summed tolerances)", {"x": pos(5, 7)},
-     lambda g, o: g.layer_normalization(g.gelu(g.add(g.matmul(o["x"], o["w"]), o["b"])), axes=[1]),
-     lambda i: ref.layer_norm(ref.gelu(i["x"] @ i["w"] + i["b"]), (1,)), atol=1 / 1024,
-     constants={"w": W1, "b": B1})
-case("graph-shared-input-two-outputs", {"x": rand(4, 4)},
-     lambda g, o: {"s": g.sigmoid(o["x"]), "t": g.mul(g.relu(o["x"]), g.relu(o["x"]))},
-     lambda i: {"s": ref.sigmoid(i["x"]), "t": np.maximum(i["x"], 0) ** 2}, ulp=34 + 1)
+case(
+    "graph-matmul-add-gelu-layer_norm (summed tolerances)",
+    {"x": pos(5, 7)},
+    lambda g, o: g.layer_normalization(g.gelu(g.add(g.matmul(o["x"], o["w"]), o["b"])), axes=[1]),
+    lambda i: ref.layer_norm(ref.gelu(i["x"] @ i["w"] + i["b"]), (1,)),
+    atol=1 / 1024,
+    constants={"w": W1, "b": B1},
+)
+case(
+    "graph-shared-input-two-outputs",
+    {"x": rand(4, 4)},
+    lambda g, o: {"s": g.sigmoid(o["x"]), "t": g.mul(g.relu(o["x"]), g.relu(o["x"]))},
+    lambda i: {"s": ref.sigmoid(i["x"]), "t": np.maximum(i["x"], 0) ** 2},
+    ulp=34 + 1,
+)
 
 
 # ----------------------------------------------------------------------------------- the test
@@ -419,13 +842,18 @@ def test_op_conforms(ctx, inputs, constants, build, reference, ulp, atol, out_dt
     if any(a.dtype == np.float16 for a in inputs.values()) and "float16" not in ctx._data_types:
         pytest.skip("this device has no shader-f16")
     got = run_graph(ctx, build, inputs, constants)
-    wide = {n: a.astype(np.float64 if a.dtype.kind == "f" else np.int64) for n, a in {**inputs, **constants}.items()}
+    wide = {
+        n: a.astype(np.float64 if a.dtype.kind == "f" else np.int64)
+        for n, a in {**inputs, **constants}.items()
+    }
     expected = reference(wide)
     if not isinstance(expected, dict):
         expected = {"out": expected}
     for name, want in expected.items():
         out = got[name]
-        assert_conforms(out, np.asarray(want, np.float64), out.dtype, ulp=ulp, atol=atol, what=f"{name} {out.dtype}")
+        assert_conforms(
+            out, np.asarray(want, np.float64), out.dtype, ulp=ulp, atol=atol, what=f"{name} {out.dtype}"
+        )
 
 
 def test_every_builder_op_has_a_conformance_case():
@@ -442,4 +870,7 @@ def test_tolerance_rule_catches_a_one_ulp_error():
     assert ref.ulp_distance(np.float16(-0.0), 0.0, np.float16) == 0
     with pytest.raises(AssertionError):
         assert_conforms(np.array([np.nextafter(x, np.float32(2))]), np.array([1.0]), np.float32, ulp=0)
-    assert math.isnan(float(np.float32(np.nan))) and ref.ulp_distance(np.float32(np.nan), np.nan, np.float32) == 0
+    assert (
+        math.isnan(float(np.float32(np.nan)))
+        and ref.ulp_distance(np.float32(np.nan), np.nan, np.float32) == 0
+    )

@@ -48,8 +48,10 @@ def run_graph(ctx, build, inputs: dict, constants: dict | None = None) -> dict:
     for n, a in inputs.items():
         tin[n] = ctx.create_tensor({**desc(a), "writable": True})
         ctx.write_tensor(tin[n], a)
-    tout = {n: ctx.create_tensor({"data_type": o.data_type, "shape": o.shape, "readable": True})
-            for n, o in outs.items()}
+    tout = {
+        n: ctx.create_tensor({"data_type": o.data_type, "shape": o.shape, "readable": True})
+        for n, o in outs.items()
+    }
     ctx.dispatch(graph, tin, tout)
     return {n: ctx.read_tensor(t) for n, t in tout.items()}
 
@@ -137,9 +139,15 @@ def conv2d_nchw(x, w, pad=(0, 0, 0, 0), stride=(1, 1), dil=(1, 1), groups=1):
         for ky in range(kh):
             for kx in range(kw):
                 ys, xs0 = ky * dil[0], kx * dil[1]
-                patch = xs[:, :, ys : ys + stride[0] * (oh - 1) + 1 : stride[0], xs0 : xs0 + stride[1] * (ow - 1) + 1 :
-                           stride[1]]
-                out[:, g * og : (g + 1) * og] += np.einsum("nchw,oc->nohw", patch, w[g * og : (g + 1) * og, :, ky, kx])
+                patch = xs[
+                    :,
+                    :,
+                    ys : ys + stride[0] * (oh - 1) + 1 : stride[0],
+                    xs0 : xs0 + stride[1] * (ow - 1) + 1 : stride[1],
+                ]
+                out[:, g * og : (g + 1) * og] += np.einsum(
+                    "nchw,oc->nohw", patch, w[g * og : (g + 1) * og, :, ky, kx]
+                )
     return out
 
 
@@ -158,7 +166,9 @@ def conv_transpose2d_nchw(x, w, pad=(0, 0, 0, 0), stride=(1, 1), dil=(1, 1), out
                     for kx in range(kw):
                         oy, ox = iy * stride[0] + ky * dil[0], ix * stride[1] + kx * dil[1]
                         out[:, g * og : (g + 1) * og, oy, ox] += np.einsum(
-                            "nc,co->no", x[:, g * cg : (g + 1) * cg, iy, ix], w[g * cg : (g + 1) * cg, :, ky, kx]
+                            "nc,co->no",
+                            x[:, g * cg : (g + 1) * cg, iy, ix],
+                            w[g * cg : (g + 1) * cg, :, ky, kx],
                         )
     return out[:, :, pad[0] : full_h - pad[1], pad[2] : full_w - pad[3]]
 

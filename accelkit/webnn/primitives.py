@@ -45,7 +45,9 @@ def upload(values: np.ndarray, dtype: DType, device) -> Tensor:
             values = np.nan_to_num(np.trunc(values), nan=0.0)
             values = np.clip(values, -(2.0**31), 2.0**31 - 128)
     with np.errstate(all="ignore"):
-        return Tensor.from_numpy(np.ascontiguousarray(values).astype(dtype.np).reshape(values.shape), dtype, device)
+        return Tensor.from_numpy(
+            np.ascontiguousarray(values).astype(dtype.np).reshape(values.shape), dtype, device
+        )
 
 
 # ----------------------------------------------------------------------------------- WGSL plumbing
