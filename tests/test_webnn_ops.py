@@ -10,7 +10,9 @@ import math
 import numpy as np
 import pytest
 import webnn_reference as ref
-from webnn_reference import assert_conforms, ctx, run_graph  # noqa: F401 - ctx is a fixture
+from webnn_reference import assert_conforms, run_graph
+
+ctx = ref.ctx  # the fixture: one context per device
 
 RNG = np.random.default_rng(1234)
 

@@ -7,12 +7,14 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from webnn_reference import context, ctx  # noqa: F401 - ctx is a fixture
+import webnn_reference
+from webnn_reference import context
 
 import accelkit as ak
 from accelkit import webnn
 from accelkit.webnn import InvalidStateError, MLTypeError
 
+ctx = webnn_reference.ctx  # the fixture: one context per device
 F32 = {"data_type": "float32"}
 
 
