@@ -35,9 +35,9 @@ except Exception as exc:  # someone else's half-written file: load only what we 
 
 import wgpu
 
-from accelkit.backends import webgpu_matmul as wm
 from accelkit.backends.webgpu import WebGPUBackend
-from accelkit.backends.wgsl import Layout
+from accelkit.backends.webgpu import matmul as wm
+from accelkit.backends.webgpu.wgsl import Layout
 from accelkit.tensor.dtype import float16, float32
 
 LOG = open(OUT / "probe.log", "w")

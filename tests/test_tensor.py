@@ -331,6 +331,30 @@ def test_reshape_of_a_non_contiguous_view_copies_and_is_right(dev):
         np.testing.assert_array_equal(src.reshape(2, -1).numpy(), np_src.reshape(2, -1))
 
 
+def test_view_never_copies_and_raises_where_reshape_would_copy(dev):
+    a, t = arange_nd((6, 8), dev)
+    cases = [
+        (t, a, (4, 12)),
+        (t[1:5], a[1:5], (-1,)),
+        (t[:, 2:6], a[:, 2:6], (3, 2, 4)),  # non-contiguous, yet viewable
+        (t.T, a.T, (8, 1, 6)),  # a size-1 dim added to a transpose
+    ]
+    with no_allocation(dev):
+        views = [src.view(*shape) for src, _, shape in cases]
+    for v, (_, np_src, shape) in zip(views, cases):
+        assert v.storage is t.storage
+        np.testing.assert_array_equal(v.numpy(), np_src.reshape(shape))
+    with no_allocation(dev):
+        for src, shape in [(t.T, (48,)), (t[:, :4], (24,)), (t.T, (2, 24))]:
+            with pytest.raises(ak.ShapeError, match=r"without a copy.*reshape"):
+                src.view(*shape)
+    with pytest.raises(ak.ShapeError, match=r"view.*\(6, 8\).*\(5, 5\)"):
+        t.view(5, 5)
+    r = t.T.reshape(48)  # reshape may copy where view may not
+    assert r.storage is not t.storage
+    np.testing.assert_array_equal(r.numpy(), a.T.reshape(48))
+
+
 def test_reshape_errors_name_both_shapes(cpu):
     _, t = arange_nd((4, 6), cpu)
     with pytest.raises(ak.ShapeError, match=r"\(4, 6\).*\(5, 5\)"):

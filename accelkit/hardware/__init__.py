@@ -56,6 +56,11 @@ class Device:
         return be
 
     @property
+    def runtime(self):
+        """The opened backend object (a ``backends.base.Backend``) the tensor and op layers call; opened on first use."""
+        return self.backend
+
+    @property
     def is_open(self) -> bool:
         return self._backend is not None
 

@@ -28,7 +28,7 @@ class Storage:
 
     def __init__(self, device: Device, nbytes: int, dtype: DType, *, exact: bool = False) -> None:
         self.device = device
-        self.backend = device.backend
+        self.backend = device.runtime
         self.nbytes = int(nbytes)
         self.dtype = dtype
         self.name: str | None = None
@@ -40,8 +40,7 @@ class Storage:
     @property
     def device_bytes(self) -> int:
         """What the device really holds for this storage (size-class rounded)."""
-        size = getattr(self.handle, "size", None)
-        return int(size) if size is not None else int(self.handle.nbytes)
+        return self.backend.buffer_bytes(self.handle)
 
     def free(self) -> None:
         if self._live:
@@ -131,7 +130,7 @@ class Tensor:
         data = narrow(array, target)
         out = cls.empty(data.shape, target, dev, exact=exact)
         if data.size:
-            dev.backend.write(out.storage.handle, 0, data)
+            out.storage.backend.write(out.storage.handle, 0, data)
         return out
 
     # ----------------------------------------------------------------------------- properties
@@ -229,27 +228,42 @@ class Tensor:
         return Tensor(self.storage, tuple(shape), tuple(strides), offset, self.dtype)
 
     def reshape(self, *shape) -> Tensor:
-        shape = list(_normalize_shape(shape))
-        if shape.count(-1) > 1:
-            raise ShapeError(f"reshape: only one -1 allowed, got {tuple(shape)}")
-        known = math.prod(n for n in shape if n != -1)
-        if -1 in shape:
-            if known == 0 or self.size % known:
-                raise ShapeError(f"reshape: cannot reshape {self.shape} into {tuple(shape)}")
-            shape[shape.index(-1)] = self.size // known
-        if any(n < 0 for n in shape):
-            raise ShapeError(f"reshape: negative dimension in {tuple(shape)}")
-        if math.prod(shape) != self.size:
-            raise ShapeError(
-                f"reshape: cannot reshape {self.shape} ({self.size} elements) into {tuple(shape)} "
-                f"({math.prod(shape)} elements)"
-            )
-        strides = _reshape_strides(self.shape, self.strides, tuple(shape))
+        """The same elements in ``shape`` (one dim may be -1): a view when the strides allow, else a copy."""
+        shape = self._resolve_shape(shape, "reshape")
+        strides = _reshape_strides(self.shape, self.strides, shape)
         if strides is None:
             return self.contiguous().reshape(*shape)
         return self._view(shape, strides, self.offset)
 
-    view = reshape
+    def view(self, *shape) -> Tensor:
+        """``reshape`` that never copies: ShapeError where the strides cannot express ``shape`` (as torch)."""
+        shape = self._resolve_shape(shape, "view")
+        strides = _reshape_strides(self.shape, self.strides, shape)
+        if strides is None:
+            raise ShapeError(
+                f"view: a tensor of shape {self.shape} with strides {self.strides} cannot be viewed as "
+                f"{shape} without a copy; use .reshape(...) (which copies) or .contiguous().view(...)"
+            )
+        return self._view(shape, strides, self.offset)
+
+    def _resolve_shape(self, shape, what: str) -> tuple:
+        """``shape`` as a tuple of ints with its -1 filled in; ShapeError when the element count differs."""
+        shape = list(_normalize_shape(shape))
+        if shape.count(-1) > 1:
+            raise ShapeError(f"{what}: only one -1 allowed, got {tuple(shape)}")
+        known = math.prod(n for n in shape if n != -1)
+        if -1 in shape:
+            if known == 0 or self.size % known:
+                raise ShapeError(f"{what}: cannot reshape {self.shape} into {tuple(shape)}")
+            shape[shape.index(-1)] = self.size // known
+        if any(n < 0 for n in shape):
+            raise ShapeError(f"{what}: negative dimension in {tuple(shape)}")
+        if math.prod(shape) != self.size:
+            raise ShapeError(
+                f"{what}: cannot reshape {self.shape} ({self.size} elements) into {tuple(shape)} "
+                f"({math.prod(shape)} elements)"
+            )
+        return tuple(shape)
 
     def flatten(self, start: int = 0, end: int = -1) -> Tensor:
         if self.ndim == 0:
