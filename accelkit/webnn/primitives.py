@@ -16,11 +16,11 @@ and with a WGSL kernel (``kernels/webnn_<name>.wgsl``) on WebGPU:
 
 from __future__ import annotations
 
-import functools
 import math
 
 import numpy as np
 
+from ..backends.webgpu import WebGPUBackend, wgsl
 from ..tensor.dtype import DType, int32
 from ..tensor.tensor import Tensor
 
@@ -28,7 +28,8 @@ WG = 64
 
 
 def is_cpu(t: Tensor) -> bool:
-    return t.storage.backend.name == "cpu"
+    """True where ``t`` lives on a backend that does not run WGSL kernel plans (the numpy one)."""
+    return not isinstance(t.storage.backend, WebGPUBackend)
 
 
 def host(t: Tensor) -> np.ndarray:
@@ -53,15 +54,6 @@ def upload(values: np.ndarray, dtype: DType, device) -> Tensor:
 # ----------------------------------------------------------------------------------- WGSL plumbing
 
 
-def _wgsl():
-    """The WGSL planning helpers (their module moves with the backend package restructure)."""
-    try:
-        from ..backends.webgpu import wgsl  # the backends/webgpu/ package
-    except ImportError:
-        from ..backends import wgsl
-    return wgsl
-
-
 def _storage(dtype: DType) -> str:
     return dtype.wgsl
 
@@ -70,16 +62,13 @@ def _compute(dtype: DType) -> str:
     return "f32" if dtype.is_float else "i32"
 
 
-@functools.lru_cache(maxsize=512)
 def _source(name: str, items: tuple) -> str:
-    values = dict(items)
-    values["ENABLE"] = "enable f16;" if "f16" in values.values() else ""
-    return _wgsl().render(name, **values)
+    enable = "enable f16;" if "f16" in dict(items).values() else ""
+    return wgsl.render_cached(name, None, items + (("ENABLE", enable),))
 
 
 def _run(t: Tensor, name: str, template: dict, access: tuple, params: bytes, threads: int, buffers, label):
     """Launch ``kernels/<name>.wgsl`` rendered with ``template`` on the backend ``t`` lives on."""
-    wgsl = _wgsl()
     backend = t.storage.backend
     items = tuple(sorted(template.items()))
     plan = wgsl.KernelPlan(
@@ -139,7 +128,7 @@ def elementwise(
     views = [t.expand(shape) if t.ndim else t.reshape((1,) * rank).expand(shape) for t in inputs]
     while len(views) < 3:
         views.append(None)
-    p = _wgsl().Params().u32(n, max(rank, 1))
+    p = wgsl.Params().u32(n, max(rank, 1))
     p.u32(*[(v.offset if v is not None else 0) for v in views])
     p.f32(alpha, beta).u32(0)
     p.vec4u(list(shape) or [1], 8)
@@ -172,7 +161,6 @@ def gather_flat(x: Tensor, index: Tensor, fill: float = 0.0, label: str = "gathe
     out = Tensor.empty(index.shape, x.dtype, x.device)
     if not out.size:
         return out
-    wgsl = _wgsl()
     if x.dtype.is_float:
         bits = int(np.array(fill, np.float32).view(np.uint32))
         fill_expr = f"{x.dtype.wgsl}(bitcast<f32>(p.fill))"
@@ -199,7 +187,7 @@ def scatter_flat(x: Tensor, index: Tensor, updates: Tensor, label: str = "scatte
     updates, index = _dense(updates), _dense(index)
     if not updates.size:
         return out
-    p = _wgsl().Params().u32(updates.size, updates.offset, index.offset, out.size).to_bytes()
+    p = wgsl.Params().u32(updates.size, updates.offset, index.offset, out.size).to_bytes()
     buffers = [updates.storage.handle, index.storage.handle, out.storage.handle]
     template = {"T": x.dtype.wgsl}
     _run(
@@ -258,7 +246,7 @@ def reduce_middle(op: str, x: Tensor, outer: int, n: int, inner: int) -> Tensor:
         "STEP": step,
         "RESULT": result,
     }
-    p = _wgsl().Params().u32(outer, n, inner, x.offset).to_bytes()
+    p = wgsl.Params().u32(outer, n, inner, x.offset).to_bytes()
     buffers = [x.storage.handle, out.storage.handle]
     _run(x, "webnn_reduce", template, ("read", "read_write"), p, out.size, buffers, f"webnn.reduce_{op}")
     return out
@@ -284,7 +272,7 @@ def cumsum_middle(x: Tensor, outer: int, n: int, inner: int, exclusive: bool, re
     if not out.size:
         return out
     template = {"T": x.dtype.wgsl, "C": _compute(x.dtype)}
-    p = _wgsl().Params().u32(outer, n, inner, x.offset, int(exclusive), int(reversed_)).to_bytes()
+    p = wgsl.Params().u32(outer, n, inner, x.offset, int(exclusive), int(reversed_)).to_bytes()
     buffers = [x.storage.handle, out.storage.handle]
     _run(
         x, "webnn_cumsum", template, ("read", "read_write"), p, outer * inner, buffers, "webnn.cumulative_sum"
