@@ -876,3 +876,34 @@ def test_tolerance_rule_catches_a_one_ulp_error():
         math.isnan(float(np.float32(np.nan)))
         and ref.ulp_distance(np.float32(np.nan), np.nan, np.float32) == 0
     )
+
+
+def test_neighbours_fuse_into_one_kernel_and_stay_conformant(ctx):
+    """matmul -> add(bias) -> gelu becomes one matmul with an epilogue; add -> layer_norm one fused kernel."""
+    from accelkit import webnn
+
+    x, w, b, r = pos(5, 7), pos(7, 6), pos(6), rand(5, 6)
+    g = webnn.MLGraphBuilder(ctx)
+    gx = g.input("x", ref.desc(x))
+    gr = g.input("r", ref.desc(r))
+    h = g.gelu(g.add(g.matmul(gx, g.constant(ref.desc(w), w)), g.constant(ref.desc(b), b)))
+    y = g.layer_normalization(g.add(h, gr), axes=[1])
+    graph = g.build({"y": y})
+    assert [s.op for s in graph.steps] == ["matmul+add+gelu", "add+layer_normalization"]
+    got = ctx.compute(graph, {"x": x, "r": r})["y"]
+    want = ref.layer_norm(ref.gelu(x.astype(np.float64) @ w + b) + r, (1,))
+    assert_conforms(got, want, np.float32, atol=1 / 1024)
+
+
+def test_a_value_read_elsewhere_is_not_fused_away(ctx):
+    from accelkit import webnn
+
+    x, w, b = pos(3, 4), pos(4, 2), pos(2)
+    g = webnn.MLGraphBuilder(ctx)
+    gx = g.input("x", ref.desc(x))
+    m = g.matmul(gx, g.constant(ref.desc(w), w))
+    graph = g.build({"m": g.identity(m), "y": g.add(m, g.constant(ref.desc(b), b))})
+    assert "matmul" in [s.op for s in graph.steps]
+    out = ctx.compute(graph, {"x": x})
+    assert_conforms(out["m"], x.astype(np.float64) @ w, np.float32, ulp=8)
+    assert_conforms(out["y"], x.astype(np.float64) @ w + b, np.float32, ulp=9)

@@ -9,10 +9,9 @@ are dropped after their last reader, so intermediates go back to the device's po
 
 from __future__ import annotations
 
-from collections import Counter
-
 from ..tensor.tensor import Tensor
 from .errors import InvalidStateError
+from .fusion import fuse
 from .operand import MLOperand
 from .primitives import upload
 
@@ -51,7 +50,7 @@ def _toposort(outputs: list[MLOperand]) -> list:
 
 def compile_graph(builder, outputs: dict):
     ctx = builder.context
-    nodes = _toposort(list(outputs.values()))
+    nodes = fuse(_toposort(list(outputs.values())), list(outputs.values()))
     slots: dict[int, int] = {}
     inputs: dict[str, tuple] = {}
     constants: dict[int, Tensor] = {}
@@ -82,10 +81,8 @@ def compile_graph(builder, outputs: dict):
     for i, s in enumerate(steps):
         for r in s.reads:
             last[r] = i
-    dying = Counter()
     for r, i in last.items():
         if r not in keep:
-            dying[i] += 1
             steps[i].frees += (r,)
     return MLGraph(ctx, steps, inputs, out_slots, out_desc, constants, len(slots))
 

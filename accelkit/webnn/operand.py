@@ -111,7 +111,7 @@ def descriptor(desc, what: str, supported=None) -> tuple[DataType, tuple]:
 class Node:
     """One operator of a graph: its inputs, its outputs, and ``run(*tensors) -> tensor | tuple``."""
 
-    __slots__ = ("op", "inputs", "outputs", "run", "label")
+    __slots__ = ("op", "inputs", "outputs", "run", "label", "attrs")
 
     def __init__(self, op: str, inputs: tuple, run: Callable, label: str = "") -> None:
         self.op = op
@@ -119,6 +119,7 @@ class Node:
         self.outputs: list[MLOperand] = []
         self.run = run
         self.label = label
+        self.attrs: dict = {}  # what the fusion pass needs to know (layer_normalization's axes, epsilon)
 
 
 class MLOperand:

@@ -205,7 +205,9 @@ def layer_normalization(
         return y if perm == tuple(range(len(perm))) else y.permute(*inverse).contiguous().reshape(shape)
 
     inputs = (x,) + tuple(p for p in (s, b) if p is not None)
-    return self._op(op, inputs, [(x.dtype, shape)], run, label)
+    out = self._op(op, inputs, [(x.dtype, shape)], run, label)
+    out.node.attrs = {"axes": ax, "epsilon": eps, "scale": s, "bias": b}
+    return out
 
 
 BUILDERS = {
