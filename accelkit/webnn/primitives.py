@@ -33,8 +33,8 @@ def is_cpu(t: Tensor) -> bool:
 
 
 def host(t: Tensor) -> np.ndarray:
-    """A tensor's values in compute precision (float16 -> float32) as a numpy array."""
-    a = t.numpy()
+    """A CPU tensor's values in compute precision (float16 -> float32): a view of its buffer, no copy."""
+    a = t.storage.backend.view(t)
     return a.astype(np.float32) if a.dtype == np.float16 else a
 
 
@@ -45,13 +45,12 @@ def upload(values: np.ndarray, dtype: DType, device) -> Tensor:
         with np.errstate(invalid="ignore"):
             values = np.nan_to_num(np.trunc(values), nan=0.0)
             values = np.clip(values, -(2.0**31), 2.0**31 - 128)
-    with np.errstate(all="ignore"):
-        return Tensor.from_numpy(
-            np.ascontiguousarray(values).astype(dtype.np).reshape(values.shape), dtype, device
-        )
-
-
-# ----------------------------------------------------------------------------------- WGSL plumbing
+    out = Tensor.empty(values.shape, dtype, device)
+    if out.size:
+        with np.errstate(all="ignore"):
+            data = np.ascontiguousarray(values, dtype=dtype.np)
+        out.storage.backend.write(out.storage.handle, 0, data)
+    return out
 
 
 def _storage(dtype: DType) -> str:
