@@ -10,7 +10,10 @@ from accelkit.bench import webnn as bench
 
 def test_bench_webnn_reports_both_ways(tmp_path, capsys):
     out = tmp_path / "webnn.json"
-    assert cli.main(["bench", "webnn", "--device", "cpu", "--iterations", "3", "--json", str(out), "--quiet"]) == 0
+    assert (
+        cli.main(["bench", "webnn", "--device", "cpu", "--iterations", "3", "--json", str(out), "--quiet"])
+        == 0
+    )
     result = json.loads(out.read_text())
     assert result["benchmark"] == "webnn" and result["device"] == "cpu" and result["iterations"] == 3
     assert result["equal_outputs"] is True

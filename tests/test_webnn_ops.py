@@ -236,6 +236,13 @@ for op in ("relu", "sigmoid", "gelu", "elu", "hard_swish"):
 case("tanh-f32", {"x": XA}, lambda g, o: g.tanh(o["x"]), lambda i: np.tanh(i["x"]), atol=1 / 1024)
 case("relu-int32", {"x": ints(3, 4)}, lambda g, o: g.relu(o["x"]), lambda i: np.maximum(i["x"], 0))
 case(
+    "prelu-slope-broadcasts-both-ways",
+    {"x": rand(4, 1), "s": rand(3)},
+    lambda g, o: g.prelu(o["x"], o["s"]),
+    lambda i: np.where(i["x"] < 0, i["s"] * i["x"], i["x"]),
+    ulp=1,
+)
+case(
     "prelu-broadcast-slope",
     {"x": XA, "s": rand(6)},
     lambda g, o: g.prelu(o["x"], o["s"]),
@@ -787,13 +794,18 @@ case(
     lambda i: np.cumsum(i["x"], 0),
 )
 XZ = pos(1, 2, 3, 4)
+
+
+def _nearest(n_out, n_in, scale):
+    src = np.clip((np.arange(n_out) + 0.5) / scale - 0.5, 0, n_in - 1)
+    return np.ceil(src - 0.5).astype(int)
+
+
 case(
     "resample2d-nearest-scales",
     {"x": XZ},
     lambda g, o: g.resample2d(o["x"], scales=[2.0, 1.5]),
-    lambda i: i["x"][:, :, np.floor((np.arange(6) + 0.5) / 2).astype(int)][
-        :, :, :, np.floor((np.arange(6) + 0.5) / 1.5).astype(int)
-    ],
+    lambda i: i["x"][:, :, _nearest(6, 3, 2.0)][:, :, :, _nearest(6, 4, 1.5)],
 )
 
 

@@ -206,6 +206,11 @@ BAD = {
     "concat-types-differ": lambda g, o: g.concat([o["f"], o["i"]], 0),
     "concat-empty": lambda g, o: g.concat([], 0),
     "expand-incompatible": lambda g, o: g.expand(o["f"], [2, 4]),
+    "expand-to-smaller-dims": lambda g, o: g.expand(o["f"], [1, 3]),
+    "expand-to-lower-rank": lambda g, o: g.expand(o["f"], [3]),
+    "max_pool2d-output-sizes-mixed-rounding": lambda g, o: g.max_pool2d(
+        o["x4"], window_dimensions=[2, 2], strides=[3, 3], output_sizes=[1, 2]
+    ),
     "tile-length-differs": lambda g, o: g.tile(o["f"], [2]),
     "pad-reflection-too-big": lambda g, o: g.pad(o["f"], [2, 0], [0, 0], mode="reflection"),
     "pad-bad-mode": lambda g, o: g.pad(o["f"], [1, 0], [0, 0], mode="wrap"),

@@ -14,7 +14,7 @@ import numpy as np
 
 from ... import ops
 from .. import primitives as prim
-from ..operand import FLOATS, SIGNED, check_same_type, finite, guard, unidirectional
+from ..operand import FLOATS, SIGNED, broadcast, check_same_type, finite, guard
 from ..operand import axis as check_axis
 from .elementwise import _erf
 
@@ -121,13 +121,12 @@ def _activation(name: str, np_fn, float_expr: str, int_expr: str | None, default
 
 
 def prelu(self, x, slope, *, label: str = ""):
-    """``x`` where x >= 0, else ``slope * x``; slope broadcasts to x's shape (unidirectionally)."""
+    """``x`` where x >= 0, else ``slope * x``; slope and x broadcast both ways."""
     x = self._arg(x, "prelu", "input")
     slope = self._arg(slope, "prelu", "slope")
     guard(LIMITS, "prelu", "input", x)
     check_same_type(slope, x, "prelu", "slope", "input")
-    unidirectional(slope._shape, x._shape, "prelu", "slope")
-    shape, dt = x._shape, x.dtype
+    shape, dt = broadcast(slope._shape, x._shape, "prelu"), x.dtype
     expr = "select(a, b * a, a < 0.0)" if dt.is_float else "select(a, b * a, a < 0)"
 
     def run(tx, ts):

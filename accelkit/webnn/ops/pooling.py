@@ -56,7 +56,7 @@ def _pool(kind: str):
             sizes.append((lo, hi))
         if output_sizes is not None:
             want = dims(output_sizes, f"{op}: output_sizes")
-            if len(want) != 2 or any(v not in s for v, s in zip(want, sizes)):
+            if len(want) != 2 or want not in ((sizes[0][0], sizes[1][0]), (sizes[0][1], sizes[1][1])):
                 raise MLTypeError(
                     f"{op}: output_sizes {list(want)} must be the floor or ceil output size {[list(s) for s in sizes]}"
                 )

@@ -1,7 +1,8 @@
 """resample2d: nearest-neighbor or (bi)linear resizing of two consecutive dims.
 
 Coordinates follow the half-pixel rule: output position o reads input (o + 0.5) / scale - 0.5
-(clamped to the edges for linear; floor of (o + 0.5) / scale for nearest). Nearest is one gather;
+clamped to the edges; nearest takes the closest source pixel, halves rounding down, as the WebNN
+reference implementation does. Nearest is one gather;
 linear is four gathers of the corner neighbours weighted by build-time weights.
 """
 
@@ -69,8 +70,9 @@ def resample2d(
         return (np.arange(o) + 0.5) / sc[i] - 0.5
 
     if mode == "nearest-neighbor" or not dt.is_float:
+        # the nearest source pixel, halves rounding down, as the WebNN reference implementation does
         pos = [
-            np.minimum(np.floor((np.arange(out[i]) + 0.5) / sc[i]).astype(np.int64), x._shape[ax[i]] - 1)
+            np.ceil(np.clip(source(i, out[i]), 0, x._shape[ax[i]] - 1) - 0.5).astype(np.int64)
             for i in range(2)
         ]
         idx = base + pos[0][grids[ax[0]]] * strides[ax[0]] + pos[1][grids[ax[1]]] * strides[ax[1]]

@@ -28,6 +28,7 @@ from ..operand import (
     flag,
     guard,
     number,
+    unidirectional,
 )
 from ..operand import (
     axes as check_axes,
@@ -174,18 +175,11 @@ def expand(self, input, new_shape, *, label: str = ""):  # noqa: A002
     """Broadcast ``input`` to ``new_shape`` (numpy's rule, both ways)."""
     x = self._arg(input, "expand", "input")
     guard(LIMITS, "expand", "input", x)
-    target = dims(new_shape, "expand: new_shape")
-    n = max(len(target), x.rank)
-    a = (1,) * (n - x.rank) + x._shape
-    b = (1,) * (n - len(target)) + target
-    shape = []
-    for p, q in zip(a, b):
-        if p != q and 1 not in (p, q):
-            raise MLTypeError(f"expand: shape {x.shape} cannot be expanded to {list(target)}")
-        shape.append(max(p, q))
-    shape = tuple(shape)
+    shape = dims(new_shape, "expand: new_shape")
     if len(shape) > R:
-        raise MLTypeError(f"expand: output rank {len(shape)} exceeds {R}")
+        raise MLTypeError(f"expand: new_shape rank {len(shape)} exceeds {R}")
+    unidirectional(x._shape, shape, "expand", "input")
+    a = (1,) * (len(shape) - x.rank) + x._shape
 
     def run(t):
         return _dense(t.reshape(a).expand(shape))
