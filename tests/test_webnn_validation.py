@@ -417,3 +417,15 @@ def test_camel_case_aliases(g):
     assert g.reduceL1(x, axes=[1]).shape == [1, 4, 4]
     assert g.isNaN(x).data_type == "uint8"
     assert g.gatherND == g.gather_nd and g.convTranspose2d == g.conv_transpose2d
+
+
+def test_spec_spellings_of_options(g):
+    x = g.input("x", d([1, 2, 4, 4]))
+    assert g.reduce_sum(x, {"axes": [1], "keepDimensions": True}).shape == [1, 1, 4, 4]
+    assert g.reduceSum(x, axes=[2], keepDimensions=False).shape == [1, 2, 4]
+    assert g.averagePool2d(x, {"windowDimensions": [2, 2], "strides": [2, 2]}).shape == [1, 2, 2, 2]
+    assert g.clamp(x, minValue=0.0).shape == [1, 2, 4, 4]
+    with pytest.raises(MLTypeError, match="reduce_sum: .*unexpected keyword argument 'axis'"):
+        g.reduce_sum(x, axis=[1])
+    with pytest.raises(MLTypeError, match="softmax: missing a required argument: 'axis'"):
+        g.softmax(x)

@@ -11,7 +11,10 @@ to this class under their snake_case names (and the spec's camelCase names as al
 
 from __future__ import annotations
 
+import functools
+import inspect
 import numbers
+import re
 
 import numpy as np
 
@@ -193,11 +196,39 @@ def buffer_values(value, dt, shape: tuple, what: str) -> np.ndarray:
 def _camel(name: str) -> str:
     head, *rest = name.split("_")
     camel = head + "".join(w.upper() if w in ("nd",) else w.capitalize() for w in rest)
-    return camel.replace("Nan", "NaN").replace("L1", "L1").replace("2d", "2d")
+    return camel.replace("Nan", "NaN")
+
+
+_UPPER = re.compile(r"([A-Z])")
+
+
+def _builder_method(name: str, fn):
+    """``fn`` as an MLGraphBuilder method that also takes the spec's spellings: an options dict as the
+    last positional argument, and camelCase option names (``keepDimensions=``); arguments that do
+    not fit the op's signature raise MLTypeError naming the op."""
+    sig = inspect.signature(fn)
+
+    @functools.wraps(fn)
+    def method(self, *args, **kwargs):
+        if args and isinstance(args[-1], dict):
+            kwargs = {**args[-1], **kwargs}
+            args = args[:-1]
+        kwargs = {
+            (_UPPER.sub(r"_\1", k).lower() if k not in sig.parameters else k): v for k, v in kwargs.items()
+        }
+        try:
+            sig.bind(self, *args, **kwargs)
+        except TypeError as exc:
+            self._check(name)
+            raise MLTypeError(f"{name}: {exc}") from None
+        return fn(self, *args, **kwargs)
+
+    return method
 
 
 for _name, _fn in BUILDERS.items():
-    setattr(MLGraphBuilder, _name, _fn)
+    _method = _builder_method(_name, _fn)
+    setattr(MLGraphBuilder, _name, _method)
     _alias = _camel(_name)
     if _alias != _name and not hasattr(MLGraphBuilder, _alias):
-        setattr(MLGraphBuilder, _alias, _fn)
+        setattr(MLGraphBuilder, _alias, _method)
