@@ -47,7 +47,7 @@ limits = contexts["cpu"].op_support_limits()
 print("ops:", len([k for k, v in limits.items() if isinstance(v, dict) and "data_types" not in v]))
 print("conv2d input:", limits["conv2d"]["input"])
 print("gather indices:", limits["gather"]["indices"])
-print("not supported:", limits["unsupported_data_types"])
+print("input data types:", limits["input"]["data_types"])
 
 # %% [markdown]
 # ## A transformer block: BERT's first encoder layer

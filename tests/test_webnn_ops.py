@@ -566,6 +566,18 @@ case(
     lambda i: i["x"][:, 2],
 )
 case(
+    "gather-int64-indices",
+    {"x": rand(5, 2), "i": np.array([4, -5, 1], np.int64)},
+    lambda g, o: g.gather(o["x"], o["i"]),
+    lambda i: i["x"][[4, 0, 1]],
+)
+case(
+    "cast-f32-to-int64-and-uint32",
+    {"x": np.array([3.7, -2.5, 100.0], np.float32)},
+    lambda g, o: {"a": g.cast(o["x"], "int64"), "b": g.cast(g.abs(o["x"]), "uint32")},
+    lambda i: {"a": np.array([3, -2, 100]), "b": np.array([3, 2, 100])},
+)
+case(
     "gather-int32-data",
     {"x": ints(6), "i": np.array([5, 0, 5], np.int32)},
     lambda g, o: g.gather(o["x"], o["i"]),

@@ -51,8 +51,7 @@ def test_input_rules(g):
         g.input("", d([2]))
     with pytest.raises(MLTypeError, match="not a WebNN data type"):
         g.input("y", d([2], "float64"))
-    with pytest.raises(MLTypeError, match="not supported by this context"):
-        g.input("y", d([2], "int64"))
+    assert g.input("i64", d([2], "int64")).data_type == "int64"  # held in int32 on the device
     with pytest.raises(MLTypeError, match="dimensions must be > 0"):
         g.input("y", d([2, 0]))
     with pytest.raises(MLTypeError, match="non-negative integers"):
@@ -188,7 +187,7 @@ BAD = {
     "reduce_sum-axis-out-of-range": lambda g, o: g.reduce_sum(o["f"], axes=[2]),
     "reduce_mean-int32": lambda g, o: g.reduce_mean(o["i"]),
     "reduce_max-keep-not-bool": lambda g, o: g.reduce_max(o["f"], keep_dimensions="yes"),
-    "arg_max-int64-output-unsupported": lambda g, o: g.arg_max(o["f"], 0, output_data_type="int64"),
+    "arg_max-float-output": lambda g, o: g.arg_max(o["f"], 0, output_data_type="float32"),
     "arg_min-axis-out-of-range": lambda g, o: g.arg_min(o["f"], 3),
     "gather-float-indices": lambda g, o: g.gather(o["f"], o["f"]),
     "gather-axis-out-of-range": lambda g, o: g.gather(o["f"], o["i"], axis=2),
@@ -329,6 +328,24 @@ def test_tensor_read_write_rules(ctx):
         ctx.read_tensor(rw)
 
 
+def test_wide_integers_live_in_int32(ctx):
+    g = webnn.MLGraphBuilder(ctx)
+    x = g.input("x", d([3], "int64"))
+    u = g.input("u", d([2], "uint32"))
+    graph = g.build(
+        {"y": g.add(x, g.constant(d([3], "int64"), [1, 2, 3])), "v": g.sub(u, g.constant("uint32", 1))}
+    )
+    out = ctx.compute(graph, {"x": np.array([5, -7, 2**31 - 2]), "u": np.array([0, 4000000000], np.uint32)})
+    assert out["y"].dtype == np.int64 and out["y"].tolist() == [6, -5, 2**31 + 1 - 2**32]  # wraps at 32 bits
+    assert out["v"].dtype == np.uint32 and out["v"].tolist() == [2**32 - 1, 3999999999]  # modulo 2**32
+    with pytest.raises(webnn.DataError, match="int64 values must lie in"):
+        g2 = webnn.MLGraphBuilder(ctx)
+        g2.constant(d([1], "int64"), [2**40])
+    t = ctx.create_tensor({**d([1], "int64"), "writable": True})
+    with pytest.raises(webnn.DataError, match="int32"):
+        ctx.write_tensor(t, np.array([-(2**33)]))
+
+
 def test_destroyed_context(cpu_ctx):
     c = webnn.ml.create_context(device="cpu")
     g = webnn.MLGraphBuilder(c)
@@ -365,7 +382,8 @@ def test_op_support_limits(ctx):
     limits = ctx.op_support_limits()
     assert limits["preferred_input_layout"] == "nchw"
     assert limits["input"]["rank_range"] == {"min": 0, "max": 8}
-    assert "int64" in limits["unsupported_data_types"]
+    assert limits["unsupported_data_types"] == []
+    assert limits["gather"]["indices"]["data_types"] == ["int32", "uint32", "int64"]
     assert limits["conv2d"]["input"]["data_types"] == [
         t for t in ("float32", "float16") if t in ctx._data_types
     ]

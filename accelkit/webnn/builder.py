@@ -18,8 +18,8 @@ import re
 
 import numpy as np
 
-from .errors import InvalidStateError, MLTypeError, OperationError
-from .operand import DATA_TYPES, MLOperand, Node, data_type, descriptor, operand
+from .errors import DataError, InvalidStateError, MLTypeError, OperationError
+from .operand import DATA_TYPES, INT_RANGES, MLOperand, Node, data_type, descriptor, operand
 from .ops import BUILDERS
 
 
@@ -132,7 +132,7 @@ class MLGraphBuilder:
                     raise MLTypeError(f"build: output {name!r} depends on a destroyed constant MLTensor")
         try:
             graph = compile_graph(self, dict(outputs))
-        except (MLTypeError, InvalidStateError):
+        except (MLTypeError, InvalidStateError, DataError):
             raise
         except Exception as exc:  # a device that cannot run it
             raise OperationError(
@@ -160,13 +160,21 @@ def _reachable_constants(x: MLOperand):
 
 
 def cast_values(values: np.ndarray, dt) -> np.ndarray:
-    """Numbers converted to a WebNN data type's numpy type (ints wrap as a C cast would)."""
+    """Numbers converted to a WebNN data type's numpy type (floats to integers truncate, then wrap
+    as a C cast would); int64/uint64 values outside the int32 range they are held in raise DataError."""
     values = np.asarray(values)
     if dt.is_float:
         return values.astype(dt.np)
     with np.errstate(all="ignore"):
         if values.dtype.kind == "f":
             values = np.trunc(np.nan_to_num(values))
+        if dt.name in ("int64", "uint64") and values.size:
+            lo, hi = INT_RANGES[dt.name]
+            if values.min() < lo or values.max() > hi:
+                raise DataError(
+                    f"{dt.name} values must lie in [{lo}, {hi}] here (the device holds them in int32); "
+                    f"got [{values.min()}, {values.max()}]"
+                )
         return values.astype(np.int64).astype(dt.np)
 
 

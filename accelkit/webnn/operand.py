@@ -1,9 +1,10 @@
 """MLOperand, operand descriptors and data types, and the argument checks every op family shares.
 
 A WebNN data type lives on the device in an accelkit storage dtype: float32 and float16 as
-themselves, int32, int8 and uint8 in int32 (int8/uint8 results wrap into their range). uint32,
-int64 and uint64 are valid spec names this implementation does not support
-(``op_support_limits`` says so; using one raises ``MLTypeError``).
+themselves, every integer type in int32. int8/uint8 results wrap into their range; uint32 is the
+int32 bits read back unsigned (arithmetic wraps modulo 2**32 as it should); int64 and uint64 hold
+values in the int32 range only: data outside it is refused with ``DataError`` when written, and
+arithmetic wraps at 32 bits.
 """
 
 from __future__ import annotations
@@ -47,8 +48,21 @@ DATA_TYPES = {
     "float32": DataType("float32", np.dtype(np.float32), float32),
     "float16": DataType("float16", np.dtype(np.float16), float16),
     "int32": DataType("int32", np.dtype(np.int32), int32),
+    "uint32": DataType("uint32", np.dtype(np.uint32), int32),
+    "int64": DataType("int64", np.dtype(np.int64), int32),
+    "uint64": DataType("uint64", np.dtype(np.uint64), int32),
     "int8": DataType("int8", np.dtype(np.int8), int32),
     "uint8": DataType("uint8", np.dtype(np.uint8), int32),
+}
+
+#: the values each integer type can hold here (its storage is int32; uint32 keeps all 32 bits)
+INT_RANGES = {
+    "int32": (-(2**31), 2**31 - 1),
+    "uint32": (0, 2**32 - 1),
+    "int64": (-(2**31), 2**31 - 1),
+    "uint64": (0, 2**31 - 1),
+    "int8": (-128, 127),
+    "uint8": (0, 255),
 }
 
 MAX_RANK = 8  # the WGSL kernels index up to 8 dims
@@ -258,12 +272,12 @@ def unidirectional(src: tuple, target: tuple, op: str, arg: str) -> None:
 
 
 # data type sets of the spec's tensor-limits tables, restricted to what this implementation holds
-ANY = ("float32", "float16", "int32", "int8", "uint8")
+ANY = ("float32", "float16", "int32", "uint32", "int64", "uint64", "int8", "uint8")
 FLOATS = ("float32", "float16")
-SIGNED = ("float32", "float16", "int32", "int8")
-SUMMABLE = ("float32", "float16", "int32")
-INDICES = ("int32",)
-QUANTIZED = ("int8", "uint8", "int32")
+SIGNED = ("float32", "float16", "int32", "int64", "int8")
+SUMMABLE = ("float32", "float16", "int32", "uint32", "int64", "uint64")
+INDICES = ("int32", "uint32", "int64")
+QUANTIZED = ("int8", "uint8", "uint32", "int32")
 BOOLEAN = ("uint8",)
 
 

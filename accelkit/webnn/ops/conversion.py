@@ -32,7 +32,7 @@ LIMITS = {
         "output": (FLOATS, 0, R),
     },
 }
-RANGES = {"int8": (-128, 127), "uint8": (0, 255), "int32": (-(2**31), 2**31 - 1)}
+RANGES = {"int8": (-128, 127), "uint8": (0, 255), "int32": (-(2**31), 2**31 - 1), "uint32": (0, 2**31 - 1)}
 
 
 def cast(self, input, data_type, *, label: str = ""):  # noqa: A002

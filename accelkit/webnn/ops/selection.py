@@ -17,6 +17,7 @@ from ..operand import (
     ANY,
     BOOLEAN,
     DATA_TYPES,
+    INT_RANGES,
     broadcast,
     check_same_type,
     check_type,
@@ -37,10 +38,10 @@ LIMITS = {
         "output": (ANY, 0, R),
     },
     "clamp": {"input": (ANY, 0, R), "output": (ANY, 0, R)},
-    "arg_min": {"input": (ANY, 1, R), "output": (("int32",), 0, R)},
-    "arg_max": {"input": (ANY, 1, R), "output": (("int32",), 0, R)},
+    "arg_min": {"input": (ANY, 1, R), "output": (("int32", "int64"), 0, R)},
+    "arg_max": {"input": (ANY, 1, R), "output": (("int32", "int64"), 0, R)},
 }
-INT_RANGE = {"int32": (-(2**31), 2**31 - 1), "int8": (-128, 127), "uint8": (0, 255)}
+INT_RANGE = {**INT_RANGES, "uint32": (0, 2**31 - 1)}  # bounds a clamp can compare with in int32
 
 
 def where(self, condition, true_value, false_value, *, label: str = ""):
@@ -120,11 +121,7 @@ def _arg(kind: str):
         keep = flag(keep_dimensions, op, "keep_dimensions")
         if output_data_type not in ("int32", "int64"):
             raise MLTypeError(f"{op}: output_data_type must be 'int32' or 'int64', got {output_data_type!r}")
-        out_dt = DATA_TYPES.get(output_data_type)
-        if out_dt is None:
-            raise MLTypeError(
-                f"{op}: output_data_type {output_data_type!r} is not supported by this context; use 'int32'"
-            )
+        out_dt = DATA_TYPES[output_data_type]
         check_type(x, ANY, op, "input")
         outer, n, inner = math.prod(x._shape[:ax]), x._shape[ax], math.prod(x._shape[ax + 1 :])
         shape = x._shape[:ax] + ((1,) if keep else ()) + x._shape[ax + 1 :]
