@@ -7,8 +7,8 @@
 // Workgroup layout: 1-D, 64 invocations, one output element each; the flat workgroup index is
 // wid.x + wid.y * nwg.x (grid_1d). The output is dense; each operand has its own element offset and
 // strides (0 on broadcast dims), so broadcasting never copies. Values load as their compute type
-// (f32 for f32/f16 storage, i32 for i32) and the expression's result is wrapped (int8/uint8) and
-// converted to the output storage type.
+// (f32 for f32/f16 storage, i32 for i32, or u32 for uint32 data held in i32) and the expression's
+// result is wrapped (int8/uint8) and converted to the output storage type.
 {{ENABLE}}
 struct Params {
     n: u32,
@@ -18,7 +18,8 @@ struct Params {
     c_off: u32,
     alpha: f32,
     beta: f32,
-    _pad: u32,
+    ialpha: u32,     // integer options, as bits (bitcast<i32> for signed ones)
+    ibeta: u32,
     shape: array<vec4<u32>, 2>,
     as_: array<vec4<u32>, 2>,
     bs: array<vec4<u32>, 2>,

@@ -530,6 +530,13 @@ case(
     lambda i: i["x"].max(0),
 )
 case(
+    "reduce_l2-f16-squares-beyond-f16-range",
+    {"x": np.full((4,), 300.0, np.float16)},
+    lambda g, o: g.reduce_l2(o["x"]),
+    lambda i: np.sqrt((i["x"] ** 2).sum()),
+    ulp=9,
+)
+case(
     "reduce_sum-f16",
     {"x": XR.astype(np.float16)},
     lambda g, o: g.reduce_sum(o["x"], axes=[1]),
@@ -728,6 +735,24 @@ case(
     {"x": ints(3, 3)},
     lambda g, o: g.clamp(o["x"], min_value=-3),
     lambda i: np.maximum(i["x"], -3),
+)
+case(
+    "clamp-uint32-full-range",
+    {"x": np.array([4294967295, 127, 5, 0], np.uint32)},
+    lambda g, o: g.clamp(o["x"], min_value=5, max_value=4294967290),
+    lambda i: np.array([4294967290, 127, 5, 5]),
+)
+case(
+    "clamp-nan-passes-infinite-bounds",
+    {"x": np.array([np.nan, np.inf, -np.inf, 2.0], np.float32)},
+    lambda g, o: {"a": g.clamp(o["x"], min_value=float("inf")), "b": g.clamp(o["x"], max_value=1.0)},
+    lambda i: {"a": np.array([np.nan, np.inf, np.inf, np.inf]), "b": np.array([np.nan, 1.0, -np.inf, 1.0])},
+)
+case(
+    "greater-uint32-compares-unsigned",
+    {"a": np.array([4000000000, 1], np.uint32), "b": np.array([1, 4000000000], np.uint32)},
+    lambda g, o: g.greater(o["a"], o["b"]),
+    lambda i: np.array([1, 0]),
 )
 case(
     "cast-f32-to-int32-truncates",

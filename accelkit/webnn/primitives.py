@@ -99,20 +99,28 @@ def elementwise(
     *,
     alpha: float = 0.0,
     beta: float = 0.0,
+    ialpha: int = 0,
+    ibeta: int = 0,
     wrap: str | None = None,
+    unsigned: bool = False,
+    unsigned_out: bool | None = None,
     label: str = "elementwise",
 ) -> Tensor:
     """``out = numpy_fn(*values)`` on the CPU, ``expr(a, b, c)`` on WebGPU, over inputs broadcast to ``shape``.
 
-    In WGSL the operands are ``a``, ``b``, ``c`` (f32 for float storage, i32 for int32), the options
-    ``p.alpha`` and ``p.beta``; the expression gives f32 for a float output, i32 otherwise.
-    ``wrap`` ("int8"/"uint8") wraps an integer result into that type's range.
+    In WGSL the operands are ``a``, ``b``, ``c`` (f32 for float storage, i32 for int32, u32 with
+    ``unsigned``: uint32 data held in int32), the options ``p.alpha``/``p.beta`` (f32) and
+    ``p.ialpha``/``p.ibeta`` (integer bits, u32); the expression gives f32 for a float output, i32
+    (u32 with ``unsigned``, unless ``unsigned_out`` is False) otherwise. ``wrap`` ("int8"/"uint8") wraps an integer result into range.
     """
     first = inputs[0]
     device = first.device
     if is_cpu(first):
+        values = [host(t) for t in inputs]
+        if unsigned:
+            values = [v.view(np.uint32) if v.dtype == np.int32 else v for v in values]
         with np.errstate(all="ignore"):
-            res = np.asarray(numpy_fn(*[host(t) for t in inputs]))
+            res = np.asarray(numpy_fn(*values))
             res = np.broadcast_to(res, shape)
             if wrap == "int8":
                 res = ((res.astype(np.int64) + 128) & 255) - 128
@@ -129,14 +137,26 @@ def elementwise(
         views.append(None)
     p = wgsl.Params().u32(n, max(rank, 1))
     p.u32(*[(v.offset if v is not None else 0) for v in views])
-    p.f32(alpha, beta).u32(0)
+    p.f32(alpha, beta).u32(ialpha, ibeta)
     p.vec4u(list(shape) or [1], 8)
     for v in views:
         p.vec4u(list(v.strides) if v is not None and rank else [0], 8)
-    template = {"TO": _storage(out_dtype), "CO": _compute(out_dtype), "EXPR": wgsl_expr, "WRAP": WRAPS[wrap]}
+
+    def compute(dtype: DType, flag: bool = unsigned) -> str:
+        c = _compute(dtype)
+        return "u32" if flag and c == "i32" else c
+
+    if unsigned:
+        wgsl_expr = wgsl_expr.replace("i32(", "u32(")
+    template = {
+        "TO": _storage(out_dtype),
+        "CO": compute(out_dtype, unsigned if unsigned_out is None else unsigned_out),
+        "EXPR": wgsl_expr,
+        "WRAP": WRAPS[wrap],
+    }
     for key, v in zip("ABC", views):
         template["T" + key] = _storage(v.dtype) if v is not None else "f32"
-        template["C" + key] = _compute(v.dtype) if v is not None else "f32"
+        template["C" + key] = compute(v.dtype) if v is not None else "f32"
     buffers = [v.storage.handle if v is not None else None for v in views] + [out.storage.handle]
     access = ("read", "read", "read", "read_write")
     _run(

@@ -32,7 +32,13 @@ def _sigmoid(x):
 
 # name: (allowed, option names with defaults, numpy fn(x, alpha, beta), WGSL float expr, WGSL int expr)
 ACTIVATIONS = {
-    "relu": (SIGNED, {}, lambda x, al, be: np.maximum(x, 0), "max(a, 0.0)", "max(a, 0)"),
+    "relu": (
+        SIGNED,
+        {},
+        lambda x, al, be: np.maximum(x, 0),
+        "select(max(a, 0.0), a, is_nan(a))",
+        "max(a, 0)",
+    ),
     "sigmoid": (FLOATS, {}, lambda x, al, be: _sigmoid(x), "1.0 / (1.0 + exp(-a))", None),
     "tanh": (FLOATS, {}, lambda x, al, be: np.tanh(x), "tanh_safe(a)", None),
     "gelu": (

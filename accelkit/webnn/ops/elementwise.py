@@ -121,8 +121,20 @@ def _binary_op(name: str, out_bool: bool, np_fn, float_expr: str, int_expr: str)
         expr = float_expr if a.dtype.is_float else int_expr
         wrap = None if out_bool else a.dtype.wrap
 
+        unsigned = a.dtype.name == "uint32"
+
         def run(ta, tb):
-            return prim.elementwise([ta, tb], shape, dt.storage, np_fn, expr, wrap=wrap, label=name)
+            return prim.elementwise(
+                [ta, tb],
+                shape,
+                dt.storage,
+                np_fn,
+                expr,
+                wrap=wrap,
+                unsigned=unsigned,
+                unsigned_out=unsigned and not out_bool,
+                label=name,
+            )
 
         return self._op(name, (a, b), [(dt, shape)], run, label)
 

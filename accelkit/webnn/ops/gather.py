@@ -38,7 +38,7 @@ LIMITS = {
     },
 }
 
-_STEP_WGSL = "a + clamp(select(b, b + i32(p.alpha), b < 0), 0, i32(p.alpha) - 1) * i32(p.beta)"
+_STEP_WGSL = "a + clamp(select(b, b + bitcast<i32>(p.ialpha), b < 0), 0, bitcast<i32>(p.ialpha) - 1) * bitcast<i32>(p.ibeta)"
 
 
 def _step(acc, idx, shape, size: int, stride: int):
@@ -48,7 +48,7 @@ def _step(acc, idx, shape, size: int, stride: int):
         return a + np.clip(np.where(b < 0, b + size, b), 0, size - 1) * stride
 
     return prim.elementwise(
-        [acc, idx], shape, prim.int32, numpy_fn, _STEP_WGSL, alpha=size, beta=stride, label="index"
+        [acc, idx], shape, prim.int32, numpy_fn, _STEP_WGSL, ialpha=size, ibeta=stride, label="index"
     )
 
 

@@ -12,6 +12,7 @@ import math
 
 import numpy as np
 
+from ...tensor.dtype import float16, float32
 from .. import primitives as prim
 from ..operand import ANY, FLOATS, SUMMABLE, flag, guard
 from ..operand import axes as check_axes
@@ -63,42 +64,36 @@ def _reduction(name: str):
         dt = x.dtype
         st = dt.storage
 
+        # float16 reduces through float32 intermediates (x * x overflows float16 long before the result)
+        work = float32 if st is float16 else st
+
         def run(t):
             t = moved_last(t, perm).reshape(outer, n)
             if name == "reduce_log_sum_exp":
                 m = prim.reduce_middle("max", t, outer, n, 1)
+                finite = "select(0.0, a, !is_inf(a) && !is_nan(a))"
                 m = prim.elementwise(
-                    [m],
-                    m.shape,
-                    st,
-                    lambda v: np.where(np.isfinite(v), v, 0),
-                    "select(0.0, a, !is_inf(a) && !is_nan(a))",
-                    label="finite_max",
+                    [m], m.shape, work, lambda v: np.where(np.isfinite(v), v, 0), finite, label="max"
                 )
                 e = prim.elementwise(
-                    [t, m], t.shape, st, lambda a, b: np.exp(a - b), "exp(a - b)", label="exp_shift"
+                    [t, m], t.shape, work, lambda a, b: np.exp(a - b), "exp(a - b)", label="exp"
                 )
                 s = prim.reduce_middle("sum", e, outer, n, 1)
                 y = prim.elementwise(
                     [s, m], s.shape, st, lambda a, b: np.log(a) + b, "log(a) + b", label="log_add"
                 )
-                return y.reshape(*out_shape)
+                return y.reshape(out_shape)
             if pre is not None:
-                t = prim.elementwise([t], t.shape, st, pre[0], pre[1], wrap=dt.wrap, label=name + "_pre")
+                t = prim.elementwise([t], t.shape, work, pre[0], pre[1], wrap=dt.wrap, label=name + "_pre")
             y = prim.reduce_middle(kind, t, outer, n, 1)
             if post is not None:
+                post_fn = post[0]
                 y = prim.elementwise(
-                    [y],
-                    y.shape,
-                    st,
-                    lambda v: post[0](v, np.float32(n)),
-                    post[1],
-                    alpha=float(n),
-                    label=name + "_post",
+                    [y], y.shape, st, lambda v: post_fn(v, np.float32(n)), post[1], alpha=float(n), label=name
                 )
-            elif dt.wrap:
+            elif dt.wrap or y.dtype is not st:
                 y = prim.elementwise([y], y.shape, st, lambda v: v, "a", wrap=dt.wrap, label="wrap")
-            return y.reshape(*out_shape)
+            return y.reshape(out_shape)
 
         return self._op(name, (x,), [(dt, out_shape)], run, label)
 

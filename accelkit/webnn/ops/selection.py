@@ -41,7 +41,6 @@ LIMITS = {
     "arg_min": {"input": (ANY, 1, R), "output": (("int32", "int64"), 0, R)},
     "arg_max": {"input": (ANY, 1, R), "output": (("int32", "int64"), 0, R)},
 }
-INT_RANGE = {**INT_RANGES, "uint32": (0, 2**31 - 1)}  # bounds a clamp can compare with in int32
 
 
 def where(self, condition, true_value, false_value, *, label: str = ""):
@@ -74,19 +73,26 @@ def clamp(self, input, *, min_value=None, max_value=None, label: str = ""):  # n
     x = self._arg(input, op, "input")
     guard(LIMITS, op, "input", x)
     dt = x.dtype
-    lo_default, hi_default = (-np.inf, np.inf) if dt.is_float else INT_RANGE[dt.name]
-    lo = lo_default if min_value is None else number(min_value, op, "min_value")
-    hi = hi_default if max_value is None else number(max_value, op, "max_value")
-    if np.isnan(lo) or np.isnan(hi):
+    lo = -math.inf if min_value is None else number(min_value, op, "min_value")
+    hi = math.inf if max_value is None else number(max_value, op, "max_value")
+    if math.isnan(lo) or math.isnan(hi):
         raise MLTypeError(f"{op}: min_value and max_value must not be NaN")
     if lo > hi:
         raise MLTypeError(f"{op}: min_value {lo} must not exceed max_value {hi}")
-    if not dt.is_float:
-        lo, hi = max(math.ceil(lo), INT_RANGE[dt.name][0]), min(math.floor(hi), INT_RANGE[dt.name][1])
-        expr = "clamp(a, i32(p.alpha), i32(p.beta))"
-    else:
+    unsigned = dt.name == "uint32"
+    if dt.is_float:
         lo, hi = float(np.float32(lo)), float(np.float32(hi))
-        expr = "clamp(a, p.alpha, p.beta)"
+        expr, ilo, ihi = "select(clamp(a, p.alpha, p.beta), a, is_nan(a))", 0, 0
+    else:  # bounds cast to the type's range, passed exactly as integer bits
+        tlo, thi = INT_RANGES[dt.name]
+        lo = int(min(max(math.ceil(lo) if math.isfinite(lo) else lo, tlo), thi))
+        hi = int(max(min(math.floor(hi) if math.isfinite(hi) else hi, thi), tlo))
+        ilo, ihi = lo & 0xFFFFFFFF, hi & 0xFFFFFFFF
+        expr = (
+            "clamp(a, p.ialpha, p.ibeta)"
+            if unsigned
+            else "clamp(a, bitcast<i32>(p.ialpha), bitcast<i32>(p.ibeta))"
+        )
 
     def run(t):
         return prim.elementwise(
@@ -95,8 +101,11 @@ def clamp(self, input, *, min_value=None, max_value=None, label: str = ""):  # n
             dt.storage,
             lambda v: np.clip(v, lo, hi),
             expr,
-            alpha=lo if np.isfinite(lo) else -3.4e38,
-            beta=hi if np.isfinite(hi) else 3.4e38,
+            alpha=lo if dt.is_float else 0.0,
+            beta=hi if dt.is_float else 0.0,
+            ialpha=ilo,
+            ibeta=ihi,
+            unsigned=unsigned,
             label=op,
         )
 
