@@ -956,3 +956,20 @@ def test_a_value_read_elsewhere_is_not_fused_away(ctx):
     out = ctx.compute(graph, {"x": x})
     assert_conforms(out["m"], x.astype(np.float64) @ w, np.float32, ulp=8)
     assert_conforms(out["y"], x.astype(np.float64) @ w + b, np.float32, ulp=9)
+
+
+def test_attention_pattern_runs_as_one_fused_kernel(ctx):
+    """matmul(q, transpose(k)) * scale + mask -> softmax -> matmul(., v) becomes one attention step."""
+    from accelkit import webnn
+
+    q, k, v = rand(1, 2, 5, 4), rand(1, 2, 6, 4), rand(1, 2, 6, 3)
+    mask = np.where(np.arange(6) < 4, 0.0, -1e9).astype(np.float32).reshape(1, 1, 1, 6)
+    g = webnn.MLGraphBuilder(ctx)
+    gq, gk, gv = (g.input(n, ref.desc(a)) for n, a in (("q", q), ("k", k), ("v", v)))
+    scores = g.mul(g.matmul(gq, g.transpose(gk, permutation=[0, 1, 3, 2])), g.constant("float32", 0.5))
+    scores = g.add(scores, g.constant(ref.desc(mask), mask))
+    graph = g.build({"o": g.matmul(g.softmax(scores, 3), gv)})
+    assert [s.op for s in graph.steps] == ["attention"]
+    got = ctx.compute(graph, {"q": q, "k": k, "v": v})["o"]
+    p = ref.softmax(0.5 * q.astype(np.float64) @ np.swapaxes(k, -1, -2) + mask, 3)
+    assert_conforms(got, p @ v, np.float32, atol=1e-5)

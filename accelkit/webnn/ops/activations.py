@@ -158,7 +158,9 @@ def softmax(self, x, axis, *, label: str = ""):
     def run(t):
         return ops.softmax(t, ax)
 
-    return self._op("softmax", (x,), [(x.dtype, x._shape)], run, label)
+    out = self._op("softmax", (x,), [(x.dtype, x._shape)], run, label)
+    out.node.attrs = {"axis": ax}
+    return out
 
 
 BUILDERS = {n: _activation(n, f, fe, ie, d) for n, (_t, d, f, fe, ie) in ACTIVATIONS.items()}

@@ -35,7 +35,7 @@ def matmul(self, a, b, *, label: str = ""):
     shape = batch + (m, n)
 
     def run(ta, tb):
-        return ops.matmul(ta, tb)
+        return matmul_rows(ta, tb)
 
     return self._op("matmul", (a, b), [(a.dtype, shape)], run, label)
 
@@ -106,6 +106,14 @@ def gemm(
         )
 
     return self._op("gemm", tuple(inputs), [(dt, (m, n))], run, label)
+
+
+def matmul_rows(ta, tb, bias=None, activation=None):
+    """``ta @ tb`` (+ bias, activation); rows times one 2-D matrix go through ``accelkit.ops.linear``
+    (its fast path: one kernel call, no batch bookkeeping)."""
+    if tb.ndim == 2 and ta.ndim >= 2 and ta.is_contiguous and ta.dtype is tb.dtype:
+        return ops.linear(ta, tb.T, bias, activation)
+    return ops.matmul(ta, tb, bias=bias, activation=activation)
 
 
 BUILDERS = {"matmul": matmul, "gemm": gemm}

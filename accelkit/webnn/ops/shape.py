@@ -1,8 +1,9 @@
 """Shape and data-movement ops: reshape, transpose, slice, split, concat, expand, pad, tile, reverse,
 triangular.
 
-reshape is a view; transpose, slice, split, expand and tile are strided views of the input made
-dense by one copy (``accelkit.ops``); concat is ``accelkit.ops.concat``; pad (constant, edge,
+reshape and transpose are views (every consumer takes strided tensors; a reshape that cannot be a
+view copies); slice, split, expand and tile are strided views of the input made dense by one copy
+(``accelkit.ops``); concat is ``accelkit.ops.concat``; pad (constant, edge,
 reflection), reverse and triangular are one gather over an index map built at build time
 (``kernels/webnn_gather.wgsl``; -1 entries take the pad value, or 0 for triangular).
 """
@@ -77,7 +78,9 @@ def transpose(self, input, *, permutation=None, label: str = ""):  # noqa: A002
     if sorted(perm) != list(range(x.rank)):
         raise MLTypeError(f"transpose: permutation {list(perm)} must be a permutation of 0..{x.rank - 1}")
     shape = tuple(x._shape[p] for p in perm)
-    return self._op("transpose", (x,), [(x.dtype, shape)], lambda t: _dense(t.permute(*perm)), label)
+    out = self._op("transpose", (x,), [(x.dtype, shape)], lambda t: t.permute(*perm), label)  # a view
+    out.node.attrs = {"permutation": perm}
+    return out
 
 
 def slice(self, input, starts, sizes, *, strides=None, label: str = ""):  # noqa: A001,A002 - the spec's name
