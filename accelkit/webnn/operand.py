@@ -136,7 +136,23 @@ class Node:
         self.attrs: dict = {}  # what the fusion pass needs to know (layer_normalization's axes, epsilon)
 
 
-class MLOperand:
+class Described:
+    """``data_type`` (also the spec's ``dataType``) and ``shape`` from ``dtype`` and ``_shape``."""
+
+    __slots__ = ()
+
+    @property
+    def data_type(self) -> str:
+        return self.dtype.name
+
+    dataType = data_type  # noqa: N815 - the spec's spelling
+
+    @property
+    def shape(self) -> list:
+        return list(self._shape)
+
+
+class MLOperand(Described):
     """A value in a graph under construction: a graph input, a constant, or an operator's output.
 
     ``data_type`` (also ``dataType``) and ``shape`` describe it; operands belong to the builder
@@ -155,16 +171,6 @@ class MLOperand:
         self.value: np.ndarray | None = None
         self.constant_tensor = None
         self.index = 0  # which output of its node
-
-    @property
-    def data_type(self) -> str:
-        return self.dtype.name
-
-    dataType = data_type  # noqa: N815 - the spec's spelling
-
-    @property
-    def shape(self) -> list:
-        return list(self._shape)
 
     @property
     def rank(self) -> int:

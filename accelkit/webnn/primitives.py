@@ -61,18 +61,20 @@ def _compute(dtype: DType) -> str:
     return "f32" if dtype.is_float else "i32"
 
 
-def _source(name: str, items: tuple) -> str:
+def _source(name: str, kernel: str | None, items: tuple) -> str:
     enable = "enable f16;" if "f16" in dict(items).values() else ""
-    return wgsl.render_cached(name, None, items + (("ENABLE", enable),))
+    return wgsl.render_cached(name, kernel, items + (("ENABLE", enable),))
 
 
 def _run(t: Tensor, name: str, template: dict, access: tuple, params: bytes, threads: int, buffers, label):
-    """Launch ``kernels/<name>.wgsl`` rendered with ``template`` on the backend ``t`` lives on."""
+    """Launch ``kernels/<name>.wgsl`` (``name`` = "file" or "file:section") rendered with ``template``
+    on the backend ``t`` lives on."""
+    name, _, kernel = name.partition(":")
     backend = t.storage.backend
     items = tuple(sorted(template.items()))
     plan = wgsl.KernelPlan(
-        key=(name, items),
-        source=_source(name, items),
+        key=(name, kernel, items),
+        source=_source(name, kernel or None, items),
         access=access,
         params=params,
         workgroups=wgsl.grid_1d(math.ceil(max(threads, 1) / WG), backend.caps.max_workgroups_per_dim),
@@ -189,7 +191,16 @@ def gather_flat(x: Tensor, index: Tensor, fill: float = 0.0, label: str = "gathe
     p = wgsl.Params().u32(out.size, x.offset, index.offset, max(x.size, 1), bits).to_bytes()
     template = {"T": x.dtype.wgsl, "FILL": fill_expr}
     buffers = [x.storage.handle, index.storage.handle, out.storage.handle]
-    _run(x, "webnn_gather", template, ("read", "read", "read_write"), p, out.size, buffers, f"webnn.{label}")
+    _run(
+        x,
+        "webnn_gather:gather",
+        template,
+        ("read", "read", "read_write"),
+        p,
+        out.size,
+        buffers,
+        f"webnn.{label}",
+    )
     return out
 
 
@@ -206,12 +217,12 @@ def scatter_flat(x: Tensor, index: Tensor, updates: Tensor, label: str = "scatte
     updates, index = _dense(updates), _dense(index)
     if not updates.size:
         return out
-    p = wgsl.Params().u32(updates.size, updates.offset, index.offset, out.size).to_bytes()
+    p = wgsl.Params().u32(updates.size, updates.offset, index.offset, out.size, 0).to_bytes()
     buffers = [updates.storage.handle, index.storage.handle, out.storage.handle]
     template = {"T": x.dtype.wgsl}
     _run(
         x,
-        "webnn_scatter",
+        "webnn_gather:scatter",
         template,
         ("read", "read", "read_write"),
         p,
@@ -265,9 +276,11 @@ def reduce_middle(op: str, x: Tensor, outer: int, n: int, inner: int) -> Tensor:
         "STEP": step,
         "RESULT": result,
     }
-    p = wgsl.Params().u32(outer, n, inner, x.offset).to_bytes()
+    p = wgsl.Params().u32(outer, n, inner, x.offset, 0, 0).to_bytes()
     buffers = [x.storage.handle, out.storage.handle]
-    _run(x, "webnn_reduce", template, ("read", "read_write"), p, out.size, buffers, f"webnn.reduce_{op}")
+    _run(
+        x, "webnn_reduce:reduce", template, ("read", "read_write"), p, out.size, buffers, f"webnn.reduce_{op}"
+    )
     return out
 
 
@@ -290,11 +303,18 @@ def cumsum_middle(x: Tensor, outer: int, n: int, inner: int, exclusive: bool, re
     out = Tensor.empty(x.shape, x.dtype, x.device)
     if not out.size:
         return out
-    template = {"T": x.dtype.wgsl, "C": _compute(x.dtype)}
+    template = {"T": x.dtype.wgsl, "TO": x.dtype.wgsl, "C": _compute(x.dtype)}
     p = wgsl.Params().u32(outer, n, inner, x.offset, int(exclusive), int(reversed_)).to_bytes()
     buffers = [x.storage.handle, out.storage.handle]
     _run(
-        x, "webnn_cumsum", template, ("read", "read_write"), p, outer * inner, buffers, "webnn.cumulative_sum"
+        x,
+        "webnn_reduce:cumsum",
+        template,
+        ("read", "read_write"),
+        p,
+        outer * inner,
+        buffers,
+        "webnn.cumulative_sum",
     )
     return out
 

@@ -7,9 +7,10 @@ It wraps an accelkit Tensor on the context's device (int8/uint8 data is held in 
 from __future__ import annotations
 
 from ..tensor.tensor import Tensor
+from .operand import Described
 
 
-class MLTensor:
+class MLTensor(Described):
     """``data_type`` (``dataType``), ``shape``, ``readable``, ``writable``, ``constant``; ``destroy()``."""
 
     def __init__(
@@ -31,16 +32,6 @@ class MLTensor:
         self.writable = writable
         self.constant = constant
         self.destroyed = False
-
-    @property
-    def data_type(self) -> str:
-        return self.dtype.name
-
-    dataType = data_type  # noqa: N815 - the spec's spelling
-
-    @property
-    def shape(self) -> list:
-        return list(self._shape)
 
     def destroy(self) -> None:
         """Release the buffer (idempotent); using the tensor afterwards raises MLTypeError."""

@@ -89,18 +89,30 @@ def _expander(op, x_shape, p_shape, arg):
     return lambda t: prim.gather_flat(t, const.on(t.device), label=f"{op}_{arg}")
 
 
-def quantize_linear(self, input, scale, zero_point, *, label: str = ""):  # noqa: A002
-    """saturate(round_even(input / scale) + zero_point), in zero_point's data type."""
-    op = "quantize_linear"
+def _qdq_operands(self, op: str, input, scale, zero_point, scale_types, zero_point_types):  # noqa: A002
+    """The three operands of quantize/dequantize_linear, checked, and the expanders of the last two."""
     x = self._arg(input, op, "input")
     s = self._arg(scale, op, "scale")
     z = self._arg(zero_point, op, "zero_point")
     guard(LIMITS, op, "input", x)
-    check_same_type(s, x, op, "scale", "input")
-    check_type(z, QUANTIZED, op, "zero_point")
+    check_type(s, scale_types, op, "scale")
+    check_type(z, zero_point_types, op, "zero_point")
     if s._shape != z._shape:
         raise MLTypeError(f"{op}: scale shape {s.shape} and zero_point shape {z.shape} must be equal")
-    ex_s, ex_z = _expander(op, x._shape, s._shape, "scale"), _expander(op, x._shape, z._shape, "zero_point")
+    return (
+        x,
+        s,
+        z,
+        _expander(op, x._shape, s._shape, "scale"),
+        _expander(op, x._shape, z._shape, "zero_point"),
+    )
+
+
+def quantize_linear(self, input, scale, zero_point, *, label: str = ""):  # noqa: A002
+    """saturate(round_even(input / scale) + zero_point), in zero_point's data type."""
+    op = "quantize_linear"
+    x, s, z, ex_s, ex_z = _qdq_operands(self, op, input, scale, zero_point, FLOATS, QUANTIZED)
+    check_same_type(s, x, op, "scale", "input")
     dt = z.dtype
     lo, hi = RANGES[dt.name]
 
@@ -118,15 +130,8 @@ def quantize_linear(self, input, scale, zero_point, *, label: str = ""):  # noqa
 def dequantize_linear(self, input, scale, zero_point, *, label: str = ""):  # noqa: A002
     """(input - zero_point) * scale, in scale's data type."""
     op = "dequantize_linear"
-    x = self._arg(input, op, "input")
-    s = self._arg(scale, op, "scale")
-    z = self._arg(zero_point, op, "zero_point")
-    guard(LIMITS, op, "input", x)
-    check_type(s, FLOATS, op, "scale")
+    x, s, z, ex_s, ex_z = _qdq_operands(self, op, input, scale, zero_point, FLOATS, QUANTIZED)
     check_same_type(z, x, op, "zero_point", "input")
-    if s._shape != z._shape:
-        raise MLTypeError(f"{op}: scale shape {s.shape} and zero_point shape {z.shape} must be equal")
-    ex_s, ex_z = _expander(op, x._shape, s._shape, "scale"), _expander(op, x._shape, z._shape, "zero_point")
     dt = s.dtype
 
     def run(tx, ts, tz):

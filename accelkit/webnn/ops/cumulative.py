@@ -1,5 +1,5 @@
 """cumulative_sum along one axis (options exclusive, reversed): the input viewed as (outer, n, inner)
-and one pass per line (``kernels/webnn_cumsum.wgsl``)."""
+and one pass per line (the cumsum kernel of ``kernels/webnn_reduce.wgsl``)."""
 
 from __future__ import annotations
 

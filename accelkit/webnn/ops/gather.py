@@ -4,7 +4,7 @@ The indices are runtime values, so each op first works out, on the device, the f
 of every output (or update) element: a static part built at build time (the positions along the
 other axes) plus each index, wrapped when negative and clamped into range, times its axis stride
 (element-wise kernels); then one flat gather (``kernels/webnn_gather.wgsl``) or scatter
-(``kernels/webnn_scatter.wgsl``) moves the data. Out-of-range indices are clamped (never read or
+(the scatter kernel of the same file) moves the data. Out-of-range indices are clamped (never read or
 written out of bounds); negative ones count from the end, as the spec allows.
 """
 

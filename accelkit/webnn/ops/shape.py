@@ -52,13 +52,19 @@ def _dense(t: Tensor) -> Tensor:
     return t if t.is_contiguous else t.contiguous()
 
 
+def _new_shape(self, op: str, input, new_shape):  # noqa: A002
+    """reshape's and expand's arguments: the operand and a new shape of at most R dims."""
+    x = self._arg(input, op, "input")
+    guard(LIMITS, op, "input", x)
+    shape = dims(new_shape, f"{op}: new_shape")
+    if len(shape) > R:
+        raise MLTypeError(f"{op}: new_shape rank {len(shape)} exceeds {R}")
+    return x, shape
+
+
 def reshape(self, input, new_shape, *, label: str = ""):  # noqa: A002
     """The same elements in ``new_shape`` (a view)."""
-    x = self._arg(input, "reshape", "input")
-    guard(LIMITS, "reshape", "input", x)
-    shape = dims(new_shape, "reshape: new_shape")
-    if len(shape) > R:
-        raise MLTypeError(f"reshape: new_shape rank {len(shape)} exceeds {R}")
+    x, shape = _new_shape(self, "reshape", input, new_shape)
     if math.prod(shape) != math.prod(x._shape):
         raise MLTypeError(
             f"reshape: cannot reshape {x.shape} ({math.prod(x._shape)} elements) into {list(shape)}"
@@ -175,12 +181,8 @@ def concat(self, inputs, axis, *, label: str = ""):
 
 
 def expand(self, input, new_shape, *, label: str = ""):  # noqa: A002
-    """Broadcast ``input`` to ``new_shape`` (numpy's rule, both ways)."""
-    x = self._arg(input, "expand", "input")
-    guard(LIMITS, "expand", "input", x)
-    shape = dims(new_shape, "expand: new_shape")
-    if len(shape) > R:
-        raise MLTypeError(f"expand: new_shape rank {len(shape)} exceeds {R}")
+    """Broadcast ``input`` to ``new_shape`` (which it must broadcast to: same dims or 1, leading dims added)."""
+    x, shape = _new_shape(self, "expand", input, new_shape)
     unidirectional(x._shape, shape, "expand", "input")
     a = (1,) * (len(shape) - x.rank) + x._shape
 
