@@ -973,3 +973,35 @@ def test_attention_pattern_runs_as_one_fused_kernel(ctx):
     got = ctx.compute(graph, {"q": q, "k": k, "v": v})["o"]
     p = ref.softmax(0.5 * q.astype(np.float64) @ np.swapaxes(k, -1, -2) + mask, 3)
     assert_conforms(got, p @ v, np.float32, atol=1e-5)
+
+
+# the web-platform-tests' half-pixel nearest cases: (input, shape, options, expected, output shape)
+NEAREST_HALF_PIXEL = [
+    ([10, 20, 30], [1, 1, 1, 3], {"scales": [1, 1.5]}, [10, 20, 20, 30], [1, 1, 1, 4]),
+    ([10, 20, 30, 40], [1, 1, 1, 4], {"scales": [1, 0.75]}, [10, 20, 40], [1, 1, 1, 3]),
+    ([10, 20, 30, 40, 50], [1, 1, 1, 5], {"sizes": [1, 2]}, [20, 40], [1, 1, 1, 2]),
+    ([10, 20], [1, 1, 1, 2], {"sizes": [1, 3]}, [10, 10, 20], [1, 1, 1, 3]),
+    ([10, 20, 30], [1, 1, 1, 3], {"sizes": [1, 1]}, [20], [1, 1, 1, 1]),
+    ([10], [1, 1, 1, 1], {"sizes": [1, 4]}, [10, 10, 10, 10], [1, 1, 1, 4]),
+    (
+        list(range(1, 13)),
+        [1, 2, 3, 2],
+        {"axes": [1, 2], "sizes": [3, 4], "scales": [99, 99]},
+        [1, 2, 3, 4, 3, 4, 5, 6, 1, 2, 3, 4, 3, 4, 5, 6, 7, 8, 9, 10, 9, 10, 11, 12],
+        [1, 3, 4, 2],
+    ),
+    (
+        list(range(1, 13)),
+        [1, 2, 3, 2],
+        {"axes": [3, 2], "sizes": [3, 4]},
+        [1, 1, 2, 3, 3, 4, 3, 3, 4, 5, 5, 6, 7, 7, 8, 9, 9, 10, 9, 9, 10, 11, 11, 12],
+        [1, 2, 4, 3],
+    ),
+]
+
+
+@pytest.mark.parametrize(("data", "shape", "options", "expected", "out_shape"), NEAREST_HALF_PIXEL)
+def test_resample2d_nearest_half_pixel(ctx, data, shape, options, expected, out_shape):
+    x = np.array(data, np.float32).reshape(shape)
+    got = run_graph(ctx, lambda g, o: g.resample2d(o["x"], **options), {"x": x})["out"]
+    np.testing.assert_array_equal(got, np.array(expected, np.float32).reshape(out_shape))

@@ -222,7 +222,8 @@ BAD = {
     "quantize_linear-scale-shape": lambda g, o: g.quantize_linear(o["f"], o["f35"], o["u8"]),
     "dequantize_linear-zero-point-type": lambda g, o: g.dequantize_linear(o["u8"], o["f"], o["i"]),
     "cumulative_sum-uint8": lambda g, o: g.cumulative_sum(o["u8"], 0),
-    "resample2d-bad-axes": lambda g, o: g.resample2d(o["x4"], axes=[1, 3]),
+    "resample2d-duplicate-axes": lambda g, o: g.resample2d(o["x4"], axes=[2, 2]),
+    "resample2d-axis-out-of-range": lambda g, o: g.resample2d(o["x4"], axes=[2, 4]),
     "resample2d-negative-scale": lambda g, o: g.resample2d(o["x4"], scales=[-1.0, 2.0]),
     "relu-label-not-string": lambda g, o: g.relu(o["f"], label=3),
 }

@@ -1,4 +1,4 @@
-"""resample2d: nearest-neighbor or (bi)linear resizing of two consecutive dims.
+"""resample2d: nearest-neighbor or (bi)linear resizing of two dims (``axes``, sizes and scales in that order).
 
 Coordinates follow the half-pixel rule: output position o reads input (o + 0.5) / scale - 0.5
 clamped to the edges; nearest takes the closest source pixel, halves rounding down, as the WebNN
@@ -38,26 +38,22 @@ def resample2d(
     guard(LIMITS, op, "input", x)
     choice(mode, ("nearest-neighbor", "linear"), op, "mode")
     ax = (2, 3) if axes is None else dims(axes, f"{op}: axes", allow_zero=True)
-    if len(ax) != 2 or ax[1] != ax[0] + 1 or ax[1] > 3:
-        raise MLTypeError(
-            f"{op}: axes must be two consecutive dims of the 4-D input ([0, 1], [1, 2] or [2, 3]), "
-            f"got {list(ax)}"
-        )
+    if len(ax) != 2 or ax[0] == ax[1] or max(ax) > 3:
+        raise MLTypeError(f"{op}: axes must be two different dims of the 4-D input, got {list(ax)}")
+    sc = [1.0, 1.0] if scales is None else list(scales)
+    if len(sc) != 2 or any(
+        not isinstance(v, (int, float)) or isinstance(v, bool) or not v > 0 or not np.isfinite(v) for v in sc
+    ):
+        raise MLTypeError(f"{op}: scales must be 2 finite numbers > 0, got {scales!r}")
     if sizes is not None:
         out = dims(sizes, f"{op}: sizes")
         if len(out) != 2:
             raise MLTypeError(f"{op}: sizes must have 2 values, got {list(out)}")
-        sc = [out[i] / x._shape[ax[i]] for i in range(2)]
     else:
-        sc = [1.0, 1.0] if scales is None else list(scales)
-        if len(sc) != 2 or any(
-            not isinstance(v, (int, float)) or isinstance(v, bool) or not v > 0 or not np.isfinite(v)
-            for v in sc
-        ):
-            raise MLTypeError(f"{op}: scales must be 2 finite numbers > 0, got {scales!r}")
         out = tuple(int(np.floor(x._shape[ax[i]] * np.float32(sc[i]))) for i in range(2))
         if min(out) <= 0:
             raise MLTypeError(f"{op}: scales {sc} give an empty output for {x.shape}")
+    sc = [out[i] / x._shape[ax[i]] for i in range(2)]  # coordinates follow the realised size ratio
     shape = list(x._shape)
     shape[ax[0]], shape[ax[1]] = out
     shape = tuple(shape)
