@@ -1005,3 +1005,25 @@ def test_resample2d_nearest_half_pixel(ctx, data, shape, options, expected, out_
     x = np.array(data, np.float32).reshape(shape)
     got = run_graph(ctx, lambda g, o: g.resample2d(o["x"], **options), {"x": x})["out"]
     np.testing.assert_array_equal(got, np.array(expected, np.float32).reshape(out_shape))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float16])
+@pytest.mark.parametrize("affine", [False, True])
+def test_instance_normalization_zero_epsilon_on_tiny_values(ctx, dtype, affine):
+    """float16 subnormal inputs with epsilon 0 normalize to exactly +-1 (their squares underflow float16)."""
+    if dtype == np.float16 and "float16" not in ctx._data_types:
+        pytest.skip("this device has no shader-f16")
+    unit = 2.0**-24
+    x = np.array([unit, -unit, unit, -unit, 2 * unit, -2 * unit, 2 * unit, -2 * unit], dtype).reshape(
+        1, 2, 2, 2
+    )
+    consts = {"s": np.array([0.5, 2], dtype), "b": np.array([0.25, -0.5], dtype)} if affine else {}
+
+    def build(g, o):
+        return g.instance_normalization(
+            o["x"], epsilon=0, **({"scale": o["s"], "bias": o["b"]} if affine else {})
+        )
+
+    got = run_graph(ctx, build, {"x": x}, consts)["out"].reshape(-1)
+    want = [0.75, -0.25, 0.75, -0.25, 1.5, -2.5, 1.5, -2.5] if affine else [1, -1, 1, -1, 1, -1, 1, -1]
+    np.testing.assert_array_equal(got, np.array(want, dtype))

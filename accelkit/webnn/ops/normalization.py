@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from ... import ops
+from ...tensor.dtype import float16, float32
 from .. import primitives as prim
 from ..errors import MLTypeError
 from ..operand import FLOATS, check_same_type, choice, finite, guard, operand
@@ -132,6 +133,7 @@ def instance_normalization(
     s = _param(self, op, x, scale, "scale", (c,))
     b = _param(self, op, x, bias, "bias", (c,))
     shape, st = x._shape, x.dtype.storage
+    work = float32 if st is float16 else st
     outer, inner = (n * c, 1) if layout == "nchw" else (n, c)
     hw = h * w
     pshape = (1, c, 1, 1) if layout == "nchw" else (c,)
@@ -141,22 +143,24 @@ def instance_normalization(
         ts = rest.pop(0).reshape(pshape) if s is not None else None
         tb = rest.pop(0).reshape(pshape) if b is not None else None
         t3 = t.reshape(outer, hw, inner)
+        if work is not st:  # float16 normalizes through float32 (squares of small values underflow float16)
+            t3 = prim.elementwise([t3], t3.shape, work, lambda a: a, "a", label="widen")
         mean = prim.reduce_middle("sum", t3, outer, hw, inner).reshape(outer, 1, inner)
         d = prim.elementwise(
             [t3, mean],
             t3.shape,
-            st,
+            work,
             lambda a, m: a - m / np.float32(hw),
             "a - b / p.alpha",
             alpha=float(hw),
             label="center",
         )
-        sq = prim.elementwise([d], d.shape, st, np.square, "a * a", label="square")
+        sq = prim.elementwise([d], d.shape, work, np.square, "a * a", label="square")
         var = prim.reduce_middle("sum", sq, outer, hw, inner).reshape(outer, 1, inner)
         y = prim.elementwise(
             [d, var],
             d.shape,
-            st,
+            work if (ts is not None or tb is not None) else st,
             lambda a, v: a / np.sqrt(v / np.float32(hw) + np.float32(eps)),
             "a / sqrt(b / p.alpha + p.beta)",
             alpha=float(hw),
