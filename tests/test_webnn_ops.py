@@ -130,6 +130,24 @@ for op, fn in (
         lambda g, o, op=op: getattr(g, op)(o["a"], o["b"]),
         lambda i, fn=fn: fn(i["a"], i["b"]).astype(np.uint8),
     )
+# NaN, infinities, signed zeros and float16 subnormals against thresholds (NaN compares unequal to all)
+CN = np.array([np.nan, 1.0, -0.0, np.inf, 2.0**-24, -np.inf, 5.0, np.nan], np.float32)
+CM = np.array([1.0, np.nan, 0.0, np.inf, 0.0, 3.0, np.nan, np.nan], np.float32)
+for op, fn in (
+    ("equal", np.equal),
+    ("not_equal", np.not_equal),
+    ("greater", np.greater),
+    ("greater_or_equal", np.greater_equal),
+    ("lesser", np.less),
+    ("lesser_or_equal", np.less_equal),
+):
+    for dt in (np.float32, np.float16):
+        case(
+            f"{op}-{np.dtype(dt).name}-nan-inf-zero-subnormal",
+            {"a": CN.astype(dt), "b": CM.astype(dt)},
+            lambda g, o, op=op: g.where(getattr(g, op)(o["a"], o["b"]), o["a"], o["b"]),
+            lambda i, fn=fn: np.where(fn(i["a"], i["b"]), i["a"], i["b"]),
+        )
 LA = np.array([0, 1, 3, 0], np.uint8)
 LB = np.array([0, 0, 1, 7], np.uint8)
 for op, fn in (
@@ -535,6 +553,13 @@ case(
     lambda g, o: g.reduce_l2(o["x"]),
     lambda i: np.sqrt((i["x"] ** 2).sum()),
     ulp=9,
+)
+case(
+    "reduce_log_sum-f16-sum-beyond-f16-range",
+    {"x": np.full((4,), 65504, np.float16)},
+    lambda g, o: g.reduce_log_sum(o["x"]),
+    lambda i: np.log(i["x"].sum()),
+    ulp=4 + 18,
 )
 case(
     "reduce_sum-f16",

@@ -254,10 +254,13 @@ _NUMPY_REDUCE = {
 }
 
 
-def reduce_middle(op: str, x: Tensor, outer: int, n: int, inner: int) -> Tensor:
-    """Reduce the dense ``x`` viewed as (outer, n, inner) over n -> (outer, inner); arg* give int32."""
+def reduce_middle(
+    op: str, x: Tensor, outer: int, n: int, inner: int, out_dtype: DType | None = None
+) -> Tensor:
+    """Reduce the dense ``x`` viewed as (outer, n, inner) over n -> (outer, inner) (arg* give int32;
+    ``out_dtype`` float32 keeps a float16 sum that float16 cannot hold)."""
     x = _dense(x)
-    out_dtype = int32 if op.startswith("arg") else x.dtype
+    out_dtype = int32 if op.startswith("arg") else (out_dtype or x.dtype)
     if is_cpu(x):
         v = host(x).reshape(outer, n, inner)
         if op in ("sum", "prod") and v.dtype.kind == "f":

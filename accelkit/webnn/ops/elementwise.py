@@ -166,8 +166,11 @@ BUILDERS = {}
 for _n, (_f, _fe, _ie) in BINARY.items():
     BUILDERS[_n] = _binary_op(_n, False, _f, _fe, _ie)
 for _n, (_f, _sym) in COMPARE.items():
-    _e = f"select(0, 1, a {_sym} b)"
-    BUILDERS[_n] = _binary_op(_n, True, _f, _e, _e)
+    # NaN compares unequal to everything, tested on the bits: drivers may fold float compares as if
+    # NaN never occurs
+    _nan = "(is_nan(a) || is_nan(b))"
+    _fe = f"select(0, 1, {_nan} || a != b)" if _sym == "!=" else f"select(0, 1, !{_nan} && a {_sym} b)"
+    BUILDERS[_n] = _binary_op(_n, True, _f, _fe, f"select(0, 1, a {_sym} b)")
 for _n, (_f, _e) in LOGICAL.items():
     BUILDERS[_n] = _binary_op(_n, True, _f, f"select(0, 1, {_e})", f"select(0, 1, {_e})")
 BUILDERS["logical_not"] = _unary_op("logical_not", True, np.logical_not, "", "select(0, 1, a == 0)", "a")

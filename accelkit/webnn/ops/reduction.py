@@ -78,14 +78,14 @@ def _reduction(name: str):
                 e = prim.elementwise(
                     [t, m], t.shape, work, lambda a, b: np.exp(a - b), "exp(a - b)", label="exp"
                 )
-                s = prim.reduce_middle("sum", e, outer, n, 1)
+                s = prim.reduce_middle("sum", e, outer, n, 1, work)
                 y = prim.elementwise(
                     [s, m], s.shape, st, lambda a, b: np.log(a) + b, "log(a) + b", label="log_add"
                 )
                 return y.reshape(out_shape)
             if pre is not None:
                 t = prim.elementwise([t], t.shape, work, pre[0], pre[1], wrap=dt.wrap, label=name + "_pre")
-            y = prim.reduce_middle(kind, t, outer, n, 1)
+            y = prim.reduce_middle(kind, t, outer, n, 1, work if post is not None else None)
             if post is not None:
                 post_fn = post[0]
                 y = prim.elementwise(
