@@ -230,7 +230,7 @@ x = g.input("x", {"data_type": "float32", "shape": [2, 3]})
 for bad in (
     lambda: g.matmul(x, x),
     lambda: g.softmax(x, 2),
-    lambda: g.input("ids", {"dataType": "int64", "shape": [1]}),
+    lambda: g.input("ids", {"dataType": "float64", "shape": [1]}),
 ):
     try:
         bad()
