@@ -34,7 +34,7 @@ if not gpus and os.environ.get("ACCELKIT_REQUIRE_WEBGPU") == "1":
 contexts = {"cpu": webnn.ml.create_context(device="cpu")}
 if gpus:
     contexts["webgpu"] = webnn.ml.create_context(device=gpus[0])
-contexts  # noqa: B018 - the notebook shows it
+contexts
 
 # %% [markdown]
 # ## What each context supports
@@ -115,7 +115,7 @@ for name, ctx in contexts.items():
     g = webnn.MLGraphBuilder(ctx)
     x = g.input("x", {"data_type": "float32", "shape": list(x_in.shape)})
     graphs[name] = g.build({"y": bert_layer(g, x, layer0, cfg.num_attention_heads, cfg.layer_norm_eps)})
-graphs  # noqa: B018 - the notebook shows it
+graphs
 
 # %% [markdown]
 # Dispatch on each device through `MLTensor`s (write the input, dispatch, read the output) and

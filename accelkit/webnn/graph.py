@@ -110,7 +110,9 @@ class MLGraph:
         return {n: {"data_type": dt.name, "shape": list(s)} for n, (dt, s) in self._out_desc.items()}
 
     def run(self, inputs: dict) -> dict:
-        """The graph as one function: {input name: Tensor} -> {output name: Tensor} (no validation)."""
+        """The graph as one function: {input name: Tensor} -> {output name: Tensor} (inputs are not validated)."""
+        if self.destroyed:
+            raise InvalidStateError("run: the MLGraph is destroyed")
         env: list = [None] * self._n_slots
         for s, t in self._constants.items():
             env[s] = t
