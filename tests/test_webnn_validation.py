@@ -448,3 +448,16 @@ def test_spec_spellings_of_options(g):
         g.reduce_sum(x, axis=[1])
     with pytest.raises(MLTypeError, match="softmax: missing a required argument: 'axis'"):
         g.softmax(x)
+
+
+def test_build_puts_op_data_on_the_device(ctx):
+    """Index maps and masks an op works out at build time are uploaded by build(), not by the first dispatch."""
+    from accelkit.webnn.graph import _build_constants
+
+    g = webnn.MLGraphBuilder(ctx)
+    x = g.input("x", d([1, 2, 4, 4]))
+    y = g.max_pool2d(g.pad(x, [0, 0, 1, 1], [0, 0, 1, 1], mode="edge"), window_dimensions=[3, 3])
+    consts = _build_constants(y.node.run, []) + _build_constants(y.node.inputs[0].node.run, [])
+    assert len(consts) == 3 and all(c._tensor is None for c in consts)
+    g.build({"y": y})
+    assert all(c._tensor is not None and c._tensor.device is ctx.device for c in consts)

@@ -1,7 +1,8 @@
 """MLGraph: a built graph as a topologically sorted list of steps, run as ONE function of Tensors.
 
-``compile_graph`` walks back from the outputs, orders the operators so each runs after its inputs,
-uploads the constants to the context's device once, and gives every value a slot. ``MLGraph.run``
+``compile_graph`` walks back from the outputs, fuses neighbours the backend has a fused kernel for
+(``fusion.py``), orders the operators so each runs after its inputs, uploads the constants and the
+ops' build-time data (index maps, masks) to the context's device once, and gives every value a slot. ``MLGraph.run``
 takes {input name: accelkit Tensor} and returns {output name: Tensor}: each step calls its op
 family's execution (``accelkit.ops`` and the WebNN primitives) on the slots it reads, and slots
 are dropped after their last reader, so intermediates go back to the device's pool as the graph runs.
@@ -13,7 +14,7 @@ from ..tensor.tensor import Tensor
 from .errors import InvalidStateError
 from .fusion import fuse
 from .operand import MLOperand
-from .primitives import upload
+from .primitives import BuildConstant, upload
 
 
 class Step:
@@ -48,6 +49,30 @@ def _toposort(outputs: list[MLOperand]) -> list:
     return order
 
 
+def _build_constants(fn, found: list, depth: int = 0) -> list:
+    """The BuildConstants (index maps, masks) a step's function holds, through nested closures."""
+    if depth > 4:
+        return found
+    stack = [c.cell_contents for c in (getattr(fn, "__closure__", None) or ()) if _filled(c)]
+    while stack:
+        value = stack.pop()
+        if isinstance(value, BuildConstant):
+            found.append(value)
+        elif isinstance(value, (list, tuple)):
+            stack.extend(value)
+        elif callable(value) and getattr(value, "__closure__", None):
+            _build_constants(value, found, depth + 1)
+    return found
+
+
+def _filled(cell) -> bool:
+    try:
+        cell.cell_contents  # noqa: B018 - an empty cell raises
+    except ValueError:
+        return False
+    return True
+
+
 def compile_graph(builder, outputs: dict):
     ctx = builder.context
     nodes = fuse(_toposort(list(outputs.values())), list(outputs.values()))
@@ -70,6 +95,8 @@ def compile_graph(builder, outputs: dict):
 
     steps = []
     for node in nodes:
+        for const in _build_constants(node.run, []):
+            const.on(ctx.device)  # the op's build-time data goes to the device now, not on first dispatch
         reads = tuple(slot(x) for x in node.inputs)
         writes = tuple(slot(x) for x in node.outputs)
         steps.append(Step(node.op, node.label, node.run, reads, writes))
