@@ -395,7 +395,9 @@ case(
 case(
     "conv_transpose2d-output-sizes",
     {"x": XT, "w": pos(4, 2, 3, 3)},
-    lambda g, o: g.conv_transpose2d(o["x"], o["w"], strides=[2, 2], output_sizes=[8, 10]),
+    lambda g, o: g.conv_transpose2d(
+        o["x"], o["w"], strides=[2, 2], output_sizes=[8, 10], output_padding=[5, 5]
+    ),
     lambda i: ref.conv_transpose2d_nchw(i["x"], i["w"], stride=(2, 2), out_pad=(1, 1)),
     ulp=2 * 9 * 4,
 )

@@ -213,7 +213,7 @@ def conv_transpose2d(
     )
     if len(outpad) != 2:
         raise MLTypeError(f"{op}: output_padding must have 2 values, got {list(outpad)}")
-    if outpad[0] >= st[0] or outpad[1] >= st[1]:
+    if output_sizes is None and (outpad[0] >= st[0] or outpad[1] >= st[1]):  # ignored with output_sizes
         raise MLTypeError(f"{op}: output_padding {list(outpad)} must be smaller than strides {list(st)}")
     n, c, h, w = spatial(x._shape, input_layout)
     ci, og, kh, kw = (f._shape[i] for i in TRANSPOSE_FILTERS[filter_layout])
