@@ -1054,3 +1054,55 @@ def test_instance_normalization_zero_epsilon_on_tiny_values(ctx, dtype, affine):
     got = run_graph(ctx, build, {"x": x}, consts)["out"].reshape(-1)
     want = [0.75, -0.25, 0.75, -0.25, 1.5, -2.5, 1.5, -2.5] if affine else [1, -1, 1, -1, 1, -1, 1, -1]
     np.testing.assert_array_equal(got, np.array(want, dtype))
+
+
+# ----------------------------------------------------------------------------------- property-based shapes
+
+
+def _shapes(draw, rank_max: int = 4):
+    from hypothesis import strategies as st
+
+    rank = draw(st.integers(0, rank_max))
+    shape = tuple(draw(st.integers(1, 5)) for _ in range(rank))
+    other = tuple(1 if draw(st.booleans()) else n for n in shape[draw(st.integers(0, rank)) :])
+    return shape, other
+
+
+def test_hypothesis_broadcast_binary_reduce_gather(ctx, n_examples):
+    """Random shapes (rank 0-4, dims 1-5, broadcasting both ways, random reduction axes and gather
+    indices) through one graph each, against numpy float64 with the WPT tolerances."""
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    from accelkit import webnn
+
+    @settings(max_examples=n_examples(ctx.device))
+    @given(st.data())
+    def check(data):
+        shape, other = _shapes(data.draw)
+        a = RNG.uniform(0.5, 2.0, shape).astype(np.float32)
+        b = RNG.uniform(0.5, 2.0, other).astype(np.float32)
+        g = webnn.MLGraphBuilder(ctx)
+        ga, gb = g.input("a", ref.desc(a)), g.input("b", ref.desc(b))
+        s = g.mul(g.add(ga, gb), gb)
+        outs = {"s": s}
+        full = np.broadcast_shapes(shape, other)
+        want = {"s": (a.astype(np.float64) + b) * b}
+        if full:
+            axes = sorted(data.draw(st.sets(st.integers(0, len(full) - 1))))
+            keep = data.draw(st.booleans())
+            outs["r"] = g.reduce_sum(s, axes=axes, keep_dimensions=keep)
+            want["r"] = want["s"].sum(axis=tuple(axes), keepdims=keep)
+            axis = data.draw(st.integers(0, len(full) - 1))
+            n = full[axis]
+            idx = np.array(data.draw(st.lists(st.integers(-n, n - 1), min_size=1, max_size=4)), np.int32)
+            outs["g"] = g.gather(s, g.constant(ref.desc(idx), idx), axis=axis)
+            want["g"] = np.take(want["s"], np.where(idx < 0, idx + n, idx), axis=axis)
+        got = ctx.compute(g.build(outs), {"a": a, "b": b})
+        assert_conforms(got["s"], want["s"], np.float32, ulp=2)
+        if "r" in got:
+            count = int(np.prod([full[i] for i in axes])) if axes else 1
+            assert_conforms(got["r"], want["r"], np.float32, ulp=2 + count)
+            assert_conforms(got["g"], want["g"], np.float32, ulp=2)
+
+    check()
