@@ -548,11 +548,11 @@ def _fill(self, out, value: float) -> None:
     self.launch(plan_fill(self.caps, out, value), [_buf(out)])
 
 
-def _matmul(self, a, b, out, bias=None, activation=None) -> None:
-    from .webgpu_matmul import plan_matmul
+def _matmul(self, a, b, out, bias=None, activation=None, residual=None) -> None:
+    from .webgpu_matmul import launch_matmul, plan_matmul
 
-    plan = plan_matmul(self.caps, a, b, out, bias, activation)
-    self.launch(plan, [_buf(a), _buf(b), _buf(bias), _buf(out)])
+    plan = plan_matmul(self.caps, a, b, out, bias, activation, residual=residual)
+    launch_matmul(self, plan, _buf(a), _buf(b), _buf(bias), _buf(residual), _buf(out))
 
 
 def _softmax(self, x, out) -> None:
