@@ -75,6 +75,7 @@ TILES = {
     "128x128": Tile(128, 128, 8, 8, 8),  # for devices with under 34 KB of workgroup memory
     "128x64k16": Tile(128, 64, 16, 8, 8),
     "64x128k16": Tile(64, 128, 16, 8, 8),
+    "128x128k32": Tile(128, 128, 32, 8, 8),  # f16 arithmetic only (34 KB in f16)
     "64x64k16": Tile(64, 64, 16, 4, 4),
     "64x64": Tile(64, 64, 8, 4, 4),
     "32x64k16": Tile(32, 64, 16, 4, 4),
