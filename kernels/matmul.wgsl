@@ -253,7 +253,19 @@ fn tiled(@builtin(local_invocation_index) tid: u32,
 //# endfor
 //# endfor
 
-        // prefetch registers: A_LOADS (B_LOADS) units of A_REGS (B_REGS) vec4s per invocation and K-tile
+        // prefetch registers, per invocation and K-tile. Operand modes (A_MODE, B_MODE):
+        //   0  contiguous along M (N): one vec4 per unit, stored whole
+        //   1  contiguous along K: one vec4 along K per unit, stored as four scalars
+        //   2  contiguous along K: a 4x4 block per unit (four vec4 loads along K), transposed in
+        //      registers and stored as four vec4s
+        // UNION (both mode 2, A_UNITS + B_UNITS <= THREADS): each invocation loads one unit of A
+        // or of B into the same four registers, so the prefetch costs what one operand's would.
+//# if {{UNION}}
+        var pr0 = vec4<C>(0.0);
+        var pr1 = vec4<C>(0.0);
+        var pr2 = vec4<C>(0.0);
+        var pr3 = vec4<C>(0.0);
+//# else
 //# for l in range({{A_LOADS}})
 //# for q in range({{A_REGS}})
         var pa$[l]_$[q] = vec4<C>(0.0);
@@ -264,23 +276,49 @@ fn tiled(@builtin(local_invocation_index) tid: u32,
         var pb$[l]_$[q] = vec4<C>(0.0);
 //# endfor
 //# endfor
+//# endif
 
         for (var t = 0u; t <= ntiles; t++) {
             // 1. store the K-tile loaded last round into buffer (t - 1) % 2 (none before the first load)
             if (t > 0u) {
                 let sa = ((t - 1u) & 1u) * BK * AROW;
                 let sb = ((t - 1u) & 1u) * BK * BROW;
+//# if {{UNION}}
+                if (tid < A_UNITS) {
+                    let m4 = tid / (BK / 4u);
+                    let kq = (tid % (BK / 4u)) * 4u;
+                    As[sa + (kq + 0u) * AROW + m4] = vec4<C>(pr0.x, pr1.x, pr2.x, pr3.x);
+                    As[sa + (kq + 1u) * AROW + m4] = vec4<C>(pr0.y, pr1.y, pr2.y, pr3.y);
+                    As[sa + (kq + 2u) * AROW + m4] = vec4<C>(pr0.z, pr1.z, pr2.z, pr3.z);
+                    As[sa + (kq + 3u) * AROW + m4] = vec4<C>(pr0.w, pr1.w, pr2.w, pr3.w);
+                } else if (tid < A_UNITS + B_UNITS) {
+                    let s = tid - A_UNITS;
+                    let n4 = s / (BK / 4u);
+                    let kq = (s % (BK / 4u)) * 4u;
+                    Bs[sb + (kq + 0u) * BROW + n4] = vec4<C>(pr0.x, pr1.x, pr2.x, pr3.x);
+                    Bs[sb + (kq + 1u) * BROW + n4] = vec4<C>(pr0.y, pr1.y, pr2.y, pr3.y);
+                    Bs[sb + (kq + 2u) * BROW + n4] = vec4<C>(pr0.z, pr1.z, pr2.z, pr3.z);
+                    Bs[sb + (kq + 3u) * BROW + n4] = vec4<C>(pr0.w, pr1.w, pr2.w, pr3.w);
+                }
+//# else
 //# for l in range({{A_LOADS}})
                 {
                     let s = tid + $[l]u * THREADS;
                     if (A_UNITS % THREADS == 0u || s < A_UNITS) {
-//# if {{A_K}}
+//# if {{A_MODE}} == 2
                         let m4 = s / (BK / 4u);
                         let kq = (s % (BK / 4u)) * 4u;
                         As[sa + (kq + 0u) * AROW + m4] = vec4<C>(pa$[l]_0.x, pa$[l]_1.x, pa$[l]_2.x, pa$[l]_3.x);
                         As[sa + (kq + 1u) * AROW + m4] = vec4<C>(pa$[l]_0.y, pa$[l]_1.y, pa$[l]_2.y, pa$[l]_3.y);
                         As[sa + (kq + 2u) * AROW + m4] = vec4<C>(pa$[l]_0.z, pa$[l]_1.z, pa$[l]_2.z, pa$[l]_3.z);
                         As[sa + (kq + 3u) * AROW + m4] = vec4<C>(pa$[l]_0.w, pa$[l]_1.w, pa$[l]_2.w, pa$[l]_3.w);
+//# elif {{A_MODE}} == 1
+                        let row = s / (BK / 4u);
+                        let kq = (s % (BK / 4u)) * 4u;
+                        As[sa + (kq + 0u) * AROW + row / 4u][row % 4u] = pa$[l]_0.x;
+                        As[sa + (kq + 1u) * AROW + row / 4u][row % 4u] = pa$[l]_0.y;
+                        As[sa + (kq + 2u) * AROW + row / 4u][row % 4u] = pa$[l]_0.z;
+                        As[sa + (kq + 3u) * AROW + row / 4u][row % 4u] = pa$[l]_0.w;
 //# else
                         As[sa + (s / (BM / 4u)) * AROW + s % (BM / 4u)] = pa$[l]_0;
 //# endif
@@ -291,34 +329,62 @@ fn tiled(@builtin(local_invocation_index) tid: u32,
                 {
                     let s = ub + $[l]u * THREADS;
                     if (B_UNITS % THREADS == 0u || s < B_UNITS) {
-//# if {{B_K}}
+//# if {{B_MODE}} == 2
                         let n4 = s / (BK / 4u);
                         let kq = (s % (BK / 4u)) * 4u;
                         Bs[sb + (kq + 0u) * BROW + n4] = vec4<C>(pb$[l]_0.x, pb$[l]_1.x, pb$[l]_2.x, pb$[l]_3.x);
                         Bs[sb + (kq + 1u) * BROW + n4] = vec4<C>(pb$[l]_0.y, pb$[l]_1.y, pb$[l]_2.y, pb$[l]_3.y);
                         Bs[sb + (kq + 2u) * BROW + n4] = vec4<C>(pb$[l]_0.z, pb$[l]_1.z, pb$[l]_2.z, pb$[l]_3.z);
                         Bs[sb + (kq + 3u) * BROW + n4] = vec4<C>(pb$[l]_0.w, pb$[l]_1.w, pb$[l]_2.w, pb$[l]_3.w);
+//# elif {{B_MODE}} == 1
+                        let col = s / (BK / 4u);
+                        let kq = (s % (BK / 4u)) * 4u;
+                        Bs[sb + (kq + 0u) * BROW + col / 4u][col % 4u] = pb$[l]_0.x;
+                        Bs[sb + (kq + 1u) * BROW + col / 4u][col % 4u] = pb$[l]_0.y;
+                        Bs[sb + (kq + 2u) * BROW + col / 4u][col % 4u] = pb$[l]_0.z;
+                        Bs[sb + (kq + 3u) * BROW + col / 4u][col % 4u] = pb$[l]_0.w;
 //# else
                         Bs[sb + (s / (BN / 4u)) * BROW + s % (BN / 4u)] = pb$[l]_0;
 //# endif
                     }
                 }
 //# endfor
+//# endif
             }
             workgroupBarrier();
             // 2. fetch K-tile t into registers (its loads fly while tile t - 1 is multiplied)
             if (t < ntiles) {
                 let k0 = kbeg + t * BK;
+//# if {{UNION}}
+                if (tid < A_UNITS) {
+                    let m = m0 + (tid / (BK / 4u)) * 4u;
+                    let k = k0 + (tid % (BK / 4u)) * 4u;
+                    pr0 = load_a4(abase, m, k);
+                    pr1 = load_a4(abase, m + 1u, k);
+                    pr2 = load_a4(abase, m + 2u, k);
+                    pr3 = load_a4(abase, m + 3u, k);
+                } else if (tid < A_UNITS + B_UNITS) {
+                    let s = tid - A_UNITS;
+                    let n = n0 + (s / (BK / 4u)) * 4u;
+                    let k = k0 + (s % (BK / 4u)) * 4u;
+                    pr0 = load_b4(bbase, k, n);
+                    pr1 = load_b4(bbase, k, n + 1u);
+                    pr2 = load_b4(bbase, k, n + 2u);
+                    pr3 = load_b4(bbase, k, n + 3u);
+                }
+//# else
 //# for l in range({{A_LOADS}})
                 {
                     let s = tid + $[l]u * THREADS;
                     if (A_UNITS % THREADS == 0u || s < A_UNITS) {
-//# if {{A_K}}
+//# if {{A_MODE}} == 2
                         let m = m0 + (s / (BK / 4u)) * 4u;
                         let k = k0 + (s % (BK / 4u)) * 4u;
 //# for q in range(4)
                         pa$[l]_$[q] = load_a4(abase, m + $[q]u, k);
 //# endfor
+//# elif {{A_MODE}} == 1
+                        pa$[l]_0 = load_a4(abase, m0 + s / (BK / 4u), k0 + (s % (BK / 4u)) * 4u);
 //# else
                         pa$[l]_0 = load_a4(abase, m0 + (s % (BM / 4u)) * 4u, k0 + s / (BM / 4u));
 //# endif
@@ -329,18 +395,21 @@ fn tiled(@builtin(local_invocation_index) tid: u32,
                 {
                     let s = ub + $[l]u * THREADS;
                     if (B_UNITS % THREADS == 0u || s < B_UNITS) {
-//# if {{B_K}}
+//# if {{B_MODE}} == 2
                         let n = n0 + (s / (BK / 4u)) * 4u;
                         let k = k0 + (s % (BK / 4u)) * 4u;
 //# for q in range(4)
                         pb$[l]_$[q] = load_b4(bbase, k, n + $[q]u);
 //# endfor
+//# elif {{B_MODE}} == 1
+                        pb$[l]_0 = load_b4(bbase, k0 + (s % (BK / 4u)) * 4u, n0 + s / (BK / 4u));
 //# else
                         pb$[l]_0 = load_b4(bbase, k0 + s / (BN / 4u), n0 + (s % (BN / 4u)) * 4u);
 //# endif
                     }
                 }
 //# endfor
+//# endif
             }
             // 3. multiply K-tile t - 1 from workgroup memory
             if (t > 0u) {

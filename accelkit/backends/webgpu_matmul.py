@@ -84,6 +84,11 @@ TILES = {
 #: the planner's rule order; the rest are candidates for the autotuner
 RULE_TILES = ("128x128k16", "128x128", "64x64k16", "64x64", "32x32")
 TARGET_WORKGROUPS = 256  # about two per multiprocessor on a big GPU; software adapters want 4
+#: how an operand contiguous along K reaches workgroup memory: "s" one vec4 load, four scalar
+#: stores; "b" 4x4 blocks (four vec4 loads) transposed in registers, four vec4 stores; "u" as "b",
+#: with one register set shared by the A and B loads where each invocation loads one block
+LOADS = ("s", "b", "u")
+DEFAULT_LOADS = "s"
 MIN_SPLIT_K = 128  # a split-K slice covers at least this much of K
 MAX_SPLIT = 16
 
@@ -231,12 +236,14 @@ def plan_matmul(
     tile: str | None = None,
     split: int | None = None,
     compute: str | None = None,
+    loads: str | None = None,
 ) -> KernelPlan:
     """Plan ``out = activation(a @ b + bias) + residual`` for a (batch, M, K), b (batch, K, N), out (batch, M, N).
 
     ``residual`` has out's shape (any strides). ``variant`` ("tiled", "gemv_dot", "gemv_axpy"),
-    ``tile`` (a key of ``TILES``), ``split`` (split-K slices, tiled only) and ``compute`` ("f32",
-    or "f16" for float16 operands) force a choice, for tests, benchmarks and the autotuner; by
+    ``tile`` (a key of ``TILES``), ``split`` (split-K slices, tiled only), ``compute`` ("f32",
+    or "f16" for float16 operands) and ``loads`` (how a K-contiguous operand reaches workgroup
+    memory, ``LOADS``) force a choice, for tests, benchmarks and the autotuner; by
     default the planner picks from the shape and layouts. Bind the buffers as ``[a, b, bias,
     residual, out]``. Plans are cached per call signature (shapes, strides, offsets, dtypes), so a
     decoding loop that repeats its shapes plans each matmul once.
@@ -253,6 +260,7 @@ def plan_matmul(
         tile,
         split,
         compute,
+        loads,
     )
 
 
@@ -269,6 +277,7 @@ def _plan(
     tile,
     split,
     compute,
+    loads,
 ) -> KernelPlan:
     if len(a.shape) != 3 or len(b.shape) != 3 or len(out.shape) != 3:
         raise ShapeError(
@@ -347,7 +356,7 @@ def _plan(
         "ENTRY": ENTRIES[variant],
     }
     if variant == "tiled":
-        values, params, groups, label = _tiled(caps, batch, m, n, k, am, bm_, om, tile, split, compute)
+        values, params, groups, label = _tiled(caps, batch, m, n, k, am, bm_, om, tile, split, compute, loads)
     elif variant == "gemv_dot":
         values, params, groups, label = _gemv_dot(caps, batch, m, n, k, am, bm_, om)
     else:
@@ -501,7 +510,11 @@ def pick_tile(caps: Caps, batch: int, m: int, n: int, itemsize: int = 4) -> Tile
     return mid[0] if mid else min(fitting, key=lambda t: t.bm * t.bn)
 
 
-def _tiled(caps, batch, m, n, k, am: _Mat, bm_: _Mat, om: _Mat, tile_name, split, compute):
+def _tiled(caps, batch, m, n, k, am: _Mat, bm_: _Mat, om: _Mat, tile_name, split, compute, loads):
+    if loads is None:
+        loads = DEFAULT_LOADS
+    if loads not in LOADS:
+        raise KernelError(f"matmul kernel: unknown loads {loads!r}; expected one of {tuple(LOADS)}")
     itemsize = 2 if compute == "f16" else 4
     if tile_name is not None:
         if tile_name not in TILES:
@@ -526,8 +539,15 @@ def _tiled(caps, batch, m, n, k, am: _Mat, bm_: _Mat, om: _Mat, tile_name, split
     o_vec = om.sc == 1 and _aligned(n, om.off, om.sb, om.sr)
     elem = "vec4<T>"
     threads = tile.threads
-    a_units = tile.bm * tile.bk // (16 if a_k else 4)
-    b_units = tile.bn * tile.bk // (16 if b_k else 4)
+    a_mode = 0 if not a_k else (1 if loads == "s" else 2)
+    b_mode = 0 if not b_k else (1 if loads == "s" else 2)
+    a_units = tile.bm * tile.bk // (16 if a_mode == 2 else 4)
+    b_units = tile.bn * tile.bk // (16 if b_mode == 2 else 4)
+    union = loads == "u" and a_mode == 2 and b_mode == 2 and a_units + b_units <= threads
+    if loads == "u" and not union:
+        loads = "b" if 2 in (a_mode, b_mode) else "s"
+    if a_mode != 2 and b_mode != 2:
+        loads = "s"
     values = {
         "A_ELEM": elem if a_vec else "T",
         "B_ELEM": elem if b_vec else "T",
@@ -538,6 +558,9 @@ def _tiled(caps, batch, m, n, k, am: _Mat, bm_: _Mat, om: _Mat, tile_name, split
         "B_VEC": int(b_vec),
         "O_VEC": int(o_vec),
         "SPLIT": 0,
+        "A_MODE": a_mode,
+        "B_MODE": b_mode,
+        "UNION": int(union),
         "BM": tile.bm,
         "BN": tile.bn,
         "BK": tile.bk,
@@ -549,8 +572,8 @@ def _tiled(caps, batch, m, n, k, am: _Mat, bm_: _Mat, om: _Mat, tile_name, split
         "A_UNITS": a_units,
         "B_UNITS": b_units,
         "B_SHIFT": a_units % threads if a_units < threads else 0,
-        "A_REGS": 4 if a_k else 1,
-        "B_REGS": 4 if b_k else 1,
+        "A_REGS": 4 if a_mode == 2 else 1,
+        "B_REGS": 4 if b_mode == 2 else 1,
         "A_LOADS": ceil_div(a_units, threads),
         "B_LOADS": ceil_div(b_units, threads),
         "AS_LEN": 2 * tile.bk * (tile.bm // 4 + 1),
@@ -572,6 +595,7 @@ def _tiled(caps, batch, m, n, k, am: _Mat, bm_: _Mat, om: _Mat, tile_name, split
     }
     layout = f"a{'k' if a_k else 'm'}{'4' if a_vec else '1'}b{'k' if b_k else 'n'}{'4' if b_vec else '1'}"
     name = f"tiled {tile.name}{f' split{split}' if split > 1 else ''}{' f16' if compute == 'f16' else ''} {layout}"
+    name += f" ld{loads}" if loads != "s" else ""
     return values, params, tiles_m * tiles_n, name
 
 
@@ -628,6 +652,9 @@ def _gemv_values(mr: int, a_vec: bool, b_vec: bool, *, a_k: int, b_k: int) -> di
         "B_VEC": int(b_vec),
         "O_VEC": 0,
         "SPLIT": 0,
+        "A_MODE": 0,
+        "B_MODE": 0,
+        "UNION": 0,
         "MR": mr,
         "LANES": 1,
         "KSPLIT": 1,
