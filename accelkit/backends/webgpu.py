@@ -551,8 +551,23 @@ def _fill(self, out, value: float) -> None:
 def _matmul(self, a, b, out, bias=None, activation=None, residual=None) -> None:
     from .webgpu_matmul import launch_matmul, plan_matmul
 
-    plan = plan_matmul(self.caps, a, b, out, bias, activation, residual=residual)
+    force = {}
+    batch, m, k = a.shape
+    n = b.shape[2]
+    if min(m, n) > 8 and k > 0:
+        force = self.autotuner.choose(batch * m, n, k, a.dtype.wgsl, b.strides[1] == 1 and b.strides[2] != 1)
+    plan = plan_matmul(self.caps, a, b, out, bias, activation, residual=residual, **force)
     launch_matmul(self, plan, _buf(a), _buf(b), _buf(bias), _buf(residual), _buf(out))
+
+
+def _autotuner(self):
+    """The backend's matmul autotuner (``webgpu_autotune``), made at first use."""
+    tuner = self.__dict__.get("_autotuner")
+    if tuner is None:
+        from .webgpu_autotune import Autotuner
+
+        tuner = self.__dict__["_autotuner"] = Autotuner(self)
+    return tuner
 
 
 def _softmax(self, x, out) -> None:
@@ -591,6 +606,7 @@ WebGPUBackend.unary = _unary
 WebGPUBackend.binary = _binary
 WebGPUBackend.fill = _fill
 WebGPUBackend.matmul = _matmul
+WebGPUBackend.autotuner = property(_autotuner)
 WebGPUBackend.softmax = _softmax
 WebGPUBackend.layer_norm = _layer_norm
 WebGPUBackend.reduce = _reduce

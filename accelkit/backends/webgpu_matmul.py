@@ -83,13 +83,13 @@ TILES = {
 }
 #: the planner's rule order; the rest are candidates for the autotuner
 RULE_TILES = ("128x128k16", "128x128", "64x64k16", "64x64", "32x32")
-TARGET_WORKGROUPS = 256  # about two per multiprocessor on a big GPU; software adapters want 4
+TARGET_WORKGROUPS = 384  # about three per multiprocessor on a big GPU; software adapters want 4
 #: how an operand contiguous along K reaches workgroup memory: "s" one vec4 load, four scalar
 #: stores; "b" 4x4 blocks (four vec4 loads) transposed in registers, four vec4 stores; "u" as "b",
 #: with one register set shared by the A and B loads where each invocation loads one block
 LOADS = ("s", "b", "u")
 DEFAULT_LOADS = "s"
-MIN_SPLIT_K = 128  # a split-K slice covers at least this much of K
+MIN_SPLIT_K = 96  # a split-K slice covers at least this much of K
 MAX_SPLIT = 16
 
 
@@ -483,19 +483,25 @@ def _fits(caps: Caps, tile: Tile, itemsize: int = 4) -> bool:
 
 
 def pick_split(caps: Caps, tile: Tile, batch: int, m: int, n: int, k: int) -> int:
-    """Split-K slices for a grid of too few tiles: enough to reach the target, each at least MIN_SPLIT_K deep."""
+    """Split-K slices for a grid of too few tiles: about TARGET_WORKGROUPS in all, each slice MIN_SPLIT_K deep or more."""
     if caps.is_software:
         return 1
     tiles = batch * ceil_div(m, tile.bm) * ceil_div(n, tile.bn)
-    if tiles >= TARGET_WORKGROUPS // 2:
+    if tiles >= TARGET_WORKGROUPS:
         return 1
-    split = min(ceil_div(TARGET_WORKGROUPS, tiles), k // MIN_SPLIT_K, MAX_SPLIT)
-    return max(1, split)
+    return max(1, min(round(TARGET_WORKGROUPS / tiles), k // MIN_SPLIT_K, MAX_SPLIT))
 
 
 def pick_tile(caps: Caps, batch: int, m: int, n: int, itemsize: int = 4) -> Tile:
-    """The largest tile that still gives the device enough workgroups to fill it (and fits its limits)."""
+    """The planner's rule: the biggest tile when it alone fills the device, else a 64x64 one (split-K makes up the grid).
+
+    On an H200 (benchmarks/RESULTS.md, 2026-12-03) 128x128 tiles won from about three waves of
+    workgroups up; below that 64x64x16 with split-K was fastest or within 10% at every BERT/ViT
+    shape. Software adapters get the largest tile that still makes 4 workgroups.
+    """
     fitting = [TILES[t] for t in RULE_TILES if _fits(caps, TILES[t], itemsize)]
+    if itemsize == 2 and _fits(caps, TILES["128x128k32"], 2):
+        fitting.insert(0, TILES["128x128k32"])
     if not fitting:
         raise KernelError(
             f"matmul kernel: no tile fits this device's workgroup limits "
@@ -503,11 +509,10 @@ def pick_tile(caps: Caps, batch: int, m: int, n: int, itemsize: int = 4) -> Tile
         )
     target = 4 if caps.is_software else TARGET_WORKGROUPS
     for t in fitting:
-        if batch * ceil_div(m, t.bm) * ceil_div(n, t.bn) >= target:
+        tiles = batch * ceil_div(m, t.bm) * ceil_div(n, t.bn)
+        if tiles >= target or (not caps.is_software and t.bm * t.bn <= 64 * 64):
             return t
-    # too few tiles for any size: a mid-size tile, and split-K makes up the grid
-    mid = [t for t in fitting if t.bm * t.bn <= 64 * 64]
-    return mid[0] if mid else min(fitting, key=lambda t: t.bm * t.bn)
+    return fitting[-1]
 
 
 def _tiled(caps, batch, m, n, k, am: _Mat, bm_: _Mat, om: _Mat, tile_name, split, compute, loads):
