@@ -41,7 +41,7 @@ from pathlib import Path
 import numpy as np
 
 import accelkit as ak
-from accelkit.backends import webgpu_attention as wa
+from accelkit.backends.webgpu import attention as wa
 
 OUT = Path(os.environ.get("OUT", "/tmp/attn_probe"))
 OUT.mkdir(parents=True, exist_ok=True)

@@ -1,4 +1,3 @@
-# ruff: noqa: E402  (a device-side probe: the matmul planner's module moved between versions)
 """Matmul probe: every matmul variant checked against numpy float64, then timed at transformer shapes beside torch.
 
 Run from the repository root with the repository on the path::
@@ -34,12 +33,8 @@ from pathlib import Path
 import numpy as np
 
 import accelkit as ak
+from accelkit.backends.webgpu import matmul as wm
 from accelkit.tensor import Tensor, float16, float32
-
-try:  # the backend package layout after the restructure, then before it
-    from accelkit.backends.webgpu import matmul as wm
-except ImportError:
-    from accelkit.backends import webgpu_matmul as wm
 
 OUT = Path(os.environ.get("OUT", "/tmp/matmul_probe"))
 OUT.mkdir(parents=True, exist_ok=True)

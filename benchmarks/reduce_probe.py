@@ -38,10 +38,10 @@ rows = []
 for op in ("sum", "max", "mean"):
     f = getattr(ops, op)
     split = timed(lambda f=f: f(t).numpy())
-    saved = ops.SPLIT_REDUCE_CHUNK
-    ops.SPLIT_REDUCE_CHUNK = 1 << 40  # disables the split (the axis is never long enough)
+    saved = ops.reduce.SPLIT_REDUCE_CHUNK
+    ops.reduce.SPLIT_REDUCE_CHUNK = 1 << 40  # disables the split (the axis is never long enough)
     one = timed(lambda f=f: f(t).numpy())
-    ops.SPLIT_REDUCE_CHUNK = saved
+    ops.reduce.SPLIT_REDUCE_CHUNK = saved
     err = abs(float(f(t).numpy()) - float(getattr(np, op)(x.astype(np.float64))))
     ref = None
     if tt is not None:

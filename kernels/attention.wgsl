@@ -13,7 +13,7 @@
 // offset a multiple of 4: rows are read as whole vec4s), else T (any strides, read element by element);
 // O likewise with VEC_O for out. Offsets and strides in P always count elements.
 //
-// Two shapes (TILE selects; accelkit/backends/webgpu_attention.py picks them):
+// Two shapes (TILE selects; accelkit/backends/webgpu/attention.py picks them):
 //
 // tile (prefill, encoders): a workgroup serves BQ query rows of one head: head bh = w / q_blocks, rows
 //   BQ * (w % q_blocks) + ... (w = the flat workgroup index over grid x and y). WG = WGY x WGX
@@ -42,7 +42,7 @@
 // to attend keeps l == 0 and writes zeros; -inf in the mask is recognised from its bits (drivers may
 // assume no inf/NaN); finite masks such as finfo.min stay finite, as on the CPU backend.
 //
-// Template: double-brace placeholders, then `//# if`/`//# for` directives (webgpu_matmul.preprocess) unroll
+// Template: double-brace placeholders, then `//# if`/`//# for` directives (webgpu/wgsl.py render) unroll
 // the per-invocation register blocks.
 
 alias T = {{T}};

@@ -15,7 +15,7 @@
 // is its two's complement: u32 arithmetic wraps, so offset + i*stride still lands right). Where a
 // binding holds vec4<T>, the planner has divided its offset and its non-contiguous strides by 4.
 //
-// Entry points, chosen by the matmul planner (accelkit/backends/webgpu_matmul.py):
+// Entry points, chosen by accelkit/backends/webgpu/matmul.py:
 //   tiled     one workgroup per BM x BN tile of c (tiles in grouped order for cache reuse, flat
 //             index over grid x/y); WGX*WGY = (BN/TN)*(BM/TM) invocations, each holding a TM x TN
 //             block of accumulators in registers. A and B tiles go through workgroup memory, double

@@ -630,7 +630,7 @@ def _tensors():
         code(
             """
             from IPython.display import Code
-            from accelkit.backends.wgsl import kernel_source, kernels_dir
+            from accelkit.backends.webgpu.wgsl import kernel_source, kernels_dir
 
             print("kernels:", ", ".join(sorted(p.name for p in kernels_dir().glob("*.wgsl"))))
             src = kernel_source("softmax")

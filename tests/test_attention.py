@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import accelkit as ak
-from accelkit.backends.webgpu_attention import (
+from accelkit.backends.webgpu.attention import (
     DECODE_KEYS,
     DECODE_MAX_TQ,
     MAX_HEAD_DIM,
@@ -21,7 +21,7 @@ from accelkit.backends.webgpu_attention import (
     plan_attention,
     subgroup_width,
 )
-from accelkit.backends.wgsl import Caps, Layout
+from accelkit.backends.webgpu.wgsl import Caps, Layout
 from accelkit.tensor import float16, float32
 
 sdpa = ak.ops.scaled_dot_product_attention

@@ -14,9 +14,9 @@ import numpy as np
 import pytest
 
 import accelkit as ak
-from accelkit.backends import webgpu_autotune as at
-from accelkit.backends import webgpu_matmul as wm
-from accelkit.backends.wgsl import Caps
+from accelkit.backends.webgpu import autotune as at
+from accelkit.backends.webgpu import matmul as wm
+from accelkit.backends.webgpu.wgsl import Caps
 
 GPU = Caps(
     f16=True, timestamps=True, max_workgroup_storage=49152, max_invocations=1024, max_workgroup_size_x=1024
@@ -215,6 +215,7 @@ def test_measure_candidate_runs_on_the_device(webgpu):
 def test_the_tuned_choice_reaches_the_dispatch_and_its_label(webgpu, rng, tmp_path):
     """A table entry decides the kernel of ak.ops.linear; the profiler's label names it."""
     be = webgpu.backend
+
     def measure(backend, rows, n, k, dtype, b_k, cand):
         return 1.0 if (cand["tile"], cand["split"]) == ("32x64k16", 2) else 9.0
 

@@ -17,10 +17,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import accelkit as ak
-from accelkit.backends import webgpu_matmul as wm
 from accelkit.backends.cpu import gelu as cpu_gelu
 from accelkit.backends.cpu import gelu_tanh as cpu_gelu_tanh
-from accelkit.backends.wgsl import Caps, Layout
+from accelkit.backends.webgpu import matmul as wm
+from accelkit.backends.webgpu.wgsl import Caps, Layout, expand_directives
 from accelkit.tensor import Tensor, float16, float32
 
 ACT64 = {
@@ -413,9 +413,9 @@ def test_float16_needs_the_feature():
         )
 
 
-def test_preprocess_if_and_for():
+def test_template_directives_if_and_for():
     text = "a\n//# if 1 == 2\nno\n//# elif 1\nyes $[2 * 3]\n//# else\nno\n//# endif\n//# for i in range(3)\nx$[i]\n//# endfor\n"
-    assert wm.preprocess(text) == "a\nyes 6\nx0\nx1\nx2\n"
+    assert expand_directives(text) == "a\nyes 6\nx0\nx1\nx2\n"
 
 
 def test_every_epilogue_matches_the_cpu_backend_functions():

@@ -479,3 +479,21 @@ def test_to_mono_float32():
 def test_audio_bad_input(call):
     with pytest.raises(InputError):
         call()
+
+
+def test_feature_extractor_reads_samples_by_channels_as_one_stereo_clip():
+    """(samples, channels) stereo is one clip mixed to mono (with a warning), never a batch of thousands."""
+    from accelkit.preprocess import FeatureExtractor
+
+    fe = FeatureExtractor()
+    rng = np.random.default_rng(0)
+    left = rng.standard_normal(16000).astype(np.float32) * 0.1
+    stereo = np.stack([left, left], axis=1)  # (16000, 2)
+    with pytest.warns(UserWarning, match="channel"):
+        features = fe(stereo)
+    assert features.shape == (1, 80, 3000)
+    np.testing.assert_allclose(features, fe(left), rtol=1e-6, atol=1e-6)
+    pcm = (np.stack([left, -left], axis=1) * 32767).astype(np.int16)
+    with pytest.warns(UserWarning):
+        assert fe(pcm).shape == (1, 80, 3000)
+    assert fe(np.stack([left, left])).shape == (2, 80, 3000)  # (clips, samples) stays a batch

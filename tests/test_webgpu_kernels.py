@@ -1,4 +1,4 @@
-"""The WebGPU kernels of webgpu_plans (elementwise, fill, softmax, layer norm, reductions, embedding).
+"""The WebGPU kernels of backends/webgpu/plans.py (elementwise, fill, softmax, layer norm, reductions, embedding).
 
 Every op runs through the real stack (``ak.ops`` on ``ak.device("webgpu:0")``) and is compared with a
 float64 numpy reference, and with the CPU backend where it defines the function (gelu's erf). The
@@ -20,8 +20,8 @@ from hypothesis import strategies as st
 
 import accelkit as ak
 from accelkit.backends import cpu as cpu_backend
-from accelkit.backends import webgpu_plans as plans
-from accelkit.backends.wgsl import Caps, Layout, grid_1d
+from accelkit.backends.webgpu import plans
+from accelkit.backends.webgpu.wgsl import Caps, Layout, grid_1d
 from accelkit.tensor import float16, float32, int32
 
 pytestmark = pytest.mark.webgpu

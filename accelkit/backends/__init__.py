@@ -1,1 +1,5 @@
-"""Backends: one file per backend (``webgpu.py``, ``cpu.py``) behind the short protocol in ``base.py``."""
+"""Backends: the protocol every backend implements (``base.py``), ``cpu.py`` (numpy on BLAS) and
+``webgpu/`` (wgpu-py). Owns buffers, copies, dispatch, synchronisation, timestamps and capabilities.
+May import only ``errors`` (and numpy, wgpu); the tensor layer above hands it tensors duck-typed
+(``base.TensorLike``).
+"""

@@ -1,15 +1,23 @@
-"""The short protocol every backend implements, and the exact memory accounting they share.
+"""The backend protocol (``Backend``), its capabilities, and the memory accounting and timing records backends share.
 
 A backend allocates and frees buffers, copies bytes in and out, synchronises, and implements the
 op set on tensors (``unary``, ``binary``, ``matmul``, ...). Tensors arrive with their layout
 (shape, strides and offset in elements over a storage); outputs are preallocated by the op layer.
+``Backend`` lists every method the layers above call; ``cpu.CPUBackend`` and
+``webgpu.WebGPUBackend`` define each in their class bodies. Upper layers branch on capabilities
+(``supports_f16``, ``fused_attention``, ...), never on ``name``.
 """
 
 from __future__ import annotations
 
+import functools
 import threading
 import time
+from abc import ABC, abstractmethod
 from dataclasses import dataclass
+from typing import Any, Protocol
+
+import numpy as np
 
 
 class MemoryCounter:
@@ -63,34 +71,155 @@ class TimedDispatch:
     gpu_end_ns: int | None = None
 
 
-class Backend:
-    """Base class: the calls the tensor and op layers make. Subclasses fill in every method."""
+class TensorLike(Protocol):
+    """What a backend sees of a tensor: its layout, in elements, over a storage whose ``handle`` it allocated."""
 
-    name = "base"
+    shape: tuple[int, ...]
+    strides: tuple[int, ...]
+    offset: int
+    dtype: Any  # accelkit.tensor.dtype.DType (its numpy dtype ``np``, ``itemsize`` and ``wgsl`` type)
+    storage: Any  # accelkit.tensor.Storage (``handle``)
+
+
+class Backend(ABC):
+    """The protocol: every call the tensor, op, sharing, profiler and bench layers make on a backend.
+
+    A buffer (``buf``, a Storage's ``handle``) is whatever the backend allocates (a ``GPUBuffer``, a
+    numpy byte array); the layers above only pass it back. Op methods take Tensors (shape, strides, offset in elements over a
+    ``storage.handle``) and write into a preallocated ``out``; float16 computes in float32.
+    Capabilities are plain attributes the layers above branch on instead of the backend's name.
+    """
+
+    #: short name ("cpu", "webgpu"): for messages and records, never to branch on
+    name: str = "base"
+
+    # ----------------------------------------------------------------------------- capabilities
+    #: float16 tensors can live here (WebGPU: the adapter offers ``shader-f16``)
+    supports_f16: bool = False
+    #: dispatches carry device timestamps when a profiler listens (WebGPU: ``timestamp-query``)
+    has_timestamps: bool = False
+    #: ``attention`` runs as one kernel that never writes the score matrix to memory
+    fused_attention: bool = False
+    #: kernels may use subgroup (wave/warp) operations
+    supports_subgroups: bool = False
+    #: ``reduce`` gives each output one workgroup, so a long axis reduced to a few values pays to
+    #: be split into two passes (the op layer does the split)
+    split_long_reductions: bool = False
+    #: why the device is gone (None while it works); set when the device is lost or destroyed
+    lost_reason: str | None = None
 
     def __init__(self) -> None:
         self.memory_counter = MemoryCounter()
-        # a profiler appends a list here; every op/dispatch then appends a TimedDispatch to it
+        #: a profiler appends a list here; every op/dispatch then appends a TimedDispatch to it
         self.listeners: list[list] = []
 
-    # buffers
-    def alloc(self, nbytes: int, *, exact: bool = False):  # pragma: no cover - interface
-        raise NotImplementedError
+    # ----------------------------------------------------------------------------- buffers
+    @abstractmethod
+    def alloc(self, nbytes: int, *, exact: bool = False) -> Any:
+        """A buffer of at least ``nbytes`` (exactly, rounded to the backend's granule, with ``exact``)."""
 
-    def free(self, handle) -> None:  # pragma: no cover - interface
-        raise NotImplementedError
+    @abstractmethod
+    def free(self, buf: Any) -> None:
+        """Give a buffer back; never blocks (a Storage may die in any thread)."""
 
+    @abstractmethod
+    def buffer_bytes(self, buf: Any) -> int:
+        """What the device really holds for ``buf`` (size-class rounded)."""
+
+    @abstractmethod
+    def write(self, buf: Any, byte_offset: int, data: np.ndarray | bytes) -> None:
+        """Copy host bytes into a buffer at ``byte_offset`` (ordered after recorded work)."""
+
+    @abstractmethod
+    def read(self, buf: Any, byte_offset: int, nbytes: int) -> bytes:
+        """Finish recorded work and copy ``nbytes`` at ``byte_offset`` to the host."""
+
+    @abstractmethod
     def memory(self) -> dict:
-        return self.memory_counter.stats()
+        """``allocated_bytes``, ``peak_bytes``, ``buffers``, ``cached_bytes``, ``reserved_bytes``, ..."""
 
     def reset_peak(self) -> None:
+        """Start the peak from the bytes allocated now."""
         self.memory_counter.reset_peak()
 
+    @abstractmethod
+    def empty_cache(self) -> None:
+        """Give cached (free, pooled) buffers back to the device."""
+
+    # ----------------------------------------------------------------------------- life & timing
+    @abstractmethod
     def sync(self) -> None:
         """Wait until every recorded op has finished."""
 
+    @abstractmethod
     def check(self) -> None:
         """Raise DeviceError if the device can no longer be used."""
+
+    @abstractmethod
+    def prepare_profiling(self) -> None:
+        """Set up timing now (e.g. timestamp queries), so its one-time cost is not charged to an op."""
+
+    # ----------------------------------------------------------------------------- ops
+    @abstractmethod
+    def fill(self, out: TensorLike, value: float) -> None:
+        """Set every element of the contiguous ``out`` to ``value``."""
+
+    @abstractmethod
+    def unary(self, op: str, x: TensorLike, out: TensorLike, alpha: float = 0.0) -> None:
+        """``out = op(x)`` elementwise (``copy``, ``cast``, ``exp``, ``gelu``, ...; ``scale`` by ``alpha``)."""
+
+    @abstractmethod
+    def binary(self, op: str, a: TensorLike, b: TensorLike, out: TensorLike) -> None:
+        """``out = op(a, b)`` elementwise over same-shape (possibly stride-0) views."""
+
+    @abstractmethod
+    def matmul(
+        self,
+        a: TensorLike,
+        b: TensorLike,
+        out: TensorLike,
+        bias: TensorLike | None = None,
+        activation: str | None = None,
+        residual: TensorLike | None = None,
+    ) -> None:
+        """``out = activation(a @ b + bias) + residual`` over (batch, M, K) @ (batch, K, N) views."""
+
+    @abstractmethod
+    def softmax(self, x: TensorLike, out: TensorLike) -> None:
+        """Softmax over the last dim of the contiguous ``x`` (all -inf rows give zeros)."""
+
+    @abstractmethod
+    def layer_norm(
+        self,
+        x: TensorLike,
+        weight: TensorLike | None,
+        bias: TensorLike | None,
+        out: TensorLike,
+        eps: float,
+        residual: TensorLike | None = None,
+    ) -> None:
+        """Layer norm over the last dim of ``x`` (+ ``residual``), contiguous operands."""
+
+    @abstractmethod
+    def reduce(self, op: str, x: TensorLike, out: TensorLike) -> None:
+        """Reduce the middle axis of a contiguous (outer, n, inner) ``x`` into (outer, inner)."""
+
+    @abstractmethod
+    def embedding(self, ids: TensorLike, table: TensorLike, out: TensorLike) -> None:
+        """Rows of ``table`` (V, D) at int32 ``ids`` (N,) into ``out`` (N, D); ids are clamped."""
+
+    @abstractmethod
+    def attention(
+        self,
+        q: TensorLike,
+        k: TensorLike,
+        v: TensorLike,
+        mask: TensorLike | None,
+        out: TensorLike,
+        scale: float,
+        causal: bool,
+    ) -> None:
+        """``softmax(q k^T * scale + mask [+ causal]) v`` over (B, H, T, D) views."""
 
 
 def profiled(kernel: str, out_arg: int | None = None):
@@ -112,8 +241,6 @@ def profiled(kernel: str, out_arg: int | None = None):
                 sink.append(rec)
             return result
 
-        method.__name__ = fn.__name__
-        method.__doc__ = fn.__doc__
-        return method
+        return functools.wraps(fn)(method)
 
     return wrap

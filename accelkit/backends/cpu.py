@@ -97,6 +97,11 @@ class CPUBackend(Backend):
     """numpy arrays as device buffers; every op is a numpy expression over views."""
 
     name = "cpu"
+    supports_f16 = True  # stored as float16, computed in float32
+    has_timestamps = False  # an op's device time is its host time
+    fused_attention = False  # scores are materialised (numpy)
+    supports_subgroups = False
+    split_long_reductions = False  # numpy reduces a long axis at full speed
 
     def __init__(self) -> None:
         super().__init__()
@@ -110,6 +115,9 @@ class CPUBackend(Backend):
     def free(self, buf: np.ndarray) -> None:
         self.memory_counter.sub(buf.nbytes)
 
+    def buffer_bytes(self, buf: np.ndarray) -> int:
+        return int(buf.nbytes)
+
     def write(self, buf: np.ndarray, byte_offset: int, data) -> None:
         src = np.frombuffer(memoryview(np.ascontiguousarray(data)).cast("B"), dtype=np.uint8)
         buf[byte_offset : byte_offset + src.size] = src
@@ -121,6 +129,19 @@ class CPUBackend(Backend):
         stats = self.memory_counter.stats()
         stats.update(cached_bytes=0, reserved_bytes=stats["allocated_bytes"], cached_buffers=0)
         return stats
+
+    def empty_cache(self) -> None:
+        """Nothing to do: numpy buffers go back to the allocator when freed."""
+
+    # ----------------------------------------------------------------------------- life & timing
+    def sync(self) -> None:
+        """Nothing to wait for: every op ran when it was called."""
+
+    def check(self) -> None:
+        """The CPU cannot be lost."""
+
+    def prepare_profiling(self) -> None:
+        """Nothing to set up: ops are timed on the host (``profiled``)."""
 
     # ----------------------------------------------------------------------------- views
     @staticmethod
@@ -179,7 +200,7 @@ class CPUBackend(Backend):
         self._store(out, res)
 
     @profiled("matmul", out_arg=2)
-    def matmul(self, a, b, out, bias=None, activation: str | None = None) -> None:
+    def matmul(self, a, b, out, bias=None, activation: str | None = None, residual=None) -> None:
         va, vb = self._compute(a), self._compute(b)
         if va.dtype.kind == "i":
             va = va.astype(np.float32)
@@ -191,6 +212,8 @@ class CPUBackend(Backend):
         fn = ACTIVATIONS[activation]
         if fn is not None:
             res = fn(res)
+        if residual is not None:
+            res = res + self._compute(residual)
         self._store(out, res)
 
     @profiled("softmax", out_arg=1)

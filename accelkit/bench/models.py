@@ -156,7 +156,7 @@ def random_state_dict(config: dict, seed: int = 0) -> dict[str, np.ndarray]:
     convolutions n/sqrt(fan_in), biases 0.02n, LayerNorm weights 1+0.1n and biases 0.05n, embedding
     tables and tokens 0.5n. The names come from accelkit's module tree, which uses transformers' names.
     """
-    from ..models.base import model_class
+    from ..models.registry import model_class
 
     archs = config.get("architectures") or [None]
     cls = model_class(config["model_type"], archs[0])
@@ -213,7 +213,7 @@ class _Checkpoint:
         self.family, self.size = family, size
         t0 = time.perf_counter()
         if size == "tiny":
-            from ..models.base import bundled_dir
+            from ..models.auto import bundled_dir
 
             self.path = Path(bundled_dir(TINY[family]))
             self.name = TINY[family]
@@ -980,7 +980,7 @@ def _case_config(family, ckpt, batches, seq, repeats, budget_s, max_new_tokens, 
     else:
         frames = 2 * config.get("max_source_positions", 1500)
         limit = config.get("max_target_positions", 448)
-        from ..models.base import model_class
+        from ..models.registry import model_class
         from ..models.whisper import WhisperGenerationConfig
 
         cls = model_class("whisper", (config.get("architectures") or [None])[0])

@@ -125,7 +125,7 @@ def write_safetensors(path: str | Path, tensors: dict[str, np.ndarray]) -> None:
 
 def random_weights(config: dict, seed: int) -> dict[str, np.ndarray]:
     """Random float32 weights for every parameter the model of ``config`` expects (tied ones left out)."""
-    from ..models.base import model_class
+    from ..models.registry import model_class
 
     archs = config.get("architectures") or [None]
     cls = model_class(config["model_type"], archs[0])

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import functools
 import math
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -26,6 +27,7 @@ from accelkit.errors import ConfigError, InputError, WeightsError
 from accelkit.io import read_json
 
 WHISPER_SAMPLING_RATE = 16000
+MAX_CHANNELS = 8  # a (samples, channels) array with at most this many channels is one multichannel clip
 
 # Integer PCM formats and the value that maps to 1.0 (uint8 is offset binary, centred on 128).
 _PCM_SCALE = {np.dtype(np.int8): 2.0**7, np.dtype(np.int16): 2.0**15, np.dtype(np.int32): 2.0**31}
@@ -287,7 +289,8 @@ class FeatureExtractor:
     Reads the `preprocessor_config.json` of a Whisper checkpoint (feature_size, sampling_rate,
     n_fft, hop_length, chunk_length) and computes `log_mel_spectrogram` per clip. Unlike
     transformers, audio at another `sampling_rate` is resampled (`resample`) rather than refused.
-    A 2-D array is a batch of clips, one per row (mix stereo down with `to_mono_float32` first).
+    A 2-D array is a batch of clips, one per row, except a (samples, channels) array with 1-8 channels
+    (more samples than channels), which is one multichannel clip: it is mixed to mono with a warning.
     Clips longer than chunk_length are cut, as in transformers; use `chunk_audio` to keep all.
 
     >>> fe = FeatureExtractor()  # or FeatureExtractor.from_dir("whisper-tiny/")
@@ -343,6 +346,13 @@ class FeatureExtractor:
     ) -> np.ndarray:
         sampling_rate = _check_rate("feature extractor: sampling_rate", sampling_rate)
         if isinstance(audio, np.ndarray):
+            if audio.ndim == 2 and audio.shape[1] <= MAX_CHANNELS and audio.shape[0] > audio.shape[1]:
+                warnings.warn(
+                    f"feature extractor: audio of shape {audio.shape} read as one clip of {audio.shape[1]} "
+                    "channel(s) (samples, channels) and mixed to mono; pass a list of 1-D clips for a batch",
+                    stacklevel=2,
+                )
+                audio = to_mono_float32(audio)
             clips = list(audio) if audio.ndim == 2 else [audio]
         elif isinstance(audio, (list, tuple)) and audio and isinstance(audio[0], (np.ndarray, list, tuple)):
             clips = list(audio)

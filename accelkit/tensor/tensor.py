@@ -14,7 +14,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ..errors import DeviceError, DTypeError, ShapeError
+from ..display import html_enabled, mimebundle, tensor_html, tensor_summary
+from ..errors import DTypeError, ShapeError
 from .dtype import DType, as_dtype, dtype_for_array, narrow
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -28,7 +29,7 @@ class Storage:
 
     def __init__(self, device: Device, nbytes: int, dtype: DType, *, exact: bool = False) -> None:
         self.device = device
-        self.backend = device.backend
+        self.backend = device.runtime
         self.nbytes = int(nbytes)
         self.dtype = dtype
         self.name: str | None = None
@@ -40,8 +41,7 @@ class Storage:
     @property
     def device_bytes(self) -> int:
         """What the device really holds for this storage (size-class rounded)."""
-        size = getattr(self.handle, "size", None)
-        return int(size) if size is not None else int(self.handle.nbytes)
+        return self.backend.buffer_bytes(self.handle)
 
     def free(self) -> None:
         if self._live:
@@ -131,7 +131,7 @@ class Tensor:
         data = narrow(array, target)
         out = cls.empty(data.shape, target, dev, exact=exact)
         if data.size:
-            dev.backend.write(out.storage.handle, 0, data)
+            out.storage.backend.write(out.storage.handle, 0, data)
         return out
 
     # ----------------------------------------------------------------------------- properties
@@ -229,27 +229,42 @@ class Tensor:
         return Tensor(self.storage, tuple(shape), tuple(strides), offset, self.dtype)
 
     def reshape(self, *shape) -> Tensor:
-        shape = list(_normalize_shape(shape))
-        if shape.count(-1) > 1:
-            raise ShapeError(f"reshape: only one -1 allowed, got {tuple(shape)}")
-        known = math.prod(n for n in shape if n != -1)
-        if -1 in shape:
-            if known == 0 or self.size % known:
-                raise ShapeError(f"reshape: cannot reshape {self.shape} into {tuple(shape)}")
-            shape[shape.index(-1)] = self.size // known
-        if any(n < 0 for n in shape):
-            raise ShapeError(f"reshape: negative dimension in {tuple(shape)}")
-        if math.prod(shape) != self.size:
-            raise ShapeError(
-                f"reshape: cannot reshape {self.shape} ({self.size} elements) into {tuple(shape)} "
-                f"({math.prod(shape)} elements)"
-            )
-        strides = _reshape_strides(self.shape, self.strides, tuple(shape))
+        """The same elements in ``shape`` (one dim may be -1): a view when the strides allow, else a copy."""
+        shape = self._resolve_shape(shape, "reshape")
+        strides = _reshape_strides(self.shape, self.strides, shape)
         if strides is None:
             return self.contiguous().reshape(*shape)
         return self._view(shape, strides, self.offset)
 
-    view = reshape
+    def view(self, *shape) -> Tensor:
+        """``reshape`` that never copies: ShapeError where the strides cannot express ``shape`` (as torch)."""
+        shape = self._resolve_shape(shape, "view")
+        strides = _reshape_strides(self.shape, self.strides, shape)
+        if strides is None:
+            raise ShapeError(
+                f"view: a tensor of shape {self.shape} with strides {self.strides} cannot be viewed as "
+                f"{shape} without a copy; use .reshape(...) (which copies) or .contiguous().view(...)"
+            )
+        return self._view(shape, strides, self.offset)
+
+    def _resolve_shape(self, shape, what: str) -> tuple:
+        """``shape`` as a tuple of ints with its -1 filled in; ShapeError when the element count differs."""
+        shape = list(_normalize_shape(shape))
+        if shape.count(-1) > 1:
+            raise ShapeError(f"{what}: only one -1 allowed, got {tuple(shape)}")
+        known = math.prod(n for n in shape if n != -1)
+        if -1 in shape:
+            if known == 0 or self.size % known:
+                raise ShapeError(f"{what}: cannot reshape {self.shape} into {tuple(shape)}")
+            shape[shape.index(-1)] = self.size // known
+        if any(n < 0 for n in shape):
+            raise ShapeError(f"{what}: negative dimension in {tuple(shape)}")
+        if math.prod(shape) != self.size:
+            raise ShapeError(
+                f"{what}: cannot reshape {self.shape} ({self.size} elements) into {tuple(shape)} "
+                f"({math.prod(shape)} elements)"
+            )
+        return tuple(shape)
 
     def flatten(self, start: int = 0, end: int = -1) -> Tensor:
         if self.ndim == 0:
@@ -477,65 +492,13 @@ class Tensor:
 
     # ----------------------------------------------------------------------------- display
     def __repr__(self) -> str:
-        return summary_line(self)
+        return tensor_summary(self)
 
     def _repr_html_(self) -> str | None:
-        try:
-            from ..notebook.reprs import html_enabled, tensor_html
-        except ImportError:  # pragma: no cover - notebook layer missing
-            return f"<pre>{summary_line(self)}</pre>"
         return tensor_html(self) if html_enabled() else None
 
     def _repr_mimebundle_(self, include=None, exclude=None):  # a widget view with options(display="widget")
-        from ..notebook.reprs import mimebundle
-
         return mimebundle(self, include, exclude)
-
-
-def summary_line(t: Tensor) -> str:
-    """A lovely-tensors style one-liner: shape, dtype, device, bytes, range, mean/std, NaN/Inf flags."""
-    head = f"tensor{list(t.shape)} {t.dtype.name} {t.device.spec} {format_bytes(t.nbytes)}"
-    try:
-        values = t.numpy()
-    except DeviceError as exc:
-        return f"{head} <unreadable: {exc}>"
-    if values.size == 0:
-        return f"{head} empty"
-    v = values.astype(np.float64)
-    finite = v[np.isfinite(v)]
-    parts = [head]
-    if finite.size:
-        if t.dtype.is_float:
-            parts.append(
-                f"x∈[{_num(finite.min())}, {_num(finite.max())}] μ={_num(finite.mean())} σ={_num(finite.std())}"
-            )
-        else:
-            parts.append(f"x∈[{int(finite.min())}, {int(finite.max())}]")
-    nan, inf = int(np.isnan(v).sum()), int(np.isinf(v).sum())
-    if nan:
-        parts.append(f"NaN!{nan}")
-    if inf:
-        parts.append(f"Inf!{inf}")
-    if finite.size and not finite.any() and not nan and not inf:
-        parts.append("all zeros")
-    if values.size <= 8:
-        parts.append(np.array2string(values.reshape(-1), precision=4, separator=", ", max_line_width=1 << 20))
-    if not t.is_contiguous:
-        parts.append("view")
-    return " ".join(parts)
-
-
-def _num(x: float) -> str:
-    return f"{x:.4g}"
-
-
-def format_bytes(n: int) -> str:
-    """Bytes as people read them: 512B, 1.5KiB, 2.0MiB (the tensor and module reprs share it)."""
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if n < 1024 or unit == "GiB":
-            return f"{n}{unit}" if unit == "B" else f"{n:.1f}{unit}"
-        n /= 1024
-    return f"{n}B"  # pragma: no cover
 
 
 def _reshape_strides(shape: tuple, strides: tuple, new_shape: tuple) -> tuple | None:

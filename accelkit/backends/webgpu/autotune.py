@@ -32,8 +32,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import NamedTuple
 
-from ..errors import AccelkitError
-from .webgpu_matmul import LOADS, MAX_SPLIT, TILES, _fits, pick_split, pick_tile
+from ...errors import AccelkitError
+from .matmul import LOADS, MAX_SPLIT, TILES, _fits, pick_split, pick_tile
 from .wgsl import Caps, kernel_source
 
 FORMAT = 1
@@ -280,7 +280,7 @@ class Autotuner:
 
 def measure_candidate(backend, rows: int, n: int, k: int, dtype: str, b_k: bool, cand: dict) -> float | None:
     """GPU microseconds per call of one candidate on scratch operands (median of REPEATS timed calls)."""
-    from .webgpu_matmul import launch_matmul, plan_matmul
+    from .matmul import launch_matmul, plan_matmul
     from .wgsl import Layout
 
     dt = _dtype(dtype)

@@ -1,10 +1,14 @@
-"""The WebGPU backend: device buffers from a size-class pool, a pipeline cache, deferred dispatch, timestamps.
+"""The WebGPU backend's device: buffers from a size-class pool, a pipeline cache, deferred dispatch, timestamps.
+
+Owns: opening the wgpu device, buffer allocation and the pool (``size_class``), exact memory
+accounting, the command encoder and submits, pipelines and bind groups, GPU timestamps, and the op
+methods of the protocol (``backends/base.py``), each of which asks a planner (``plans.py``,
+``matmul.py``, ``attention.py``) for a ``KernelPlan`` and launches it.
 
 Dispatches are recorded into one command encoder and submitted only when a result is read back
 (``read``), a host write could race with recorded work (``write``), or a sync is asked for. Every
 dispatch can carry GPU timestamps (when the adapter offers ``timestamp-query`` and a profiler is
-listening). The op methods at the bottom turn op calls into kernel plans (``webgpu_plans``,
-``webgpu_matmul``, ``webgpu_attention``) and launch them.
+listening).
 """
 
 from __future__ import annotations
@@ -15,8 +19,19 @@ from collections import OrderedDict, deque
 
 import numpy as np
 
-from ..errors import DeviceError, KernelError, OutOfMemoryError
-from .base import Backend, MemoryCounter, TimedDispatch
+from ...errors import DeviceError, KernelError, OutOfMemoryError
+from ..base import Backend, MemoryCounter, TimedDispatch
+from .attention import plan_attention
+from .matmul import launch_matmul, plan_matmul
+from .plans import (
+    plan_binary,
+    plan_embedding,
+    plan_fill,
+    plan_layer_norm,
+    plan_reduce,
+    plan_softmax,
+    plan_unary,
+)
 from .wgsl import Caps, KernelPlan
 
 MIN_BUFFER = 256
@@ -62,6 +77,8 @@ class WebGPUBackend(Backend):
     """One opened wgpu device, with its queue, buffer pool, pipeline cache and pending encoder."""
 
     name = "webgpu"
+    fused_attention = True  # one kernel; the score matrix never reaches device memory
+    split_long_reductions = True  # the reduce kernel gives each output one workgroup
 
     def __init__(self, adapter, *, label: str = "accelkit") -> None:
         super().__init__()
@@ -125,6 +142,19 @@ class WebGPUBackend(Backend):
         usage = wgpu.BufferUsage
         self._storage_usage = usage.STORAGE | usage.COPY_SRC | usage.COPY_DST
         self.dummy = self.device.create_buffer(size=MIN_BUFFER, usage=self._storage_usage)
+
+    # ----------------------------------------------------------------------------- capabilities
+    @property
+    def supports_f16(self) -> bool:
+        return self.caps.f16
+
+    @property
+    def has_timestamps(self) -> bool:
+        return self.caps.timestamps
+
+    @property
+    def supports_subgroups(self) -> bool:
+        return self.caps.subgroups
 
     # ----------------------------------------------------------------------------- life & errors
     def check(self) -> None:
@@ -203,6 +233,9 @@ class WebGPUBackend(Backend):
         that very poll. The buffer is queued and joins the pool at the next allocation."""
         self.memory_counter.sub(buf.size)
         self._released.append(buf)  # deque.append is atomic
+
+    def buffer_bytes(self, buf: GPUBuffer) -> int:
+        return buf.size
 
     def _drain_released(self) -> None:
         """Move freed buffers into the pool (call with ``self.lock`` held)."""
@@ -510,6 +543,64 @@ class WebGPUBackend(Backend):
         self._timed = []
         self._query_used = 0
 
+    # ----------------------------------------------------------------------------- ops
+    # Tensors arrive with shape, strides and offset in elements over a storage whose ``handle`` is a
+    # GPUBuffer; each op turns the call into a KernelPlan and launches it with the buffers in the
+    # order of ``plan.access`` (None binds the dummy buffer).
+    def fill(self, out, value: float) -> None:
+        self.launch(plan_fill(self.caps, out, value), [_buf(out)])
+
+    def unary(self, op: str, x, out, alpha: float = 0.0) -> None:
+        if (
+            x.storage is out.storage
+        ):  # x[1:] = x[:-1]: one buffer cannot be bound read-only and writable at once
+            x = x.clone()
+        self.launch(plan_unary(self.caps, op, x, out, alpha), [_buf(x), _buf(out)])
+
+    def binary(self, op: str, a, b, out) -> None:
+        self.launch(plan_binary(self.caps, op, a, b, out), [_buf(a), _buf(b), _buf(out)])
+
+    def matmul(self, a, b, out, bias=None, activation: str | None = None, residual=None) -> None:
+        force = {}
+        batch, m, k = a.shape
+        n = b.shape[2]
+        if min(m, n) > 8 and k > 0:  # the tiled kernel's shapes: the autotuner's table, or the rules
+            b_k = b.strides[1] == 1 and b.strides[2] != 1
+            force = self.autotuner.choose(batch * m, n, k, a.dtype.wgsl, b_k)
+        plan = plan_matmul(self.caps, a, b, out, bias, activation, residual=residual, **force)
+        launch_matmul(self, plan, _buf(a), _buf(b), _buf(bias), _buf(residual), _buf(out))
+
+    @property
+    def autotuner(self):
+        """The matmul autotuner (``autotune.py``) of this device, made at first use."""
+        tuner = self.__dict__.get("_autotuner")
+        if tuner is None:
+            from .autotune import Autotuner
+
+            tuner = self.__dict__["_autotuner"] = Autotuner(self)
+        return tuner
+
+    def softmax(self, x, out) -> None:
+        self.launch(plan_softmax(self.caps, x, out), [_buf(x), _buf(out)])
+
+    def layer_norm(self, x, weight, bias, out, eps: float, residual=None) -> None:
+        plan = plan_layer_norm(self.caps, x, weight, bias, out, eps, residual)
+        self.launch(plan, [_buf(x), _buf(residual), _buf(weight), _buf(bias), _buf(out)])
+
+    def reduce(self, op: str, x, out) -> None:
+        self.launch(plan_reduce(self.caps, op, x, out), [_buf(x), _buf(out)])
+
+    def embedding(self, ids, table, out) -> None:
+        self.launch(plan_embedding(self.caps, ids, table, out), [_buf(ids), _buf(table), _buf(out)])
+
+    def attention(self, q, k, v, mask, out, scale: float, causal: bool) -> None:
+        plan = plan_attention(self.caps, q, k, v, mask, out, scale, causal)
+        self.launch(plan, [_buf(q), _buf(k), _buf(v), _buf(mask), _buf(out)])
+
+
+def _buf(t):
+    return None if t is None else t.storage.handle
+
 
 def is_software_adapter(info) -> bool:
     """True for CPU rasterisers (lavapipe/llvmpipe, SwiftShader, WARP)."""
@@ -517,98 +608,3 @@ def is_software_adapter(info) -> bool:
     if str(info.get("adapter_type", "")).lower() == "cpu":
         return True
     return any(name in text for name in SOFTWARE_NAMES)
-
-
-# --------------------------------------------------------------------------------- op methods
-# The op layer calls these with Tensors (shape, strides and offset in elements over a storage whose
-# ``handle`` is a GPUBuffer); each turns the call into a KernelPlan and launches it.
-
-
-def _buf(t):
-    return None if t is None else t.storage.handle
-
-
-def _unary(self, op: str, x, out, alpha: float = 0.0) -> None:
-    from .webgpu_plans import plan_unary
-
-    if x.storage is out.storage:  # x[1:] = x[:-1]: one buffer cannot be bound read-only and writable at once
-        x = x.clone()
-    self.launch(plan_unary(self.caps, op, x, out, alpha), [_buf(x), _buf(out)])
-
-
-def _binary(self, op: str, a, b, out) -> None:
-    from .webgpu_plans import plan_binary
-
-    self.launch(plan_binary(self.caps, op, a, b, out), [_buf(a), _buf(b), _buf(out)])
-
-
-def _fill(self, out, value: float) -> None:
-    from .webgpu_plans import plan_fill
-
-    self.launch(plan_fill(self.caps, out, value), [_buf(out)])
-
-
-def _matmul(self, a, b, out, bias=None, activation=None, residual=None) -> None:
-    from .webgpu_matmul import launch_matmul, plan_matmul
-
-    force = {}
-    batch, m, k = a.shape
-    n = b.shape[2]
-    if min(m, n) > 8 and k > 0:
-        force = self.autotuner.choose(batch * m, n, k, a.dtype.wgsl, b.strides[1] == 1 and b.strides[2] != 1)
-    plan = plan_matmul(self.caps, a, b, out, bias, activation, residual=residual, **force)
-    launch_matmul(self, plan, _buf(a), _buf(b), _buf(bias), _buf(residual), _buf(out))
-
-
-def _autotuner(self):
-    """The backend's matmul autotuner (``webgpu_autotune``), made at first use."""
-    tuner = self.__dict__.get("_autotuner")
-    if tuner is None:
-        from .webgpu_autotune import Autotuner
-
-        tuner = self.__dict__["_autotuner"] = Autotuner(self)
-    return tuner
-
-
-def _softmax(self, x, out) -> None:
-    from .webgpu_plans import plan_softmax
-
-    self.launch(plan_softmax(self.caps, x, out), [_buf(x), _buf(out)])
-
-
-def _layer_norm(self, x, weight, bias, out, eps: float, residual=None) -> None:
-    from .webgpu_plans import plan_layer_norm
-
-    plan = plan_layer_norm(self.caps, x, weight, bias, out, eps, residual)
-    self.launch(plan, [_buf(x), _buf(residual), _buf(weight), _buf(bias), _buf(out)])
-
-
-def _reduce(self, op: str, x, out) -> None:
-    from .webgpu_plans import plan_reduce
-
-    self.launch(plan_reduce(self.caps, op, x, out), [_buf(x), _buf(out)])
-
-
-def _embedding(self, ids, table, out) -> None:
-    from .webgpu_plans import plan_embedding
-
-    self.launch(plan_embedding(self.caps, ids, table, out), [_buf(ids), _buf(table), _buf(out)])
-
-
-def _attention(self, q, k, v, mask, out, scale: float, causal: bool) -> None:
-    from .webgpu_attention import plan_attention
-
-    plan = plan_attention(self.caps, q, k, v, mask, out, scale, causal)
-    self.launch(plan, [_buf(q), _buf(k), _buf(v), _buf(mask), _buf(out)])
-
-
-WebGPUBackend.unary = _unary
-WebGPUBackend.binary = _binary
-WebGPUBackend.fill = _fill
-WebGPUBackend.matmul = _matmul
-WebGPUBackend.autotuner = property(_autotuner)
-WebGPUBackend.softmax = _softmax
-WebGPUBackend.layer_norm = _layer_norm
-WebGPUBackend.reduce = _reduce
-WebGPUBackend.embedding = _embedding
-WebGPUBackend.attention = _attention

@@ -27,12 +27,11 @@ config, epilogue); shapes, strides and offsets go in Params.
 from __future__ import annotations
 
 import functools
-import re
 from dataclasses import dataclass
 from typing import NamedTuple
 
-from ..errors import DTypeError, KernelError, ShapeError
-from .wgsl import Caps, KernelPlan, Params, ceil_div, grid_1d, render
+from ...errors import DTypeError, KernelError, ShapeError
+from .wgsl import Caps, KernelPlan, Params, ceil_div, grid_1d, render_cached
 
 ACTIVATIONS = {None: 0, "gelu": 1, "gelu_tanh": 2, "relu": 3, "tanh": 4}
 ENTRIES = {"tiled": 0, "gemv_dot": 1, "gemv_axpy": 2, "splitk_reduce": 3}
@@ -93,91 +92,8 @@ MIN_SPLIT_K = 96  # a split-K slice covers at least this much of K
 MAX_SPLIT = 16
 
 
-# ---------------------------------------------------------------------------------- the template
-_DIRECTIVE = re.compile(r"^\s*//#\s*(if|elif|else|endif|for|endfor)\b\s*(.*?)\s*$")
-_EXPR = re.compile(r"\$\[([^\]]+)\]")
-
-
-def _eval(expr: str, env: dict):
-    return eval(expr, {"__builtins__": {}, "range": range}, env)  # noqa: S307 - our own template text
-
-
-def preprocess(text: str, env: dict | None = None) -> str:
-    """Expand the template directives of ``kernels/matmul.wgsl`` (after ``render`` filled ``{{...}}``).
-
-    ``//# if EXPR`` / ``//# elif EXPR`` / ``//# else`` / ``//# endif`` keep or drop lines;
-    ``//# for NAME in EXPR`` ... ``//# endfor`` repeats its body for each value, replacing
-    ``$[expr]`` with the value of a Python expression over the loop names.
-    """
-    lines = text.splitlines()
-    out: list[str] = []
-    _expand(lines, 0, len(lines), dict(env or {}), out)
-    return "\n".join(out) + "\n"
-
-
-def _block_end(lines, start: int, stop: int, opener: str, closer: str) -> int:
-    depth = 0
-    for i in range(start, stop):
-        m = _DIRECTIVE.match(lines[i])
-        if not m:
-            continue
-        if m.group(1) == opener:
-            depth += 1
-        elif m.group(1) == closer:
-            depth -= 1
-            if depth == 0:
-                return i
-    raise KernelError(f"matmul template: //# {opener} at line {start + 1} has no //# {closer}")
-
-
-def _expand(lines, start: int, stop: int, env: dict, out: list) -> None:
-    i = start
-    while i < stop:
-        line = lines[i]
-        m = _DIRECTIVE.match(line)
-        if not m:
-            if "$[" in line and not line.lstrip().startswith("//"):
-                line = _EXPR.sub(lambda e: str(_eval(e.group(1), env)), line)
-            out.append(line)
-            i += 1
-            continue
-        word, arg = m.groups()
-        if word == "for":
-            end = _block_end(lines, i, stop, "for", "endfor")
-            name, _, expr = arg.partition(" in ")
-            for value in _eval(expr, env):
-                _expand(lines, i + 1, end, {**env, name.strip(): value}, out)
-            i = end + 1
-        elif word == "if":
-            end = _block_end(lines, i, stop, "if", "endif")
-            # split the if-block into branches at its own depth
-            branches, cond, body_start, depth = [], arg, i + 1, 0
-            for j in range(i + 1, end):
-                mj = _DIRECTIVE.match(lines[j])
-                if not mj:
-                    continue
-                if mj.group(1) == "if":
-                    depth += 1
-                elif mj.group(1) == "endif":
-                    depth -= 1
-                elif depth == 0 and mj.group(1) in ("elif", "else"):
-                    branches.append((cond, body_start, j))
-                    cond = mj.group(2) if mj.group(1) == "elif" else "True"
-                    body_start = j + 1
-            branches.append((cond, body_start, end))
-            for cond, lo, hi in branches:
-                if _eval(cond, env):
-                    _expand(lines, lo, hi, env, out)
-                    break
-            i = end + 1
-        else:
-            raise KernelError(f"matmul template: unexpected //# {word} at line {i + 1}")
-
-
-@functools.lru_cache(maxsize=256)
 def _source(key: tuple) -> str:
-    values = dict(key[1:])
-    return preprocess(render("matmul", **values))
+    return render_cached("matmul", None, key[1:])
 
 
 # ---------------------------------------------------------------------------------- layouts
@@ -701,4 +617,4 @@ def launch_matmul(backend, plan: KernelPlan, a, b, bias, residual, out) -> None:
         backend.free(scratch)
 
 
-__all__ = ["TILES", "Tile", "launch_matmul", "pick_split", "pick_tile", "plan_matmul", "preprocess"]
+__all__ = ["TILES", "Tile", "launch_matmul", "pick_split", "pick_tile", "plan_matmul"]

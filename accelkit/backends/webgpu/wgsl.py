@@ -1,4 +1,8 @@
-"""WGSL kernel plumbing shared by the WebGPU op planners: sources, templates, uniform packing, plans.
+"""WGSL plumbing shared by the WebGPU planners: kernel sources, the one templating step, uniform packing, plans.
+
+Owns: finding ``kernels/*.wgsl``, ``render`` (sections, ``{{NAME}}`` values, ``//#`` directives: the
+only way a planner turns a kernel file into WGSL), ``Params`` (uniform layout), ``KernelPlan``,
+``Caps`` (what the device can do, as planners need it) and ``Layout`` (a tensor's place in a buffer).
 
 A *planner* turns one op call (shapes, strides, dtypes) into a :class:`KernelPlan`: the WGSL source,
 the storage-buffer bindings in order, the uniform parameter bytes and the workgroup grid. The
@@ -19,7 +23,7 @@ from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 
-from ..errors import KernelError
+from ...errors import KernelError
 
 MAX_RANK = 8
 
@@ -49,7 +53,7 @@ def kernels_dir() -> Path:
             return Path(str(packaged))
     except (ModuleNotFoundError, TypeError):  # pragma: no cover
         pass
-    here = Path(__file__).resolve().parents[2] / "kernels"
+    here = Path(__file__).resolve().parents[3] / "kernels"
     if here.is_dir():
         return here
     raise KernelError(f"WGSL kernels not found (looked in the package and in {here})")
@@ -66,14 +70,25 @@ def kernel_source(name: str) -> str:
 
 
 _PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
+_DIRECTIVE = re.compile(r"^\s*//#\s*(if|elif|else|endif|for|endfor)\b\s*(.*?)\s*$")
+_EXPR = re.compile(r"\$\[([^\]]+)\]")
 
 
-def render(name: str, **values) -> str:
-    """``kernels/<name>.wgsl`` with every ``{{NAME}}`` replaced; an unfilled placeholder is an error.
+def render(name: str, kernel: str | None = None, **values) -> str:
+    """``kernels/<name>.wgsl`` specialised for one kernel: the one templating step every planner uses.
 
-    ``T`` (element type) also switches on ``enable f16;`` when it is ``f16``.
+    1. With ``kernel``, only the file's shared head plus its ``//! kernel <kernel>`` section is kept
+       (files holding several entry points, e.g. ``elementwise.wgsl``).
+    2. Every ``{{NAME}}`` is replaced by ``str(values[NAME])``; an unfilled placeholder is an error.
+       A value ``f16`` also switches on ``enable f16;``.
+    3. Directives are expanded: ``//# if EXPR`` / ``//# elif EXPR`` / ``//# else`` / ``//# endif``
+       keep or drop lines; ``//# for NAME in EXPR`` ... ``//# endfor`` repeats its body for each
+       value, replacing ``$[expr]`` with the value of a Python expression over the loop names.
+       EXPR sees only the literals that step 2 wrote (``//# if {{VEC}}`` -> ``//# if True``).
     """
     text = kernel_source(name)
+    if kernel is not None:
+        text = _section(text, name, kernel)
 
     def sub(m: re.Match) -> str:
         key = m.group(1)
@@ -84,7 +99,96 @@ def render(name: str, **values) -> str:
     out = _PLACEHOLDER.sub(sub, text)
     if "f16" in {str(v) for v in values.values()} and "enable f16;" not in out:
         out = "enable f16;\n" + out
-    return out
+    return expand_directives(out, name)
+
+
+@functools.lru_cache(maxsize=1024)
+def render_cached(name: str, kernel: str | None, values: tuple) -> str:
+    """``render`` memoised on ``values`` given as a hashable tuple of (NAME, value) pairs."""
+    return render(name, kernel, **dict(values))
+
+
+def _section(text: str, name: str, kernel: str) -> str:
+    """The shared part of a multi-kernel WGSL file plus its ``//! kernel <kernel>`` section."""
+    parts = text.split("\n//! kernel ")
+    for part in parts[1:]:
+        label, _, body = part.partition("\n")
+        if label.strip() == kernel:
+            return parts[0] + body
+    raise KernelError(f"no '//! kernel {kernel}' section in kernels/{name}.wgsl")
+
+
+def expand_directives(text: str, name: str = "template") -> str:
+    """Step 3 of ``render`` on its own: expand the ``//#`` directives and ``$[expr]`` of ``text``."""
+    if "//#" not in text and "$[" not in text:
+        return text
+    lines = text.splitlines()
+    out: list[str] = []
+    _expand(lines, 0, len(lines), {}, out, name)
+    return "\n".join(out) + ("\n" if text.endswith("\n") else "")
+
+
+def _eval(expr: str, env: dict):
+    return eval(expr, {"__builtins__": {}, "range": range}, env)  # noqa: S307 - our own template text
+
+
+def _block_end(lines, start: int, stop: int, opener: str, closer: str, name: str) -> int:
+    depth = 0
+    for i in range(start, stop):
+        m = _DIRECTIVE.match(lines[i])
+        if not m:
+            continue
+        if m.group(1) == opener:
+            depth += 1
+        elif m.group(1) == closer:
+            depth -= 1
+            if depth == 0:
+                return i
+    raise KernelError(f"kernels/{name}.wgsl: //# {opener} at line {start + 1} has no //# {closer}")
+
+
+def _expand(lines, start: int, stop: int, env: dict, out: list, name: str) -> None:
+    i = start
+    while i < stop:
+        line = lines[i]
+        m = _DIRECTIVE.match(line)
+        if not m:
+            if "$[" in line and not line.lstrip().startswith("//"):
+                line = _EXPR.sub(lambda e: str(_eval(e.group(1), env)), line)
+            out.append(line)
+            i += 1
+            continue
+        word, arg = m.groups()
+        if word == "for":
+            end = _block_end(lines, i, stop, "for", "endfor", name)
+            var, _, expr = arg.partition(" in ")
+            for value in _eval(expr, env):
+                _expand(lines, i + 1, end, {**env, var.strip(): value}, out, name)
+            i = end + 1
+        elif word == "if":
+            end = _block_end(lines, i, stop, "if", "endif", name)
+            # split the if-block into branches at its own depth
+            branches, cond, body_start, depth = [], arg, i + 1, 0
+            for j in range(i + 1, end):
+                mj = _DIRECTIVE.match(lines[j])
+                if not mj:
+                    continue
+                if mj.group(1) == "if":
+                    depth += 1
+                elif mj.group(1) == "endif":
+                    depth -= 1
+                elif depth == 0 and mj.group(1) in ("elif", "else"):
+                    branches.append((cond, body_start, j))
+                    cond = mj.group(2) if mj.group(1) == "elif" else "True"
+                    body_start = j + 1
+            branches.append((cond, body_start, end))
+            for cond, lo, hi in branches:
+                if _eval(cond, env):
+                    _expand(lines, lo, hi, env, out, name)
+                    break
+            i = end + 1
+        else:
+            raise KernelError(f"kernels/{name}.wgsl: unexpected //# {word} at line {i + 1}")
 
 
 class Params:

@@ -1,8 +1,8 @@
 """WebGPU planners for every op but matmul and attention: elementwise, fill, softmax, layer norm, reductions, embedding.
 
 Each ``plan_*`` function turns one op call (tensors with shape, strides, offset and dtype) into a
-:class:`~accelkit.backends.wgsl.KernelPlan`; ``WebGPUBackend`` binds the tensors in the order the op
-methods at the bottom of ``webgpu.py`` give and launches it. Plans never touch wgpu.
+:class:`~accelkit.backends.webgpu.wgsl.KernelPlan`; ``WebGPUBackend`` (``device.py``) binds the tensors
+in the order its op methods give and launches it. Plans never touch wgpu.
 
 What is compiled (``plan.key``) depends only on the op, the dtypes, the access mode (dense / vec4 /
 strided of some rank) and the workgroup shape; shapes, strides and offsets travel in ``Params``, so
@@ -16,8 +16,8 @@ import math
 
 import numpy as np
 
-from ..errors import KernelError
-from .wgsl import MAX_RANK, Caps, KernelPlan, Params, ceil_div, grid_1d, render
+from ...errors import KernelError
+from .wgsl import MAX_RANK, Caps, KernelPlan, Params, ceil_div, grid_1d, render_cached
 
 WG = 256  # invocations per workgroup for every kernel in this file
 DENSE_EPT = 4  # scalar elements per invocation on the dense (non-vec4) path
@@ -97,26 +97,6 @@ def coalesce(shape, *strides_list) -> tuple[tuple, list[tuple]]:
     shape_out = tuple(n for n, _ in merged)
     strides_out = [tuple(ss[k] for _, ss in merged) for k in range(len(strides_list))]
     return shape_out, strides_out
-
-
-def _section(source: str, kernel: str) -> str:
-    """The shared part of a multi-kernel WGSL file plus its ``//! kernel <name>`` section."""
-    parts = source.split("\n//! kernel ")
-    for part in parts[1:]:
-        name, _, body = part.partition("\n")
-        if name.strip() == kernel:
-            return parts[0] + body
-    raise KernelError(f"no '//! kernel {kernel}' section in the WGSL source")
-
-
-@functools.lru_cache(maxsize=512)
-def _elementwise_source(kernel: str, values: tuple) -> str:
-    return _section(render("elementwise", **dict(values)), kernel)
-
-
-@functools.lru_cache(maxsize=256)
-def _source(name: str, values: tuple) -> str:
-    return render(name, **dict(values))
 
 
 # ----------------------------------------------------------------------------------- elementwise
@@ -310,7 +290,7 @@ def plan_unary(caps: Caps, op: str, x, out, alpha: float = 0.0) -> KernelPlan:
     kind = f"{tx}->{to}" if tx != to else tx
     return KernelPlan(
         key=key,
-        source=_elementwise_source("unary", tuple(sorted(values.items()))),
+        source=render_cached("elementwise", "unary", tuple(sorted(values.items()))),
         access=("read", "read_write"),
         params=acc.params(alpha=alpha),
         workgroups=acc.workgroups(caps),
@@ -354,7 +334,7 @@ def plan_binary(caps: Caps, op: str, a, b, out) -> KernelPlan:
     kind = to if ta == to else f"{ta}->{to}"
     return KernelPlan(
         key=key,
-        source=_elementwise_source("binary", tuple(sorted(values.items()))),
+        source=render_cached("elementwise", "binary", tuple(sorted(values.items()))),
         access=("read", "read", "read_write"),
         params=acc.params(),
         workgroups=acc.workgroups(caps),
@@ -386,7 +366,7 @@ def plan_fill(caps: Caps, out, value: float) -> KernelPlan:
         raise KernelError(f"fill: out must be contiguous, got shape {out.shape} strides {out.strides}")
     return KernelPlan(
         key=("fill", to, acc.name, WG),
-        source=_elementwise_source("fill", tuple(sorted(values.items()))),
+        source=render_cached("elementwise", "fill", tuple(sorted(values.items()))),
         access=("read_write",),
         params=acc.params(bits=_fill_bits(to, value)),
         workgroups=acc.workgroups(caps),
@@ -476,7 +456,7 @@ def plan_softmax(caps: Caps, x, out) -> KernelPlan:
     params = Params().u32(rows, lay.units, lay.offset(x), lay.offset(out)).to_bytes()
     return KernelPlan(
         key=("softmax", t) + lay.key,
-        source=_source("softmax", tuple(sorted(lay.template(t).items()))),
+        source=render_cached("softmax", None, tuple(sorted(lay.template(t).items()))),
         access=("read", "read_write"),
         params=params,
         workgroups=lay.workgroups(caps, rows),
@@ -507,7 +487,7 @@ def plan_layer_norm(caps: Caps, x, weight, bias, out, eps: float, residual) -> K
     reads = 2 if residual is not None else 1
     return KernelPlan(
         key=("layer_norm", t) + lay.key,
-        source=_source("layer_norm", tuple(sorted(lay.template(t).items()))),
+        source=render_cached("layer_norm", None, tuple(sorted(lay.template(t).items()))),
         access=("read", "read", "read", "read", "read_write"),
         params=params,
         workgroups=lay.workgroups(caps, rows),
@@ -570,7 +550,7 @@ def plan_reduce(caps: Caps, op: str, x, out) -> KernelPlan:
     params = Params().u32(outputs, n, inner, x.offset, out.offset).to_bytes()
     return KernelPlan(
         key=("reduce", op, tx, to, cols, lanes, step, wg),
-        source=_source("reduce", tuple(sorted(values.items()))),
+        source=render_cached("reduce", None, tuple(sorted(values.items()))),
         access=("read", "read_write"),
         params=params,
         workgroups=_grid(caps, ceil_div(outputs, wg // lanes) if n else 0),
@@ -595,7 +575,7 @@ def plan_embedding(caps: Caps, ids, table, out) -> KernelPlan:
     params = Params().u32(total, d // vec, vocab, ids.offset, table.offset // vec, out.offset // vec)
     return KernelPlan(
         key=("embedding", t, vec),
-        source=_source("embedding", tuple(sorted(values.items()))),
+        source=render_cached("embedding", None, tuple(sorted(values.items()))),
         access=("read", "read", "read_write"),
         params=params.to_bytes(),
         workgroups=_grid(caps, ceil_div(total, WG) if vocab else 0),

@@ -22,8 +22,7 @@ import functools
 import math
 from dataclasses import dataclass
 
-from ..errors import DTypeError, KernelError, ShapeError
-from .webgpu_matmul import preprocess
+from ...errors import DTypeError, KernelError, ShapeError
 from .wgsl import Caps, KernelPlan, Params, ceil_div, grid_1d, render
 
 MAX_HEAD_DIM = 256
@@ -215,7 +214,7 @@ def _source(shape: AttentionShape) -> str:
         "REDL_LEN": 1,
     }
     values.update(n)
-    return preprocess(render("attention", **values))
+    return render("attention", **values)
 
 
 def dim_bucket(n: int) -> int:
