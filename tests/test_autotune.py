@@ -241,3 +241,68 @@ def test_the_tuned_choice_reaches_the_dispatch_and_its_label(webgpu, rng, tmp_pa
     labels = [r.label for r in sink]
     assert any("tiled 32x64x16/4x4 split2" in lab for lab in labels), labels
     assert any("splitk_reduce s2" in lab for lab in labels), labels
+
+
+# ----------------------------------------------------------------------------- accelkit tune
+def test_linear_shapes_of_the_presets():
+    from accelkit.bench.models import BASE_CONFIGS
+    from accelkit.bench.tune import linear_shapes
+
+    assert linear_shapes("bert", BASE_CONFIGS["bert"], 1) == [
+        (128, 2304, 768),
+        (128, 768, 768),
+        (128, 3072, 768),
+        (128, 768, 3072),
+    ]
+    vit = linear_shapes("vit", BASE_CONFIGS["vit"], 32)
+    assert (32 * 197, 3072, 768) in vit and (32 * 196, 768, 768) in vit  # patchify as a matmul
+    whisper = linear_shapes("whisper", BASE_CONFIGS["whisper"], 1)
+    assert (1500, 2048, 512) in whisper and (3000, 512, 240) in whisper
+    assert len(set(whisper)) == len(whisper)
+
+
+def test_tune_cli_says_why_without_a_gpu(capsys):
+    from accelkit.cli import main
+
+    assert main(["tune", "--device", "cpu", "--no-progress"]) == 0
+    assert "nothing to tune" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("bad", [["--batch", "x"], ["--batch", "0"], ["--dtype", "int8"]])
+def test_tune_cli_rejects_bad_arguments(bad):
+    from accelkit.cli import main
+
+    with pytest.raises(SystemExit):
+        main(["tune", *bad])
+
+
+@pytest.mark.webgpu
+def test_tune_run_fills_the_table_and_skips_known_shapes(webgpu, tmp_path, capsys):
+    from accelkit.bench import tune
+
+    be = webgpu.backend
+    m = FakeMeasure()
+    old = be.__dict__.get("_autotuner")
+    be.__dict__["_autotuner"] = at.Autotuner(FakeBackend(), tmp_path / at.TABLE_NAME, measure=m)
+    try:
+        recs = tune.run("webgpu", ["bert"], [1], ["float32"], progress=False)
+        assert [r["shape"] for r in recs] == [
+            (128, 2304, 768),
+            (128, 768, 768),
+            (128, 3072, 768),
+            (128, 768, 3072),
+        ]
+        assert all(r["status"] == "tuned" and r["choice"]["tile"] == "32x64k16" for r in recs)
+        assert all(r["rule"] in r["us"] for r in recs)
+        text = tune.table(recs)
+        assert str(tmp_path) in text and "32x64k16" in text
+        calls = len(m.calls)
+        again = tune.run("webgpu", ["bert"], [1], ["float32"], progress=False)
+        assert len(m.calls) == calls and all(r["status"] == "in table" for r in again)
+        tune.run("webgpu", ["bert"], [1], ["float32"], force=True, progress=False)
+        assert len(m.calls) == 2 * calls
+    finally:
+        if old is None:
+            be.__dict__.pop("_autotuner", None)
+        else:
+            be.__dict__["_autotuner"] = old

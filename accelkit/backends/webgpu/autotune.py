@@ -177,12 +177,15 @@ class TuneTable:
             return None
         return {"tile": entry["tile"], "split": split, "loads": loads}
 
-    def put(self, cls: str, choice: dict, timings: dict | None = None) -> None:
+    def put(self, cls: str, choice: dict, timings: dict | None = None, rule: str | None = None) -> None:
+        """Record ``choice`` for ``cls`` (with each candidate's GPU µs and which one was the planner's rule)."""
         with self._lock:
             doc = self._load()
             entry = dict(choice)
             if timings:
                 entry["us"] = timings
+            if rule:
+                entry["rule"] = rule
             doc["devices"].setdefault(self.device, {})[cls] = entry
             self._save(doc)
 
@@ -258,9 +261,10 @@ class Autotuner:
         itemsize = 2 if dtype == "f16" else 4
         timings: dict[str, float] = {}
         best, best_us = None, float("inf")
+        cands = candidates(self.backend.caps, rows, n, k, itemsize)
         self._busy = True
         try:
-            for cand in candidates(self.backend.caps, rows, n, k, itemsize):
+            for cand in cands:
                 try:
                     us = self.measure(self.backend, rows, n, k, dtype, b_k, cand)
                 except AccelkitError:
@@ -274,7 +278,13 @@ class Autotuner:
             self._busy = False
         if best is None:
             return None
-        self.table.put(shape_class(rows, n, k, dtype, b_k), best, timings)
+        rule = cands[0]
+        self.table.put(
+            shape_class(rows, n, k, dtype, b_k),
+            best,
+            timings,
+            f"{rule['tile']}/s{rule['split']}/{rule['loads']}",
+        )
         return best
 
 
