@@ -179,12 +179,108 @@ def candidates(caps, m, n, k, dtype, quick):
     return out
 
 
+B32 = [(4096, 2304, 768), (4096, 768, 768), (4096, 3072, 768), (4096, 768, 3072)]
+
+
+def final_sections(args, dev, rng, dtypes, results, timed) -> list[tuple]:
+    """--final: load schemes in interleaved rounds; ``accelkit tune``; rules vs tuned per preset shape."""
+    be, caps = dev.backend, dev.backend.caps
+    # F1. load schemes at 4096^3 and the BERT-base batch-32 shapes, 3 interleaved rounds -------------
+    s = 128 if args.quick else 4096
+    configs = []
+    for dt in dtypes:
+        itemsize = dt.itemsize
+        probs = {lay: Problem(dev, rng, 1, s, s, s, lay, dt) for lay in ("nn", "nt")}
+        tiles = ["128x128k16"] + (["128x128k32"] if dt is float16 else [])
+        for t in tiles:
+            if not wm._fits(caps, wm.TILES[t], itemsize):
+                continue
+            for lay, schemes in (("nn", "sb"), ("nt", "sbum")):
+                for ld in schemes:
+                    force = dict(variant="tiled", tile=t, split=1, loads=ld)
+                    configs.append((f"{dt.name} {s}^3 {lay} {t} ld{ld}", probs[lay], force, 2.0 * s**3))
+        for m, n, k in B32 if not args.quick else [(64, 96, 80)]:
+            probs = {lay: Problem(dev, rng, 1, m, n, k, lay, dt) for lay in ("nn", "nt")}
+            for lay, schemes in (("nn", "s"), ("nt", "sum")):
+                for ld in schemes:
+                    configs.append(
+                        (
+                            f"{dt.name} {m}x{n}x{k} {lay} rule ld{ld}",
+                            probs[lay],
+                            dict(loads=ld),
+                            2.0 * m * n * k,
+                        )
+                    )
+    times: dict[str, list] = {name: [] for name, *_ in configs}
+    labels = {}
+    for _ in range(3):
+        for name, pr, force, _flops in configs:
+            try:
+                rec = timed(pr, None, **force)
+                times[name].append(rec["gpu_ms"] or rec["wall_ms"])
+                labels[name] = rec["config"]
+            except Exception as exc:  # noqa: BLE001 - a probe reports and goes on
+                labels[name] = f"{type(exc).__name__}: {str(exc)[:200]}"
+    results["loads"] = []
+    for name, _pr, _force, flops in configs:
+        ms = float(np.median(times[name])) if times[name] else None
+        rec = dict(name=name, config=labels.get(name), ms=ms, rounds=times[name])
+        rec["tflops"] = flops / ms / 1e9 if ms else None
+        results["loads"].append(rec)
+        log("loads", json.dumps(rec))
+    del configs
+    be.empty_cache()
+
+    # F2. accelkit tune for the presets, then the planner's rules vs the tuned choice, shape by shape -----
+    from accelkit.bench import tune
+
+    names = [d.name for d in dtypes]
+    batches = [1, 32] if not args.quick else [1]
+    models = ["bert", "vit", "whisper"] if not args.quick else ["bert"]
+    t0 = time.time()
+    recs = tune.run("webgpu", models, batches, names, force=True, progress=True)
+    results["tune_s"] = time.time() - t0
+    if recs:
+        log(tune.table(recs))
+    results["tune"] = recs
+    results["rules_vs_tuned"] = []
+    torch_shapes = [("square", 1, s, 0, 0, "none")]
+    for r in recs:
+        if time.time() - T_START > args.budget:
+            log("budget spent: skipping rules vs tuned for", r["shape"])
+            continue
+        rows, n, k = r["shape"]
+        dt = float16 if r["dtype"] == "f16" else float32
+        pr = Problem(dev, rng, 1, rows, n, k, "nt", dt)
+        rule = timed(pr, None)
+        tuned = timed(pr, None, variant="tiled", **r["choice"]) if r["choice"] else rule
+        rec = dict(
+            model=r["model"], batch=r["batch"], shape=r["shape"], dtype=dt.name, rule=rule, tuned=tuned
+        )
+        results["rules_vs_tuned"].append(rec)
+        log(
+            f"shape {r['model']} b{r['batch']} {rows}x{n}x{k} {dt.name}: rule {rule['gpu_ms']} ms ({rule['config']}) "
+            f"tuned {tuned['gpu_ms']} ms ({tuned['config']})"
+        )
+        key = (r["model"], r["batch"], rows, n, k, "bias")
+        if key not in torch_shapes:
+            torch_shapes.append(key)
+        del pr
+        be.empty_cache()
+    return torch_shapes
+
+
 # ------------------------------------------------------------------------------------ main
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true", help="small shapes (a software adapter)")
     ap.add_argument("--no-torch", action="store_true")
     ap.add_argument("--budget", type=float, default=240.0, help="seconds; later sections are skipped past it")
+    ap.add_argument(
+        "--final",
+        action="store_true",
+        help="instead of the full sweep: load schemes in interleaved rounds, then accelkit tune and rules vs tuned",
+    )
     args = ap.parse_args()
     dev = ak.device("webgpu")
     be = dev.backend
@@ -255,79 +351,83 @@ def main() -> int:
         rec["tflops"] = flops / (g or w) / 1e9
         return rec
 
-    # 2a. square ------------------------------------------------------------------------------------
-    s = 128 if args.quick else 4096
-    for dt in dtypes:
-        for layout in ("nn", "nt"):
-            pr = Problem(dev, rng, 1, s, s, s, layout, dt)
-            computes = ["f16", "f32"] if dt is float16 else ["f32"]
-            for compute in computes:
-                for t, tile in wm.TILES.items():
-                    if not wm._fits(caps, tile, 2 if compute == "f16" else 4):
-                        continue
-                    try:
-                        rec = timed(pr, None, variant="tiled", tile=t, split=1, compute=compute)
-                        if t == "128x128k16":
-                            rec["rel_err"] = pr.rel_err()
-                    except Exception as exc:  # noqa: BLE001
-                        rec = dict(error=f"{type(exc).__name__}: {str(exc)[:800]}")
-                    rec.update(size=s, layout=layout, dtype=dt.name, tile=t, compute=compute)
-                    results["square"].append(rec)
-                    log("square", json.dumps(rec))
-            rec = timed(pr, None)
-            rec.update(size=s, layout=layout, dtype=dt.name, tile="auto", compute="auto")
-            results["square"].append(rec)
-            log("square", json.dumps(rec))
-            del pr
-            be.empty_cache()
-
-    # 2b. model shapes ------------------------------------------------------------------------------
-    for model, batch, m, n, k, epi in model_shapes(args.quick):
-        if time.time() - T_START > args.budget:
-            log("budget spent: skipping", model, batch, m, n, k)
-            continue
-        act = "gelu" if epi == "gelu" else None
+    torch_shapes = [("square", 1, 128 if args.quick else 4096, 0, 0, "none")] + model_shapes(args.quick)
+    if args.final:
+        torch_shapes = final_sections(args, dev, rng, dtypes, results, timed)
+    else:
+        # 2a. square ------------------------------------------------------------------------------------
+        s = 128 if args.quick else 4096
         for dt in dtypes:
-            for layout in ("nt", "nn"):
-                pr = Problem(dev, rng, 1, m, n, k, layout, dt, res=(epi == "res"))
-                rows = []
-                rec = timed(pr, act)
-                rec.update(tile="auto", split=0)
-                rec["rel_err"] = pr.rel_err(act)
-                rows.append(rec)
-                if layout == "nt" and min(m, n) > 8:
-                    for t, sp, compute in candidates(caps, m, n, k, dt, args.quick):
+            for layout in ("nn", "nt"):
+                pr = Problem(dev, rng, 1, s, s, s, layout, dt)
+                computes = ["f16", "f32"] if dt is float16 else ["f32"]
+                for compute in computes:
+                    for t, tile in wm.TILES.items():
+                        if not wm._fits(caps, tile, 2 if compute == "f16" else 4):
+                            continue
                         try:
-                            r = timed(pr, act, variant="tiled", tile=t, split=sp, compute=compute)
+                            rec = timed(pr, None, variant="tiled", tile=t, split=1, compute=compute)
+                            if t == "128x128k16":
+                                rec["rel_err"] = pr.rel_err()
                         except Exception as exc:  # noqa: BLE001
-                            r = dict(error=f"{type(exc).__name__}: {str(exc)[:300]}")
-                        r.update(tile=t, split=sp)
-                        rows.append(r)
-                best = min(
-                    (r for r in rows if r.get("gpu_ms") or r.get("wall_ms")),
-                    key=lambda r: r.get("gpu_ms") or r["wall_ms"],
-                )
-                entry = dict(
-                    model=model,
-                    batch=batch,
-                    m=m,
-                    n=n,
-                    k=k,
-                    epilogue=epi,
-                    dtype=dt.name,
-                    layout=layout,
-                    rows=rows,
-                    best=best,
-                )
-                results["models"].append(entry)
-                auto = rows[0]
-                log(
-                    f"model {model} b{batch} {m}x{n}x{k} {epi} {dt.name} {layout}: auto {auto.get('gpu_ms')} ms "
-                    f"{auto['tflops']:.1f} TF ({auto['config']}, err {auto['rel_err']:.1e}); best {best.get('gpu_ms')} ms "
-                    f"{best['tflops']:.1f} TF ({best.get('config')})"
-                )
+                            rec = dict(error=f"{type(exc).__name__}: {str(exc)[:800]}")
+                        rec.update(size=s, layout=layout, dtype=dt.name, tile=t, compute=compute)
+                        results["square"].append(rec)
+                        log("square", json.dumps(rec))
+                rec = timed(pr, None)
+                rec.update(size=s, layout=layout, dtype=dt.name, tile="auto", compute="auto")
+                results["square"].append(rec)
+                log("square", json.dumps(rec))
                 del pr
                 be.empty_cache()
+
+        # 2b. model shapes ------------------------------------------------------------------------------
+        for model, batch, m, n, k, epi in model_shapes(args.quick):
+            if time.time() - T_START > args.budget:
+                log("budget spent: skipping", model, batch, m, n, k)
+                continue
+            act = "gelu" if epi == "gelu" else None
+            for dt in dtypes:
+                for layout in ("nt", "nn"):
+                    pr = Problem(dev, rng, 1, m, n, k, layout, dt, res=(epi == "res"))
+                    rows = []
+                    rec = timed(pr, act)
+                    rec.update(tile="auto", split=0)
+                    rec["rel_err"] = pr.rel_err(act)
+                    rows.append(rec)
+                    if layout == "nt" and min(m, n) > 8:
+                        for t, sp, compute in candidates(caps, m, n, k, dt, args.quick):
+                            try:
+                                r = timed(pr, act, variant="tiled", tile=t, split=sp, compute=compute)
+                            except Exception as exc:  # noqa: BLE001
+                                r = dict(error=f"{type(exc).__name__}: {str(exc)[:300]}")
+                            r.update(tile=t, split=sp)
+                            rows.append(r)
+                    best = min(
+                        (r for r in rows if r.get("gpu_ms") or r.get("wall_ms")),
+                        key=lambda r: r.get("gpu_ms") or r["wall_ms"],
+                    )
+                    entry = dict(
+                        model=model,
+                        batch=batch,
+                        m=m,
+                        n=n,
+                        k=k,
+                        epilogue=epi,
+                        dtype=dt.name,
+                        layout=layout,
+                        rows=rows,
+                        best=best,
+                    )
+                    results["models"].append(entry)
+                    auto = rows[0]
+                    log(
+                        f"model {model} b{batch} {m}x{n}x{k} {epi} {dt.name} {layout}: auto {auto.get('gpu_ms')} ms "
+                        f"{auto['tflops']:.1f} TF ({auto['config']}, err {auto['rel_err']:.1e}); best {best.get('gpu_ms')} ms "
+                        f"{best['tflops']:.1f} TF ({best.get('config')})"
+                    )
+                    del pr
+                    be.empty_cache()
 
     # 3. torch ------------------------------------------------------------------------------------
     if not args.no_torch:
@@ -339,9 +439,10 @@ def main() -> int:
                 torch.backends.cuda.matmul.allow_tf32 = False
                 torch.backends.cudnn.allow_tf32 = False
                 results["torch_version"] = torch.__version__
-                shapes = [("square", 1, s, s, s, "none")] + model_shapes(args.quick)
                 for tdt in (torch.float32, torch.float16):
-                    for model, batch, m, n, k, epi in shapes:
+                    for model, batch, m, n, k, epi in torch_shapes:
+                        if model == "square":
+                            n = k = m
                         x = torch.randn(m, k, device="cuda", dtype=tdt)
                         w = torch.randn(n, k, device="cuda", dtype=tdt)
                         bias = torch.randn(n, device="cuda", dtype=tdt)
@@ -410,6 +511,47 @@ def main() -> int:
             f"auto {a.get('gpu_ms') or float('nan'):.4f} ({a['tflops']:5.1f})  best {b.get('gpu_ms') or float('nan'):.4f} ({b['tflops']:5.1f}) "
             f"{b.get('config')}  torch {t['ms'] if t else float('nan'):.4f} ({t['tflops'] if t else float('nan'):5.1f})"
         )
+    if results.get("loads"):
+        log("-- load schemes (median of 3 interleaved rounds, GPU ms / TFLOP/s)")
+        for r in results["loads"]:
+            log(
+                f"  {r['name']:45s} {r['ms'] or float('nan'):8.4f} {r['tflops'] or float('nan'):6.1f}  {r['config']}"
+            )
+    if results.get("rules_vs_tuned"):
+        tq2 = {(r["m"], r["n"], r["k"], r["dtype"]): r for r in results["torch"]}
+        log("-- rules vs tuned vs torch (GPU ms; TFLOP/s)")
+        for r in results["rules_vs_tuned"]:
+            rows, n, k = r["shape"]
+            t = tq2.get((rows, n, k, r["dtype"]))
+            ru, tu = r["rule"], r["tuned"]
+            log(
+                f"  {r['model']:16s} b{r['batch']:<3d} {rows:5d}x{n:5d}x{k:5d} {r['dtype']:7s} rule {ru['gpu_ms'] or float('nan'):.4f} "
+                f"({ru['tflops']:5.1f}) tuned {tu['gpu_ms'] or float('nan'):.4f} ({tu['tflops']:5.1f}) {tu['config']:34s} "
+                f"torch {t['ms'] if t else float('nan'):.4f} ({t['tflops'] if t else float('nan'):5.1f})"
+            )
+        for model in ("BERT-base", "ViT-base/16 224"):
+            for batch in (1, 32):
+                for dt in ("float32", "float16"):
+                    rows = [
+                        r
+                        for r in results["rules_vs_tuned"]
+                        if r["model"] == model and r["batch"] == batch and r["dtype"] == dt
+                    ]
+                    rows = rows[:4]  # qkv, out, FFN in, FFN out (tune.linear_shapes' order)
+                    if len(rows) < 4:
+                        continue
+                    flops = 12 * sum(2.0 * a * b * c for a, b, c in (r["shape"] for r in rows))
+                    for which in ("rule", "tuned"):
+                        ms = 12 * sum(r[which]["gpu_ms"] or 0 for r in rows)
+                        log(
+                            f"  {model} b{batch} {dt}: 12 layers x 4 linears, {which}: {ms:.3f} ms, {flops / ms / 1e9:.1f} TFLOP/s"
+                        )
+                    tms = [tq2.get((*r["shape"], dt)) for r in rows]
+                    if all(tms):
+                        ms = 12 * sum(t["ms"] for t in tms)
+                        log(
+                            f"  {model} b{batch} {dt}: torch F.linear: {ms:.3f} ms, {flops / ms / 1e9:.1f} TFLOP/s"
+                        )
     log(f"elapsed {time.time() - T_START:.0f} s")
     return 0 if fails == 0 else 1
 

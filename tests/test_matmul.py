@@ -123,7 +123,7 @@ def test_tiled_every_tile(webgpu, rng, tile, case):
 
 
 @pytest.mark.webgpu
-@pytest.mark.parametrize("loads", ["b", "u"])
+@pytest.mark.parametrize("loads", ["b", "u", "m"])
 @pytest.mark.parametrize(
     "shape,a_t,b_t,tile",
     [

@@ -99,7 +99,7 @@ def candidates(caps: Caps, rows: int, n: int, k: int, itemsize: int) -> list[dic
             out.append(c)
 
     for name in sorted(names):
-        for loads in ("s", "u"):
+        for loads in ("s", "u", "m"):
             add(name, rule_split, loads)
     big = "128x128k32" if itemsize == 2 and _fits(caps, TILES["128x128k32"], 2) else "128x128k16"
     for tile in (big, "64x64k16", "128x64k16", "32x64k16"):

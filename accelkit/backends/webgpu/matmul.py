@@ -85,8 +85,9 @@ RULE_TILES = ("128x128k16", "128x128", "64x64k16", "64x64", "32x32")
 TARGET_WORKGROUPS = 384  # about three per multiprocessor on a big GPU; software adapters want 4
 #: how an operand contiguous along K reaches workgroup memory: "s" one vec4 load, four scalar
 #: stores; "b" 4x4 blocks (four vec4 loads) transposed in registers, four vec4 stores; "u" as "b",
-#: with one register set shared by the A and B loads where each invocation loads one block
-LOADS = ("s", "b", "u")
+#: with one register set shared by the A and B loads where each invocation loads one block; "m"
+#: mixed: a as "s", b as "b"
+LOADS = ("s", "b", "u", "m")
 DEFAULT_LOADS = "s"
 MIN_SPLIT_K = 96  # a split-K slice covers at least this much of K
 MAX_SPLIT = 16
@@ -460,15 +461,18 @@ def _tiled(caps, batch, m, n, k, am: _Mat, bm_: _Mat, om: _Mat, tile_name, split
     o_vec = om.sc == 1 and _aligned(n, om.off, om.sb, om.sr)
     elem = "vec4<T>"
     threads = tile.threads
-    a_mode = 0 if not a_k else (1 if loads == "s" else 2)
+    a_mode = 0 if not a_k else (1 if loads in ("s", "m") else 2)
     b_mode = 0 if not b_k else (1 if loads == "s" else 2)
     a_units = tile.bm * tile.bk // (16 if a_mode == 2 else 4)
     b_units = tile.bn * tile.bk // (16 if b_mode == 2 else 4)
     union = loads == "u" and a_mode == 2 and b_mode == 2 and a_units + b_units <= threads
-    if loads == "u" and not union:
-        loads = "b" if 2 in (a_mode, b_mode) else "s"
-    if a_mode != 2 and b_mode != 2:
+    # the label names what the kernel does: "s" without blocks, "m" for scalar a + blocks of b
+    if union:
+        loads = "u"
+    elif a_mode != 2 and b_mode != 2:
         loads = "s"
+    else:
+        loads = "m" if (a_mode, b_mode) == (1, 2) else "b"
     values = {
         "A_ELEM": elem if a_vec else "T",
         "B_ELEM": elem if b_vec else "T",
