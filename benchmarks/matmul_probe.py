@@ -109,6 +109,11 @@ class Problem:
         return float(np.linalg.norm(got - want) / np.linalg.norm(want))
 
 
+def save(results: dict) -> None:
+    """Write what is measured so far (a run cut short by its time limit still leaves its JSON)."""
+    save(results)
+
+
 def gpu_ms(be, fn, reps: int, per_call: int, warm_s: float = 0.03):
     """(median GPU ms per call from timestamps, wall ms per call) after warm_s of back-to-back calls."""
     t0 = time.perf_counter()
@@ -189,16 +194,22 @@ def final_sections(args, dev, rng, dtypes, results, timed) -> list[tuple]:
     s = 128 if args.quick else 4096
     configs = []
     for dt in dtypes:
-        itemsize = dt.itemsize
         probs = {lay: Problem(dev, rng, 1, s, s, s, lay, dt) for lay in ("nn", "nt")}
-        tiles = ["128x128k16"] + (["128x128k32"] if dt is float16 else [])
-        for t in tiles:
-            if not wm._fits(caps, wm.TILES[t], itemsize):
+        variants = [("128x128k16", "f32", "sbum")]
+        if (
+            dt is float16
+        ):  # f16 arithmetic, opt-in (compute="f16"): half the workgroup memory, so BK = 32 fits
+            variants += [("128x128k16", "f16", "su"), ("128x128k32", "f16", "su")]
+        for t, compute, schemes in variants:
+            if not wm._fits(caps, wm.TILES[t], 2 if compute == "f16" else 4):
                 continue
-            for lay, schemes in (("nn", "sb"), ("nt", "sbum")):
-                for ld in schemes:
-                    force = dict(variant="tiled", tile=t, split=1, loads=ld)
-                    configs.append((f"{dt.name} {s}^3 {lay} {t} ld{ld}", probs[lay], force, 2.0 * s**3))
+            for lay in ("nn", "nt"):
+                nn_schemes = "sb" if compute == "f32" else "s"
+                for ld in schemes if lay == "nt" else nn_schemes:
+                    force = dict(variant="tiled", tile=t, split=1, loads=ld, compute=compute)
+                    configs.append(
+                        (f"{dt.name} {s}^3 {lay} {t} {compute} ld{ld}", probs[lay], force, 2.0 * s**3)
+                    )
         for m, n, k in B32 if not args.quick else [(64, 96, 80)]:
             probs = {lay: Problem(dev, rng, 1, m, n, k, lay, dt) for lay in ("nn", "nt")}
             for lay, schemes in (("nn", "s"), ("nt", "sum")):
@@ -228,6 +239,7 @@ def final_sections(args, dev, rng, dtypes, results, timed) -> list[tuple]:
         rec["tflops"] = flops / ms / 1e9 if ms else None
         results["loads"].append(rec)
         log("loads", json.dumps(rec))
+    save(results)
     del configs
     be.empty_cache()
 
@@ -243,6 +255,7 @@ def final_sections(args, dev, rng, dtypes, results, timed) -> list[tuple]:
     if recs:
         log(tune.table(recs))
     results["tune"] = recs
+    save(results)
     results["rules_vs_tuned"] = []
     torch_shapes = [("square", 1, s, 0, 0, "none")]
     for r in recs:
@@ -262,6 +275,7 @@ def final_sections(args, dev, rng, dtypes, results, timed) -> list[tuple]:
             f"shape {r['model']} b{r['batch']} {rows}x{n}x{k} {dt.name}: rule {rule['gpu_ms']} ms ({rule['config']}) "
             f"tuned {tuned['gpu_ms']} ms ({tuned['config']})"
         )
+        save(results)
         key = (r["model"], r["batch"], rows, n, k, "bias")
         if key not in torch_shapes:
             torch_shapes.append(key)
@@ -338,6 +352,7 @@ def main() -> int:
         )
         log(f"check {'ok  ' if ok else 'FAIL'} {err:.2e} {label}")
     log(f"correctness: {len(results['checks']) - fails}/{len(results['checks'])} ok")
+    save(results)
 
     def timed(pr: Problem, act, **force) -> dict:
         plan = pr.plan(act, **force)
@@ -488,7 +503,7 @@ def main() -> int:
         except Exception:  # noqa: BLE001
             log("torch failed:", traceback.format_exc())
 
-    (OUT / "matmul_probe.json").write_text(json.dumps(results, indent=1, default=str))
+    save(results)
 
     # summary -------------------------------------------------------------------------------------
     log("\n=== summary ===")

@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 from ...errors import AccelkitError
-from .matmul import LOADS, MAX_SPLIT, TILES, _fits, pick_split, pick_tile
+from .matmul import F16_ARITHMETIC, LOADS, MAX_SPLIT, TILES, _fits, pick_split, pick_tile
 from .wgsl import Caps, kernel_source
 
 FORMAT = 1
@@ -258,7 +258,9 @@ class Autotuner:
 
     def tune(self, rows: int, n: int, k: int, dtype: str, b_k: bool) -> dict | None:
         """Time every candidate at this shape and record the fastest; None when nothing could be timed."""
-        itemsize = 2 if dtype == "f16" else 4
+        itemsize = (
+            2 if dtype == "f16" and F16_ARITHMETIC else 4
+        )  # the workgroup memory of the default arithmetic
         timings: dict[str, float] = {}
         best, best_us = None, float("inf")
         cands = candidates(self.backend.caps, rows, n, k, itemsize)

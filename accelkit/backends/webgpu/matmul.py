@@ -91,6 +91,11 @@ LOADS = ("s", "b", "u", "m")
 DEFAULT_LOADS = "s"
 MIN_SPLIT_K = 96  # a split-K slice covers at least this much of K
 MAX_SPLIT = 16
+#: float16 operands of the tiled kernel do their arithmetic in f16 (f32 accumulation at K-tile
+#: ends) by default when True. Off: on lavapipe it took BERT-tiny's logits from 8.5e-4 to 2.2e-3
+#: relative error against float64 (Whisper-tiny's from 1.3e-3 to 1.8e-3), over the 2e-3 bound, for
+#: 1.1-1.3x on the H200 (benchmarks/RESULTS.md). ``compute="f16"`` still asks for it per call.
+F16_ARITHMETIC = False
 
 
 def _source(key: tuple) -> str:
@@ -222,7 +227,7 @@ def _plan(
     if dt == "f16" and not caps.f16:
         raise DTypeError("matmul kernel: float16 needs the shader-f16 feature, which this device lacks")
     if compute is None:
-        compute = dt
+        compute = "f16" if dt == "f16" and F16_ARITHMETIC else "f32"
     if compute not in ("f32", "f16") or (compute == "f16" and dt != "f16"):
         raise KernelError(
             f"matmul kernel: compute must be 'f32', or 'f16' for float16 operands; got {compute!r} for {dt}"
