@@ -111,7 +111,7 @@ class Problem:
 
 def save(results: dict) -> None:
     """Write what is measured so far (a run cut short by its time limit still leaves its JSON)."""
-    save(results)
+    (OUT / "matmul_probe.json").write_text(json.dumps(results, indent=1, default=str))
 
 
 def gpu_ms(be, fn, reps: int, per_call: int, warm_s: float = 0.03):
