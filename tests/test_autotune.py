@@ -62,7 +62,7 @@ def test_tunes_once_then_reads_the_table(table_path):
     m = FakeMeasure()
     t = tuner(table_path, m)
     choice = t.choose(128, 768, 3072, "f32", True)
-    assert choice["tile"] == "32x64k16" and choice["loads"] == "s"
+    assert choice["tile"] == "32x64k16" and choice["loads"] == "u"  # the rule's scheme for weight.T
     assert choice["split"] == min(c["split"] for c in m.calls if c["tile"] == "32x64k16")
     assert len(m.calls) == len(at.candidates(GPU, 128, 768, 3072, 4)) > 3
     assert t.choose(128, 768, 3072, "f32", True) == choice and len(m.calls) > 3  # memo: no new calls
@@ -75,7 +75,7 @@ def test_tunes_once_then_reads_the_table(table_path):
     doc = json.loads(table_path.read_text())
     assert doc["format"] == at.FORMAT and doc["kernels"] == at.kernels_hash()
     entry = doc["devices"][at.device_key(INFO)][at.shape_class(128, 768, 3072, "f32", True)]
-    assert entry["tile"] == "32x64k16" and entry["us"][f"32x64k16/s{choice['split']}/s"] < 6
+    assert entry["tile"] == "32x64k16" and entry["us"][f"32x64k16/s{choice['split']}/u"] < 6
     assert [p.name for p in table_path.parent.iterdir()] == [at.TABLE_NAME]  # no temporary files left
 
 

@@ -83,8 +83,8 @@ def shape_class(rows: int, n: int, k: int, dtype: str, b_k: bool) -> str:
     return f"{dtype} {'wT' if b_k else 'b'} M{bucket} N{n} K{k}"
 
 
-def candidates(caps: Caps, rows: int, n: int, k: int, itemsize: int) -> list[dict]:
-    """The configurations worth timing at one shape: the planner's rule and its neighbours."""
+def candidates(caps: Caps, rows: int, n: int, k: int, itemsize: int, b_k: bool = True) -> list[dict]:
+    """The configurations worth timing at one shape: the planner's rule first, then its neighbours."""
     rule_tile = pick_tile(caps, 1, rows, n, itemsize)
     rule_split = pick_split(caps, rule_tile, 1, rows, n, k)
     names = {name for name, t in TILES.items() if t is rule_tile}
@@ -98,8 +98,9 @@ def candidates(caps: Caps, rows: int, n: int, k: int, itemsize: int) -> list[dic
         if c not in out:
             out.append(c)
 
+    schemes = ("u", "s", "m") if b_k else ("s", "b")  # the rule's load scheme first
     for name in sorted(names):
-        for loads in ("s", "u", "m"):
+        for loads in schemes:
             add(name, rule_split, loads)
     big = "128x128k32" if itemsize == 2 and _fits(caps, TILES["128x128k32"], 2) else "128x128k16"
     for tile in (big, "64x64k16", "128x64k16", "32x64k16"):
@@ -107,7 +108,7 @@ def candidates(caps: Caps, rows: int, n: int, k: int, itemsize: int) -> list[dic
         grid = -(-rows // t.bm) * -(-n // t.bn)
         split = pick_split(caps, t, 1, rows, n, k)
         for s in sorted({split, max(1, split // 2), split * 2} if grid < 384 else {1}):
-            add(tile, s, "s")
+            add(tile, s, schemes[0])
     return out
 
 
@@ -263,7 +264,7 @@ class Autotuner:
         )  # the workgroup memory of the default arithmetic
         timings: dict[str, float] = {}
         best, best_us = None, float("inf")
-        cands = candidates(self.backend.caps, rows, n, k, itemsize)
+        cands = candidates(self.backend.caps, rows, n, k, itemsize, b_k)
         self._busy = True
         try:
             for cand in cands:

@@ -87,8 +87,11 @@ TARGET_WORKGROUPS = 384  # about three per multiprocessor on a big GPU; software
 #: stores; "b" 4x4 blocks (four vec4 loads) transposed in registers, four vec4 stores; "u" as "b",
 #: with one register set shared by the A and B loads where each invocation loads one block; "m"
 #: mixed: a as "s", b as "b"
+#: Measured on the H200 (benchmarks/RESULTS.md, 2026-12-03, interleaved rounds): "u" was the fastest
+#: of the four in the linear layout at every BERT batch-32 shape (up to 9% over "s"), and as fast as
+#: "s" with b row-major, so a linear layer's weight is read as stored; the rule picks "u" where a and
+#: b both run along K (it falls back to "b" where one register set does not cover both) and "s" else.
 LOADS = ("s", "b", "u", "m")
-DEFAULT_LOADS = "s"
 MIN_SPLIT_K = 96  # a split-K slice covers at least this much of K
 MAX_SPLIT = 16
 #: float16 operands of the tiled kernel do their arithmetic in f16 (f32 accumulation at K-tile
@@ -438,9 +441,7 @@ def pick_tile(caps: Caps, batch: int, m: int, n: int, itemsize: int = 4) -> Tile
 
 
 def _tiled(caps, batch, m, n, k, am: _Mat, bm_: _Mat, om: _Mat, tile_name, split, compute, loads):
-    if loads is None:
-        loads = DEFAULT_LOADS
-    if loads not in LOADS:
+    if loads is not None and loads not in LOADS:
         raise KernelError(f"matmul kernel: unknown loads {loads!r}; expected one of {tuple(LOADS)}")
     itemsize = 2 if compute == "f16" else 4
     if tile_name is not None:
@@ -466,6 +467,8 @@ def _tiled(caps, batch, m, n, k, am: _Mat, bm_: _Mat, om: _Mat, tile_name, split
     o_vec = om.sc == 1 and _aligned(n, om.off, om.sb, om.sr)
     elem = "vec4<T>"
     threads = tile.threads
+    if loads is None:  # the rule: one shared register set of blocks where both operands run along K
+        loads = "u" if a_k and b_k else "s"
     a_mode = 0 if not a_k else (1 if loads in ("s", "m") else 2)
     b_mode = 0 if not b_k else (1 if loads == "s" else 2)
     a_units = tile.bm * tile.bk // (16 if a_mode == 2 else 4)
