@@ -2,7 +2,12 @@
 
 Run from the repository root with the repository on the path::
 
-    PYTHONPATH=$PWD python3 benchmarks/matmul_probe.py [--quick] [--no-torch] [--budget SECONDS]
+    PYTHONPATH=$PWD python3 benchmarks/matmul_probe.py [--quick] [--no-torch] [--budget SECONDS] [--final]
+
+Without ``--final`` (the full sweep): sections 1, 2 and 3 below. With ``--final``: section 1, then
+the load schemes at 4096^3 and the BERT-base batch-32 shapes in three interleaved rounds, then
+``accelkit tune`` for the presets and, shape by shape, the planner's rules against the tuned choice,
+then section 3 for those shapes.
 
 1. Correctness: forced variants (each tile, split-K including more slices than K has tiles, f16
    arithmetic, gemv, every epilogue with a residual) on awkward shapes (primes, M = 1, K not a tile
@@ -14,7 +19,8 @@ Run from the repository root with the repository on the path::
    of BERT-base / ViT-B/16 / Whisper at batch 1 and 32: every tile x split-K candidate in the nt
    layout and the planner's choice in both, float32 and float16.
 3. torch on CUDA in the same process: the same products (``F.linear`` with bias; float32 with TF32
-   off, and float16), CUDA events, median.
+   off, and float16), CUDA events, median. CUDA is started first (0.3 s of matmuls): the attention
+   probe found the GPU at 360 MHz until then; the 2026-12-03 runs of this probe did not do that yet.
 
 Writes ``matmul_probe.json`` and ``matmul_probe.log`` under ``$OUT`` (default /tmp/matmul_probe) and
 prints a summary table last.
@@ -107,6 +113,36 @@ class Problem:
         if not np.isfinite(got).all():
             return float("inf")
         return float(np.linalg.norm(got - want) / np.linalg.norm(want))
+
+
+def cuda_warm() -> dict:
+    """Start CUDA through torch and keep the GPU busy for 0.3 s; nvidia-smi's clocks before and after."""
+
+    def clocks() -> str:
+        import subprocess
+
+        try:
+            q = "--query-gpu=clocks.sm,clocks.mem,pstate"
+            return subprocess.run(
+                ["nvidia-smi", q, "--format=csv,noheader"], capture_output=True, text=True
+            ).stdout.strip()
+        except OSError as exc:
+            return f"no nvidia-smi: {exc}"
+
+    before = clocks()
+    try:
+        import torch
+
+        if not torch.cuda.is_available():
+            return {"error": "no CUDA", "clocks": before}
+        x = torch.randn(4096, 4096, device="cuda")
+        t0 = time.perf_counter()
+        while time.perf_counter() - t0 < 0.3:
+            x = (x @ x).clamp_(-1, 1)
+            torch.cuda.synchronize()
+    except Exception as exc:  # noqa: BLE001 - a probe reports and goes on
+        return {"error": f"{type(exc).__name__}: {exc}", "clocks": before}
+    return {"clocks_before": before, "clocks_after": clocks()}
 
 
 def save(results: dict) -> None:
@@ -301,6 +337,9 @@ def main() -> int:
         help="instead of the full sweep: load schemes in interleaved rounds, then accelkit tune and rules vs tuned",
     )
     args = ap.parse_args()
+    if not args.no_torch:
+        results_cuda = cuda_warm()  # the GPU idles at low clocks until CUDA starts (see attention_probe.py)
+        log("cuda warm-up:", results_cuda)
     dev = ak.device("webgpu")
     be = dev.backend
     caps = be.caps
@@ -314,6 +353,8 @@ def main() -> int:
         "models": [],
         "torch": [],
     }
+    if not args.no_torch:
+        results["cuda_warm"] = results_cuda
     log("adapter:", be.adapter_info)
     log("caps:", caps)
     dtypes = [float32, float16] if caps.f16 else [float32]

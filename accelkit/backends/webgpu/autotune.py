@@ -85,7 +85,7 @@ def shape_class(rows: int, n: int, k: int, dtype: str, b_k: bool) -> str:
 
 def candidates(caps: Caps, rows: int, n: int, k: int, itemsize: int, b_k: bool = True) -> list[dict]:
     """The configurations worth timing at one shape: the planner's rule first, then its neighbours."""
-    rule_tile = pick_tile(caps, 1, rows, n, itemsize)
+    rule_tile = pick_tile(caps, 1, rows, n, itemsize, k)
     rule_split = pick_split(caps, rule_tile, 1, rows, n, k)
     names = {name for name, t in TILES.items() if t is rule_tile}
     out: list[dict] = []

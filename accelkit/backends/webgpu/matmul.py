@@ -94,6 +94,7 @@ TARGET_WORKGROUPS = 384  # about three per multiprocessor on a big GPU; software
 LOADS = ("s", "b", "u", "m")
 MIN_SPLIT_K = 96  # a split-K slice covers at least this much of K
 MAX_SPLIT = 16
+DEEP_K = 1536  # from here a 128x128 tile with split-K beats a 64x64 one at a few hundred 64x64 tiles
 #: float16 operands of the tiled kernel do their arithmetic in f16 (f32 accumulation at K-tile
 #: ends) by default when True. Off: on lavapipe it took BERT-tiny's logits from 8.5e-4 to 2.2e-3
 #: relative error against float64 (Whisper-tiny's from 1.3e-3 to 1.8e-3), over the 2e-3 bound, for
@@ -414,14 +415,16 @@ def pick_split(caps: Caps, tile: Tile, batch: int, m: int, n: int, k: int) -> in
     tiles = batch * ceil_div(m, tile.bm) * ceil_div(n, tile.bn)
     if tiles >= TARGET_WORKGROUPS:
         return 1
-    return max(1, min(round(TARGET_WORKGROUPS / tiles), k // MIN_SPLIT_K, MAX_SPLIT))
+    return max(1, min(ceil_div(TARGET_WORKGROUPS, tiles), k // MIN_SPLIT_K, MAX_SPLIT))
 
 
-def pick_tile(caps: Caps, batch: int, m: int, n: int, itemsize: int = 4) -> Tile:
-    """The planner's rule: the biggest tile when it alone fills the device, else a 64x64 one (split-K makes up the grid).
+def pick_tile(caps: Caps, batch: int, m: int, n: int, itemsize: int = 4, k: int = 0) -> Tile:
+    """The planner's rule: the biggest tile when it fills the device alone, or with split-K over a deep K
+    (K >= DEEP_K, 32 tiles or more); else a 64x64 one, split-K making up the grid.
 
     On an H200 (benchmarks/RESULTS.md, 2026-12-03) 128x128 tiles won from about three waves of
-    workgroups up; below that 64x64x16 with split-K was fastest or within 10% at every BERT/ViT
+    workgroups up, and with 2-8 slices at K = 1536-3072 (4096 x 768 x 3072: 0.86 ms against 1.09 for
+    64x64); below that 64x64x16 with split-K was fastest or within 20% at every BERT/ViT/Whisper
     shape. Software adapters get the largest tile that still makes 4 workgroups.
     """
     fitting = [TILES[t] for t in RULE_TILES if _fits(caps, TILES[t], itemsize)]
@@ -435,7 +438,9 @@ def pick_tile(caps: Caps, batch: int, m: int, n: int, itemsize: int = 4) -> Tile
     target = 4 if caps.is_software else TARGET_WORKGROUPS
     for t in fitting:
         tiles = batch * ceil_div(m, t.bm) * ceil_div(n, t.bn)
-        if tiles >= target or (not caps.is_software and t.bm * t.bn <= 64 * 64):
+        if tiles >= target:
+            return t
+        if not caps.is_software and (t.bm * t.bn <= 64 * 64 or (k >= DEEP_K and tiles >= 32)):
             return t
     return fitting[-1]
 
@@ -454,7 +459,7 @@ def _tiled(caps, batch, m, n, k, am: _Mat, bm_: _Mat, om: _Mat, tile_name, split
                 f"{tile.threads} invocations; this device allows {caps.max_workgroup_storage} and {caps.max_invocations}"
             )
     else:
-        tile = pick_tile(caps, batch, m, n, itemsize)
+        tile = pick_tile(caps, batch, m, n, itemsize, k)
     if split is None:
         split = pick_split(caps, tile, batch, m, n, k)
     if batch * split > caps.max_workgroups_per_dim:
