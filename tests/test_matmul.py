@@ -285,6 +285,29 @@ def test_linear_matches_numpy(dev, rng, assert_close, m, n, k):
     )
 
 
+@pytest.mark.parametrize("m,n,k", [(1, 29, 13), (3, 5, 7), (131, 67, 130)])
+@pytest.mark.parametrize("layout", ["dense", "strided", "numpy"])
+def test_linear_residual(dev, rng, assert_close, m, n, k, layout):
+    """ops.linear(..., residual=r): in the matmul epilogue (dense r) or as a separate add (any other r)."""
+    x = rng.standard_normal((2, m, k)).astype(np.float32)
+    w = rng.standard_normal((n, k)).astype(np.float32)
+    b = rng.standard_normal(n).astype(np.float32)
+    r = rng.standard_normal((2, m, n)).astype(np.float32)
+    if layout == "dense":
+        res = ak.tensor(r, device=dev)
+    elif layout == "strided":  # a transposed view: not dense, the general path
+        res = ak.tensor(np.ascontiguousarray(r.transpose(0, 2, 1)), device=dev).transpose(-1, -2)
+    else:
+        res = r
+    out = ak.ops.linear(
+        ak.tensor(x, device=dev), ak.tensor(w, device=dev), ak.tensor(b, device=dev), "gelu", residual=res
+    )
+    want = cpu_gelu(x.astype(np.float64) @ w.T.astype(np.float64) + b) + r
+    assert_close(out, want, k=k, what=f"linear + residual {m}x{n}x{k} ({layout})")
+    with pytest.raises(ak.ShapeError, match="residual"):
+        ak.ops.linear(ak.tensor(x, device=dev), ak.tensor(w, device=dev), residual=r[:, :, :1])
+
+
 @pytest.mark.webgpu
 def test_webgpu_agrees_with_cpu_backend(webgpu, cpu, rng, assert_close):
     a = rng.standard_normal((3, 45, 70)).astype(np.float32)
