@@ -19,10 +19,10 @@
 //   tiled     one workgroup per BM x BN tile of c (tiles in grouped order for cache reuse, flat
 //             index over grid x/y); WGX*WGY = (BN/TN)*(BM/TM) invocations, each holding a TM x TN
 //             block of accumulators in registers. A and B tiles go through workgroup memory, double
-//             buffered, stored as vec4 rows along M and N: an operand contiguous along K is read as
-//             4x4 blocks (four vec4 loads along K) and transposed in registers, so both layouts of b
-//             (row-major, and a linear layer's weight.T) store whole vec4s. The next K-tile is
-//             loaded into registers while this one is multiplied. Grid z walks batch x SPLITS:
+//             buffered, stored as vec4 rows along M and N; an operand contiguous along K gets
+//             there by A_MODE / B_MODE (vec4 loads stored as scalars, or 4x4 blocks transposed in
+//             registers, UNION: one register set for both operands; see the prefetch comment). The
+//             next K-tile is loaded into registers while this one is multiplied. Grid z walks batch x SPLITS:
 //             with SPLIT, each z handles one k_chunk-long slice of K and writes raw f32 partial sums
 //             (c: vec4<f32>, [split][batch][M][NP], NP = N rounded up to 4), summed by splitk_reduce.
 //             C (the arithmetic type) f16: the products of one K-tile are summed in vec4<f16>

@@ -5,15 +5,19 @@ Variants (``plan.extra["variant"]``):
 - ``tiled``: register-blocked tiles (``TILES`` below) through double-buffered workgroup memory,
   vec4 loads along whichever dim of ``a`` and ``b`` is contiguous when offsets and strides allow,
   scalar loads otherwise; edges are bounds-checked, so any M, N, K works. An operand contiguous
-  along K (``a`` row-major, a linear layer's ``weight.T``) is read as 4x4 blocks and transposed in
-  registers, so both layouts of ``b`` store whole vec4s into workgroup memory.
+  along K (``a`` row-major, a linear layer's ``weight.T``) reaches workgroup memory by one of the
+  ``LOADS`` schemes (vec4 loads stored as scalars, or 4x4 blocks transposed in registers), so the
+  linear layout runs as fast as a row-major ``b`` and weights stay as the checkpoint stores them.
   *Split-K*: where the tile grid is too small to fill the device (M = 128-512 rows on a big GPU),
   K is cut into ``split`` slices; each writes f32 partial sums to a scratch buffer and a second
   dispatch (``splitk_reduce``) sums them and applies the epilogue. Such a plan carries
   ``extra["splitk"] = (scratch_bytes, reduce_plan)``; the backend allocates the scratch and launches
   both (``launch_matmul``).
   *f16 arithmetic* (float16 operands on an adapter with ``shader-f16``): the products of one K-tile
-  are summed in vec4<f16> registers, then added into f32 accumulators (``compute="f16"``).
+  are summed in vec4<f16> registers, then added into f32 accumulators (``compute="f16"``; off by
+  default, see ``F16_ARITHMETIC``).
+  Tile, split and load scheme come from the rules below (``pick_tile``, ``pick_split``) unless the
+  backend's autotuner (``autotune.py``) has timed the shape class on this adapter and forces them.
 - ``gemv_dot``: few rows (M <= 8, e.g. one decoder token) with ``b`` contiguous along K, which is
   ``linear``'s ``weight.T``: each column is a coalesced dot product along the weight's rows.
 - ``gemv_axpy``: few rows with ``b`` contiguous along N (or any strides): coalesced along N.
