@@ -21,7 +21,6 @@ from .modules import (
     Module,
     ModuleList,
     Parameter,
-    module_tree_text,
 )
 
 __all__ = [
