@@ -21,6 +21,7 @@ is timed and the planner's rules decide.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -259,26 +260,18 @@ class Autotuner:
 
     def tune(self, rows: int, n: int, k: int, dtype: str, b_k: bool) -> dict | None:
         """Time every candidate at this shape and record the fastest; None when nothing could be timed."""
-        itemsize = (
-            2 if dtype == "f16" and F16_ARITHMETIC else 4
-        )  # the workgroup memory of the default arithmetic
+        # tiles must fit the workgroup memory of the arithmetic the planner will use
+        itemsize = 2 if dtype == "f16" and F16_ARITHMETIC else 4
         timings: dict[str, float] = {}
-        best, best_us = None, float("inf")
         cands = candidates(self.backend.caps, rows, n, k, itemsize, b_k)
-        self._busy = True
-        try:
-            for cand in cands:
-                try:
-                    us = self.measure(self.backend, rows, n, k, dtype, b_k, cand)
-                except AccelkitError:
-                    us = None
-                if us is None:
-                    continue
-                timings[f"{cand['tile']}/s{cand['split']}/{cand['loads']}"] = round(float(us), 2)
-                if us < best_us:
-                    best, best_us = cand, us
-        finally:
-            self._busy = False
+        # the backend's lock for the whole sweep: another thread's dispatches would land in the timings
+        lock = getattr(self.backend, "lock", None) or contextlib.nullcontext()
+        with lock:
+            self._busy = True
+            try:
+                best, best_us = self._sweep(cands, rows, n, k, dtype, b_k, timings)
+            finally:
+                self._busy = False
         if best is None:
             return None
         rule = cands[0]
@@ -289,6 +282,20 @@ class Autotuner:
             f"{rule['tile']}/s{rule['split']}/{rule['loads']}",
         )
         return best
+
+    def _sweep(self, cands, rows, n, k, dtype, b_k, timings: dict) -> tuple[dict | None, float]:
+        best, best_us = None, float("inf")
+        for cand in cands:
+            try:
+                us = self.measure(self.backend, rows, n, k, dtype, b_k, cand)
+            except AccelkitError:
+                us = None
+            if us is None:
+                continue
+            timings[f"{cand['tile']}/s{cand['split']}/{cand['loads']}"] = round(float(us), 2)
+            if us < best_us:
+                best, best_us = cand, us
+        return best, best_us
 
 
 def measure_candidate(backend, rows: int, n: int, k: int, dtype: str, b_k: bool, cand: dict) -> float | None:
