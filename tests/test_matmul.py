@@ -10,6 +10,7 @@ are checked through ``ak.ops.matmul``/``linear`` on the CPU and WebGPU backends.
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -446,3 +447,30 @@ def test_every_epilogue_matches_the_cpu_backend_functions():
     src = wm.plan_matmul(CAPS, lay((1, 9, 9)), lay((1, 9, 9)), lay((1, 9, 9)), None, "gelu").source
     assert "2.72614225801306e-10" in src and "1.42647390514189e-02" in src
     assert math.isclose(float(cpu_gelu(np.float32(1.0))), 0.8413447, rel_tol=1e-6)
+
+
+# ----------------------------------------------------------------------------- float16 models
+REFERENCES = Path(__file__).parent / "fixtures" / "references"
+
+
+@pytest.mark.webgpu
+def test_float16_models_stay_within_2e3_of_the_float32_references(webgpu):
+    """The tiny models loaded as float16 (default matmul arithmetic) against transformers' float32 outputs."""
+    if not webgpu.supports_f16:
+        pytest.skip("adapter lacks shader-f16")
+    with np.load(REFERENCES / "bert-tiny.npz") as r:
+        out = ak.load("bert-tiny", device=webgpu, dtype="float16")(
+            r["input_ids"], r["attention_mask"], r["token_type_ids"]
+        )
+        assert rel_err(out.last_hidden_state.numpy(), r["last_hidden_state"]) < 2e-3
+        assert rel_err(out.logits.numpy(), r["logits"]) < 2e-3
+    with np.load(REFERENCES / "vit-tiny.npz") as r:
+        out = ak.load("vit-tiny", device=webgpu, dtype="float16")(r["pixel_values"])
+        assert rel_err(out.last_hidden_state.numpy(), r["last_hidden_state"]) < 2e-3
+        assert rel_err(out.logits.numpy(), r["logits"]) < 2e-3
+    with np.load(REFERENCES / "whisper-tiny.npz") as r:
+        out = ak.load("whisper-tiny", device=webgpu, dtype="float16")(
+            r["input_features"], r["decoder_input_ids"]
+        )
+        assert rel_err(out.encoder_last_hidden_state.numpy(), r["encoder_last_hidden_state"]) < 2e-3
+        assert rel_err(out.logits.numpy(), r["logits"]) < 2e-3
