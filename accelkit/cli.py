@@ -157,6 +157,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     b.add_argument("what", choices=["ops", "models", "pool", "sharing", "webnn"])
     b.set_defaults(func=None)
+    t = sub.add_parser(
+        "tune",
+        add_help=False,
+        help="time the matmul kernels for the bundled model presets, ahead of first use",
+    )
+    t.set_defaults(func=None)
     c = sub.add_parser("cache", help="the content-addressed weight store: ls | verify | prune")
     c.add_argument("action", choices=["ls", "verify", "prune"])
     c.add_argument(
@@ -177,6 +183,10 @@ def main(argv=None) -> int:
     try:
         if args.command == "bench":
             return _bench(args, rest)
+        if args.command == "tune":
+            from .bench.tune import main as tune_main
+
+            return int(tune_main(rest) or 0)
         if rest:
             parser.error(f"unrecognized arguments: {' '.join(rest)}")
         return int(args.func(args) or 0)
