@@ -98,6 +98,7 @@ BENCHMARKS = {
     "models": "BERT/ViT/Whisper end to end vs transformers+torch on the same weights",
     "pool": "serving throughput and latency with and without batching",
     "sharing": "device memory and time with and without sharing",
+    "webnn": "host time per WebNN graph dispatch beside the same computation as eager op calls",
 }
 
 
@@ -114,6 +115,8 @@ def _bench(args, rest) -> int:
         from .bench.sharing import main as bench_main
     elif what == "models":
         from .bench.models import main as bench_main
+    elif what == "webnn":
+        from .bench.webnn import main as bench_main
     else:  # pragma: no cover - argparse guards
         raise SystemExit(f"unknown benchmark {what!r}")
     return int(bench_main(rest) or 0)
@@ -153,7 +156,7 @@ def _mib(n: int) -> str:
 
 
 def _bench_help() -> str:
-    lines = ["usage: accelkit bench {ops,models,pool,sharing} [options]", "", "benchmarks (JSON + table):"]
+    lines = [f"usage: accelkit bench {{{','.join(BENCHMARKS)}}} [options]", "", "benchmarks (JSON + table):"]
     lines += [f"  {name:<9} {text}" for name, text in BENCHMARKS.items()]
     lines += ["", "accelkit bench NAME --help lists the options of one benchmark."]
     return "\n".join(lines)
@@ -173,11 +176,17 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--device", default=None, help="device spec (default: the best)")
     m.set_defaults(func=_demo)
     b = sub.add_parser(
-        "bench", add_help=False, help="benchmarks: ops | models | pool | sharing (JSON + table)"
+        "bench", add_help=False, help="benchmarks: ops | models | pool | sharing | webnn (JSON + table)"
     )
     b.add_argument("what", nargs="?", choices=list(BENCHMARKS))
     b.add_argument("-h", "--help", action="store_true", help=argparse.SUPPRESS)
     b.set_defaults(func=None)
+    t = sub.add_parser(
+        "tune",
+        add_help=False,
+        help="time the matmul kernels for the bundled model presets, ahead of first use",
+    )
+    t.set_defaults(func=None)
     c = sub.add_parser("cache", help="the content-addressed weight store: ls | verify | prune")
     c.add_argument("action", choices=["ls", "verify", "prune"])
     c.add_argument(
@@ -200,6 +209,10 @@ def main(argv=None) -> int:
             if args.help and args.what is not None:
                 rest = ["--help", *rest]  # the benchmark's own options
             return _bench(args, rest)
+        if args.command == "tune":
+            from .bench.tune import main as tune_main
+
+            return int(tune_main(rest) or 0)
         if rest:
             parser.error(f"unrecognized arguments: {' '.join(rest)}")
         return int(args.func(args) or 0)

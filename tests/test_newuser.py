@@ -60,7 +60,7 @@ def test_cli_version():
 def test_cli_bench_help_lists_the_benchmarks(args):
     proc = _cli(*args)
     assert proc.returncode == 0, proc.stderr
-    for name in ("ops", "models", "pool", "sharing"):
+    for name in ("ops", "models", "pool", "sharing", "webnn"):
         assert f"  {name} " in proc.stdout
 
 
@@ -72,6 +72,8 @@ def test_cli_bench_help_lists_the_benchmarks(args):
         ("bench", "models", "--help"),
         ("bench", "pool", "--help"),
         ("bench", "sharing", "--help"),
+        ("bench", "webnn", "--help"),
+        ("tune", "--help"),
         ("cache", "--help"),
         ("demo", "--help"),
     ],

@@ -99,7 +99,7 @@ def _size(t) -> int:
     return math.prod(t.shape)
 
 
-def _matmul_flops(a, b, out, bias=None, activation=None) -> float:
+def _matmul_flops(a, b, out, bias=None, activation=None, residual=None) -> float:
     return 2.0 * _size(out) * a.shape[-1]
 
 
@@ -231,7 +231,7 @@ class CPUBackend(Backend):
         self._store(out, res)
 
     @profiled("matmul", out_arg=2, flops=_matmul_flops)
-    def matmul(self, a, b, out, bias=None, activation: str | None = None) -> None:
+    def matmul(self, a, b, out, bias=None, activation: str | None = None, residual=None) -> None:
         va, vb = self._compute(a), self._compute(b)
         if va.dtype.kind == "i":
             va = va.astype(np.float32)
@@ -243,6 +243,8 @@ class CPUBackend(Backend):
         fn = ACTIVATIONS[activation]
         if fn is not None:
             res = fn(res)
+        if residual is not None:
+            res = res + self._compute(residual)
         self._store(out, res)
 
     @profiled("softmax", out_arg=1, flops=_softmax_flops)
