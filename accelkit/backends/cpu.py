@@ -94,28 +94,29 @@ BINARY = {
 ACTIVATIONS = {None: None, "gelu": gelu, "gelu_tanh": gelu_tanh, "relu": UNARY["relu"], "tanh": np.tanh}
 
 
-# floating-point operations per op, for the profile's GFLOP/s (the counts the WebGPU planners use)
+# floating-point operations per op, for the profile's GFLOP/s (the counts the WebGPU planners use);
+# each takes the op's arguments (extra ones ignored)
 def _size(t) -> int:
     return math.prod(t.shape)
 
 
-def _matmul_flops(a, b, out, bias=None, activation=None, residual=None) -> float:
+def _matmul_flops(a, b, out, *_, **__) -> float:
     return 2.0 * _size(out) * a.shape[-1]
 
 
-def _attention_flops(q, k, v, mask, out, scale, causal) -> float:
+def _attention_flops(q, k, v, *_, **__) -> float:
     return 2.0 * _size(q) / q.shape[-1] * k.shape[-2] * (q.shape[-1] + v.shape[-1])
 
 
-def _softmax_flops(x, out) -> float:
+def _softmax_flops(x, *_, **__) -> float:
     return 6.0 * _size(x)
 
 
-def _layer_norm_flops(x, weight, bias, out, eps, residual=None) -> float:
+def _layer_norm_flops(x, weight, bias, out, eps, residual=None, *_, **__) -> float:
     return (8.0 + (residual is not None)) * _size(x)
 
 
-def _residual(x, weight, bias, out, eps, residual=None) -> str:
+def _residual(x, weight, bias, out, eps, residual=None, *_, **__) -> str:
     return "+residual" if residual is not None else ""
 
 
@@ -206,7 +207,7 @@ class CPUBackend(Backend):
     def fill(self, out, value: float) -> None:
         self._store(out, np.asarray(value, dtype=np.float64))
 
-    @profiled("unary", out_arg=2, flops=lambda op, x, out, alpha=0.0: _size(x) * UNARY_FLOPS.get(op, 1))
+    @profiled("unary", out_arg=2, flops=lambda op, x, *_, **__: _size(x) * UNARY_FLOPS.get(op, 1))
     def unary(self, op: str, x, out, alpha: float = 0.0) -> None:
         v = self._compute(x)
         with np.errstate(all="ignore"):
@@ -220,7 +221,7 @@ class CPUBackend(Backend):
                 res = fn(src)
         self._store(out, res)
 
-    @profiled("binary", out_arg=3, flops=lambda op, a, b, out: _size(out))
+    @profiled("binary", out_arg=3, flops=lambda op, a, b, out, *_, **__: _size(out))
     def binary(self, op: str, a, b, out) -> None:
         va, vb = self._compute(a), self._compute(b)
         with np.errstate(all="ignore"):
