@@ -5,11 +5,19 @@ Importing accelkit opens no device; ``accelkit.device()`` picks and opens one on
 >>> import accelkit as ak
 >>> x = ak.tensor([[1.0, 2.0], [3.0, 4.0]])
 >>> (x @ x.T).numpy()
+
+This is the top of the layering (DESIGN.md) and may import anything. Only ``errors`` is imported
+eagerly; every other public name loads its subpackage on first use (PEP 562), so importing a low
+layer (``accelkit.display``, ``accelkit.hardware``) does not pull in the layers above it.
 """
 
 from __future__ import annotations
 
-from . import ops
+import importlib
+import sys
+import types
+from typing import TYPE_CHECKING
+
 from .errors import (
     AccelkitError,
     ConfigError,
@@ -21,22 +29,60 @@ from .errors import (
     ShapeError,
     WeightsError,
 )
-from .hardware import Device, device, devices
-from .tensor import (
-    DType,
-    Tensor,
-    arange,
-    empty,
-    float16,
-    float32,
-    full,
-    int32,
-    ones,
-    tensor,
-    zeros,
-)
+
+if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs; at run time __getattr__ loads these
+    from . import ops, sharing
+    from .display import options
+    from .hardware import Device, device, devices
+    from .pool import Pool
+    from .profiler import profile
+    from .tensor import DType, Tensor, arange, empty, float16, float32, full, int32, ones, tensor, zeros
 
 __version__ = "0.1.0"
+
+#: public name -> (module that defines it, attribute there; None for the module itself)
+_LAZY: dict[str, tuple[str, str | None]] = {
+    "ops": (".ops", None),
+    "sharing": (".sharing", None),
+    "Device": (".hardware", "Device"),
+    "device": (".hardware", "device"),
+    "devices": (".hardware", "devices"),
+    "options": (".display", "options"),
+    "Pool": (".pool", "Pool"),
+    "profile": (".profiler", "profile"),
+    **{
+        name: (".tensor", name)
+        for name in "DType Tensor arange empty float16 float32 full int32 ones tensor zeros".split()
+    },
+}
+
+
+def __getattr__(name: str):
+    try:
+        module_name, attr = _LAZY[name]
+    except KeyError:
+        raise AttributeError(f"module 'accelkit' has no attribute {name!r}") from None
+    module = importlib.import_module(module_name, __name__)
+    value = module if attr is None else getattr(module, attr)
+    globals()[name] = value  # later lookups skip __getattr__
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))
+
+
+class _Accelkit(types.ModuleType):
+    """The package module: ``ak.tensor`` stays the function even once the ``accelkit.tensor``
+    subpackage is imported (the import system would otherwise bind the subpackage to that name)."""
+
+    def __setattr__(self, name: str, value) -> None:
+        if name == "tensor" and isinstance(value, types.ModuleType):
+            return
+        super().__setattr__(name, value)
+
+
+sys.modules[__name__].__class__ = _Accelkit
 
 
 def load(source, device=None, dtype=None, **kwargs):
@@ -47,26 +93,6 @@ def load(source, device=None, dtype=None, **kwargs):
     from .models.auto import load as _load
 
     return _load(source, device=device, dtype=dtype, **kwargs)
-
-
-def __getattr__(name):  # lazy, so that importing accelkit stays cheap and side-effect free
-    if name == "Pool":
-        from .pool import Pool
-
-        return Pool
-    if name == "options":
-        from .notebook.options import options
-
-        return options
-    if name == "sharing":
-        import importlib
-
-        return importlib.import_module(".sharing", __name__)
-    if name == "profile":
-        from .profiler import profile
-
-        return profile
-    raise AttributeError(f"module 'accelkit' has no attribute {name!r}")
 
 
 def load_ipython_extension(ipython):  # %load_ext accelkit
@@ -91,6 +117,7 @@ __all__ = [
     "InputError",
     "KernelError",
     "OutOfMemoryError",
+    "Pool",
     "ShapeError",
     "Tensor",
     "WeightsError",
@@ -105,6 +132,9 @@ __all__ = [
     "load",
     "ones",
     "ops",
+    "options",
+    "profile",
+    "sharing",
     "tensor",
     "zeros",
 ]

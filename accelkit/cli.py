@@ -129,10 +129,12 @@ def _cache(args) -> int:
         )
         for digest in report.bad:
             print(f"  bad: {digest}")
+        for path, why in report.failed:
+            print(f"  not removed: {path} ({why}); it is still there: remove it by hand")
         return 0 if report.ok else 1
-    freed = store.prune(keep=args.keep, dry_run=args.dry_run)
-    print(f"{'would free' if args.dry_run else 'freed'} {_mib(freed)} in {store.root}")
-    return 0
+    report = store.prune(keep=args.keep, dry_run=args.dry_run)
+    print(f"{store.root}: {report.summary()}")
+    return 0 if report.ok else 1
 
 
 def _mib(n: int) -> str:

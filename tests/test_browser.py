@@ -235,7 +235,7 @@ def _check_static_page(browser, deadline: float, work: Path) -> None:
 
     import accelkit as ak
     from accelkit import nn
-    from accelkit.notebook import reprs
+    from accelkit.hardware import DeviceList
 
     lin = nn.Linear(6, 3)
     lin.load_state_dict(
@@ -244,7 +244,7 @@ def _check_static_page(browser, deadline: float, work: Path) -> None:
     t = ak.tensor(np.linspace(-1, 1, 30, dtype=np.float32).reshape(5, 6), device="cpu")
     with ak.profile("cpu") as prof:
         ak.ops.softmax(t @ t.T).numpy()
-    body = "".join(x._repr_html_() for x in (reprs.DeviceList(ak.devices()), t, lin, prof))
+    body = "".join(x._repr_html_() for x in (DeviceList(ak.devices()), t, lin, prof))
     page_path = work / "reprs.html"
     page_path.write_text(f"<!doctype html><meta charset='utf-8'><body>{body}</body>", encoding="utf-8")
     page = browser.new_page(viewport={"width": 1100, "height": 1400})

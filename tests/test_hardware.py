@@ -18,15 +18,16 @@ import pytest
 
 import accelkit as ak
 from accelkit import hardware, ops
+from accelkit.hardware import discovery
 
 
 @pytest.fixture
 def fresh_hardware(monkeypatch):
     """A clean enumeration state for this test; the real one (and its open devices) comes back afterwards."""
-    monkeypatch.setattr(hardware, "_cache", {})
-    monkeypatch.setattr(hardware, "_enumeration", None)
-    monkeypatch.setattr(hardware, "_wgpu_problem", None)
-    monkeypatch.setattr(hardware, "_default_override", None)
+    monkeypatch.setattr(discovery, "_cache", {})
+    monkeypatch.setattr(discovery, "_enumeration", None)
+    monkeypatch.setattr(discovery, "_wgpu_problem", None)
+    monkeypatch.setattr(discovery, "_default_override", None)
     monkeypatch.delenv("ACCELKIT_DEVICE", raising=False)
     return monkeypatch
 
@@ -51,7 +52,7 @@ def fake_wgpu(monkeypatch, adapters):
     module = types.ModuleType("wgpu")
     module.gpu = types.SimpleNamespace(enumerate_adapters_sync=lambda: list(adapters))
     monkeypatch.setitem(sys.modules, "wgpu", module)
-    hardware._reset_for_tests()
+    discovery._reset_for_tests()
 
 
 DISCRETE = FakeAdapter("NVIDIA GeForce RTX 4090", "DiscreteGPU", vendor="NVIDIA")
@@ -70,11 +71,11 @@ def test_import_opens_no_device():
         """
         import json, sys
         import accelkit as ak
-        from accelkit import hardware
+        from accelkit.hardware import discovery
         r = {
             "wgpu_at_import": "wgpu" in sys.modules,
             "webgpu_backend_at_import": "accelkit.backends.webgpu" in sys.modules,
-            "enumerated_at_import": hardware._enumeration is not None,
+            "enumerated_at_import": discovery._enumeration is not None,
         }
         devs = ak.devices()
         r["wgpu_after_devices"] = "wgpu" in sys.modules
@@ -153,7 +154,7 @@ def test_ranking_of_fake_device_objects(fresh_hardware):
         fake("webgpu:1", "integrated"),
         fake("webgpu:0", "discrete"),
     ]
-    fresh_hardware.setattr(hardware, "_enumerate_webgpu", lambda: list(gpus))
+    fresh_hardware.setattr(discovery, "_enumerate_webgpu", lambda: list(gpus))
     devs = ak.devices()
     assert [d.spec for d in devs] == ["webgpu:0", "webgpu:1", "cpu", "webgpu:2", "webgpu:3"]
     assert ak.device().spec == "webgpu:0"
@@ -254,7 +255,7 @@ def test_set_default(fresh_hardware):
 
 def test_wgpu_missing_falls_back_to_cpu_naming_wgpu(fresh_hardware):
     fresh_hardware.setitem(sys.modules, "wgpu", None)  # `import wgpu` now raises ImportError
-    hardware._reset_for_tests()
+    discovery._reset_for_tests()
     devs = ak.devices()
     assert [d.spec for d in devs] == ["cpu"]
     best = ak.device()

@@ -18,10 +18,11 @@ import pytest
 
 import accelkit as ak
 from accelkit.io import Checkpoint
-from accelkit.models import base as models_base
-from accelkit.models.auto import bundled_name
-from accelkit.models.base import ModelOutput, bundled_dir, model_class
+from accelkit.models import registry
+from accelkit.models.auto import bundled_dir, bundled_name
 from accelkit.models.bert import BertConfig, BertForSequenceClassification, BertModel
+from accelkit.models.outputs import ModelOutput
+from accelkit.models.registry import model_class
 
 REFS = Path(__file__).parent / "fixtures" / "references"
 
@@ -248,7 +249,7 @@ def test_legacy_layer_norm_names(bert_dir, ref):
 
 
 def test_a_broken_model_file_only_breaks_its_own_models(monkeypatch):
-    monkeypatch.setitem(models_base._REGISTRY, ("whisper", None), "accelkit.models.no_such_module:Whisper")
+    monkeypatch.setitem(registry._REGISTRY, ("whisper", None), "accelkit.models.no_such_module:Whisper")
     with pytest.raises(ak.WeightsError, match="cannot import accelkit.models.no_such_module.Whisper"):
         model_class("whisper", "WhisperSomethingElse")
     assert model_class("bert", "BertModel") is BertModel

@@ -4,6 +4,7 @@ display options, and the widget views (without a browser; tests/test_browser.py 
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 import sys
@@ -19,9 +20,14 @@ from IPython.core.interactiveshell import InteractiveShell  # noqa: E402
 from IPython.utils.capture import capture_output  # noqa: E402
 
 import accelkit as ak  # noqa: E402
-from accelkit import hardware, nn  # noqa: E402
-from accelkit.notebook import options as opt  # noqa: E402
-from accelkit.notebook import reprs  # noqa: E402
+from accelkit import (  # noqa: E402
+    display,  # noqa: E402
+    hardware,
+    nn,
+)
+from accelkit.display import settings as opt  # noqa: E402
+from accelkit.hardware import DeviceList, discovery  # noqa: E402
+from accelkit.notebook import kernel  # noqa: E402
 from accelkit.profiler import Profile  # noqa: E402
 
 ADDRESS = re.compile(r"0x[0-9a-fA-F]{6,}")
@@ -79,7 +85,7 @@ def test_magics_registered(ip):
 
 def test_accel_devices(ip):
     devs = ip.run_line_magic("accel", "devices")
-    assert isinstance(devs, list) and isinstance(devs, reprs.DeviceList)
+    assert isinstance(devs, list) and isinstance(devs, DeviceList)
     assert [d.spec for d in devs] == [d.spec for d in ak.devices()]
     html = devs._repr_html_()
     assert "ak-repr ak-devices" in html and "<code>cpu</code>" in html and "best first" in html
@@ -95,7 +101,7 @@ def test_accel_use(ip):
     assert "default device: cpu" in out.stdout
     with capture_output():
         ip.run_line_magic("accel", "use auto")
-    assert hardware._default_override is None
+    assert discovery._default_override is None
     with pytest.raises(UsageError, match="accel use: .*unknown device spec 'tpu:3'"):
         ip.run_line_magic("accel", "use tpu:3")
 
@@ -204,7 +210,7 @@ def _objects():
     t = ak.tensor(np.linspace(-2, 2, 48, dtype=np.float32).reshape(6, 8), device="cpu")
     return {
         "device": ak.device("cpu"),
-        "devices": reprs.DeviceList(ak.devices()),
+        "devices": DeviceList(ak.devices()),
         "tensor": t,
         "module": _linear(),
         "profile": _profile(),
@@ -251,7 +257,7 @@ def test_reprs_are_deterministic_and_carry_the_key_fields(ip):
 
 def test_text_twins(ip):
     objs = _objects()
-    assert _formats(ip, objs["tensor"])["text/plain"].startswith("tensor[6, 8] float32 cpu 192B")
+    assert _formats(ip, objs["tensor"])["text/plain"].startswith("tensor[6, 8] float32 cpu 192 B")
     assert "weight (4, 6) float32" in _formats(ip, objs["module"])["text/plain"]
     assert "accelkit devices" in _formats(ip, objs["devices"])["text/plain"]
     assert _formats(ip, objs["profile"])["text/plain"].startswith("profile on cpu: 3 dispatches")
@@ -260,11 +266,11 @@ def test_text_twins(ip):
 RENDER = """
 import hashlib, numpy as np, accelkit as ak
 from accelkit import nn
-from accelkit.notebook import reprs
+from accelkit.hardware import DeviceList
 t = ak.tensor(np.linspace(-2, 2, 48, dtype=np.float32).reshape(6, 8), device="cpu")
 lin = nn.Linear(6, 4)
 lin.load_state_dict({"weight": np.ones((4, 6), np.float32), "bias": np.zeros(4, np.float32)}, device="cpu")
-out = t._repr_html_() + lin._repr_html_() + reprs.DeviceList(ak.devices())._repr_html_()
+out = t._repr_html_() + lin._repr_html_() + DeviceList(ak.devices())._repr_html_()
 print(hashlib.sha256(out.encode()).hexdigest())
 """
 
@@ -279,29 +285,29 @@ def test_html_is_the_same_in_a_fresh_process():
 
 
 def test_sections_collapse_without_ids_or_scripts():
-    html = reprs.section("limits", reprs.table([["a", 1]], ["k", "v"]), open=True, count=1)
+    html = display.section("limits", display.table([["a", 1]], ["k", "v"]), open=True, count=1)
     assert "<input type='checkbox' class='ak-toggle' aria-label='limits' checked>" in html
     assert "class='ak-section-body'" in html and "<td class='ak-num'>1</td>" in html
-    assert "checked" not in reprs.section("x", "body")
-    assert ".ak-toggle:checked ~ .ak-section-body" in reprs.css()
+    assert "checked" not in display.section("x", "body")
+    assert ".ak-toggle:checked ~ .ak-section-body" in display.css()
 
 
 def test_table_escapes_unless_raw():
-    html = reprs.table([["<b>", reprs.raw("<i>ok</i>"), 1.5, 12345]], ["a", "b", "c", "d"])
+    html = display.table([["<b>", display.raw("<i>ok</i>"), 1.5, 12345]], ["a", "b", "c", "d"])
     assert "&lt;b&gt;" in html and "<i>ok</i>" in html and ">1.5<" in html and ">12,345<" in html
 
 
 def test_tensor_flags_and_edge_cases():
     bad = ak.tensor(np.array([1.0, np.nan, np.inf, -1.0], dtype=np.float32), device="cpu")
-    html = reprs.tensor_html(bad)
+    html = display.tensor_html(bad)
     assert "NaN!1" in html and "Inf!1" in html and "ak-badge ak-error" in html
-    zeros = reprs.tensor_html(ak.zeros((3, 3), device="cpu"))
+    zeros = display.tensor_html(ak.zeros((3, 3), device="cpu"))
     assert "all zeros" in zeros and "class='ak-hist'" not in zeros
-    assert "empty" in reprs.tensor_html(ak.tensor(np.zeros((0, 3), dtype=np.float32), device="cpu"))
+    assert "empty" in display.tensor_html(ak.tensor(np.zeros((0, 3), dtype=np.float32), device="cpu"))
     big = ak.tensor(np.arange(10_000, dtype=np.float32).reshape(100, 100), device="cpu")
-    html = reprs.tensor_html(big)
+    html = display.tensor_html(big)
     assert "..." in html and html.count("<span style='height:") == opt.get_options().bins
-    ints = reprs.tensor_html(ak.tensor(np.arange(6, dtype=np.int32), device="cpu"))
+    ints = display.tensor_html(ak.tensor(np.arange(6, dtype=np.int32), device="cpu"))
     assert "x∈[0, 5]" in ints and "int32" in ints
 
 
@@ -323,25 +329,27 @@ def test_module_tree_marks_shared_and_tied_weights():
     )
     m.decoder.param("weight").tensor = m.encoder.param("weight").tensor
     m.encoder.param("bias").shared = "dedup: same bytes as base.bias"
-    html = reprs.module_html(m)
+    html = display.module_html(m)
     assert "tied with decoder.weight" in html and "tied with encoder.weight" in html
     assert "dedup: same bytes as base.bias" in html
     assert "3 shared, 64 B saved" in html
     assert html.count("class='ak-section'") == 2  # encoder, decoder
     with opt.options(max_rows=1):
-        assert "1 more submodules" in reprs.module_html(m)
+        assert "1 more submodules" in display.module_html(m)
 
 
 def test_device_repr_never_opens_a_device():
     gpus = [d for d in ak.devices() if d.backend_name == "webgpu" and not d.is_open]
     if not gpus:
         pytest.skip("no unopened WebGPU adapter")
-    html = reprs.device_html(gpus[0])
+    html = display.device_html(gpus[0])
     assert not gpus[0].is_open and "not opened yet" in html and "shader-f16" in html
 
 
 def test_memory_html_scales_to_a_limit():
-    html = reprs.memory_html({"allocated_bytes": 512, "peak_bytes": 1024, "limit_bytes": 4096, "buffers": 2})
+    html = display.memory_html(
+        {"allocated_bytes": 512, "peak_bytes": 1024, "limit_bytes": 4096, "buffers": 2}
+    )
     assert "width:12.5%" in html and "width:25.0%" in html and "4.0 KiB" in html and ">buffers<" in html
 
 
@@ -380,7 +388,7 @@ def test_widget_display_needs_a_live_kernel(ip, monkeypatch):
     with ak.options(display="widget"):
         assert dev._repr_mimebundle_() is None  # an in-process shell is no kernel: static HTML
         assert "text/html" in _formats(ip, dev)
-        monkeypatch.setattr(opt, "kernel_is_live", lambda: True)
+        monkeypatch.setattr(kernel, "kernel_is_live", lambda: True)
         monkeypatch.setattr(widgets, "kernel_is_live", lambda: True)
         bundle = _formats(ip, dev)
         assert widgets.WIDGET_MIME in bundle and "model_id" in bundle[widgets.WIDGET_MIME]
@@ -448,7 +456,7 @@ def test_views_of_objects():
     pytest.importorskip("ipywidgets")
     from accelkit.notebook.widgets import DeviceView, HTMLView, ProfileView, view
 
-    devices = view(reprs.DeviceList(ak.devices()))
+    devices = view(DeviceList(ak.devices()))
     assert isinstance(devices, DeviceView) and devices.selected is ak.devices()[0]
     prof = view(_profile())
     assert isinstance(prof, ProfileView) and "ak-repr ak-profile" in prof.table.value
@@ -457,3 +465,61 @@ def test_views_of_objects():
     tensor = view(ak.ones((2, 2), device="cpu"))
     assert isinstance(tensor, HTMLView) and "ak-repr ak-tensor" in tensor.widget.value
     assert set(tensor._repr_mimebundle_()) == {"text/plain", "text/html"}  # no kernel: no widget
+
+
+# ------------------------------------------------------------------------------------------- display hook
+
+
+def test_widget_view_is_a_hook_that_the_extension_registers(ip, monkeypatch):
+    """display imports no IPython: without the registered view, display="widget" falls back to static."""
+    dev = ak.device("cpu")
+    monkeypatch.setattr(kernel, "kernel_is_live", lambda: True)
+    monkeypatch.setattr(kernel, "widgets_available", lambda: False)  # the hook decides, not display
+    with ak.options(display="widget"):
+        assert dev._repr_mimebundle_() is None
+    calls = []
+    previous = display.set_widget_view(lambda obj, include, exclude: calls.append(obj) or {"x": 1})
+    try:
+        assert dev._repr_mimebundle_() is None  # display="auto": no widget asked for
+        with ak.options(display="widget"):
+            assert dev._repr_mimebundle_() == {"x": 1} and calls == [dev]
+        ip.run_line_magic("unload_ext", "accelkit")
+        with ak.options(display="widget"):
+            assert dev._repr_mimebundle_() is None
+    finally:
+        ip.run_line_magic("load_ext", "accelkit")
+    assert previous is kernel.widget_mimebundle
+    assert display.set_widget_view(previous) is kernel.widget_mimebundle  # load_ext put it back
+
+
+def test_options_reject_unknown_names_and_read_the_environment():
+    with pytest.raises(ak.AccelkitError, match="unknown option 'colour'"):
+        opt._validated({"colour": "red"})
+    with pytest.raises(ak.AccelkitError, match="live_interval must be a positive number"):
+        ak.options(live_interval=True)
+    code = "import accelkit as ak; print(ak.options().as_dict()['display'])"
+    for env, want in (("text", "text"), ("nonsense", "auto")):
+        out = subprocess.run(
+            [sys.executable, "-c", code],
+            capture_output=True,
+            text=True,
+            check=True,
+            env={**os.environ, "ACCELKIT_DISPLAY": env},
+        ).stdout.strip()
+        assert out == want, env
+
+
+def test_one_byte_and_count_formatter():
+    assert [display.format_bytes(n) for n in (0, 1023, 1536, 3 << 20, -2048)] == [
+        "0 B",
+        "1023 B",
+        "1.5 KiB",
+        "3.0 MiB",
+        "-2.0 KiB",
+    ]
+    assert [display.format_count(n) for n in (999, 1000, 1234567, 3 * 10**9)] == [
+        "999",
+        "1.00k",
+        "1.23M",
+        "3.00G",
+    ]

@@ -8,7 +8,7 @@ import numpy as np
 
 def test_import_opens_no_device():
     code = (
-        "import accelkit, sys; from accelkit import hardware as h; "
+        "import accelkit, sys; from accelkit.hardware import discovery as h; "
         "print(h._enumeration is None, 'wgpu' in sys.modules)"
     )
     out = subprocess.run(

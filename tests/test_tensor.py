@@ -603,12 +603,12 @@ def test_repr_one_liner(dev):
     t = ak.tensor(np.arange(12, dtype=np.float32).reshape(3, 4), device=dev)
     r = repr(t)
     assert "\n" not in r
-    for piece in ("[3, 4]", "float32", dev.spec, "48B", "x∈[0, 11]", "μ=5.5", "σ=3.452"):
+    for piece in ("[3, 4]", "float32", dev.spec, "48 B", "x∈[0, 11]", "μ=5.5", "σ=3.452"):
         assert piece in r, (piece, r)
     assert "NaN" not in r and "Inf" not in r
     big = ak.zeros(1024, 256, device=dev)
     r = repr(big)
-    assert "1.0MiB" in r and "\n" not in r and "all zeros" in r
+    assert "1.0 MiB" in r and "\n" not in r and "all zeros" in r
     wide = ak.tensor(np.array([1e-8, -123456.7, 3, 4, 5, 6, 7, 8.5]), device=dev)
     assert "\n" not in repr(wide)
 
@@ -623,15 +623,15 @@ def test_repr_flags_nan_and_inf(dev):
 
 def test_repr_int_empty_view_f16(dev):
     r = repr(ak.tensor([3, -1, 7], device=dev))
-    assert "int32" in r and "x∈[-1, 7]" in r and "12B" in r and "μ" not in r
+    assert "int32" in r and "x∈[-1, 7]" in r and "12 B" in r and "μ" not in r
     r = repr(ak.zeros(0, 3, device=dev))
-    assert "[0, 3]" in r and "empty" in r and "0B" in r
+    assert "[0, 3]" in r and "empty" in r and "0 B" in r
     r = repr(ak.tensor(np.arange(6.0).reshape(2, 3), device=dev).T)
     assert "[3, 2]" in r and "view" in r
     assert "[]" in repr(ak.tensor(1.5, device=dev))
     if dev.supports_f16:
         r = repr(ak.ones(4, dtype="float16", device=dev))
-        assert "float16" in r and "8B" in r
+        assert "float16" in r and "8 B" in r
 
 
 # ============================================================================ property-based

@@ -19,18 +19,9 @@ import numpy as np
 from .. import nn, ops
 from ..errors import ConfigError, InputError
 from ..tensor.tensor import Tensor
-from .base import (
-    ACTIVATIONS,
-    Config,
-    ModelOutput,
-    ModuleList,
-    PreTrainedModel,
-    QKVSelfAttention,
-    check_activation,
-    labels_from_config,
-    positive,
-    top_labels,
-)
+from .config import ACTIVATIONS, Config, check_activation, labels_from_config, positive
+from .model import PreTrainedModel
+from .outputs import ModelOutput, top_labels
 
 
 @dataclasses.dataclass
@@ -85,6 +76,8 @@ class BertConfig(Config):
 
 
 class BertEmbeddings(nn.Module):
+    """word + position + token type embeddings, then LayerNorm (the three sums ride in its kernel)."""
+
     def __init__(self, config: BertConfig) -> None:
         super().__init__()
         c = config.hidden_size
@@ -97,35 +90,43 @@ class BertEmbeddings(nn.Module):
         t = input_ids.shape[1]
         x = self.word_embeddings(input_ids) + self.position_embeddings.weight[:t]  # (B, T, C)
         if token_type_ids is None:  # all type 0: one row, broadcast
-            return self.LayerNorm(x + self.token_type_embeddings.weight[0])
-        return self.LayerNorm(x, residual=self.token_type_embeddings(token_type_ids))
+            return self.LayerNorm(x + self.token_type_embeddings.weight[0])  # (B, T, C)
+        return self.LayerNorm(x, residual=self.token_type_embeddings(token_type_ids))  # (B, T, C)
 
 
-class BertSelfAttention(QKVSelfAttention):
-    """query/key/value fused into one matmul after loading; (B, T, C) -> (B, T, C)."""
+class BertSelfAttention(nn.QKVSelfAttention):
+    """Multi-head self-attention: ``query``/``key``/``value`` Linears, fused into one (3C, C) matmul after loading."""
 
     def __init__(self, config: BertConfig) -> None:
         super().__init__(config.hidden_size, config.num_attention_heads)
 
+    def __call__(self, x: Tensor, mask: Tensor | None) -> Tensor:
+        q, k, v = self.project(x)  # (B, T, C) each, from one (B, T, 3C) matmul
+        # per head (B, H, T, D): softmax(q k^T / sqrt(D) + mask) v, mask 0 on tokens, large negative on padding;
+        # the kernel writes the heads straight back into (B, T, H, D)
+        return nn.multi_head_attention(q, k, v, self.num_heads, mask)  # (B, T, C)
 
-class BertSelfOutput(nn.Module):
-    def __init__(self, config: BertConfig) -> None:
+
+class BertOutput(nn.Module):
+    """``dense`` back to hidden_size, then LayerNorm(x + residual) in one kernel (after attention and after the MLP)."""
+
+    def __init__(self, in_features: int, config: BertConfig) -> None:
         super().__init__()
-        self.dense = nn.Linear(config.hidden_size, config.hidden_size)
+        self.dense = nn.Linear(in_features, config.hidden_size)
         self.LayerNorm = nn.LayerNorm(config.hidden_size, config.layer_norm_eps)
 
     def __call__(self, h: Tensor, residual: Tensor) -> Tensor:
-        return self.LayerNorm(self.dense(h), residual=residual)
+        return self.LayerNorm(self.dense(h), residual=residual)  # (B, T, C)
 
 
 class BertAttention(nn.Module):
     def __init__(self, config: BertConfig) -> None:
         super().__init__()
         self.self = BertSelfAttention(config)
-        self.output = BertSelfOutput(config)
+        self.output = BertOutput(config.hidden_size, config)
 
     def __call__(self, x: Tensor, mask: Tensor | None) -> Tensor:
-        return self.output(self.self(x, mask), x)
+        return self.output(self.self(x, mask), x)  # LayerNorm(x + dense(attn(x))), (B, T, C)
 
 
 class BertIntermediate(nn.Module):
@@ -135,39 +136,31 @@ class BertIntermediate(nn.Module):
         self.activation = ACTIVATIONS[config.hidden_act]
 
     def __call__(self, x: Tensor) -> Tensor:
-        return self.dense(x, activation=self.activation)  # bias + GELU in the matmul epilogue
-
-
-class BertOutput(nn.Module):
-    def __init__(self, config: BertConfig) -> None:
-        super().__init__()
-        self.dense = nn.Linear(config.intermediate_size, config.hidden_size)
-        self.LayerNorm = nn.LayerNorm(config.hidden_size, config.layer_norm_eps)
-
-    def __call__(self, h: Tensor, residual: Tensor) -> Tensor:
-        return self.LayerNorm(self.dense(h), residual=residual)
+        return self.dense(x, activation=self.activation)  # (B, T, I), bias + GELU in the matmul epilogue
 
 
 class BertLayer(nn.Module):
+    """Post-LN: x = LN(x + attn(x)); x = LN(x + mlp(x))."""
+
     def __init__(self, config: BertConfig) -> None:
         super().__init__()
         self.attention = BertAttention(config)
         self.intermediate = BertIntermediate(config)
-        self.output = BertOutput(config)
+        self.output = BertOutput(config.intermediate_size, config)
 
     def __call__(self, x: Tensor, mask: Tensor | None) -> Tensor:
-        x = self.attention(x, mask)  # post-LN: LayerNorm(x + attn(x))
-        return self.output(self.intermediate(x), x)  # LayerNorm(x + mlp(x))
+        x = self.attention(x, mask)  # (B, T, C)
+        return self.output(self.intermediate(x), x)  # (B, T, I) -> (B, T, C)
 
 
 class BertEncoder(nn.Module):
     def __init__(self, config: BertConfig) -> None:
         super().__init__()
-        self.layer = ModuleList(BertLayer(config) for _ in range(config.num_hidden_layers))
+        self.layer = nn.ModuleList(BertLayer(config) for _ in range(config.num_hidden_layers))
 
     def __call__(self, x: Tensor, mask: Tensor | None, hidden_states: list | None = None) -> Tensor:
         for layer in self.layer:
-            x = layer(x, mask)
+            x = layer(x, mask)  # (B, T, C)
             if hidden_states is not None:
                 hidden_states.append(x)
         return x

@@ -19,18 +19,9 @@ import numpy as np
 from .. import nn, ops
 from ..errors import ConfigError, InputError
 from ..tensor.tensor import Tensor
-from .base import (
-    ACTIVATIONS,
-    Config,
-    ModelOutput,
-    ModuleList,
-    PreTrainedModel,
-    QKVSelfAttention,
-    check_activation,
-    labels_from_config,
-    positive,
-    top_labels,
-)
+from .config import ACTIVATIONS, Config, check_activation, labels_from_config, positive
+from .model import PreTrainedModel
+from .outputs import ModelOutput, top_labels
 
 
 @dataclasses.dataclass
@@ -87,6 +78,8 @@ class ViTConfig(Config):
 
 
 class ViTPatchEmbeddings(nn.Module):
+    """Cut the image into patch_size x patch_size patches and project each to hidden_size."""
+
     def __init__(self, config: ViTConfig) -> None:
         super().__init__()
         p = config.patch_size
@@ -99,6 +92,8 @@ class ViTPatchEmbeddings(nn.Module):
 
 
 class ViTEmbeddings(nn.Module):
+    """[CLS] token + patch embeddings, plus learned position embeddings."""
+
     def __init__(self, config: ViTConfig) -> None:
         super().__init__()
         c = config.hidden_size
@@ -110,33 +105,40 @@ class ViTEmbeddings(nn.Module):
         patches = self.patch_embeddings(pixel_values)  # (B, N, C)
         b, _, c = patches.shape
         x = ops.concat([self.cls_token.expand(b, 1, c), patches], axis=1)  # (B, N+1, C)
-        return x + self.position_embeddings
+        return x + self.position_embeddings  # (B, N+1, C)
 
 
-class ViTSelfAttention(QKVSelfAttention):
-    """query/key/value (bias per qkv_bias) fused into one matmul after loading; no mask."""
+class ViTSelfAttention(nn.QKVSelfAttention):
+    """Multi-head self-attention: ``query``/``key``/``value`` (bias per qkv_bias), fused into one matmul after loading."""
 
     def __init__(self, config: ViTConfig) -> None:
         super().__init__(config.hidden_size, config.num_attention_heads, bias=config.qkv_bias)
 
+    def __call__(self, x: Tensor) -> Tensor:
+        q, k, v = self.project(x)  # (B, T, C) each, from one (B, T, 3C) matmul
+        # per head (B, H, T, D): softmax(q k^T / sqrt(D)) v over all tokens (no mask: every image is full)
+        return nn.multi_head_attention(q, k, v, self.num_heads)  # (B, T, C)
 
-class ViTSelfOutput(nn.Module):
-    def __init__(self, config: ViTConfig) -> None:
+
+class ViTOutput(nn.Module):
+    """``dense`` back to hidden_size (after attention and after the MLP); the residual is added by the layer."""
+
+    def __init__(self, in_features: int, config: ViTConfig) -> None:
         super().__init__()
-        self.dense = nn.Linear(config.hidden_size, config.hidden_size)
+        self.dense = nn.Linear(in_features, config.hidden_size)
 
     def __call__(self, h: Tensor) -> Tensor:
-        return self.dense(h)
+        return self.dense(h)  # (B, T, C)
 
 
 class ViTAttention(nn.Module):
     def __init__(self, config: ViTConfig) -> None:
         super().__init__()
         self.attention = ViTSelfAttention(config)
-        self.output = ViTSelfOutput(config)
+        self.output = ViTOutput(config.hidden_size, config)
 
     def __call__(self, x: Tensor) -> Tensor:
-        return self.output(self.attention(x))
+        return self.output(self.attention(x))  # (B, T, C)
 
 
 class ViTIntermediate(nn.Module):
@@ -146,40 +148,33 @@ class ViTIntermediate(nn.Module):
         self.activation = ACTIVATIONS[config.hidden_act]
 
     def __call__(self, x: Tensor) -> Tensor:
-        return self.dense(x, activation=self.activation)  # bias + GELU in the matmul epilogue
-
-
-class ViTOutput(nn.Module):
-    def __init__(self, config: ViTConfig) -> None:
-        super().__init__()
-        self.dense = nn.Linear(config.intermediate_size, config.hidden_size)
-
-    def __call__(self, h: Tensor) -> Tensor:
-        return self.dense(h)
+        return self.dense(x, activation=self.activation)  # (B, T, I), bias + GELU in the matmul epilogue
 
 
 class ViTLayer(nn.Module):
+    """Pre-LN: x = x + attn(LN(x)); x = x + mlp(LN(x))."""
+
     def __init__(self, config: ViTConfig) -> None:
         super().__init__()
         self.layernorm_before = nn.LayerNorm(config.hidden_size, config.layer_norm_eps)
         self.attention = ViTAttention(config)
         self.layernorm_after = nn.LayerNorm(config.hidden_size, config.layer_norm_eps)
         self.intermediate = ViTIntermediate(config)
-        self.output = ViTOutput(config)
+        self.output = ViTOutput(config.intermediate_size, config)
 
     def __call__(self, x: Tensor) -> Tensor:
-        x = x + self.attention(self.layernorm_before(x))  # pre-LN
-        return x + self.output(self.intermediate(self.layernorm_after(x)))
+        x = x + self.attention(self.layernorm_before(x))  # (B, T, C)
+        return x + self.output(self.intermediate(self.layernorm_after(x)))  # (B, T, I) -> (B, T, C)
 
 
 class ViTEncoder(nn.Module):
     def __init__(self, config: ViTConfig) -> None:
         super().__init__()
-        self.layer = ModuleList(ViTLayer(config) for _ in range(config.num_hidden_layers))
+        self.layer = nn.ModuleList(ViTLayer(config) for _ in range(config.num_hidden_layers))
 
     def __call__(self, x: Tensor, hidden_states: list | None = None) -> Tensor:
         for layer in self.layer:
-            x = layer(x)
+            x = layer(x)  # (B, T, C)
             if hidden_states is not None:
                 hidden_states.append(x)
         return x

@@ -1,36 +1,43 @@
-"""The notebook layer: reprs (text, static HTML, ipywidgets views), ``%accel`` magics, display options.
+"""The notebook layer: what needs IPython: the ``%accel`` magics, ipywidgets views, the extension hooks.
 
-``%load_ext accelkit`` registers the ``%accel`` magics and, where ipywidgets is installed and a
-kernel is attached, a progress widget for long weight-store tasks (downloads, hashing, uploads).
+``%load_ext accelkit`` registers the ``%accel`` magics, the widget view that
+``ak.options(display="widget")`` shows (through ``accelkit.display.set_widget_view``), and, where
+ipywidgets is installed and a kernel is attached, a progress widget for long weight-store tasks
+(downloads, hashing, uploads). The static reprs and the options live in ``accelkit.display``.
 
-- ``accelkit.notebook.reprs``: static HTML for devices, tensors, modules, profiles, memory, and the
-  pieces (``section``, ``table``, ...) other reprs reuse.
-- ``accelkit.notebook.widgets``: ``LiveView``, ``DeviceView``, ``ProfileView``, ``ProgressView``.
-- ``accelkit.notebook.options``: ``ak.options(display="text" | "html" | "widget" | "auto", ...)``.
+- ``magics``: ``AccelMagics`` (``%accel devices | use | memory | profile | bench``).
+- ``widgets``: ``LiveView``, ``DeviceView``, ``ProfileView``, ``ProgressView``, ``view``.
+- ``kernel``: ``kernel_is_live``, ``widgets_available``, ``widget_mimebundle``.
+
+May import: every layer below it; only ``bench`` and ``cli`` sit above.
 """
 
 from __future__ import annotations
+
+from ..display import set_widget_view
+from ..io.store import add_progress_hook
+from .kernel import widget_mimebundle, widgets_available
 
 _remove_progress_hook = None
 
 
 def load_ipython_extension(ipython) -> None:
-    """Register the ``%accel`` magics (and the progress widget hook) with ``ipython``."""
+    """Register the ``%accel`` magics, the widget view and the progress widget hook with ``ipython``."""
     global _remove_progress_hook
-    from .magics import AccelMagics
-    from .options import widgets_available
+    from .magics import AccelMagics  # needs IPython, which importing accelkit.notebook does not
 
     ipython.register_magics(AccelMagics)
+    set_widget_view(widget_mimebundle)
     if _remove_progress_hook is None and widgets_available():
-        from ..io.store import add_progress_hook
-        from .widgets import AutoProgress
+        from .widgets import AutoProgress  # needs ipywidgets
 
         _remove_progress_hook = add_progress_hook(AutoProgress(ipython))
 
 
 def unload_ipython_extension(ipython) -> None:
-    """Take the progress hook away again (``%unload_ext accelkit``); the magics stay registered."""
+    """Take the widget view and the progress hook away again (``%unload_ext accelkit``); the magics stay."""
     global _remove_progress_hook
+    set_widget_view(None)
     if _remove_progress_hook is not None:
         _remove_progress_hook()
         _remove_progress_hook = None

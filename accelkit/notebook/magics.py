@@ -18,8 +18,12 @@ import re
 from IPython.core import magic_arguments as ma
 from IPython.core.error import UsageError
 from IPython.core.magic import Magics, line_cell_magic, magics_class
+from IPython.display import display
 
 from ..errors import AccelkitError
+from ..hardware import DeviceList, MemoryReport, device, devices, set_default
+from ..profiler import TimelinePlot, profile, timeline_png
+from .kernel import kernel_is_live
 
 # ------------------------------------------------------------------------------------- sub-commands
 # Each function below only carries its parser (magic_arguments builds it from the decorators).
@@ -175,9 +179,6 @@ class AccelMagics(Magics):
 
     # ---------------------------------------------------------------------------- commands
     def _devices(self, args, cell):
-        from ..hardware import devices
-        from .reprs import DeviceList
-
         devs = DeviceList(devices())
         if args.json:
             print(json.dumps([d.describe() for d in devs], indent=2, default=str))
@@ -185,8 +186,6 @@ class AccelMagics(Magics):
         return devs
 
     def _use(self, args, cell):
-        from ..hardware import set_default
-
         spec = None if args.spec.lower() in ("auto", "none", "best", "default") else args.spec
         dev = set_default(spec)
         why = f" ({dev.fallback_reason})" if dev.fallback_reason else ""
@@ -195,29 +194,14 @@ class AccelMagics(Magics):
         return None
 
     def _memory(self, args, cell):
-        from ..hardware import device, devices
-        from .reprs import MemoryReport
-
         if args.specs:
             devs = [device(s) for s in args.specs]
         else:
             default = device()
             devs = [default] + [d for d in devices() if d.is_open and d is not default]
-        entries = []
-        for d in devs:
-            entries.append((d.spec, d.name, d.memory()))
-            if args.reset_peak:
-                d.reset_peak()
-        return MemoryReport(entries)
+        return MemoryReport.of(devs, reset_peak=args.reset_peak)
 
     def _profile(self, args, cell):
-        from IPython.display import display
-
-        from ..hardware import device
-        from ..profiler import profile
-        from .options import kernel_is_live
-        from .reprs import TimelinePlot, timeline_png
-
         code = cell if cell is not None else args.statement
         if not code.strip():
             raise UsageError(

@@ -18,18 +18,25 @@ import weakref
 from collections.abc import Callable
 
 import ipywidgets as w
+from IPython.display import display
 
-from .options import get_options, html_enabled, kernel_is_live
-from .reprs import (
-    DeviceList,
+from ..display import (
     device_html,
+    device_text,
+    devices_html,
+    devices_text,
     esc,
-    fmt_bytes,
+    format_bytes,
+    get_options,
+    html_enabled,
     html_of,
     profile_html,
-    text_of,
-    timeline_png,
 )
+from ..hardware import Device, DeviceList, set_default
+from ..hardware import devices as all_devices
+from ..io.store import add_progress_hook
+from ..profiler import Profile, timeline_png
+from .kernel import kernel_is_live
 
 WIDGET_MIME = "application/vnd.jupyter.widget-view+json"
 
@@ -195,9 +202,6 @@ class DeviceView(View):
     refresh button (memory changes as work runs), and a button that makes it the default device."""
 
     def __init__(self, devices=None, *, live: bool = False, interval: float | None = None) -> None:
-        from ..hardware import Device
-        from ..hardware import devices as all_devices
-
         if devices is None:
             devices = all_devices()
         if isinstance(devices, Device):
@@ -227,17 +231,17 @@ class DeviceView(View):
         return self.devices[self.picker.value]
 
     def _use(self) -> None:
-        from ..hardware import set_default
-
         dev = set_default(self.selected.spec)
         self.status.value = f"<span>default device is now <code>{esc(dev.spec)}</code></span>"
         self.detail.refresh()
 
     def text(self) -> str:
-        return text_of(self.devices if len(self.devices) > 1 else self.devices[0])
+        return devices_text(self.devices) if len(self.devices) > 1 else device_text(self.devices[0])
 
     def html(self) -> str | None:
-        return html_of(self.devices if len(self.devices) > 1 else self.devices[0])
+        if not html_enabled():
+            return None
+        return devices_html(self.devices) if len(self.devices) > 1 else device_html(self.devices[0])
 
     def close(self) -> None:
         self.detail.stop()
@@ -321,8 +325,6 @@ class ProgressView(View):
 
     def attach(self) -> ProgressView:
         """Listen to ``accelkit.io.store.add_progress_hook``."""
-        from ..io.store import add_progress_hook
-
         if self._remove is None:
             self._remove = add_progress_hook(self)
         return self
@@ -367,7 +369,7 @@ class ProgressView(View):
 
 def _amount(done: int, total: int, unit: str) -> str:
     if unit == "B":
-        return f"{fmt_bytes(done)} / {fmt_bytes(total)}"
+        return f"{format_bytes(done)} / {format_bytes(total)}"
     return f"{done:,} / {total:,} {unit}"
 
 
@@ -388,8 +390,6 @@ class AutoProgress:
         if self.view is None or self.cell != count:
             if event.finished:
                 return
-            from IPython.display import display
-
             self.view, self.cell = ProgressView(), count
             display(self.view)
         self.view(event)
@@ -403,10 +403,10 @@ class HTMLView(View):
 
     def __init__(self, obj) -> None:
         self.obj = obj
-        self.widget = w.HTML(value=html_of(obj) or f"<pre>{esc(text_of(obj))}</pre>")
+        self.widget = w.HTML(value=html_of(obj) or f"<pre>{esc(repr(obj))}</pre>")
 
     def text(self) -> str:
-        return text_of(self.obj)
+        return repr(self.obj)
 
     def html(self) -> str | None:
         return self.widget.value
@@ -415,9 +415,6 @@ class HTMLView(View):
 def view(obj, **kwargs) -> View:
     """The widget view of an accelkit object: devices -> DeviceView, a Profile -> ProfileView,
     anything else with an HTML repr (a Tensor, a Module) -> HTMLView."""
-    from ..hardware import Device
-    from ..profiler import Profile
-
     if isinstance(obj, View):
         return obj
     if isinstance(obj, Device) or (isinstance(obj, list) and obj and all(isinstance(d, Device) for d in obj)):

@@ -368,7 +368,7 @@ def _internal(method: str | None) -> bool:
 
 def _to_host(value):
     """Tensors (also inside ModelOutputs, lists, tuples, dicts) -> numpy arrays; anything else as is."""
-    from ..models.base import ModelOutput
+    from ..models.outputs import ModelOutput
     from ..tensor.tensor import Tensor
 
     if isinstance(value, Tensor):

@@ -69,7 +69,7 @@ def _rows(value, sizes: list[int], lengths: list[int] | None = None):
 
 
 def _split_output(output, sizes: list[int], lengths: list[int] | None = None) -> list:
-    from ..models.base import ModelOutput
+    from ..models.outputs import ModelOutput
 
     if isinstance(output, ModelOutput):
         fields = {k: _rows(v, sizes, lengths) for k, v in output.items()}

@@ -12,7 +12,7 @@ from collections import deque
 
 import numpy as np
 
-from ..notebook.reprs import fmt_bytes
+from ..display import format_bytes, format_ms, html_enabled, mimebundle, pool_stats_html
 
 #: latencies kept for the percentiles (the most recent ones)
 LATENCY_WINDOW = 2048
@@ -98,10 +98,6 @@ class StatsRecorder:
         return PoolStats(data)
 
 
-def _ms(v) -> str:
-    return "-" if v is None else f"{v:.2f} ms"
-
-
 class PoolStats:
     """A snapshot of a pool: request counts, queue depth, p50/p95/p99 latency (submit to result),
     throughput (requests finished per second since the first submit, idle time included) and
@@ -129,21 +125,21 @@ class PoolStats:
         lines = [
             f"pool: {d['completed']} done, {d['failed']} failed, {d['cancelled']} cancelled of {d['submitted']} "
             f"submitted; queue {d['queue_depth']}, running {d['in_flight']}",
-            f"  latency p50 {_ms(d['p50_ms'])}, p95 {_ms(d['p95_ms'])}, p99 {_ms(d['p99_ms'])}; throughput {rps}",
+            f"  latency p50 {format_ms(d['p50_ms'])}, p95 {format_ms(d['p95_ms'])}, p99 {format_ms(d['p99_ms'])}; throughput {rps}",
             f"  {d['batches']} batches, mean {d['mean_batch_size']:.2f} requests, largest {d['largest_batch']}",
         ]
         for m in d["models"]:
             state = "loaded" if m["loaded"] else "evicted" if m["loads"] else "not loaded"
             lines.append(
                 f"  model {m['name']} on {m['device'] or '-'}: {state}{' (pinned)' if m['pinned'] else ''}, "
-                f"{'-' if m['bytes'] is None else fmt_bytes(m['bytes'])} measured at load, {m['loads']} loads, {m['evictions']} evictions, "
+                f"{'-' if m['bytes'] is None else format_bytes(m['bytes'])} measured at load, {m['loads']} loads, {m['evictions']} evictions, "
                 f"{m['requests']} requests, {m['queued']} queued"
             )
         for dev in d["devices"]:
-            budget = f" of budget {fmt_bytes(dev['budget'])}" if dev["budget"] is not None else ""
+            budget = f" of budget {format_bytes(dev['budget'])}" if dev["budget"] is not None else ""
             lines.append(
-                f"  device {dev['device']}: queue {dev['queue']}, pool uses {fmt_bytes(dev['used_bytes'])}{budget}, "
-                f"allocated {fmt_bytes(dev['allocated_bytes'])}, peak {fmt_bytes(dev['peak_bytes'])}"
+                f"  device {dev['device']}: queue {dev['queue']}, pool uses {format_bytes(dev['used_bytes'])}{budget}, "
+                f"allocated {format_bytes(dev['allocated_bytes'])}, peak {format_bytes(dev['peak_bytes'])}"
             )
         return "\n".join(lines)
 
@@ -153,81 +149,9 @@ class PoolStats:
         return self.text()
 
     def _repr_html_(self) -> str | None:
-        try:
-            from ..notebook import reprs
-            from ..notebook.options import html_enabled
-        except ImportError:  # pragma: no cover
-            import html
+        return pool_stats_html(self) if html_enabled() else None
 
-            return f"<pre>{html.escape(self.text())}</pre>"
-        if not html_enabled():
-            return None
-        d = self._data
-        rps = "-" if d["throughput_rps"] is None else f"{d['throughput_rps']:.1f} req/s"
-        head = reprs.header(
-            "pool",
-            reprs.badge(f"{d['completed']} done", "ok"),
-            reprs.badge(f"{d['failed']} failed", "error" if d["failed"] else ""),
-            reprs.badge(f"queue {d['queue_depth']}", "warn" if d["queue_depth"] else ""),
-            reprs.badge(rps, "accent"),
-        )
-        summary = reprs.kv_table(
-            [
-                ("latency p50 / p95 / p99", f"{_ms(d['p50_ms'])} / {_ms(d['p95_ms'])} / {_ms(d['p99_ms'])}"),
-                (
-                    "batches",
-                    f"{d['batches']} (mean {d['mean_batch_size']:.2f}, largest {d['largest_batch']})",
-                ),
-                (
-                    "submitted / running / cancelled",
-                    f"{d['submitted']} / {d['in_flight']} / {d['cancelled']}",
-                ),
-            ]
-        )
-        models = reprs.table(
-            [
-                [
-                    m["name"],
-                    m["device"] or "-",
-                    "yes" if m["loaded"] else "no",
-                    "-" if m["bytes"] is None else reprs.fmt_bytes(m["bytes"]),
-                    m["loads"],
-                    m["evictions"],
-                    m["requests"],
-                    m["queued"],
-                ]
-                for m in d["models"]
-            ],
-            ["model", "device", "loaded", "bytes at load", "loads", "evictions", "requests", "queued"],
-            numeric=(3, 4, 5, 6, 7),
-        )
-        rows = []
-        for dev in d["devices"]:
-            budget = dev["budget"]
-            fill = reprs.raw(reprs.bar(dev["used_bytes"] / budget)) if budget else ""
-            rows.append(
-                [
-                    dev["device"],
-                    dev["queue"],
-                    reprs.fmt_bytes(dev["used_bytes"]),
-                    reprs.fmt_bytes(budget) if budget is not None else "-",
-                    fill,
-                    reprs.fmt_bytes(dev["allocated_bytes"]),
-                    reprs.fmt_bytes(dev["peak_bytes"]),
-                ]
-            )
-        devices = reprs.table(
-            rows, ["device", "queue", "pool uses", "budget", "", "allocated", "peak"], numeric=(1, 2, 3, 5, 6)
-        )
-        body = head + summary + reprs.section("models", models, open=True, count=len(d["models"]))
-        body += reprs.section("devices", devices, open=True, count=len(d["devices"]))
-        return reprs.repr_block(self.text(), body, "pool")
-
-    def _repr_mimebundle_(self, include=None, exclude=None):
-        try:
-            from ..notebook.reprs import mimebundle
-        except ImportError:  # pragma: no cover
-            return None
+    def _repr_mimebundle_(self, include=None, exclude=None):  # a widget view with options(display="widget")
         return mimebundle(self, include, exclude)
 
 

@@ -1,16 +1,12 @@
 """The sharing report: published tensors (owner, consumers, views, bytes saved) and deduplicated weights.
 
-Text and static HTML (through ``accelkit.notebook.reprs`` when it is there), deterministic: no ids,
-no addresses, no times of day.
+Text here, static HTML in ``accelkit.display.sharing``; both deterministic: no ids, no addresses, no
+times of day.
 """
 
 from __future__ import annotations
 
-from ..notebook.reprs import fmt_bytes
-
-
-def _consumers(row: dict) -> str:
-    return ", ".join(f"{k} x{v}" if v > 1 else k for k, v in row["consumers"].items()) or "-"
+from ..display import consumers_text, format_bytes, html_enabled, mimebundle, sharing_report_html
 
 
 class SharingReport:
@@ -47,8 +43,8 @@ class SharingReport:
     def _summary(self) -> str:
         return (
             f"{len(self.entries)} published, {self.totals.get('views_served', 0)} views served "
-            f"({fmt_bytes(self.totals.get('bytes_saved', 0))} not copied); "
-            f"{len(self.dedup)} deduplicated weights saving {fmt_bytes(self.dedup_bytes_saved)} now"
+            f"({format_bytes(self.totals.get('bytes_saved', 0))} not copied); "
+            f"{len(self.dedup)} deduplicated weights saving {format_bytes(self.dedup_bytes_saved)} now"
         )
 
     def text(self, detail: bool = False) -> str:
@@ -59,22 +55,22 @@ class SharingReport:
             for r in self.entries:
                 lines.append(
                     f"  {r['name']}  {list(r['shape'])} {r['dtype']} on {r['device']}  "
-                    f"{fmt_bytes(r['device_bytes'])} on device  owner {r['owner']}  "
-                    f"holders {r['refcount']}  consumers: {_consumers(r)}  views {r['views']}  "
-                    f"saved {fmt_bytes(r['saved_bytes'])}"
+                    f"{format_bytes(r['device_bytes'])} on device  owner {r['owner']}  "
+                    f"holders {r['refcount']}  consumers: {consumers_text(r)}  views {r['views']}  "
+                    f"saved {format_bytes(r['saved_bytes'])}"
                 )
         if self.dedup:
             lines.append("deduplicated weights (by the models sharing them):")
             for users, rows in self.dedup_groups():
                 lines.append(
                     f"  {', '.join(users)}: {len(rows)} tensors, "
-                    f"{fmt_bytes(sum(r['device_bytes'] for r in rows))} on device once, "
-                    f"saved {fmt_bytes(sum(r['saved_bytes'] for r in rows))}"
+                    f"{format_bytes(sum(r['device_bytes'] for r in rows))} on device once, "
+                    f"saved {format_bytes(sum(r['saved_bytes'] for r in rows))}"
                 )
                 if detail:
                     for r in rows:
                         lines.append(
-                            f"    {r['tensor']} ({r['kind']}, {r['dtype']})  {fmt_bytes(r['device_bytes'])}"
+                            f"    {r['tensor']} ({r['kind']}, {r['dtype']})  {format_bytes(r['device_bytes'])}"
                         )
         return "\n".join(lines)
 
@@ -93,95 +89,9 @@ class SharingReport:
 
     # ------------------------------------------------------------------ html
     def _repr_html_(self) -> str | None:
-        try:
-            from ..notebook import reprs
-            from ..notebook.options import html_enabled
-        except ImportError:  # pragma: no cover - the notebook layer is optional
-            import html
+        return sharing_report_html(self) if html_enabled() else None
 
-            return f"<pre>{html.escape(self.text())}</pre>"
-        if not html_enabled():
-            return None
-        pub_rows = [
-            [
-                r["name"],
-                str(list(r["shape"])),
-                r["dtype"],
-                r["device"],
-                reprs.fmt_bytes(r["device_bytes"]),
-                r["owner"],
-                r["refcount"],
-                _consumers(r),
-                r["views"],
-                reprs.fmt_bytes(r["saved_bytes"]),
-            ]
-            for r in self.entries
-        ]
-        pub = reprs.table(
-            pub_rows,
-            [
-                "name",
-                "shape",
-                "dtype",
-                "device",
-                "device bytes",
-                "owner",
-                "holders",
-                "consumers",
-                "views",
-                "saved",
-            ],
-            numeric=(4, 6, 8, 9),
-        )
-        groups = reprs.table(
-            [
-                [
-                    ", ".join(users),
-                    len(rows),
-                    reprs.fmt_bytes(sum(r["device_bytes"] for r in rows)),
-                    reprs.fmt_bytes(sum(r["saved_bytes"] for r in rows)),
-                ]
-                for users, rows in self.dedup_groups()
-            ],
-            ["shared by", "tensors", "device bytes (once)", "saved"],
-            numeric=(1, 2, 3),
-        )
-        tensors = reprs.table(
-            [
-                [
-                    r["tensor"],
-                    r["kind"],
-                    r["dtype"],
-                    reprs.fmt_bytes(r["device_bytes"]),
-                    ", ".join(r["users"]),
-                ]
-                for r in self.dedup
-            ],
-            ["tensor", "kind", "dtype", "device bytes", "used by"],
-            numeric=(3,),
-        )
-        body = reprs.header(
-            "sharing",
-            reprs.badge(f"{len(self.entries)} published"),
-            reprs.badge(f"{reprs.fmt_bytes(self.totals.get('bytes_saved', 0))} not copied", "ok"),
-            reprs.badge(f"dedup saves {reprs.fmt_bytes(self.dedup_bytes_saved)}", "accent"),
-        )
-        body += reprs.section(
-            "published tensors", pub if pub_rows else "<i>none</i>", open=True, count=len(pub_rows)
-        )
-        dd = (
-            groups + reprs.section("every tensor", tensors, count=len(self.dedup))
-            if self.dedup
-            else "<i>none</i>"
-        )
-        body += reprs.section("deduplicated weights", dd, open=bool(self.dedup), count=len(self.dedup))
-        return reprs.repr_block(self.text(), body, "sharing")
-
-    def _repr_mimebundle_(self, include=None, exclude=None):
-        try:
-            from ..notebook.reprs import mimebundle
-        except ImportError:  # pragma: no cover
-            return None
+    def _repr_mimebundle_(self, include=None, exclude=None):  # a widget view with options(display="widget")
         return mimebundle(self, include, exclude)
 
 

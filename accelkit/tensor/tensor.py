@@ -14,7 +14,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ..errors import DeviceError, DTypeError, ShapeError
+from ..display import html_enabled, mimebundle, tensor_html, tensor_summary
+from ..errors import DTypeError, ShapeError
 from .dtype import DType, as_dtype, dtype_for_array, narrow
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -491,65 +492,13 @@ class Tensor:
 
     # ----------------------------------------------------------------------------- display
     def __repr__(self) -> str:
-        return summary_line(self)
+        return tensor_summary(self)
 
     def _repr_html_(self) -> str | None:
-        try:
-            from ..notebook.reprs import html_enabled, tensor_html
-        except ImportError:  # pragma: no cover - notebook layer missing
-            return f"<pre>{summary_line(self)}</pre>"
         return tensor_html(self) if html_enabled() else None
 
     def _repr_mimebundle_(self, include=None, exclude=None):  # a widget view with options(display="widget")
-        from ..notebook.reprs import mimebundle
-
         return mimebundle(self, include, exclude)
-
-
-def summary_line(t: Tensor) -> str:
-    """A lovely-tensors style one-liner: shape, dtype, device, bytes, range, mean/std, NaN/Inf flags."""
-    head = f"tensor{list(t.shape)} {t.dtype.name} {t.device.spec} {format_bytes(t.nbytes)}"
-    try:
-        values = t.numpy()
-    except DeviceError as exc:
-        return f"{head} <unreadable: {exc}>"
-    if values.size == 0:
-        return f"{head} empty"
-    v = values.astype(np.float64)
-    finite = v[np.isfinite(v)]
-    parts = [head]
-    if finite.size:
-        if t.dtype.is_float:
-            parts.append(
-                f"x∈[{_num(finite.min())}, {_num(finite.max())}] μ={_num(finite.mean())} σ={_num(finite.std())}"
-            )
-        else:
-            parts.append(f"x∈[{int(finite.min())}, {int(finite.max())}]")
-    nan, inf = int(np.isnan(v).sum()), int(np.isinf(v).sum())
-    if nan:
-        parts.append(f"NaN!{nan}")
-    if inf:
-        parts.append(f"Inf!{inf}")
-    if finite.size and not finite.any() and not nan and not inf:
-        parts.append("all zeros")
-    if values.size <= 8:
-        parts.append(np.array2string(values.reshape(-1), precision=4, separator=", ", max_line_width=1 << 20))
-    if not t.is_contiguous:
-        parts.append("view")
-    return " ".join(parts)
-
-
-def _num(x: float) -> str:
-    return f"{x:.4g}"
-
-
-def format_bytes(n: int) -> str:
-    """Bytes as people read them: 512B, 1.5KiB, 2.0MiB (the tensor and module reprs share it)."""
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if n < 1024 or unit == "GiB":
-            return f"{n}{unit}" if unit == "B" else f"{n:.1f}{unit}"
-        n /= 1024
-    return f"{n}B"  # pragma: no cover
 
 
 def _reshape_strides(shape: tuple, strides: tuple, new_shape: tuple) -> tuple | None:

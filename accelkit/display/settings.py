@@ -1,4 +1,4 @@
-"""Display options for accelkit's notebook output, set by ``ak.options(...)`` as a call or a ``with`` block.
+"""Process-wide options (``ak.options(...)``, as a call or a ``with`` block): display settings today.
 
 >>> ak.options(display="text")            # from now on: text only, no HTML reprs
 >>> with ak.options(display="widget"):    # inside the block: ipywidgets views where a kernel is live
@@ -11,16 +11,21 @@
   explicitly (``accelkit.notebook.widgets``) or with ``display="widget"``.
 - ``"html"``: the same as auto.
 - ``"widget"``: ipywidgets views (with the static HTML and text as fallbacks in the same output)
-  where ipywidgets is installed and a Jupyter kernel is attached; elsewhere as auto.
+  where ``%load_ext accelkit`` ran, ipywidgets is installed and a Jupyter kernel is attached;
+  elsewhere as auto.
 - ``"text"``: text only; ``_repr_html_`` returns None.
 
 The settings are process-wide (a ``with`` block restores them on exit, it does not isolate threads).
+They live in the bottom layer so that every layer may read them with ``get_options()``; a setting
+that is not about display (a later ``compile=``) is one more field in ``DisplayOptions``, one more
+entry in ``_CHECKS`` and one more keyword of ``options``.
 """
 
 from __future__ import annotations
 
 import os
 import threading
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, fields, replace
 
 from ..errors import AccelkitError
@@ -45,6 +50,41 @@ class DisplayOptions:
     live_interval: float = 1.0  # seconds between refreshes of a live widget view
 
 
+def _display_mode(name: str, value) -> str:
+    value = str(value).lower()
+    if value not in DISPLAY_MODES:
+        raise OptionsError(f"options: display must be one of {', '.join(DISPLAY_MODES)}, got {value!r}")
+    return value
+
+
+def _positive_int(name: str, value) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise OptionsError(f"options: {name} must be a positive int, got {value!r}")
+    return value
+
+
+def _positive_seconds(name: str, value) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+        raise OptionsError(f"options: {name} must be a positive number of seconds, got {value!r}")
+    return float(value)
+
+
+def _flag(name: str, value) -> bool:
+    return bool(value)
+
+
+#: one check per field of DisplayOptions: (name, value) -> the value to store, or OptionsError
+_CHECKS: dict[str, Callable] = {
+    "display": _display_mode,
+    "max_rows": _positive_int,
+    "top": _positive_int,
+    "preview": _positive_int,
+    "bins": _positive_int,
+    "progress": _flag,
+    "live_interval": _positive_seconds,
+}
+
+
 def _initial() -> DisplayOptions:
     mode = os.environ.get("ACCELKIT_DISPLAY", "auto").strip().lower() or "auto"
     return DisplayOptions(display=mode if mode in DISPLAY_MODES else "auto")
@@ -59,32 +99,23 @@ def get_options() -> DisplayOptions:
     return _current
 
 
+def html_enabled() -> bool:
+    """Whether ``_repr_html_`` should return HTML (False after ``ak.options(display="text")``)."""
+    return _current.display != "text"
+
+
 def _validated(changes: dict) -> dict:
     out = {}
     for name, value in changes.items():
-        if name == "display":
-            value = str(value).lower()
-            if value not in DISPLAY_MODES:
-                raise OptionsError(
-                    f"options: display must be one of {', '.join(DISPLAY_MODES)}, got {value!r}"
-                )
-        elif name in ("max_rows", "top", "preview", "bins"):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise OptionsError(f"options: {name} must be a positive int, got {value!r}")
-        elif name == "live_interval":
-            if not isinstance(value, (int, float)) or value <= 0:
-                raise OptionsError(
-                    f"options: live_interval must be a positive number of seconds, got {value!r}"
-                )
-            value = float(value)
-        elif name == "progress":
-            value = bool(value)
-        out[name] = value
+        check = _CHECKS.get(name)
+        if check is None:
+            raise OptionsError(f"options: unknown option {name!r}; known: {', '.join(_CHECKS)}")
+        out[name] = check(name, value)
     return out
 
 
 class options:  # noqa: N801 - called like a function, usable as a context manager
-    """Change display options now; as a ``with`` block, put the previous ones back at its end.
+    """Change options now; as a ``with`` block, put the previous ones back at its end.
 
     Arguments left as None keep their value. ``ak.options()`` shows the current settings.
 
@@ -138,45 +169,11 @@ class options:  # noqa: N801 - called like a function, usable as a context manag
         return asdict(get_options())
 
 
-# ---------------------------------------------------------------------------------- where output goes
-def kernel_is_live() -> bool:
-    """True inside a Jupyter kernel (a frontend that can show widgets may be attached); False in a
-    terminal, a plain Python process, or an in-process ``InteractiveShell``."""
-    try:
-        from IPython import get_ipython
-    except ImportError:
-        return False
-    shell = get_ipython()
-    return shell is not None and getattr(shell, "kernel", None) is not None
-
-
-def widgets_available() -> bool:
-    """True when ipywidgets (8 or later) can be imported."""
-    try:
-        import ipywidgets
-    except ImportError:
-        return False
-    return int(ipywidgets.__version__.split(".")[0]) >= 8
-
-
-def html_enabled() -> bool:
-    """Whether ``_repr_html_`` should return HTML (False after ``ak.options(display="text")``)."""
-    return _current.display != "text"
-
-
-def widgets_wanted() -> bool:
-    """Whether objects should show themselves as ipywidgets views now."""
-    return _current.display == "widget" and kernel_is_live() and widgets_available()
-
-
 __all__ = [
     "DISPLAY_MODES",
     "DisplayOptions",
     "OptionsError",
     "get_options",
     "html_enabled",
-    "kernel_is_live",
     "options",
-    "widgets_available",
-    "widgets_wanted",
 ]

@@ -1,0 +1,386 @@
+"""Whisper decoding: the generation config, greedy ``generate``, suppressed tokens, timestamps, language detection, ``transcribe``.
+
+``WhisperGenerationMixin`` gives the model (``whisper.py``) its decoding methods; they drive the
+model's ``decode(ids, cache)`` step, which keeps the KV cache on the device. Greedy decoding matches
+transformers' ``generate``: the prompt is <|startoftranscript|>, the language (detected from the
+first step when not given), the task and <|notimestamps|>; ``suppress_tokens`` are masked every step
+(the mask rides in the logits matmul as its bias) and ``begin_suppress_tokens`` on the first one;
+argmax runs on the device, so a step reads back only the chosen ids (the timestamp rules, which
+need the probabilities, read back one (B, vocab) row per step).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from .. import ops
+from ..errors import ConfigError, InputError
+from ..tensor.tensor import Tensor
+from .config import Config
+
+if TYPE_CHECKING:
+    from .whisper import WhisperConfig
+
+
+@dataclasses.dataclass
+class WhisperGenerationConfig(Config):
+    """generation_config.json: the prompt tokens, suppressed tokens and lengths greedy decoding follows."""
+
+    decoder_start_token_id: int
+    eos_token_id: int | list | None = None
+    pad_token_id: int | None = None
+    max_length: int = 20  # transformers' GenerationConfig default
+    suppress_tokens: list | None = None
+    begin_suppress_tokens: list | None = None
+    lang_to_id: dict | None = None
+    task_to_id: dict | None = None
+    no_timestamps_token_id: int | None = None
+    forced_decoder_ids: list | None = None
+    is_multilingual: bool | None = None
+    max_initial_timestamp_index: int | None = None
+
+    @classmethod
+    def for_model(
+        cls, generation: dict | None, config: WhisperConfig, source: str
+    ) -> WhisperGenerationConfig:
+        """generation_config.json over the generation fields of config.json (what transformers falls back to)."""
+        base = {k: getattr(config, k) for k in TOKEN_FIELDS}
+        base.update({k: v for k, v in config.extra.items() if k in ("forced_decoder_ids", "max_length")})
+        gen = cls.from_dict(
+            {**base, **{k: v for k, v in (generation or {}).items() if v is not None}}, source=source
+        )
+        fields = {k: getattr(gen, k) for k in TOKEN_FIELDS}
+        fields.update(
+            lang_to_id=list((gen.lang_to_id or {}).values()), task_to_id=list((gen.task_to_id or {}).values())
+        )
+        try:
+            check_token_ids(config.vocab_size, fields)
+        except ConfigError as e:
+            raise ConfigError(f"{source}: {e}") from None
+        return gen
+
+    @property
+    def eos_ids(self) -> list[int]:
+        return _ids(self.eos_token_id)
+
+    @property
+    def pad_id(self) -> int:
+        return self.pad_token_id if self.pad_token_id is not None else self.eos_ids[0]
+
+
+#: the token-id fields config.json and generation_config.json share, checked to lie in [0, vocab_size)
+TOKEN_FIELDS = (
+    "decoder_start_token_id",
+    "eos_token_id",
+    "pad_token_id",
+    "suppress_tokens",
+    "begin_suppress_tokens",
+)
+
+
+def _ids(value) -> list:
+    return [] if value is None else (list(value) if isinstance(value, (list, tuple)) else [value])
+
+
+def check_token_ids(vocab_size: int, fields: dict) -> None:
+    """Raise ConfigError naming the first field whose token id(s) are not integers in [0, vocab_size)."""
+    for name, value in fields.items():
+        bad = [
+            v for v in _ids(value) if isinstance(v, bool) or not isinstance(v, int) or not 0 <= v < vocab_size
+        ]
+        if bad:
+            raise ConfigError(
+                f"field {name!r}: token ids must be integers in [0, {vocab_size}), got {bad[:5]}"
+            )
+
+
+# ------------------------------------------------------------------------------------ greedy decoding
+
+
+class WhisperGenerationMixin:
+    """Decoding methods of WhisperForConditionalGeneration (they call its ``decode``, ``new_cache``, ``encode``)."""
+
+    def prompt_ids(self, language=None, task=None, return_timestamps: bool = False) -> list:
+        """The decoder prompt transformers' generate uses: <|startoftranscript|>, language, task, <|notimestamps|>.
+
+        The language slot is None when the language is to be detected (language=None with a multilingual
+        generation config).
+        """
+        gen = self.generation_config
+        if gen.is_multilingual is False and (language is not None or task is not None):
+            raise InputError("this is an English-only Whisper: it takes no language or task")
+        tokens = [gen.decoder_start_token_id]
+        if language is None and task is None and gen.forced_decoder_ids:
+            for index, token in sorted(gen.forced_decoder_ids):
+                if index == len(tokens):
+                    tokens.append(token)
+        if language is not None:
+            tokens[1:2] = [self.language_id(language)]
+        elif gen.lang_to_id and (len(tokens) <= 1 or tokens[1] is None):
+            tokens[1:2] = [None]  # detected from the first decoder step
+        else:
+            tokens = [t for t in tokens if t is not None]
+        task_ids = (gen.task_to_id or {}).values()
+        if task is not None:
+            if task not in (gen.task_to_id or {}):
+                raise InputError(f"task must be one of {sorted(gen.task_to_id or {})}, got {task!r}")
+            tokens = [t for t in tokens if t not in task_ids] + [gen.task_to_id[task]]
+        elif language is not None and gen.task_to_id and not any(t in task_ids for t in tokens):
+            tokens.append(gen.task_to_id["transcribe"])
+        no_ts = gen.no_timestamps_token_id
+        if not return_timestamps and no_ts is not None and tokens[-1] != no_ts:
+            tokens.append(no_ts)
+        elif return_timestamps and tokens[-1] == no_ts:
+            tokens.pop()
+        return tokens
+
+    def language_id(self, language: str) -> int:
+        """The token id of a language given as "en", "english" or "<|en|>"."""
+        lang_to_id = self.generation_config.lang_to_id or {}
+        if not lang_to_id:
+            raise InputError("this checkpoint's generation config has no lang_to_id, so it takes no language")
+        name = str(language).lower()
+        token = name if name in lang_to_id else f"<|{_LANGUAGE_CODES.get(name, name)}|>"
+        if token not in lang_to_id:
+            known = ", ".join(sorted(k.strip("<|>") for k in lang_to_id))
+            raise InputError(f"unsupported language {language!r}; this checkpoint knows: {known}")
+        return lang_to_id[token]
+
+    def generate(
+        self,
+        input_features=None,
+        max_new_tokens: int | None = None,
+        language: str | None = None,
+        task: str | None = None,
+        return_timestamps: bool = False,
+        *,
+        encoder_hidden_states: Tensor | None = None,
+    ) -> np.ndarray:
+        """Greedy decoding as transformers' generate: returns (B, T) int64 ids, the prompt included.
+
+        The prompt is <|startoftranscript|>, the language (detected from the first step, restricted to
+        language tokens, when None), the task, and <|notimestamps|>. ``suppress_tokens`` are masked every
+        step, ``begin_suppress_tokens`` on the first generated one; a sequence stops at eos and is padded
+        with the pad token while others go on. ``max_new_tokens`` defaults to the generation config's
+        max_length (capped by max_target_positions). ``return_timestamps=True`` applies Whisper's timestamp
+        rules, which need each step's probabilities on the host. ``encoder_hidden_states`` (from ``encode``)
+        may stand in for the features.
+        """
+        gen, cfg = self.generation_config, self.config
+        prompt = self.prompt_ids(language, task, return_timestamps)
+        n_prompt = len(prompt)
+        room = cfg.max_target_positions - n_prompt
+        if max_new_tokens is None:
+            max_new_tokens = min(gen.max_length, room)
+        elif (
+            isinstance(max_new_tokens, bool)
+            or not isinstance(max_new_tokens, (int, np.integer))
+            or max_new_tokens < 0
+        ):
+            raise InputError(f"max_new_tokens must be an integer >= 0, got {max_new_tokens!r}")
+        elif max_new_tokens > room:
+            raise InputError(
+                f"max_new_tokens {max_new_tokens} + the {n_prompt} prompt tokens exceed max_target_positions "
+                f"{cfg.max_target_positions}; ask for at most {room} new tokens"
+            )
+        timestamps = _TimestampRules(gen, n_prompt, cfg.vocab_size) if return_timestamps else None
+        encoder_hidden_states = self._encoder_input(input_features, encoder_hidden_states)
+        b = encoder_hidden_states.shape[0]
+        cache = self.new_cache(encoder_hidden_states, n_prompt + max(max_new_tokens, 1))
+        mask, first_mask = self._suppress_masks()
+
+        ids, languages = np.empty((b, 0), dtype=np.int64), [None] * b
+        if None in prompt:  # language detection: the first step from <|startoftranscript|> alone
+            detect = self.decode(
+                np.full((b, 1), prompt[0]), cache, last_only=True, logits_bias=self._language_mask()
+            )
+            languages = _argmax(detect)
+            ids = np.full((b, 1), prompt[0], dtype=np.int64)
+            prompt = prompt[1:]
+        rest = np.array(
+            [[languages[i] if t is None else t for t in prompt] for i in range(b)], dtype=np.int64
+        )
+        ids = np.concatenate([ids, rest], axis=1)
+        if max_new_tokens == 0:
+            return ids
+        step_ids, finished, bias = rest, np.zeros(b, dtype=bool), first_mask
+        eos, pad = gen.eos_ids, gen.pad_id
+        for _ in range(max_new_tokens):
+            if timestamps is None:
+                tokens = _argmax(self.decode(step_ids, cache, last_only=True, logits_bias=bias))
+            else:  # the timestamp rules read the probabilities: one (B, vocab) row per step comes back
+                logits = self.decode(step_ids, cache, last_only=True, logits_bias=bias).numpy()[:, 0]
+                tokens = timestamps(ids, logits)
+            tokens = np.where(finished, pad, tokens)
+            ids = np.concatenate([ids, tokens[:, None]], axis=1)
+            finished |= np.isin(tokens, eos)
+            if finished.all():
+                break
+            step_ids, bias = tokens[:, None], mask
+        return ids
+
+    def _suppress_masks(self) -> tuple[Tensor | None, Tensor | None]:
+        """Additive (vocab,) masks: -inf on suppress_tokens (every step) and also on begin_suppress_tokens (first step)."""
+        if self.__dict__.get("_masks") is None:
+            gen = self.generation_config
+            masks = []
+            for tokens in (
+                gen.suppress_tokens or [],
+                [*(gen.suppress_tokens or []), *(gen.begin_suppress_tokens or [])],
+            ):
+                bias = np.zeros(self.config.vocab_size, np.float32)
+                bias[list(tokens)] = -np.inf
+                masks.append(Tensor.from_numpy(bias, self.compute_dtype, self.device) if tokens else None)
+            object.__setattr__(self, "_masks", tuple(masks))
+        return self.__dict__["_masks"]
+
+    def _language_mask(self) -> Tensor:
+        """Additive (vocab,) mask: 0 on the language tokens, -inf elsewhere (for language detection)."""
+        if self.__dict__.get("_lang_mask") is None:
+            bias = np.full(self.config.vocab_size, -np.inf, np.float32)
+            bias[list(self.generation_config.lang_to_id.values())] = 0.0
+            object.__setattr__(self, "_lang_mask", Tensor.from_numpy(bias, self.compute_dtype, self.device))
+        return self.__dict__["_lang_mask"]
+
+    def detect_language(
+        self, input_features=None, *, encoder_hidden_states: Tensor | None = None
+    ) -> list[str]:
+        """The language token (e.g. "<|en|>") each example most likely speaks, from the first decoder step."""
+        gen = self.generation_config
+        if not gen.lang_to_id:
+            raise InputError(
+                "this checkpoint's generation config has no lang_to_id, so it cannot detect languages"
+            )
+        enc = self._encoder_input(input_features, encoder_hidden_states)
+        cache = self.new_cache(enc, 1)
+        logits = self.decode(
+            np.full((enc.shape[0], 1), gen.decoder_start_token_id),
+            cache,
+            last_only=True,
+            logits_bias=self._language_mask(),
+        )
+        names = {v: k for k, v in gen.lang_to_id.items()}
+        return [names[int(t)] for t in _argmax(logits)]
+
+    # ------------------------------------------------------------------ audio -> text
+    def transcribe(
+        self,
+        audio,
+        sampling_rate: int = 16000,
+        language: str | None = None,
+        task: str = "transcribe",
+        max_new_tokens: int | None = None,
+        batch_size: int = 8,
+    ) -> str:
+        """Audio (mono or multichannel, float or int PCM, any rate) -> text.
+
+        Audio is resampled to the feature extractor's rate; longer than the model's window (30 s) it is cut
+        into windows, which are decoded in batches of ``batch_size`` and their texts joined.
+        """
+        from ..preprocess import chunk_audio, resample, to_mono_float32
+
+        fe = self.feature_extractor
+        samples = to_mono_float32(audio)
+        if sampling_rate != fe.sampling_rate:
+            samples = resample(samples, sampling_rate, fe.sampling_rate)
+        chunks = chunk_audio(samples, fe.sampling_rate, fe.chunk_length)
+        if batch_size < 1:
+            raise InputError(f"transcribe: batch_size must be >= 1, got {batch_size}")
+        texts = []
+        for start in range(0, len(chunks), batch_size):
+            features = fe(chunks[start : start + batch_size], sampling_rate=fe.sampling_rate)
+            ids = self.generate(
+                features,
+                max_new_tokens=max_new_tokens,
+                language=language,
+                task=task if self.generation_config.is_multilingual is not False else None,
+            )
+            texts += self.tokenizer.batch_decode(ids, skip_special_tokens=True)
+        return "".join(texts)
+
+
+def _argmax(logits: Tensor) -> np.ndarray:
+    """(B, 1, vocab) logits -> (B,) int64 token ids: argmax on the device, only the ids come back."""
+    return ops.argmax(logits, axis=-1).numpy().reshape(-1).astype(np.int64)
+
+
+class _TimestampRules:
+    """transformers' WhisperTimeStampLogitsProcessor on one step's (B, vocab) logits, then argmax.
+
+    Timestamps come in pairs (except before eos) and never decrease; the first token is a timestamp
+    (at most max_initial_timestamp_index); when the timestamps together outweigh every text token, one is
+    taken.
+    """
+
+    def __init__(self, gen: WhisperGenerationConfig, begin: int, vocab_size: int) -> None:
+        if gen.no_timestamps_token_id is None or gen.no_timestamps_token_id + 1 >= vocab_size:
+            raise InputError(
+                "return_timestamps=True: this checkpoint has no timestamp tokens after <|notimestamps|>"
+            )
+        self.no_ts, self.ts_begin = gen.no_timestamps_token_id, gen.no_timestamps_token_id + 1
+        self.eos = gen.eos_ids[0]
+        self.begin, self.max_initial = begin, gen.max_initial_timestamp_index
+
+    def __call__(self, ids: np.ndarray, logits: np.ndarray) -> np.ndarray:
+        scores = logits.astype(np.float64)
+        scores[:, self.no_ts] = -np.inf
+        for k, seq in enumerate(ids[:, self.begin :].tolist()):
+            last = len(seq) >= 1 and seq[-1] >= self.ts_begin
+            penultimate = len(seq) < 2 or seq[-2] >= self.ts_begin
+            if last:
+                if penultimate:
+                    scores[k, self.ts_begin :] = -np.inf
+                else:
+                    scores[k, : self.eos] = -np.inf
+            stamps = [t for t in seq if t >= self.ts_begin]
+            floor = self.ts_begin
+            if stamps:
+                floor = stamps[-1] if last and not penultimate else stamps[-1] + 1
+            scores[k, self.ts_begin : floor] = -np.inf
+        if ids.shape[1] == self.begin:
+            scores[:, : self.ts_begin] = -np.inf
+            if self.max_initial is not None:
+                scores[:, self.ts_begin + self.max_initial + 1 :] = -np.inf
+        with np.errstate(all="ignore"):
+            top = np.max(scores, axis=-1, keepdims=True)
+            logprobs = scores - top - np.log(np.sum(np.exp(scores - top), axis=-1, keepdims=True))
+            stamp = np.logaddexp.reduce(logprobs[:, self.ts_begin :], axis=-1)
+            text = np.max(logprobs[:, : self.ts_begin], axis=-1)
+        scores[stamp > text, : self.ts_begin] = -np.inf
+        return np.argmax(scores, axis=-1).astype(np.int64)
+
+
+# Whisper's language table (transformers' LANGUAGES) and its aliases, name -> code, for language="english"
+_LANGUAGE_CODES = {
+    name.replace("_", " "): code
+    for code, _, name in (
+        pair.partition(":")
+        for pair in (
+            "en:english zh:chinese de:german es:spanish ru:russian ko:korean fr:french ja:japanese pt:portuguese "
+            "tr:turkish pl:polish ca:catalan nl:dutch ar:arabic sv:swedish it:italian id:indonesian hi:hindi "
+            "fi:finnish vi:vietnamese he:hebrew uk:ukrainian el:greek ms:malay cs:czech ro:romanian da:danish "
+            "hu:hungarian ta:tamil no:norwegian th:thai ur:urdu hr:croatian bg:bulgarian lt:lithuanian la:latin "
+            "mi:maori ml:malayalam cy:welsh sk:slovak te:telugu fa:persian lv:latvian bn:bengali sr:serbian "
+            "az:azerbaijani sl:slovenian kn:kannada et:estonian mk:macedonian br:breton eu:basque is:icelandic "
+            "hy:armenian ne:nepali mn:mongolian bs:bosnian kk:kazakh sq:albanian sw:swahili gl:galician "
+            "mr:marathi pa:punjabi si:sinhala km:khmer sn:shona yo:yoruba so:somali af:afrikaans oc:occitan "
+            "ka:georgian be:belarusian tg:tajik sd:sindhi gu:gujarati am:amharic yi:yiddish lo:lao uz:uzbek "
+            "fo:faroese ht:haitian_creole ps:pashto tk:turkmen nn:nynorsk mt:maltese sa:sanskrit "
+            "lb:luxembourgish my:myanmar bo:tibetan tl:tagalog mg:malagasy as:assamese tt:tatar haw:hawaiian "
+            "ln:lingala ha:hausa ba:bashkir jw:javanese su:sundanese yue:cantonese my:burmese ca:valencian "
+            "nl:flemish ht:haitian lb:letzeburgesch ps:pushto pa:panjabi ro:moldavian ro:moldovan si:sinhalese "
+            "es:castilian zh:mandarin"
+        ).split()
+    )
+}
+
+
+__all__ = [
+    "TOKEN_FIELDS",
+    "WhisperGenerationConfig",
+    "WhisperGenerationMixin",
+    "check_token_ids",
+]
