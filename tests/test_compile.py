@@ -366,3 +366,16 @@ def test_memory_plan_never_gives_one_slot_to_values_alive_at_once(values):
                 assert a1 < b0 or b1 < a0, (i, j)
     peak = max(sum(sizes[i] for i in sizes if lifetimes[i][0] <= t <= lifetimes[i][1]) for t in range(0, 41))
     assert plan.total >= peak
+
+
+def test_replay_through_the_public_wgpu_calls_equals_the_native_path(webgpu, w, rng, monkeypatch):
+    from accelkit.backends.webgpu import replay
+
+    x = ak.tensor(rng.standard_normal((5, 13)).astype(np.float32), device=webgpu)
+    native = compile(gelu_softmax)
+    native(x, w)
+    monkeypatch.setattr(replay, "NATIVE_CALLS", False)
+    public = compile(gelu_softmax)
+    public(x, w)
+    assert public.plans[0].handle.native is None
+    assert same(public(x, w)[0], native(x, w)[0]) and public.replayed == native.replayed == 1

@@ -19,6 +19,30 @@ import time
 from ...errors import DeviceError, KernelError
 from ..base import TimedDispatch
 
+#: encode replayed dispatches through wgpu-native's C entry points where wgpu-py exposes them: the
+#: public ``set_bind_group`` builds a cffi array of dynamic offsets on every call (a quarter of the
+#: per-dispatch host cost). False: always the public API (what other wgpu backends get).
+NATIVE_CALLS = True
+
+
+def _native_calls():
+    """(set_pipeline, set_bind_group, dispatch, NULL) of wgpu-native for a compute pass, or None."""
+    if not NATIVE_CALLS:
+        return None
+    try:
+        from wgpu.backends.wgpu_native._api import ffi, libf
+    except Exception:  # another wgpu backend, or a wgpu-py that moved them
+        return None
+    try:
+        return (
+            libf.wgpuComputePassEncoderSetPipeline,
+            libf.wgpuComputePassEncoderSetBindGroup,
+            libf.wgpuComputePassEncoderDispatchWorkgroups,
+            ffi.NULL,
+        )
+    except AttributeError:
+        return None
+
 
 class Replay:
     """A built program: its buffers and, per run of dispatches between copies, (pipeline, bind group, grid)."""
@@ -31,6 +55,7 @@ class Replay:
         self.nbytes = 0
         self.dispatches = 0
         self.runs: list[tuple] = []
+        self.native = None  # wgpu-native's three calls, when every object exposes its native handle
         try:
             self._build(program)
         except BaseException:
@@ -82,6 +107,18 @@ class Replay:
                     _, src, so, dst, do, n = step
                     self.runs.append(("copy", self.buffers[src].gpu, so, self.buffers[dst].gpu, do, n))
                     batch = None
+        native = _native_calls()
+        if native is not None:
+            try:  # the same runs with native handles: (pipeline, bind group, x, y, z)
+                self.native_runs = [
+                    (run[0], [(p._internal, b._internal, *wg) for p, b, wg, _ in run[1]])
+                    if run[0] == "pass"
+                    else run
+                    for run in self.runs
+                ]
+                self.native = native
+            except AttributeError:
+                self.native = None
 
     def run(self, writes, copies_in, copies_out) -> None:
         be = self.backend
@@ -100,6 +137,8 @@ class Replay:
                     enc.copy_buffer_to_buffer(src.gpu, so, self.buffers[index].gpu, do, n)
                 if be.listeners:
                     self._run_timed(enc)
+                elif self.native is not None:
+                    self._run_native(enc)
                 else:
                     for run in self.runs:
                         if run[0] == "pass":
@@ -126,6 +165,23 @@ class Replay:
                 raise
             except Exception as exc:
                 raise be._wrap(exc, "replaying a plan") from exc
+
+    def _run_native(self, enc) -> None:
+        set_pipeline, set_bind_group, dispatch, null = self.native
+        for run in self.native_runs:
+            if run[0] == "pass":
+                cpass = enc.begin_compute_pass()
+                handle = cpass._internal
+                last = None
+                for pipe, bg, x, y, z in run[1]:
+                    if pipe != last:
+                        set_pipeline(handle, pipe)
+                        last = pipe
+                    set_bind_group(handle, 0, bg, 0, null)
+                    dispatch(handle, x, y, z)
+                cpass.end()
+            else:
+                enc.copy_buffer_to_buffer(*run[1:])
 
     def _run_timed(self, enc) -> None:
         """One pass per dispatch (with GPU timestamps where the adapter has them) and a record for each."""
@@ -174,6 +230,7 @@ class Replay:
         be = self.backend
         owned, pinned = self.owned, self.pinned
         self.owned, self.pinned, self.runs, self.buffers = [], [], [], []
+        self.native, self.native_runs = None, []
         for buf in owned:
             be.free(buf)
         for buf in pinned:
