@@ -18,7 +18,7 @@ device Tensor argument comes back as the same view of this call's argument, as e
 from __future__ import annotations
 
 import weakref
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -90,7 +90,6 @@ class PlanStats:
     eager_peak_bytes: int  # the most bytes the eager call held in values it allocated
     plan_bytes: int = 0  # every byte the plan's own buffers hold on the device
     eager_buffers: int = 0  # buffers the eager call allocated
-    labels: list[str] = field(default_factory=list)
 
 
 class Plan:
