@@ -96,9 +96,9 @@ class Plan:
     """A replayable call: built by ``Plan.build`` from a capture, run by ``plan(args)``."""
 
     def __init__(self, device, backend, program: Program, inputs, outputs, groups, stats: PlanStats) -> None:
+        """Build ``program`` on ``backend`` (the program itself is not kept: its images are on the device)."""
         self.device = device
         self.backend = backend
-        self.program = program
         self.inputs: list[_Input] = inputs
         self.outputs: list[_Output] = outputs
         self.groups: list[tuple[int, int, int, Any]] = groups  # (buffer, lo, hi, dtype) per output value
@@ -107,6 +107,7 @@ class Plan:
         self.handle = backend.build_replay(program)
         self.stats.plan_bytes = backend.replay_bytes(self.handle)
         self._finalizer = weakref.finalize(self, backend.free_replay, self.handle)
+        self._finalizer.atexit = False  # at interpreter exit the device goes anyway
 
     # ----------------------------------------------------------------------------- building
     @classmethod
