@@ -33,6 +33,7 @@ from typing import Any
 
 import numpy as np
 
+from ..display.settings import get_options
 from ..errors import InputError, KernelError
 from ..tensor.tensor import Tensor
 from .capture import Recorder
@@ -103,8 +104,8 @@ def _describe(leaves) -> str:
 
 
 def compile_enabled() -> bool:
-    """Whether compiled calls replay now (``ak.options(compile=...)``)."""
-    return True
+    """Whether compiled calls replay now (``ak.options(compile=...)``, read at every call)."""
+    return get_options().compile
 
 
 # ------------------------------------------------------------------------------------ the callable
