@@ -105,6 +105,8 @@ def _bench(args, rest) -> int:
         from .bench.models import main as bench_main
     elif what == "webnn":
         from .bench.webnn import main as bench_main
+    elif what == "replay":
+        from .bench.replay import main as bench_main
     else:  # pragma: no cover - argparse guards
         raise SystemExit(f"unknown benchmark {what!r}")
     return int(bench_main(rest) or 0)
@@ -153,9 +155,11 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--device", default=None, help="device spec (default: the best)")
     m.set_defaults(func=_demo)
     b = sub.add_parser(
-        "bench", add_help=False, help="benchmarks: ops | models | pool | sharing | webnn (JSON + table)"
+        "bench",
+        add_help=False,
+        help="benchmarks: ops | models | pool | sharing | replay | webnn (JSON + table)",
     )
-    b.add_argument("what", choices=["ops", "models", "pool", "sharing", "webnn"])
+    b.add_argument("what", choices=["ops", "models", "pool", "sharing", "replay", "webnn"])
     b.set_defaults(func=None)
     t = sub.add_parser(
         "tune",
