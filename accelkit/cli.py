@@ -98,6 +98,7 @@ BENCHMARKS = {
     "models": "BERT/ViT/Whisper end to end vs transformers+torch on the same weights",
     "pool": "serving throughput and latency with and without batching",
     "sharing": "device memory and time with and without sharing",
+    "replay": "host time per dispatch, recorded op by op (eager) vs replayed from a plan",
     "webnn": "host time per WebNN graph dispatch beside the same computation as eager op calls",
 }
 
@@ -117,6 +118,8 @@ def _bench(args, rest) -> int:
         from .bench.models import main as bench_main
     elif what == "webnn":
         from .bench.webnn import main as bench_main
+    elif what == "replay":
+        from .bench.replay import main as bench_main
     else:  # pragma: no cover - argparse guards
         raise SystemExit(f"unknown benchmark {what!r}")
     return int(bench_main(rest) or 0)
@@ -176,7 +179,9 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--device", default=None, help="device spec (default: the best)")
     m.set_defaults(func=_demo)
     b = sub.add_parser(
-        "bench", add_help=False, help="benchmarks: ops | models | pool | sharing | webnn (JSON + table)"
+        "bench",
+        add_help=False,
+        help="benchmarks: ops | models | pool | sharing | replay | webnn (JSON + table)",
     )
     b.add_argument("what", nargs="?", choices=list(BENCHMARKS))
     b.add_argument("-h", "--help", action="store_true", help=argparse.SUPPRESS)
