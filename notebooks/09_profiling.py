@@ -44,7 +44,7 @@ from pathlib import Path
 
 cpu = ak.device("cpu")
 
-bert = ak.load("bert-tiny", device=cpu)
+bert = ak.load("tiny-random-bert", device=cpu)
 enc = bert.encode(["The cat sat on the mat.", "Is the weather good today?", "Trains leave at noon."])
 _ = bert(**enc).logits.numpy()  # warm-up
 
@@ -88,11 +88,11 @@ assert s["dispatches"] == len(prof.records) > 0
 
 # %%
 if gpu is not None:
-    bert_gpu = ak.load("bert-tiny", device=gpu)
+    bert_gpu = ak.load("tiny-random-bert", device=gpu)
     bert_gpu(**enc).logits.numpy()  # compile the pipelines
     with ak.profile(gpu):  # the first profile also creates the query set
         bert_gpu(**enc).logits.numpy()
-    with ak.profile(gpu, label="bert-tiny forward") as prof_gpu:
+    with ak.profile(gpu, label="tiny-random-bert forward") as prof_gpu:
         bert_gpu(**enc).logits.numpy()
     print(f"{gpu.spec}: timestamps {prof_gpu.has_gpu_times}, GPU busy {prof_gpu.gpu_busy:.0%}")
     assert prof_gpu.has_gpu_times == ("timestamp-query" in gpu.features)
@@ -135,7 +135,7 @@ for i, (name, t) in enumerate(tables.items()):
     )
 ax.set_xticks(range(len(kernels)), kernels, rotation=20)
 ax.set_ylabel("device ms")
-ax.set_title("bert-tiny forward, batch of 3: device time per kernel")
+ax.set_title("tiny-random-bert forward, batch of 3: device time per kernel")
 ax.legend(fontsize=8)
 fig.tight_layout()
 

@@ -120,7 +120,7 @@ def test_cpu_and_webgpu_kernel_names_and_flops_agree(cpu, webgpu):
 
 
 def _bert(dev=None):
-    return ak.load("bert-tiny", device=dev or ak.device("cpu"))
+    return ak.load("tiny-random-bert", device=dev or ak.device("cpu"))
 
 
 def test_bert_embed_warns_when_it_truncates():
@@ -161,7 +161,7 @@ def test_whisper_suppressed_ids_outside_the_vocabulary_are_ignored_with_one_warn
             doc["begin_suppress_tokens"] = [220, 50256]
             doc["suppress_tokens"] = [*doc.get("suppress_tokens", [1, 2]), 50257, 50358]
 
-    src = _bundled_copy("whisper-tiny", tmp_path, edit)
+    src = _bundled_copy("tiny-random-whisper", tmp_path, edit)
     with pytest.warns(
         UserWarning, match=r"ignoring suppressed token ids outside the vocabulary \[0, 605\)"
     ) as rec:
@@ -237,7 +237,7 @@ def _ids(bert) -> np.ndarray:
 
 @pytest.mark.parametrize("bad", [None, "hello world", b"ids", "path", [["a", "b"]], [[1, 2], [3]]])
 def test_bert_refuses_non_ids_with_an_input_error(dev, bad, tmp_path):
-    bert = _model("bert-tiny", dev)
+    bert = _model("tiny-random-bert", dev)
     if bad == "path":
         bad = tmp_path / "ids.npy"
     with pytest.raises(ak.InputError, match="input_ids"):
@@ -246,7 +246,7 @@ def test_bert_refuses_non_ids_with_an_input_error(dev, bad, tmp_path):
 
 def test_bert_accepts_lists_and_torch_tensors_that_require_grad(dev):
     torch = pytest.importorskip("torch")
-    bert = _model("bert-tiny", dev)
+    bert = _model("tiny-random-bert", dev)
     ids = _ids(bert)
     ref = bert(ids).last_hidden_state.numpy()
     np.testing.assert_allclose(bert(ids.tolist()).last_hidden_state.numpy(), ref)
@@ -255,20 +255,20 @@ def test_bert_accepts_lists_and_torch_tensors_that_require_grad(dev):
 
 
 def test_bert_attention_mask_of_strings(dev):
-    bert = _model("bert-tiny", dev)
+    bert = _model("tiny-random-bert", dev)
     with pytest.raises(ak.InputError, match="attention_mask must hold numbers"):
         bert(_ids(bert), attention_mask=np.array([["1", "1", "1", "0"]]))
 
 
 @pytest.mark.parametrize("shape", [(0, 4), (1, 0), (0,)])
 def test_bert_empty_batch_or_sequence(dev, shape):
-    bert = _model("bert-tiny", dev)
+    bert = _model("tiny-random-bert", dev)
     with pytest.raises(ak.InputError, match=r"input_ids is empty"):
         bert(np.zeros(shape, np.int64))
 
 
 def test_bert_host_ids_out_of_range_name_the_max_id_and_vocab(dev):
-    bert = _model("bert-tiny", dev)
+    bert = _model("tiny-random-bert", dev)
     vocab = bert.config.vocab_size
     with pytest.raises(ak.InputError, match=rf"vocab_size {vocab}.*max id {vocab + 7}"):
         bert(np.array([[2, vocab + 7, 3]]))
@@ -276,13 +276,13 @@ def test_bert_host_ids_out_of_range_name_the_max_id_and_vocab(dev):
 
 @pytest.mark.parametrize("bad", [None, 3, b"bytes"])
 def test_bert_embed_refuses_non_text(bad):
-    bert = _model("bert-tiny", ak.device("cpu"))
+    bert = _model("tiny-random-bert", ak.device("cpu"))
     with pytest.raises(ak.InputError):
         bert.embed(bad)
 
 
 def test_text_with_a_lone_surrogate_is_not_valid_unicode():
-    bert = _model("bert-tiny", ak.device("cpu"))
+    bert = _model("tiny-random-bert", ak.device("cpu"))
     for call in (lambda: bert.encode(["fine", "bad \ud800 text"]), lambda: bert.embed("x\udfff")):
         with pytest.raises(ak.InputError, match="not valid Unicode") as info:
             call()
@@ -291,7 +291,7 @@ def test_text_with_a_lone_surrogate_is_not_valid_unicode():
 
 @pytest.mark.parametrize("bad", [None, "image.png", "path"])
 def test_vit_refuses_non_pixels(dev, bad, tmp_path):
-    vit = _model("vit-tiny", dev)
+    vit = _model("tiny-random-vit", dev)
     if bad == "path":
         bad = tmp_path / "image.png"
     with pytest.raises(ak.InputError, match="pixel_values"):
@@ -299,7 +299,7 @@ def test_vit_refuses_non_pixels(dev, bad, tmp_path):
 
 
 def test_vit_nested_list_of_pixels_is_accepted(dev):
-    vit = _model("vit-tiny", dev)
+    vit = _model("tiny-random-vit", dev)
     size = vit.config.image_size
     pixels = np.random.default_rng(0).standard_normal((1, 3, size, size)).astype(np.float32)
     ref = vit(pixels).last_hidden_state.numpy()
@@ -310,7 +310,7 @@ def test_vit_nested_list_of_pixels_is_accepted(dev):
 
 
 def test_whisper_generate_on_nan_features_raises(dev):
-    whisper = _model("whisper-tiny", dev)
+    whisper = _model("tiny-random-whisper", dev)
     cfg = whisper.config
     feats = np.zeros((1, cfg.num_mel_bins, cfg.input_frames), np.float32)
     feats[0, 3, 7] = np.nan
@@ -325,7 +325,7 @@ def test_whisper_generate_on_nan_features_raises(dev):
 
 @pytest.mark.parametrize("bad", [None, "speech.wav"])
 def test_whisper_refuses_non_features(bad):
-    whisper = _model("whisper-tiny", ak.device("cpu"))
+    whisper = _model("tiny-random-whisper", ak.device("cpu"))
     with pytest.raises(ak.InputError):
         whisper.generate(bad, max_new_tokens=2)
     with pytest.raises(ak.InputError):
@@ -358,7 +358,7 @@ def test_bundled_models_say_random_weights():
 
 
 def test_a_copied_checkpoint_is_not_called_random(tmp_path):
-    src = _bundled_copy("bert-tiny", tmp_path, lambda config, generation: None)
+    src = _bundled_copy("tiny-random-bert", tmp_path, lambda config, generation: None)
     model = ak.load(src, device="cpu")
     assert not model.random_weights and "random weights" not in repr(model)
 
@@ -366,7 +366,7 @@ def test_a_copied_checkpoint_is_not_called_random(tmp_path):
 def test_transcribe_warns_once_per_model_about_random_weights():
     import warnings
 
-    whisper = ak.load("whisper-tiny", device="cpu")
+    whisper = ak.load("tiny-random-whisper", device="cpu")
     audio = np.zeros(8000, np.float32)
     with pytest.warns(UserWarning, match="random weights.*hf:openai/whisper-tiny"):
         whisper.transcribe(audio, max_new_tokens=2)

@@ -10,7 +10,7 @@ _ROOT = Path(__file__).resolve().parent
 
 
 def names() -> list[str]:
-    """The bundled checkpoints, sorted: ``["bert-tiny", "bert-tiny-mlm", "vit-tiny", "whisper-tiny"]``."""
+    """The bundled checkpoints, sorted: ``["tiny-random-bert", "tiny-random-bert-mlm", "tiny-random-vit", "tiny-random-whisper"]``."""
     return sorted(p.name for p in _ROOT.iterdir() if (p / "config.json").is_file())
 
 
@@ -23,7 +23,7 @@ def is_bundled(directory) -> bool:
 
 
 def path(name: str) -> Path:
-    """The directory of a bundled checkpoint (Hugging Face layout), e.g. ``path("bert-tiny")``."""
+    """The directory of a bundled checkpoint (Hugging Face layout), e.g. ``path("tiny-random-bert")``."""
     available = names()
     if name not in available:
         raise WeightsError(

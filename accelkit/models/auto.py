@@ -7,14 +7,14 @@ Sources, tried in this order:
   always wins over a bundled name
 - ``"hf:org/name"`` or ``"hf:org/name@revision"``: the Hugging Face Hub, through the weight store
   (needs huggingface_hub the first time; served offline afterwards)
-- a bundled tiny checkpoint: ``"bert-tiny"``, ``"bert-tiny-mlm"``, ``"vit-tiny"``, ``"whisper-tiny"``,
+- a bundled tiny checkpoint: ``"tiny-random-bert"``, ``"tiny-random-bert-mlm"``, ``"tiny-random-vit"``, ``"tiny-random-whisper"``,
   also written ``"tiny:bert"``, ``"tiny:bert-mlm"``, ``"tiny:vit"``, ``"tiny:whisper"``
 
 The class comes from config.json: ``model_type`` picks the family, the first of ``architectures``
 the head (``BertForSequenceClassification`` ...); pass ``architecture="BertModel"`` to load only
 the base model of a task checkpoint.
 
-    bert = accelkit.load("bert-tiny", device="cpu")
+    bert = accelkit.load("tiny-random-bert", device="cpu")
     vit = accelkit.load("hf:google/vit-base-patch16-224", device="webgpu", dtype="float16")
 """
 
@@ -27,12 +27,12 @@ from ..errors import ConfigError, InputError, WeightsError
 from .model import PreTrainedModel
 from .registry import model_class
 
-BUNDLED = ("bert-tiny", "bert-tiny-mlm", "vit-tiny", "whisper-tiny")
+BUNDLED = ("tiny-random-bert", "tiny-random-bert-mlm", "tiny-random-vit", "tiny-random-whisper")
 TINY_PREFIX = "tiny:"
 
 
 def bundled_dir(name: str) -> Path:
-    """The directory of a bundled tiny checkpoint (``bert-tiny``, ``vit-tiny`` ...)."""
+    """The directory of a bundled tiny checkpoint (``tiny-random-bert``, ``tiny-random-vit`` ...)."""
     try:
         from ..checkpoints import path as checkpoint_path  # written by the io/checkpoints engineer
     except ImportError:
@@ -41,7 +41,7 @@ def bundled_dir(name: str) -> Path:
 
 
 def bundled_name(source) -> str | None:
-    """The bundled checkpoint a source names ("bert-tiny", "tiny:bert", "tiny:bert-mlm" ...), or None."""
+    """The bundled checkpoint a source names ("tiny-random-bert", "tiny:bert", "tiny:bert-mlm" ...), or None."""
     if not isinstance(source, str):
         return None
     name = source
@@ -97,7 +97,7 @@ def resolve_source(source) -> Path:
 def load(
     source, device=None, dtype=None, *, architecture: str | None = None, compile: bool = True, **kwargs
 ) -> PreTrainedModel:
-    """Load a model: ``source`` is a checkpoint directory, ``"hf:org/name"`` or a bundled name ("bert-tiny").
+    """Load a model: ``source`` is a checkpoint directory, ``"hf:org/name"`` or a bundled name ("tiny-random-bert").
 
     ``device``: None (the best), "cpu", "webgpu", "webgpu:N" or a Device. ``dtype``: None/"float32",
     or "float16" (computes in f16 where the device has shader-f16; elsewhere warns and stays f32,

@@ -5,7 +5,7 @@ Module and parameter names are transformers' (``bert.encoder.layer.0.attention.s
 per layer one fused q/k/v matmul, one attention kernel writing heads straight into (B, T, H, D),
 bias+GELU in the intermediate matmul, and residual+LayerNorm in one kernel (twice).
 
-    bert = accelkit.load("bert-tiny")
+    bert = accelkit.load("tiny-random-bert")
     out = bert(**bert.tokenizer(["a sentence", "another one"]))
     out.logits, out.pooler_output, bert.embed(["a sentence"], pooling="mean")
 """

@@ -6,7 +6,7 @@ token is prepended and position embeddings added; each layer is pre-LN:
 ``x = x + attn(LN(x)); x = x + mlp(LN(x))``, with q/k/v fused into one matmul and bias+GELU in the
 matmul epilogue.
 
-    vit = accelkit.load("vit-tiny")
+    vit = accelkit.load("tiny-random-vit")
     vit.classify(image, top_k=3)       # [[("cat", 0.41), ("dog", 0.22), ...]]
 """
 

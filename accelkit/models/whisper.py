@@ -3,7 +3,7 @@
 Module and parameter names are transformers' (``model.encoder.conv1``, ``model.decoder.layers.0.encoder_attn.k_proj``,
 ``proj_out`` tied to ``model.decoder.embed_tokens``), so a ``save_pretrained`` checkpoint loads as is.
 
-    whisper = accelkit.load("whisper-tiny")
+    whisper = accelkit.load("tiny-random-whisper")
     whisper.transcribe(audio, sampling_rate=44100)                      # -> str
     ids = whisper.generate(features, language="en", max_new_tokens=20)   # -> (B, T) int64, prompt included
 
