@@ -384,3 +384,23 @@ def test_demo_says_random_weights():
     )
     assert proc.returncode == 0, proc.stderr
     assert "random weights" in proc.stdout
+
+
+# the names the bundled checkpoints had before, built so that a rename of the references leaves them alone
+OLD_NAMES = [
+    "-".join(parts)
+    for parts in (("bert", "tiny"), ("bert", "tiny", "mlm"), ("vit", "tiny"), ("whisper", "tiny"))
+]
+
+
+@pytest.mark.parametrize("old", OLD_NAMES)
+def test_the_old_bundled_names_are_unknown_names(old):
+    """``whisper-tiny`` is OpenAI's model: the bundled random checkpoints no longer answer to it (no alias)."""
+    from accelkit.checkpoints import names
+    from accelkit.models.auto import BUNDLED
+
+    assert all(name.startswith("tiny-random-") for name in BUNDLED) and sorted(BUNDLED) == names()
+    with pytest.raises(ak.WeightsError) as info:
+        ak.load(old, device="cpu")
+    message = str(info.value)
+    assert all(name in message for name in BUNDLED) and "'hf:org/name'" in message, message
