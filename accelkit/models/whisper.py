@@ -23,6 +23,7 @@ import numpy as np
 
 from .. import nn, ops
 from ..errors import ConfigError, InputError
+from ..tensor.dtype import int32
 from ..tensor.tensor import Tensor
 from .config import ACTIVATIONS, Config, check_activation, positive
 from .model import PreTrainedModel
@@ -93,10 +94,14 @@ class WhisperAttention(nn.Module):
         linears = (self.k_proj, self.v_proj) if self.cross else (self.q_proj, self.k_proj, self.v_proj)
         self.fused_weight, self.fused_bias = fuse(*linears)
 
+    def project(self, x: Tensor) -> Tensor:
+        """Cross-attention keys and values of the encoder output x (B, S, C), side by side: (B, S, 2C)."""
+        return ops.linear(x, self.fused_weight, self.fused_bias)
+
     def project_kv(self, x: Tensor) -> tuple[Tensor, Tensor]:
         """Cross-attention keys and values of the encoder output x (B, S, C) -> two (B, H, S, D) views."""
         c = x.shape[-1]
-        kv = ops.linear(x, self.fused_weight, self.fused_bias)  # (B, S, 2C)
+        kv = self.project(x)  # (B, S, 2C)
         return nn.split_heads(kv[..., :c], self.num_heads), nn.split_heads(kv[..., c:], self.num_heads)
 
     def __call__(
@@ -104,30 +109,35 @@ class WhisperAttention(nn.Module):
         x: Tensor,
         kv: tuple[Tensor, Tensor] | None = None,
         cache=None,
-        start: int = 0,
+        positions: Tensor | None = None,
         causal: bool = False,
     ) -> Tensor:
         """x (B, T, C) -> (B, T, C). Self-attention projects q/k/v from x; with ``cache`` ((B, H, L, D) key
-        and value buffers) the new keys/values are written at positions start.. and the prefix is attended.
-        Cross-attention takes ``kv`` from project_kv."""
+        and value buffers) the new keys/values are written at the positions ``positions`` (int32 (T,), read
+        on the device) starts at, and the keys up to the last of them are attended: the shapes are the same
+        at every step. Cross-attention takes ``kv`` from project_kv."""
         b, t, c = x.shape
         h = self.num_heads
+        start = None
         if self.cross:
             q = nn.split_heads(self.q_proj(x), h)  # (B, H, T, D)
-            k, v = kv  # (B, H, S, D) each, projected once per generate
+            k, v = kv  # (B, H, S, D) each, projected once per batch of audio
         else:
             qkv = ops.linear(x, self.fused_weight, self.fused_bias)  # (B, T, 3C)
             q, k, v = (
                 nn.split_heads(qkv[..., i * c : (i + 1) * c], h) for i in range(3)
             )  # (B, H, T, D) each
-            if cache is not None:  # append this step's keys/values, attend to everything cached so far
+            if cache is not None:  # write this step's keys/values at its positions, attend to the filled prefix
                 cache_k, cache_v = cache  # (B, H, L, D) each
-                cache_k[:, :, start : start + t] = k
-                cache_v[:, :, start : start + t] = v
-                k, v = cache_k[:, :, : start + t], cache_v[:, :, : start + t]  # (B, H, start+T, D)
+                ops.update_slice_(cache_k, k, positions, axis=2)
+                ops.update_slice_(cache_v, v, positions, axis=2)
+                k, v = cache_k, cache_v  # (B, H, L, D): keys past the last position are not attended
+                start = positions if cache_k.shape[2] != t else None  # (a step filling it all starts at 0)
         # per head: softmax(q k^T / sqrt(D) (+ causal mask)) v, written straight into (B, T, H, D)
         out = Tensor.empty((b, t, h, c // h), x.dtype, x.device)
-        ops.scaled_dot_product_attention(q, k, v, is_causal=causal, out=out.permute(0, 2, 1, 3))
+        ops.scaled_dot_product_attention(
+            q, k, v, is_causal=causal, out=out.permute(0, 2, 1, 3), kv_start=start
+        )
         return self.out_proj(out.reshape(b, t, c))  # (B, T, C)
 
 
@@ -186,9 +196,9 @@ class WhisperDecoderLayer(nn.Module):
         self.final_layer_norm = nn.LayerNorm(d)
         self.activation = ACTIVATIONS[config.activation_function]
 
-    def __call__(self, x: Tensor, cross_kv, cache, start: int) -> Tensor:
+    def __call__(self, x: Tensor, cross_kv, cache, positions: Tensor) -> Tensor:
         x = ops.add(
-            x, self.self_attn(self.self_attn_layer_norm(x), cache=cache, start=start, causal=True)
+            x, self.self_attn(self.self_attn_layer_norm(x), cache=cache, positions=positions, causal=True)
         )  # (B, T, C)
         x = ops.add(
             x, self.encoder_attn(self.encoder_attn_layer_norm(x), kv=cross_kv)
@@ -198,7 +208,7 @@ class WhisperDecoderLayer(nn.Module):
 
 
 class WhisperDecoder(nn.Module):
-    """Token + position embeddings -> layers -> LN; positions continue from what the cache holds."""
+    """Token + position embeddings -> layers -> LN, at the positions given as data (int32 (T,) on the device)."""
 
     def __init__(self, config: WhisperConfig) -> None:
         super().__init__()
@@ -208,12 +218,15 @@ class WhisperDecoder(nn.Module):
         self.layers = nn.ModuleList(WhisperDecoderLayer(config) for _ in range(config.decoder_layers))
         self.layer_norm = nn.LayerNorm(d)
 
-    def __call__(self, ids: Tensor, cache: WhisperCache) -> Tensor:
-        start, t = cache.length, ids.shape[1]
-        x = ops.add(self.embed_tokens(ids), self.embed_positions.weight[start : start + t])  # (B, T, C)
+    def __call__(self, ids: Tensor, positions: Tensor, cache: WhisperCache) -> Tensor:
+        """ids (B, T) int32 at positions (T,) int32 (consecutive) -> (B, T, C); keys/values go into the cache.
+
+        Nothing here depends on the values of ids or positions on the host, so the dispatches are the
+        same at every step: a captured plan replays for all of them.
+        """
+        x = ops.add(self.embed_tokens(ids), self.embed_positions(positions))  # (B, T, C) + (T, C)
         for layer, cross_kv, self_kv in zip(self.layers, cache.cross_kv, cache.self_kv):
-            x = layer(x, cross_kv, self_kv, start)  # (B, T, C)
-        cache.length = start + t
+            x = layer(x, cross_kv, self_kv, positions)  # (B, T, C)
         return self.layer_norm(x)  # (B, T, C)
 
 
@@ -225,28 +238,47 @@ class WhisperModel(nn.Module):
 
 
 class WhisperCache:
-    """Decoder state that stays on the device for one batch of encoder outputs.
+    """Decoder state that stays on the device for one batch of encoder outputs, in buffers of fixed size.
 
-    ``self_kv``: per layer (key, value) buffers (B, H, max_length, D), written in place as tokens are
-    decoded; ``cross_kv``: per layer the cross-attention (key, value) (B, H, S, D), projected once.
-    ``length`` is how many positions are filled.
+    ``self_kv``: per layer (key, value) buffers (B, H, max_length, D); a step writes its keys/values at
+    the positions of its position tensor (``ops.update_slice_``) and attention reads from the same tensor
+    how many keys exist, so every step has the same shapes. ``cross_kv``: per layer the cross-attention
+    (key, value) (B, H, S, D) views of one (B, S, 2C) buffer, which ``fill`` projects from encoder
+    outputs (a cache is reused across batches of audio of one size). ``length`` is how many positions
+    are filled (host bookkeeping: the next step's positions and the bounds checks).
     """
 
     def __init__(self, decoder: WhisperDecoder, encoder_hidden_states: Tensor, max_length: int) -> None:
         enc = encoder_hidden_states  # (B, S, C)
-        self.length, self.max_length = 0, max_length
-        self.cross_kv = [layer.encoder_attn.project_kv(enc) for layer in decoder.layers]
-        self.self_kv = []
+        b, s, c = enc.shape
+        self.decoder, self.length, self.max_length = decoder, 0, max_length
+        self.source_shape, self.dtype, self.device = (b, s, c), enc.dtype, enc.device
+        self.cross, self.cross_kv, self.self_kv = [], [], []
         for layer in decoder.layers:
             h = layer.self_attn.num_heads
-            shape = (enc.shape[0], h, max_length, enc.shape[-1] // h)
+            kv = Tensor.empty((b, s, 2 * c), enc.dtype, enc.device)  # (B, S, 2C)
+            self.cross.append(kv)
+            self.cross_kv.append((nn.split_heads(kv[..., :c], h), nn.split_heads(kv[..., c:], h)))
+            shape = (b, h, max_length, c // h)
             self.self_kv.append(
                 (Tensor.empty(shape, enc.dtype, enc.device), Tensor.empty(shape, enc.dtype, enc.device))
             )
+        self.fill(enc)
+
+    def fill(self, encoder_hidden_states: Tensor) -> WhisperCache:
+        """Project the cross-attention keys/values of new encoder outputs (same shape) and empty the cache."""
+        for layer, kv in zip(self.decoder.layers, self.cross):
+            ops.copy_(kv, layer.encoder_attn.project(encoder_hidden_states))
+        self.length = 0
+        return self
 
     @property
     def batch_size(self) -> int:
-        return self.self_kv[0][0].shape[0] if self.self_kv else 0
+        return self.source_shape[0]
+
+    def positions(self, t: int) -> np.ndarray:
+        """The int32 positions (t,) of the next t tokens."""
+        return np.arange(self.length, self.length + t, dtype=np.int32)
 
 
 # ------------------------------------------------------------------------------------ the model
@@ -378,7 +410,17 @@ class WhisperForConditionalGeneration(WhisperGenerationMixin, PreTrainedModel):
                 f"decoder_input_ids: {cache.length} cached + {shape[1]} new tokens exceed the cache's "
                 f"{cache.max_length} positions (max_target_positions {self.config.max_target_positions})"
             )
-        h = self.model.decoder(ids, cache)  # (B, T, C)
+        positions = Tensor.from_numpy(cache.positions(shape[1]), int32, self.device)
+        logits = self.decode_step(ids, positions, cache, last_only=last_only, logits_bias=logits_bias)
+        cache.length += shape[1]
+        return logits
+
+    def decode_step(
+        self, ids: Tensor, positions: Tensor, cache: WhisperCache, *, last_only: bool = False, logits_bias=None
+    ) -> Tensor:
+        """The device part of ``decode``: ids (B, T) and positions (T,) int32 Tensors -> logits; no host reads,
+        no checks (``decode`` does them), and the same dispatches whatever the values: what a plan captures."""
+        h = self.model.decoder(ids, positions, cache)  # (B, T, C)
         if last_only:
             h = h[:, -1:]
         return ops.linear(h, self.proj_out.weight, logits_bias)  # (B, T, V): hidden @ embed_tokens.T
