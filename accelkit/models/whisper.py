@@ -127,7 +127,7 @@ class WhisperAttention(nn.Module):
             q, k, v = (
                 nn.split_heads(qkv[..., i * c : (i + 1) * c], h) for i in range(3)
             )  # (B, H, T, D) each
-            if cache is not None:  # write this step's keys/values at its positions, attend to the filled prefix
+            if cache is not None:  # write this step's keys/values at its positions; attend the filled prefix
                 cache_k, cache_v = cache  # (B, H, L, D) each
                 ops.update_slice_(cache_k, k, positions, axis=2)
                 ops.update_slice_(cache_v, v, positions, axis=2)
@@ -416,7 +416,13 @@ class WhisperForConditionalGeneration(WhisperGenerationMixin, PreTrainedModel):
         return logits
 
     def decode_step(
-        self, ids: Tensor, positions: Tensor, cache: WhisperCache, *, last_only: bool = False, logits_bias=None
+        self,
+        ids: Tensor,
+        positions: Tensor,
+        cache: WhisperCache,
+        *,
+        last_only: bool = False,
+        logits_bias=None,
     ) -> Tensor:
         """The device part of ``decode``: ids (B, T) and positions (T,) int32 Tensors -> logits; no host reads,
         no checks (``decode`` does them), and the same dispatches whatever the values: what a plan captures."""

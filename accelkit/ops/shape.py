@@ -64,7 +64,9 @@ def update_slice_(dst: Tensor, src, start, axis: int = 0) -> Tensor:
     Returns ``dst``.
     """
     if not isinstance(dst, Tensor):
-        raise InputError(f"update_slice_: dst must be a Tensor (it is written in place), got {type(dst).__name__}")
+        raise InputError(
+            f"update_slice_: dst must be a Tensor (it is written in place), got {type(dst).__name__}"
+        )
     dev = dst.device
     src = as_tensor(src, dev, dst.dtype)
     axis = axis_index(axis, dst.ndim, "update_slice_")

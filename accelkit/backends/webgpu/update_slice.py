@@ -21,7 +21,9 @@ def plan_update_slice(caps: Caps, dst, src, start, axis: int) -> KernelPlan:
     """
     rank = len(dst.shape)
     if len(src.shape) != rank or not 0 <= axis < rank:
-        raise KernelError(f"update_slice: dst {tuple(dst.shape)} and src {tuple(src.shape)} along axis {axis}")
+        raise KernelError(
+            f"update_slice: dst {tuple(dst.shape)} and src {tuple(src.shape)} along axis {axis}"
+        )
     if any(a != b for i, (a, b) in enumerate(zip(dst.shape, src.shape)) if i != axis):
         raise KernelError(f"update_slice: shapes differ off the axis: dst {dst.shape}, src {src.shape}")
     t = _wgsl(dst)
