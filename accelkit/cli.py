@@ -103,6 +103,8 @@ def _bench(args, rest) -> int:
         from .bench.sharing import main as bench_main
     elif what == "models":
         from .bench.models import main as bench_main
+    elif what == "replay":
+        from .bench.replay import main as bench_main
     else:  # pragma: no cover - argparse guards
         raise SystemExit(f"unknown benchmark {what!r}")
     return int(bench_main(rest) or 0)
@@ -129,10 +131,12 @@ def _cache(args) -> int:
         )
         for digest in report.bad:
             print(f"  bad: {digest}")
+        for path, why in report.failed:
+            print(f"  not removed: {path} ({why}); it is still there: remove it by hand")
         return 0 if report.ok else 1
-    freed = store.prune(keep=args.keep, dry_run=args.dry_run)
-    print(f"{'would free' if args.dry_run else 'freed'} {_mib(freed)} in {store.root}")
-    return 0
+    report = store.prune(keep=args.keep, dry_run=args.dry_run)
+    print(f"{store.root}: {report.summary()}")
+    return 0 if report.ok else 1
 
 
 def _mib(n: int) -> str:
@@ -149,9 +153,9 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--device", default=None, help="device spec (default: the best)")
     m.set_defaults(func=_demo)
     b = sub.add_parser(
-        "bench", add_help=False, help="benchmarks: ops | models | pool | sharing (JSON + table)"
+        "bench", add_help=False, help="benchmarks: ops | models | pool | sharing | replay (JSON + table)"
     )
-    b.add_argument("what", choices=["ops", "models", "pool", "sharing"])
+    b.add_argument("what", choices=["ops", "models", "pool", "sharing", "replay"])
     b.set_defaults(func=None)
     c = sub.add_parser("cache", help="the content-addressed weight store: ls | verify | prune")
     c.add_argument("action", choices=["ls", "verify", "prune"])

@@ -17,6 +17,10 @@ import pytest
 
 SANITIZE = Path(__file__).with_name("sanitize.cfg")
 
+# the notebooks' py:percent sources (NN_name.py, paired with NN_name.ipynb by jupytext) are not test
+# modules: never collect or import them; the .ipynb is what runs
+collect_ignore_glob = ["[0-9][0-9]_*.py"]
+
 # wgpu (through Mesa's Vulkan loader) complains on every adapter enumeration without it; the kernels
 # started below inherit this environment
 if not os.environ.get("XDG_RUNTIME_DIR"):

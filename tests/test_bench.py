@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 from conftest import WEBGPU_SPECS
 
+from accelkit.bench import Progress, presets
 from accelkit.bench import ops as bench_ops
+from accelkit.bench import sharing as bench_sharing
 
 
 def _devices() -> list[str]:
@@ -76,3 +79,37 @@ def test_bad_arguments_exit_with_usage(bad, capsys):
     with pytest.raises(SystemExit) as info:
         bench_ops.main(bad)
     assert info.value.code == 2
+
+
+def test_progress_writes_a_line_per_step_where_no_bar_shows(capsys):
+    with Progress(3, True, "sweep") as bar:
+        bar.step("first")
+        bar.step("second")
+    err = capsys.readouterr().err.splitlines()
+    assert [line.split("] ", 1)[1] for line in err] == ["first", "second"]
+    assert err[0].startswith("[1/3 ") and err[1].startswith("[2/3 ")
+    with Progress(2, False) as quiet:
+        quiet.step("nothing")
+    assert capsys.readouterr().err == "" and quiet.done == 1
+
+
+def test_sharing_checkpoints_take_their_size_from_the_presets(tmp_path):
+    import accelkit as ak
+    from accelkit.io import Checkpoint
+
+    path = bench_sharing.sized_checkpoint("vit", "small", tmp_path / "vit")
+    config = json.loads((path / "config.json").read_text())
+    assert {k: config[k] for k in presets.PRESETS["small"]["vit"]} == presets.PRESETS["small"]["vit"]
+    pre = json.loads((path / "preprocessor_config.json").read_text())
+    assert pre["size"] == {"height": 224, "width": 224}
+    with Checkpoint.open(path) as ckpt:
+        weights = {n: np.array(ckpt.array(n)) for n in ckpt.names()}
+    tune = bench_sharing.sized_checkpoint(
+        "vit", "small", tmp_path / "tune", seed=1, share=(weights, ("vit.embeddings.",))
+    )
+    with Checkpoint.open(tune) as ckpt:
+        for name in ckpt.names():
+            same = np.array_equal(np.array(ckpt.array(name)), weights[name])
+            assert same == name.startswith("vit.embeddings."), name
+    model = ak.load(tune, device="cpu")
+    assert model.config.hidden_size == presets.PRESETS["small"]["vit"]["hidden_size"]

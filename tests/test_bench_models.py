@@ -16,6 +16,7 @@ import pytest
 from conftest import WEBGPU_SPECS
 
 from accelkit.bench import models as bench_models
+from accelkit.bench import presets
 
 TIMED = ("median_ms", "p90_ms", "items_per_s", "load_s")
 
@@ -146,11 +147,11 @@ def test_base_checkpoint_is_written_in_hf_layout(tmp_path):
         bench_models.BASE_CONFIGS["bert"], hidden_size=24, num_attention_heads=2, num_hidden_layers=1
     )
     config.update(intermediate_size=40, vocab_size=50, max_position_embeddings=16)
-    state = bench_models.random_state_dict(config, seed=3)
+    state = presets.random_state_dict(config, seed=3)
     assert "embeddings.word_embeddings.weight" in state or "bert.embeddings.word_embeddings.weight" in state
-    again = bench_models.random_state_dict(config, seed=3)
+    again = presets.random_state_dict(config, seed=3)
     assert all(np.array_equal(state[k], again[k]) for k in state)  # seeded
-    path = bench_models.write_checkpoint(tmp_path / "ckpt", config, state)
+    path = presets.write_checkpoint(tmp_path / "ckpt", config, state)
     assert (path / "config.json").is_file() and (path / "model.safetensors").is_file()
     import accelkit as ak
 
@@ -158,6 +159,13 @@ def test_base_checkpoint_is_written_in_hf_layout(tmp_path):
     out = model(input_ids=np.array([[1, 2, 3, 4]]))
     assert out.last_hidden_state.shape == (1, 4, 24)
     assert np.all(np.isfinite(out.last_hidden_state.numpy()))
+
+
+def test_base_sizes_come_from_the_one_preset_table():
+    for family in bench_models.MODELS:
+        config = bench_models.BASE_CONFIGS[family]
+        assert {k: config[k] for k in presets.PRESETS["base"][family]} == presets.PRESETS["base"][family]
+        assert config["model_type"] == family
 
 
 def test_run_without_references_is_accelkit_only():

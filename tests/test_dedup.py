@@ -15,10 +15,10 @@ import threading
 
 import numpy as np
 import pytest
+from safetensors.numpy import save_file
 
 import accelkit as ak
 from accelkit import sharing
-from accelkit.bench.sharing import write_safetensors
 from accelkit.checkpoints import path as bundled
 from accelkit.io import Checkpoint, add_progress_hook
 from accelkit.sharing import dedup
@@ -115,7 +115,7 @@ def _fine_tune(tmp_path, frozen: str = "bert.embeddings.") -> tuple:
         if not n.startswith(frozen):
             tensors[n] = arr + np.float32(0.01)
             changed += arr.nbytes
-    write_safetensors(dst / "model.safetensors", tensors)
+    save_file(tensors, str(dst / "model.safetensors"))
     return dst, changed
 
 
@@ -231,7 +231,7 @@ def test_a_config_change_is_not_confused_with_the_same_weights(cpu, tmp_path):
     for shard in sorted(set(index["weight_map"].values())):
         with Checkpoint.open(src) as ckpt:
             names = [n for n, s in index["weight_map"].items() if s == shard]
-            write_safetensors(dst / shard, {n: np.array(ckpt.array(n)) * np.float32(1.5) for n in names})
+            save_file({n: np.array(ckpt.array(n)) * np.float32(1.5) for n in names}, str(dst / shard))
     base = allocated(cpu)
     a = ak.load("vit-tiny", device=cpu)
     one = allocated(cpu) - base

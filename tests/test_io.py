@@ -8,6 +8,7 @@ import json
 import os
 import shutil
 import struct
+import subprocess
 import sys
 import threading
 import types
@@ -230,6 +231,50 @@ CORRUPTIONS = {
         "overlap",
     ),
     "bad metadata": (lambda p: write_raw(p, {"__metadata__": [1]}, b""), "__metadata__"),
+    "tensor named twice": (
+        lambda p: write_raw(
+            p,
+            '{"x": {"dtype": "F32", "shape": [4], "data_offsets": [0, 16]}, '
+            '"x": {"dtype": "F32", "shape": [2], "data_offsets": [0, 8]}}',
+            _valid_bytes(),
+        ),
+        "names 'x' twice",
+    ),
+    "list as dtype": (
+        lambda p: write_raw(
+            p, {"x": {"dtype": ["F32"], "shape": [4], "data_offsets": [0, 16]}}, _valid_bytes()
+        ),
+        "unknown dtype \\['F32'\\]",
+    ),
+    "deep nesting": (lambda p: write_raw(p, "[" * 100_000 + "]" * 100_000, b""), "nested too deeply"),
+    "5000-digit integer": (
+        lambda p: write_raw(
+            p, '{"x": {"dtype": "F32", "shape": [' + "9" * 5000 + '], "data_offsets": [0, 16]}}', b""
+        ),
+        "5000-digit integer",
+    ),
+    "shape product overflows": (
+        lambda p: write_raw(
+            p, {"x": {"dtype": "F32", "shape": [0, 2**40, 2**40], "data_offsets": [0, 0]}}, _valid_bytes()
+        ),
+        "product overflows",
+    ),
+    "dimension beyond int64": (
+        lambda p: write_raw(p, {"x": {"dtype": "F32", "shape": [2**64], "data_offsets": [0, 0]}}, b""),
+        "not a list of non-negative integers",
+    ),
+    "offsets beyond int64": (
+        lambda p: write_raw(
+            p, {"x": {"dtype": "U8", "shape": [1], "data_offsets": [2**64 - 1, 2**64]}}, _valid_bytes()
+        ),
+        "is not \\[begin, end\\]",
+    ),
+    "offsets past the data": (
+        lambda p: write_raw(
+            p, {"x": {"dtype": "U8", "shape": [4], "data_offsets": [2**40, 2**40 + 4]}}, b"\0"
+        ),
+        "truncated",
+    ),
 }
 
 
@@ -513,6 +558,81 @@ def test_corrupt_snapshot_file_is_evicted_when_served(store, tmp_path):
     assert len(blobs(store)) == 1  # config.json's blob is fine and stays until pruned
 
 
+def flip_keeping_mtime(path: Path, offset: int) -> None:
+    """Flip one byte and put the modification time back (bit rot, `cp -p` of a damaged copy)."""
+    st = path.stat()
+    with open(path, "r+b") as fh:
+        fh.seek(offset)
+        byte = fh.read(1)
+        fh.seek(offset)
+        fh.write(bytes([byte[0] ^ 0x40]))
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
+    assert path.stat().st_mtime_ns == st.st_mtime_ns
+
+
+def test_flipped_byte_with_mtime_kept_is_caught_before_use(store, tmp_path):
+    src = make_checkpoint(tmp_path / "m")
+    path = store.add_snapshot("local:m", "v1", {p.name: p for p in src.iterdir()})
+    weights = path / "model.safetensors"
+    flip_keeping_mtime(weights, weights.stat().st_size - 1)
+    with Checkpoint.open(path) as ckpt:  # size and mtime match the manifest: opening trusts them
+        with pytest.raises(WeightsError, match="corrupt weights") as info:
+            ckpt.array("a.weight")
+    message = str(info.value)
+    assert str(weights) in message and "accelkit cache verify" in message and "Import it again" in message
+    assert store.snapshot("local:m", "v1") is None and blobs(store) == sorted(
+        store.put_file(p) for p in src.iterdir() if p.name != "model.safetensors"
+    )
+    # re-imported, it is served again
+    path = store.add_snapshot("local:m", "v1", {p.name: p for p in src.iterdir()})
+    with Checkpoint.open(path) as ckpt:
+        assert ckpt.array("a.weight").tolist() == [[0, 1, 2], [3, 4, 5]]
+        assert ckpt.tensor_digest("a.weight")
+
+
+DEDUP_CHILD = """
+import json, sys
+import numpy as np
+import accelkit as ak
+ids = np.array([[1, 5, 9, 2, 7, 3]])
+out = {}
+for source in sys.argv[1:]:
+    try:
+        out[source] = np.asarray(ak.load(source, device="cpu")(ids).pooler_output).tolist()
+    except ak.AccelkitError as e:
+        out[source] = type(e).__name__ + ": " + str(e)
+print(json.dumps(out))
+"""
+
+
+def _child(*sources, env) -> dict:
+    p = subprocess.run(
+        [sys.executable, "-c", DEDUP_CHILD, *map(str, sources)], env=env, capture_output=True, text=True
+    )
+    assert p.returncode == 0, p.stderr
+    return json.loads(p.stdout.strip().splitlines()[-1])
+
+
+def test_corrupt_snapshot_is_never_shared_by_dedup(store, tmp_path):
+    """A store snapshot with a byte flipped (mtime kept), loaded in a fresh process before a good copy
+    of the same checkpoint: the snapshot raises, and the good copy is not handed the corrupt bytes."""
+    from accelkit import checkpoints
+
+    bert = checkpoints.path(next(n for n in checkpoints.names() if "bert" in n and "mlm" not in n))
+    good = tmp_path / "good"
+    shutil.copytree(bert, good)
+    path = store.add_snapshot("local:bert", "v1", {p.name: p for p in bert.iterdir()})
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)}
+    first = _child(path, good, env=env)  # records the tensor digests in the store
+    assert first[str(path)] == first[str(good)]
+    weights = path / "model.safetensors"
+    flip_keeping_mtime(weights, weights.stat().st_size - 3)  # in the last tensor's data
+    second = _child(path, good, env=env)
+    assert second[str(path)].startswith("WeightsError") and "corrupt weights" in second[str(path)]
+    assert str(weights) in second[str(path)] and "accelkit cache verify" in second[str(path)]
+    assert second[str(good)] == first[str(good)]
+
+
 def test_crash_mid_write_leaves_nothing_servable(store, monkeypatch):
     data = os.urandom(3 * 1024)
 
@@ -537,8 +657,8 @@ def test_killed_write_leftover_is_never_served_and_pruned(store):
     with pytest.raises(WeightsError):
         store.open_blob(digest)
     assert store.snapshot("x", "y") is None
-    assert store.prune(dry_run=True) == 11 and leftover.exists()
-    assert store.prune() == 11 and not leftover.exists()
+    assert store.prune(dry_run=True).freed == 11 and leftover.exists()
+    assert store.prune().freed == 11 and not leftover.exists()
 
 
 def test_full_disk_raises_store_error_and_leaves_nothing(store, monkeypatch, tmp_path):
@@ -696,9 +816,9 @@ def test_prune(store, tmp_path):
     stray = store.put_bytes(b"nobody names me" * 10)
     record = lambda d: store.root.joinpath("meta", "sha256", f"{d}.verified").stat().st_size  # noqa: E731
     stray_bytes = 150 + record(stray)
-    assert store.prune() == 0 and stray in blobs(store)  # young: a snapshot may be about to name it
-    assert store.prune(dry_run=True, grace=0) == stray_bytes and stray in blobs(store)
-    assert store.prune(grace=0) == stray_bytes and stray not in blobs(store)
+    assert store.prune().freed == 0 and stray in blobs(store)  # young: a snapshot may be about to name it
+    assert store.prune(dry_run=True, grace=0).freed == stray_bytes and stray in blobs(store)
+    assert store.prune(grace=0).freed == stray_bytes and stray not in blobs(store)
     assert len(store.ls()) == 2
     old = store.ls()[1]
     assert (
@@ -706,12 +826,76 @@ def test_prune(store, tmp_path):
     )
     freed = sum((old.path / n).stat().st_size for n in ("config.json", ".accelkit-snapshot.json"))
     freed += record(old.files["config.json"])
-    assert store.prune(older_than=3600, dry_run=True) == freed  # the weights are shared with "new"
-    assert store.prune(keep=1) == freed
+    assert store.prune(older_than=3600, dry_run=True).freed == freed  # the weights are shared with "new"
+    assert store.prune(keep=1).freed == freed
     assert [e.revision for e in store.ls()] == ["new"]
     size = store.size()
-    assert store.prune(keep=0) > 0 and store.ls() == [] and blobs(store) == []
+    assert store.prune(keep=0).freed > 0 and store.ls() == [] and blobs(store) == []
     assert store.size() < size
+
+
+def test_prune_reports_what_it_did(store, tmp_path):
+    src = make_checkpoint(tmp_path / "src", {"w": np.ones(1000, np.float32)})
+    store.add_snapshot("local:a", "v1", {p.name: p for p in src.iterdir()})
+    report = store.prune(keep=0, dry_run=True)
+    assert report.evicted == [("local:a", "v1")] and report.freed > 4000 and report.ok
+    assert report.summary().startswith("would free 0.0 MiB: 1 snapshot evicted")
+    assert [e.revision for e in store.ls()] == ["v1"]
+    report = store.prune(keep=0)
+    assert report.evicted == [("local:a", "v1")] and report.removed >= 2 and report.freed > 4000
+    assert store.ls() == [] and blobs(store) == []
+
+
+def test_prune_of_a_read_only_store_says_nothing_was_removed(store, tmp_path, monkeypatch):
+    src = make_checkpoint(tmp_path / "src", {"w": np.ones(1000, np.float32)})
+    path = store.add_snapshot("local:a", "v1", {p.name: p for p in src.iterdir()})
+
+    def read_only(*args, **kwargs):
+        raise OSError(errno.EROFS, "Read-only file system")
+
+    for name in ("unlink", "rmdir", "remove", "replace", "rename"):
+        monkeypatch.setattr(os, name, read_only)
+    report = store.prune(keep=0)
+    monkeypatch.undo()
+    assert report.freed == 0 and report.evicted == [] and report.removed == 0 and not report.ok
+    assert str(path) in [p for p, _ in report.failed]
+    assert all("read-only" in why for _, why in report.failed)
+    assert report.summary().startswith("freed 0.0 MiB: 0 snapshots evicted")
+    assert (
+        "could not be removed (Read-only file system: the weight store is read-only here)" in report.summary()
+    )
+    assert store.snapshot("local:a", "v1") == path  # still there, still served
+
+
+def test_verify_of_a_read_only_store_says_what_it_could_not_evict(store, tmp_path, monkeypatch):
+    src = make_checkpoint(tmp_path / "src", {"w": np.ones(1000, np.float32)})
+    path = store.add_snapshot("local:a", "v1", {p.name: p for p in src.iterdir()})
+    corrupt(path / "model.safetensors")
+
+    def read_only(*args, **kwargs):
+        raise OSError(errno.EROFS, "Read-only file system")
+
+    for name in ("unlink", "rmdir", "remove", "replace", "rename"):
+        monkeypatch.setattr(os, name, read_only)
+    report = store.verify()
+    monkeypatch.undo()
+    assert len(report.bad) == 1 and report.evicted == [] and not report.ok
+    assert str(path) in [p for p, _ in report.failed] and all("read-only" in why for _, why in report.failed)
+
+
+def test_cli_cache_prune_on_a_read_only_store(store, tmp_path, monkeypatch, capsys):
+    from accelkit.cli import main
+
+    src = make_checkpoint(tmp_path / "src")
+    store.add_snapshot("local:a", "v1", {p.name: p for p in src.iterdir()})
+    monkeypatch.setattr(
+        store_mod,
+        "_remove",
+        lambda path, strict=False: (_ for _ in ()).throw(PermissionError(errno.EACCES, "Permission denied")),
+    )
+    assert main(["cache", "prune", "--keep", "0", "--root", str(store.root)]) == 1
+    out = capsys.readouterr().out
+    assert "freed 0.0 MiB: 0 snapshots evicted" in out and "read-only" in out
 
 
 def test_progress_reports_to_callback_and_hooks():

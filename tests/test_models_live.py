@@ -2,8 +2,9 @@
 
 Each test builds a transformers model from a config with awkward sizes (hidden 30 or 42 with 3
 heads, odd intermediate sizes, 1-3 layers), randomises every parameter (LayerNorm included, so a
-swapped weight/bias shows), saves it with ``save_pretrained``, loads it with ``ak.load`` on every
-device and compares with transformers run in float64. Skipped unless torch and transformers import.
+swapped weight/bias shows), saves it with ``save_pretrained`` (torch_reference.fresh_checkpoint), loads
+it with ``ak.load`` on every device and compares with transformers run in float64. Skipped unless torch
+and transformers import.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ import accelkit as ak
 torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")
 
+from torch_reference import fresh_checkpoint  # noqa: E402
+
 pytestmark = pytest.mark.live
 TOL = 2e-4
 
@@ -25,23 +28,6 @@ def rel_err(actual: ak.Tensor, expected) -> float:
     a = actual.numpy().astype(np.float64)
     assert a.shape == e.shape, f"shape {a.shape} != {e.shape}"
     return float(np.linalg.norm(a - e) / np.linalg.norm(e))
-
-
-def randomise(model, seed: int) -> None:
-    """Every parameter random: LayerNorm weight 1 + 0.2n, biases 0.1n, matrices n / sqrt(fan_in), tables 0.5n."""
-    gen = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for name, p in sorted(model.named_parameters()):
-            n = torch.randn(p.shape, generator=gen, dtype=torch.float64)
-            if "LayerNorm" in name or "layernorm" in name:
-                value = 1 + 0.2 * n if name.endswith("weight") else 0.1 * n
-            elif name.endswith("bias"):
-                value = 0.1 * n
-            elif p.ndim >= 2 and "embeddings" not in name and "cls_token" not in name:
-                value = n * 1.2 / np.sqrt(np.prod(p.shape[1:]))
-            else:
-                value = 0.5 * n
-            p.copy_(value.to(p.dtype))
 
 
 def assert_matches(got, expected, case: str, dev, **extra) -> None:
@@ -54,10 +40,13 @@ def assert_matches(got, expected, case: str, dev, **extra) -> None:
             assert err < TOL, f"{case} on {dev.spec}: {name} relative error {err:.2e}"
 
 
-def save(model, tmp_path, name: str):
-    path = tmp_path / name
-    model.save_pretrained(path, safe_serialization=True)
-    return path
+def run_case(checkpoints: dict, cases: dict, case: str, dev):
+    """Load the case's checkpoint on ``dev`` (as the architecture the case names) and run its inputs:
+    (accelkit's outputs, transformers' float64 outputs)."""
+    path, expected, inputs = checkpoints[case]
+    model = ak.load(path, device=dev)
+    assert type(model).__name__ == cases[case][0]
+    return model(**inputs), expected
 
 
 # ------------------------------------------------------------------------------------ BERT
@@ -97,16 +86,13 @@ def bert_checkpoints(tmp_path_factory):
             attention_probs_dropout_prob=0.0,
             **overrides,
         )
-        torch.manual_seed(i)
-        model = getattr(transformers, arch)(config).eval()
-        randomise(model, seed=100 + i)
-        path = save(model, tmp_path_factory.mktemp("bert"), case)
+        path = tmp_path_factory.mktemp("bert") / case
+        model = fresh_checkpoint(getattr(transformers, arch)(config), 100 + i, path)
         lengths = [13, 7, 1]  # padded batch with a length-1 row
         ids = rng.integers(0, 97, size=(3, 13))
         mask = (np.arange(13)[None] < np.array(lengths)[:, None]).astype(np.int64)
         types = rng.integers(0, config.type_vocab_size, size=(3, 13)) * mask
         inputs = {"input_ids": ids, "attention_mask": mask, "token_type_ids": types}
-        model = type(model).from_pretrained(path, attn_implementation="eager").double().eval()
         with torch.no_grad():
             expected = model(**{k: torch.from_numpy(v) for k, v in inputs.items()}, output_hidden_states=True)
         out[case] = (path, expected, inputs)
@@ -115,10 +101,7 @@ def bert_checkpoints(tmp_path_factory):
 
 @pytest.mark.parametrize("case", list(BERT_CASES))
 def test_fresh_bert_matches_transformers(dev, bert_checkpoints, case):
-    path, expected, inputs = bert_checkpoints[case]
-    model = ak.load(path, device=dev)
-    assert type(model).__name__ == BERT_CASES[case][0]
-    got = model(**inputs)
+    got, expected = run_case(bert_checkpoints, BERT_CASES, case, dev)
     # task outputs carry no last_hidden_state; BERT's is the last of hidden_states (post-LN)
     assert_matches(got, expected, case, dev, last_hidden_state=expected.hidden_states[-1])
 
@@ -163,25 +146,19 @@ def vit_checkpoints(tmp_path_factory):
     rng = np.random.default_rng(11)
     for i, (case, (arch, overrides)) in enumerate(VIT_CASES.items()):
         config = transformers.ViTConfig(num_attention_heads=3, layer_norm_eps=1e-6, **overrides)
-        torch.manual_seed(i)
-        model = getattr(transformers, arch)(config).eval()
-        randomise(model, seed=200 + i)
-        path = save(model, tmp_path_factory.mktemp("vit"), case)
+        path = tmp_path_factory.mktemp("vit") / case
+        model = fresh_checkpoint(getattr(transformers, arch)(config), 200 + i, path)
         size = config.image_size
         pixels = rng.standard_normal((2, config.num_channels, size, size)).astype(np.float32)
-        model = type(model).from_pretrained(path, attn_implementation="eager").double().eval()
         with torch.no_grad():
             expected = model(torch.from_numpy(pixels).double(), output_hidden_states=True)
-        out[case] = (path, expected, pixels)
+        out[case] = (path, expected, {"pixel_values": pixels})
     return out
 
 
 @pytest.mark.parametrize("case", list(VIT_CASES))
 def test_fresh_vit_matches_transformers(dev, vit_checkpoints, case):
-    path, expected, pixels = vit_checkpoints[case]
-    model = ak.load(path, device=dev)
-    assert type(model).__name__ == VIT_CASES[case][0]
-    got = model(pixels)
+    got, expected = run_case(vit_checkpoints, VIT_CASES, case, dev)
     assert_matches(got, expected, case, dev)  # (ViT's hidden_states[-1] precedes the final LayerNorm)
     if hasattr(expected, "logits"):  # a classification checkpoint has no pooler
         assert got.pooler_output is None

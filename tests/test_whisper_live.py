@@ -16,15 +16,20 @@ import pytest
 torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")
 
+from torch_reference import (  # noqa: E402
+    byte_level_bpe,
+    scramble_parameters,
+    whisper_configs,
+    whisper_specials,
+    whisper_tokenizer,
+)
+
 import accelkit as ak  # noqa: E402
 
 RTOL = 2e-4  # max |error| relative to the reference's largest magnitude
 NEAR_TIE = 1e-3  # greedy steps whose top-2 logit gap in float64 is below this may differ in float32
 
 LANGUAGES = ["en", "zh", "de", "es"]
-# Whisper's special tokens in Whisper's order: languages follow <|startoftranscript|>
-ROLES = "endoftext startoftranscript {languages} translate transcribe startoflm startofprev nocaptions notimestamps"
-SPECIALS = [f"<|{name}|>" for name in ROLES.format(languages=" ".join(LANGUAGES)).split()]
 SENTENCES = [
     "the quick brown fox jumps over the lazy dog",
     "a researcher measures how a model runs on a small graphics card",
@@ -68,39 +73,10 @@ CONFIGS = {
 
 
 def build_tokenizer(timestamps: int):
-    from tokenizers import AddedToken, Tokenizer, decoders, models, pre_tokenizers, trainers
-
-    tok = Tokenizer(models.BPE())
-    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    tok.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(
-        vocab_size=300, initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False
-    )
-    tok.train_from_iterator(SENTENCES, trainer)
-    stamps = [
-        f"<|{i * 0.02:.2f}|>" for i in range(timestamps)
-    ]  # <|0.00|> <|0.02|> ... after <|notimestamps|>
-    tok.add_special_tokens([AddedToken(t, special=True, normalized=False) for t in SPECIALS + stamps])
-    return tok
-
-
-def randomise(model, seed: int) -> None:
-    """Seeded weights of a scale that keeps activations O(1) and makes greedy choices clear-cut (not the
-    near-uniform logits of transformers' init); biases and LayerNorms nonzero so a dropped one shows."""
-    rng = np.random.default_rng(seed)
-    with torch.no_grad():
-        for name, p in sorted(model.named_parameters(), key=lambda item: item[0]):
-            owner = model.get_submodule(name.rsplit(".", 1)[0])
-            noise = rng.standard_normal(tuple(p.shape))
-            if isinstance(owner, torch.nn.LayerNorm):
-                value = 1.0 + 0.2 * noise if name.endswith("weight") else 0.1 * noise
-            elif p.ndim == 1:
-                value = 0.1 * noise
-            elif isinstance(owner, torch.nn.Embedding):
-                value = noise * (1.5 if "decoder.embed_positions" in name else 0.5)
-            else:
-                value = noise * 1.2 / np.sqrt(np.prod(p.shape[1:]))
-            p.copy_(torch.from_numpy(value))
+    """A byte-level BPE of 300 tokens on SENTENCES, then Whisper's specials and ``timestamps`` timestamp
+    tokens (<|0.00|> <|0.02|> ... after <|notimestamps|>)."""
+    stamps = [f"<|{i * 0.02:.2f}|>" for i in range(timestamps)]
+    return byte_level_bpe(SENTENCES, 300, whisper_specials(LANGUAGES) + stamps)
 
 
 def audio(seconds: float, seed: int) -> np.ndarray:
@@ -118,64 +94,22 @@ class Reference:
         seed, chunk_length = spec.pop("seed"), spec.pop("chunk_length")
         self.timestamps = spec.pop("timestamps", 0)
         raw = build_tokenizer(self.timestamps)
-        ids = {t: raw.token_to_id(t) for t in SPECIALS}
-        eot, sot = ids["<|endoftext|>"], ids["<|startoftranscript|>"]
-        symbols = [raw.token_to_id(s) for s in "#()*+/<=>@[]"]
-        suppress = sorted(
-            symbols
-            + [
-                ids[t]
-                for t in (
-                    "<|translate|>",
-                    "<|transcribe|>",
-                    "<|startoftranscript|>",
-                    "<|startofprev|>",
-                    "<|startoflm|>",
-                    "<|nocaptions|>",
-                )
-            ]
-        )
-        begin_suppress = [raw.token_to_id("Ġ"), eot]
-        config = transformers.WhisperConfig(
-            vocab_size=raw.get_vocab_size(),
+        config, generation = whisper_configs(
+            raw,
+            LANGUAGES,
+            suppress_symbols="#()*+/<=>@[]",
+            generation=dict(max_initial_timestamp_index=10),
             encoder_attention_heads=3,
             decoder_attention_heads=3,
-            pad_token_id=eot,
-            bos_token_id=eot,
-            eos_token_id=eot,
-            decoder_start_token_id=sot,
-            suppress_tokens=suppress,
-            begin_suppress_tokens=begin_suppress,
             **spec,
         )
         torch.manual_seed(seed)
         model = transformers.WhisperForConditionalGeneration(config)
-        randomise(model, seed)
-        model.generation_config = transformers.GenerationConfig(
-            decoder_start_token_id=sot,
-            bos_token_id=eot,
-            eos_token_id=eot,
-            pad_token_id=eot,
-            max_length=config.max_target_positions,
-            suppress_tokens=suppress,
-            begin_suppress_tokens=begin_suppress,
-            forced_decoder_ids=None,
-            is_multilingual=True,
-            return_timestamps=False,
-            lang_to_id={f"<|{c}|>": ids[f"<|{c}|>"] for c in LANGUAGES},
-            task_to_id={"transcribe": ids["<|transcribe|>"], "translate": ids["<|translate|>"]},
-            no_timestamps_token_id=ids["<|notimestamps|>"],
-            prev_sot_token_id=ids["<|startofprev|>"],
-            max_initial_timestamp_index=10,
-        )
+        # stronger decoder position embeddings: clear-cut greedy choices (not transformers' near-uniform logits)
+        scramble_parameters(model, seed, boost={r"decoder\.embed_positions": 3.0})
+        model.generation_config = generation
         model.save_pretrained(directory)
-        tokenizer = transformers.WhisperTokenizer(
-            tokenizer_object=raw,
-            unk_token="<|endoftext|>",
-            bos_token="<|endoftext|>",
-            eos_token="<|endoftext|>",
-            pad_token="<|endoftext|>",
-        )
+        tokenizer = whisper_tokenizer(raw)
         tokenizer.save_pretrained(directory)
         self.features_extractor = transformers.WhisperFeatureExtractor(
             feature_size=config.num_mel_bins,

@@ -69,6 +69,7 @@ class TimedDispatch:
     bytes_moved: float = 0.0
     gpu_start_ns: int | None = None
     gpu_end_ns: int | None = None
+    replayed: bool = False  # recorded by replaying a compiled plan (accelkit.graph), not by an op call
 
 
 class TensorLike(Protocol):
@@ -107,6 +108,14 @@ class Backend(ABC):
     split_long_reductions: bool = False
     #: why the device is gone (None while it works); set when the device is lost or destroyed
     lost_reason: str | None = None
+    #: compiled calls (``accelkit.graph``) capture their dispatches once and replay them; when False
+    #: (the CPU backend) a compiled call simply runs eagerly
+    replays: bool = False
+
+    @property
+    def capturing(self) -> bool:
+        """True while a capture records on this backend (a compiled call inside it runs eagerly)."""
+        return False
 
     def __init__(self) -> None:
         self.memory_counter = MemoryCounter()
@@ -230,6 +239,38 @@ class Backend(ABC):
     def update_slice(self, dst: TensorLike, src: TensorLike, start: TensorLike, axis: int) -> None:
         """``dst[..., p : p + n, ...] = src`` along ``axis`` (n = src's length there), in place; p is the
         first element of the int32 ``start``, read on the device and clamped to [0, dst's length - n]."""
+
+    # ----------------------------------------------------------------------------- compiled execution
+    # The graph layer (``accelkit/graph``) captures a call with a recorder (``graph/capture.py``), lowers
+    # it to a program (``graph/plan.py``: buffers by index, dispatch and copy steps) and replays it.
+    @abstractmethod
+    def begin_capture(self, recorder) -> None:
+        """Run on eagerly, but report this thread's alloc/free/dispatch/copy/write/readback to ``recorder``."""
+
+    @abstractmethod
+    def end_capture(self) -> None:
+        """Stop reporting to the recorder."""
+
+    @abstractmethod
+    def build_replay(self, program) -> Any:
+        """Allocate a program's buffers, upload its constants, prebuild its steps; returns a handle."""
+
+    @abstractmethod
+    def replay(self, handle: Any, writes: list, copies_in: list, copies_out: list) -> None:
+        """Run a built program once, in one submit.
+
+        ``writes``: (buffer index, byte offset, host bytes) uploads first; ``copies_in``: (source buf,
+        offset, buffer index, offset, nbytes) copies into the program's buffers; then every step;
+        then ``copies_out``: (buffer index, offset, destination buf, offset, nbytes).
+        """
+
+    @abstractmethod
+    def replay_bytes(self, handle: Any) -> int:
+        """Device bytes a built program holds in its own buffers."""
+
+    @abstractmethod
+    def free_replay(self, handle: Any) -> None:
+        """Give a built program's buffers back (idempotent)."""
 
 
 def profiled(kernel: str, out_arg: int | None = None):

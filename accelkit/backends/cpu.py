@@ -11,6 +11,7 @@ import math
 
 import numpy as np
 
+from ..errors import DeviceError
 from .base import Backend, profiled
 
 _SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
@@ -102,9 +103,31 @@ class CPUBackend(Backend):
     fused_attention = False  # scores are materialised (numpy)
     supports_subgroups = False
     split_long_reductions = False  # numpy reduces a long axis at full speed
+    replays = False  # compiled calls run eagerly: numpy has no per-dispatch cost to save
 
     def __init__(self) -> None:
         super().__init__()
+
+    # ----------------------------------------------------------------------------- compiled execution
+    # numpy has no per-dispatch host cost to save: compiled calls run eagerly here (``replays`` is
+    # False), so code written with ``accelkit.compile`` is portable.
+    def begin_capture(self, recorder) -> None:
+        recorder.abort("the CPU backend runs compiled calls eagerly")
+
+    def end_capture(self) -> None:
+        pass
+
+    def build_replay(self, program) -> None:
+        raise DeviceError("the CPU backend does not replay programs (its compiled calls run eagerly)")
+
+    def replay(self, handle, writes: list, copies_in: list, copies_out: list) -> None:
+        raise DeviceError("the CPU backend does not replay programs (its compiled calls run eagerly)")
+
+    def replay_bytes(self, handle) -> int:
+        return 0
+
+    def free_replay(self, handle) -> None:
+        pass
 
     # ----------------------------------------------------------------------------- buffers
     def alloc(self, nbytes: int, *, exact: bool = False) -> np.ndarray:
@@ -127,7 +150,7 @@ class CPUBackend(Backend):
 
     def memory(self) -> dict:
         stats = self.memory_counter.stats()
-        stats.update(cached_bytes=0, reserved_bytes=stats["allocated_bytes"], cached_buffers=0)
+        stats.update(cached_bytes=0, reserved_bytes=stats["allocated_bytes"], cached_buffers=0, plan_bytes=0)
         return stats
 
     def empty_cache(self) -> None:

@@ -34,7 +34,6 @@ import gc
 import inspect
 import json
 import os
-import sys
 import tempfile
 import time
 import warnings
@@ -43,11 +42,15 @@ from pathlib import Path
 
 import numpy as np
 
-from . import Progress
+from .onnx_reference import FAMILIES as ORT_FAMILIES
+from .onnx_reference import TARGET as ORT_TARGET
+from .onnx_reference import OnnxRuntimeWebGPU
+from .onnx_reference import measure_target as measure_ort
+from .presets import FAMILIES, PRESETS, TINY, random_state_dict, write_checkpoint
+from .sweep import Progress, environment, parse, show, write_json
 
-MODELS = ("bert", "vit", "whisper")
+MODELS = FAMILIES
 SIZES = ("tiny", "base")
-TINY = {"bert": "bert-tiny", "vit": "vit-tiny", "whisper": "whisper-tiny"}
 TOL = 1e-3  # float32 end to end lands far under this; a larger error means a wrong result
 DEFAULT_REPEAT = 20
 QUICK_REPEAT = 2
@@ -62,18 +65,13 @@ TOP_KERNELS = 10
 _WHISPER_SUPPRESS = [1, 2, 7, 8, 9, 10, 14, 25, 26, 27, 28, 29, 31, 58, 59, 60, 61, 62, 63, 90, 91, 92, 93]
 _WHISPER_SUPPRESS += [50358, 50359, 50360, 50361, 50362]
 
-#: config.json of each --size base model (random weights are written beside it)
-BASE_CONFIGS = {
+#: config.json of each --size base model apart from its dimensions, which presets.PRESETS["base"] gives
+#: (random weights are written beside it)
+_ARCHITECTURES = {
     "bert": {
         "architectures": ["BertModel"],
         "model_type": "bert",
-        "vocab_size": 30522,
-        "hidden_size": 768,
-        "num_hidden_layers": 12,
-        "num_attention_heads": 12,
-        "intermediate_size": 3072,
         "hidden_act": "gelu",
-        "max_position_embeddings": 512,
         "type_vocab_size": 2,
         "layer_norm_eps": 1e-12,
         "pad_token_id": 0,
@@ -85,13 +83,7 @@ BASE_CONFIGS = {
     "vit": {
         "architectures": ["ViTModel"],
         "model_type": "vit",
-        "hidden_size": 768,
-        "num_hidden_layers": 12,
-        "num_attention_heads": 12,
-        "intermediate_size": 3072,
         "hidden_act": "gelu",
-        "image_size": 224,
-        "patch_size": 16,
         "num_channels": 3,
         "layer_norm_eps": 1e-12,
         "qkv_bias": True,
@@ -103,17 +95,8 @@ BASE_CONFIGS = {
     "whisper": {
         "architectures": ["WhisperForConditionalGeneration"],
         "model_type": "whisper",
-        "vocab_size": 51865,
         "num_mel_bins": 80,
-        "d_model": 512,
-        "encoder_layers": 6,
-        "encoder_attention_heads": 8,
-        "encoder_ffn_dim": 2048,
-        "decoder_layers": 6,
-        "decoder_attention_heads": 8,
-        "decoder_ffn_dim": 2048,
         "max_source_positions": 1500,
-        "max_target_positions": 448,
         "activation_function": "gelu",
         "decoder_start_token_id": 50258,
         "bos_token_id": 50257,
@@ -130,6 +113,7 @@ BASE_CONFIGS = {
         "activation_dropout": 0.0,
     },
 }
+BASE_CONFIGS = {family: {**_ARCHITECTURES[family], **PRESETS["base"][family]} for family in MODELS}
 BASE_GENERATION = {
     "whisper": {
         "decoder_start_token_id": 50258,
@@ -149,54 +133,6 @@ BASE_NAMES = {"bert": "BERT-base", "vit": "ViT-base/16 224", "whisper": "Whisper
 
 
 # ---------------------------------------------------------------------------------- checkpoints
-def random_state_dict(config: dict, seed: int = 0) -> dict[str, np.ndarray]:
-    """Seeded float32 weights for every parameter the model of ``config`` has (tied ones left out).
-
-    Scales keep activations O(1) through every layer and make greedy choices clear-cut: matrices and
-    convolutions n/sqrt(fan_in), biases 0.02n, LayerNorm weights 1+0.1n and biases 0.05n, embedding
-    tables and tokens 0.5n. The names come from accelkit's module tree, which uses transformers' names.
-    """
-    from ..models.registry import model_class
-
-    archs = config.get("architectures") or [None]
-    cls = model_class(config["model_type"], archs[0])
-    model = cls(cls.config_class.from_dict(config, source="bench config"))  # the tree only: no device memory
-    tied = set(getattr(model, "tied_weights", {}) or {})
-    rng = np.random.default_rng(seed)
-    out = {}
-    for name, p in sorted(model.named_parameters(), key=lambda item: item[0]):
-        if name in tied:
-            continue
-        shape = tuple(p.shape)
-        n = rng.standard_normal(shape, dtype=np.float32)
-        lower = name.lower()
-        if "norm" in lower:
-            value = 1.0 + 0.1 * n if name.endswith("weight") else 0.05 * n
-        elif len(shape) == 1:
-            value = 0.02 * n
-        elif "embed" in lower or "cls_token" in lower:
-            value = 0.5 * n
-        else:
-            value = n * np.float32(1.0 / np.sqrt(np.prod(shape[1:])))
-        out[name] = np.ascontiguousarray(value, dtype=np.float32)
-    return out
-
-
-def write_checkpoint(
-    directory: str | os.PathLike, config: dict, state: dict, generation: dict | None = None
-) -> Path:
-    """config.json (+ generation_config.json) and model.safetensors in Hugging Face layout; returns the path."""
-    from safetensors.numpy import save_file
-
-    path = Path(directory)
-    path.mkdir(parents=True, exist_ok=True)
-    (path / "config.json").write_text(json.dumps(config, indent=2))
-    if generation:
-        (path / "generation_config.json").write_text(json.dumps(generation, indent=2))
-    save_file(state, str(path / "model.safetensors"), metadata={"format": "pt"})
-    return path
-
-
 def _read_state(directory: Path) -> dict[str, np.ndarray]:
     from safetensors.numpy import load_file
 
@@ -318,11 +254,33 @@ def _measure(
     }
 
 
-def _first(fn: Callable[[], object], sync: Callable[[], None]) -> tuple[float, object]:
+def _first_run(fn: Callable[[], object], sync: Callable[[], None], rec: dict, cfg: dict, first: bool):
+    """Call ``fn`` once, timed (``first_ms`` goes on the target's first record); returns its output and
+    whether to warm up before the timed runs (a first call slower than SLOW_MS was warm-up enough)."""
     t0 = time.perf_counter()
     out = fn()
     sync()
-    return (time.perf_counter() - t0) * 1e3, out
+    first_ms = (time.perf_counter() - t0) * 1e3
+    if first:
+        rec["first_ms"] = first_ms
+    return out, cfg["warmup"] and first_ms < SLOW_MS
+
+
+#: how to read a device's memory: (reset the peak, bytes allocated now, the peak since the reset)
+MemoryProbe = tuple[Callable[[], None], Callable[[], int], Callable[[], int]]
+
+
+def _timed_runs(fn: Callable[[], object], sync, rec: dict, cfg: dict, warm: bool, memory: MemoryProbe | None):
+    """The timed runs of ``fn`` into ``rec``; with ``memory``, the device's peak during them too (above
+    what was allocated before them, and in all)."""
+    if memory is not None:
+        reset_peak, allocated, peak = memory
+        reset_peak()
+        base = allocated()
+    rec.update(_measure(fn, sync, cfg["repeats"], cfg["budget_s"], warm))
+    if memory is not None:
+        rec["memory"]["peak_forward_bytes"] = int(peak() - base)
+        rec["memory"]["peak_bytes"] = int(peak())
 
 
 # ---------------------------------------------------------------------------------- accelkit targets
@@ -384,6 +342,10 @@ def _memory(dev) -> dict:
     return dict(dev.memory())
 
 
+def _ak_memory(dev) -> MemoryProbe:
+    return dev.reset_peak, lambda: _memory(dev)["allocated_bytes"], lambda: dev.memory()["peak_bytes"]
+
+
 def _ak_target(ak, dev, ckpt: _Checkpoint, batches, cfg: dict) -> list[dict]:
     """Load once on ``dev``; per batch: first run, warm timings, profile, memory, outputs."""
     sync = dev.backend.sync
@@ -431,17 +393,10 @@ def _ak_batch(ak, dev, model, family: str, rec: dict, cfg: dict, first: bool) ->
     def forward():
         return model(**x)
 
-    first_ms, out = _first(forward, sync)
-    warm = cfg["warmup"] and first_ms < SLOW_MS  # a slow first call is warm-up enough
-    if first:
-        rec["first_ms"] = first_ms
+    out, warm = _first_run(forward, sync, rec, cfg, first)
     rec["outputs"] = _ak_outputs(family, out)
     del out
-    dev.reset_peak()
-    base = _memory(dev)["allocated_bytes"]
-    rec.update(_measure(forward, sync, cfg["repeats"], cfg["budget_s"], warm))
-    rec["memory"]["peak_forward_bytes"] = int(dev.memory()["peak_bytes"] - base)
-    rec["memory"]["peak_bytes"] = int(dev.memory()["peak_bytes"])
+    _timed_runs(forward, sync, rec, cfg, warm, _ak_memory(dev))
     rec.update(_profile(ak, dev, forward, cfg["profile_runs"] if dev.backend_name == "webgpu" else 1))
 
 
@@ -460,10 +415,7 @@ def _ak_whisper(ak, dev, model, x: dict, rec: dict, cfg: dict, first: bool) -> N
     def generate():
         return model.generate(feats, max_new_tokens=n_new, language=lang)
 
-    first_ms, ids = _first(generate, sync)
-    warm = cfg["warmup"] and first_ms < SLOW_MS  # a slow first call is warm-up enough
-    if first:
-        rec["first_ms"] = first_ms
+    ids, warm = _first_run(generate, sync, rec, cfg, first)
     ids = np.asarray(ids)
     rec["generated"] = ids.tolist()
     steps = ids.shape[1] - len(prompt)
@@ -482,11 +434,7 @@ def _ak_whisper(ak, dev, model, x: dict, rec: dict, cfg: dict, first: bool) -> N
 
     rec["decode"] = dec = _measure(decode, sync, cfg["repeats"], cfg["budget_s"], warm)
     rec["decode_token_ms"] = dec["median_ms"] / max(steps, 1)
-    dev.reset_peak()
-    base = _memory(dev)["allocated_bytes"]
-    rec.update(_measure(generate, sync, cfg["repeats"], cfg["budget_s"], warm))  # end to end
-    rec["memory"]["peak_forward_bytes"] = int(dev.memory()["peak_bytes"] - base)
-    rec["memory"]["peak_bytes"] = int(dev.memory()["peak_bytes"])
+    _timed_runs(generate, sync, rec, cfg, warm, _ak_memory(dev))  # end to end
     runs = cfg["profile_runs"] if dev.backend_name == "webgpu" else 1  # on the cpu: op counts only
     pe = _profile(ak, dev, encode, runs)
     pd = _profile(ak, dev, decode, runs)
@@ -553,6 +501,15 @@ class _Torch:
 
     def sync(self, where: str) -> Callable[[], None]:
         return self.torch.cuda.synchronize if where == "cuda" else (lambda: None)
+
+    def memory(self, where: str) -> MemoryProbe | None:
+        """CUDA's memory counters; None on the CPU (torch does not count its memory there)."""
+        cuda = self.torch.cuda
+        return (
+            (cuda.reset_peak_memory_stats, cuda.memory_allocated, cuda.max_memory_allocated)
+            if where == "cuda"
+            else None
+        )
 
     def build(self, ckpt: _Checkpoint, where: str):
         """transformers' model of the checkpoint (its config, the same safetensors arrays) on ``where``.
@@ -658,19 +615,10 @@ def _torch_batch(tt: _Torch, model, where: str, family: str, rec: dict, cfg: dic
     def forward():
         return model(**x)
 
-    first_ms, out = _first(forward, sync)
-    warm = cfg["warmup"] and first_ms < SLOW_MS  # a slow first call is warm-up enough
-    if first:
-        rec["first_ms"] = first_ms
+    out, warm = _first_run(forward, sync, rec, cfg, first)
     rec["outputs"] = _torch_outputs(out)
     del out
-    if where == "cuda":
-        torch.cuda.reset_peak_memory_stats()
-        base = torch.cuda.memory_allocated()
-    rec.update(_measure(forward, sync, cfg["repeats"], cfg["budget_s"], warm))
-    if where == "cuda":
-        rec["memory"]["peak_forward_bytes"] = int(torch.cuda.max_memory_allocated() - base)
-        rec["memory"]["peak_bytes"] = int(torch.cuda.max_memory_allocated())
+    _timed_runs(forward, sync, rec, cfg, warm, tt.memory(where))
 
 
 def _torch_whisper(tt: _Torch, model, where: str, x: dict, rec: dict, cfg: dict, first: bool) -> None:
@@ -717,10 +665,7 @@ def _torch_whisper(tt: _Torch, model, where: str, x: dict, rec: dict, cfg: dict,
     def generate():
         return decode(encode())
 
-    first_ms, ids = _first(generate, sync)
-    warm = cfg["warmup"] and first_ms < SLOW_MS  # a slow first call is warm-up enough
-    if first:
-        rec["first_ms"] = first_ms
+    ids, warm = _first_run(generate, sync, rec, cfg, first)
     ids = ids.cpu().numpy()
     rec["prompt"] = list(prompt)
     rec["generated"] = ids.tolist()
@@ -737,13 +682,7 @@ def _torch_whisper(tt: _Torch, model, where: str, x: dict, rec: dict, cfg: dict,
     del logits
     rec["decode"] = _measure(lambda: decode(enc), sync, cfg["repeats"], cfg["budget_s"], warm)
     rec["decode_token_ms"] = rec["decode"]["median_ms"] / max(steps, 1)
-    if where == "cuda":
-        torch.cuda.reset_peak_memory_stats()
-        base = torch.cuda.memory_allocated()
-    rec.update(_measure(generate, sync, cfg["repeats"], cfg["budget_s"], warm))
-    if where == "cuda":
-        rec["memory"]["peak_forward_bytes"] = int(torch.cuda.max_memory_allocated() - base)
-        rec["memory"]["peak_bytes"] = int(torch.cuda.max_memory_allocated())
+    _timed_runs(generate, sync, rec, cfg, warm, tt.memory(where))
 
 
 # ---------------------------------------------------------------------------------- checks
@@ -785,11 +724,24 @@ def _check(records: list[dict], family: str, notes: list) -> None:
                 )
 
 
+def _ort_targets(
+    ref: OnnxRuntimeWebGPU, tt: _Torch, ckpt: _Checkpoint, batches, cfg: dict, work: Path
+) -> list:
+    """ONNX Runtime WebGPU on the ONNX export of transformers' model of the same checkpoint."""
+    base = {
+        "target": ORT_TARGET,
+        "kind": "reference",
+        "device": "webgpu",
+        "model": ckpt.family,
+        "size": ckpt.size,
+    }
+    build = lambda: tt.build(ckpt, "cpu")  # noqa: E731
+    return measure_ort(ref, build, ckpt.family, batches, cfg, work, _first_run, _timed_runs, base)
+
+
 # ---------------------------------------------------------------------------------- the runner
 def _environment(command: str, devs, tt: _Torch | None) -> dict:
-    from .ops import _environment as ops_environment
-
-    env = ops_environment(command, devs)
+    env = environment(command, devs)
     try:
         import transformers
 
@@ -857,6 +809,9 @@ def run(
         devs = [ak.device(d) for d in ([devices] if isinstance(devices, str) else devices)]
     notes: list[str] = []
     tt = _Torch(notes) if references else None
+    ort_ref = OnnxRuntimeWebGPU(notes) if references and tt is not None and tt.torch is not None else None
+    if ort_ref is not None and not ort_ref.available:
+        ort_ref = None
     ak_targets = list(devs)
     if references and not any(d.backend_name == "cpu" for d in devs):
         ak_targets.append(ak.device("cpu"))  # the accelkit CPU backend, as a reference
@@ -883,11 +838,15 @@ def run(
         "notes": notes,
     }
     if tt is not None:
-        result["env"]["references"] = tt.describe() + [
-            {"target": d.spec, "name": f"accelkit CPU backend ({d.name})"}
-            for d in ak_targets
-            if d not in devs
-        ]
+        result["env"]["references"] = (
+            tt.describe()
+            + ([ort_ref.describe()] if ort_ref else [])
+            + [
+                {"target": d.spec, "name": f"accelkit CPU backend ({d.name})"}
+                for d in ak_targets
+                if d not in devs
+            ]
+        )
     plan = []
     for size in sizes:
         for family in models:
@@ -895,7 +854,8 @@ def run(
                 plan.append((size, family, "ak", d))
             if tt is not None and tt.targets:
                 plan.append((size, family, "torch", None))
-    bar = Progress(len(plan), progress, "accelkit bench models")
+            if ort_ref is not None and family in ORT_FAMILIES:
+                plan.append((size, family, "ort", None))
     tmp = None
 
     def tmpdir() -> Path:
@@ -905,6 +865,7 @@ def run(
         return Path(tmp.name)
 
     rng_seed = 1234
+    bar = Progress(len(plan), progress, "accelkit bench models")
     try:
         for size in sizes:
             for family in models:
@@ -918,7 +879,7 @@ def run(
                 desc["inputs"] = cfg["describe"]
                 recs = []
                 for _, _, kind, d in [p for p in plan if p[0] == size and p[1] == family]:
-                    label = d.spec if kind == "ak" else "torch"
+                    label = d.spec if kind == "ak" else kind
                     bar.step(f"{family} {size} on {label}")
                     if kind == "ak":
                         if size != "tiny" and d.is_software:
@@ -927,6 +888,8 @@ def run(
                             )
                             continue
                         recs.extend(_ak_target(ak, d, ckpt, fam_batches, cfg))
+                    elif kind == "ort":
+                        recs.extend(_ort_targets(ort_ref, tt, ckpt, fam_batches, cfg, tmpdir()))
                     else:
                         recs.extend(_torch_targets(tt, ckpt, fam_batches, cfg))
                 _check(recs, family, notes)
@@ -937,23 +900,15 @@ def run(
                 del ckpt
                 gc.collect()
                 if json_path:  # what is done so far, in case a long sweep is cut short
-                    _write(json_path, result)
+                    write_json(json_path, result)
     finally:
         bar.close()
         if tmp is not None:
             tmp.cleanup()
     result["table"] = format_table(result)
     if json_path:
-        _write(json_path, result)
+        write_json(json_path, result)
     return result
-
-
-def _write(json_path, result: dict) -> None:
-    path = Path(json_path)
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w", encoding="utf-8") as fh:
-        json.dump(result, fh, indent=1, default=str)
-    tmp.replace(path)
 
 
 def _case_config(family, ckpt, batches, seq, repeats, budget_s, max_new_tokens, seed, notes, quick) -> dict:
@@ -1186,9 +1141,8 @@ def build_parser(prog: str = "accelkit bench models") -> argparse.ArgumentParser
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``accelkit bench models`` (the CLI passes the arguments after ``models``)."""
-    argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, command = parse(parser, argv)
     models = [m for group in (args.model or [list(MODELS)]) for m in group]
     sizes = [s for group in (args.size or [list(SIZES)]) for s in group]
     for m in models:
@@ -1211,12 +1165,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         progress=not args.no_progress,
         max_new_tokens=args.max_new_tokens,
         references=not args.no_references,
-        command="accelkit bench models" + (" " + " ".join(argv) if argv else ""),
+        command=command,
     )
-    print(result["table"])
-    if args.json:
-        print(f"\nresults written to {args.json}")
-    return 0
+    return show(result, args.json)
 
 
 if __name__ == "__main__":  # python -m accelkit.bench.models

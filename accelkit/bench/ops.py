@@ -14,18 +14,14 @@ is installed. Software adapters (lavapipe, SwiftShader) skip the large sizes, an
 from __future__ import annotations
 
 import argparse
-import datetime as _dt
-import json
 import math
 import os
-import platform
-import sys
 import time
 from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from . import Progress
+from .sweep import Progress, blas_name, environment, parse, show, write_json
 
 DEFAULT_SIZES = (256, 512, 1024, 2048, 4096)
 QUICK_MAX = 512  # --quick skips larger matmul sizes on every device
@@ -131,7 +127,7 @@ class _References:
     def __init__(self, notes: list) -> None:
         self.torch = None
         self.targets: list[tuple[str, str, str]] = [
-            ("numpy", "numpy", f"numpy {np.__version__} on {_blas()}")
+            ("numpy", "numpy", f"numpy {np.__version__} on {blas_name()}")
         ]
         try:
             import torch
@@ -171,15 +167,6 @@ class _References:
                     torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = self_inner.saved
 
         return _Ctx()
-
-
-def _blas() -> str:
-    try:
-        cfg = np.show_config(mode="dicts")
-        blas = cfg.get("Build Dependencies", {}).get("blas", {})
-        return f"{blas.get('name', '')} {blas.get('version', '')}".strip() or "BLAS"
-    except Exception:  # pragma: no cover - older numpy
-        return "BLAS"
 
 
 # ---------------------------------------------------------------------------------- the ops
@@ -290,58 +277,7 @@ def _torch_op(torch, name: str, x: dict) -> Callable[[], object]:
     }[name]
 
 
-# ---------------------------------------------------------------------------------- progress
 # ---------------------------------------------------------------------------------- the runner
-def _device_entry(dev) -> dict:
-    info = dev.info
-    entry = {
-        "spec": dev.spec,
-        "name": dev.name,
-        "backend": dev.backend_name,
-        "kind": dev.kind,
-        "is_software": dev.is_software,
-    }
-    if dev.backend_name == "webgpu":
-        entry.update(
-            api=info.get("backend_type"),
-            vendor=info.get("vendor"),
-            driver=info.get("description"),
-            timestamps="timestamp-query" in dev.adapter_features,
-            f16="shader-f16" in dev.adapter_features,
-        )
-    else:
-        entry.update(cores=info.get("cores"), blas=info.get("blas"), numpy=info.get("numpy"))
-    return entry
-
-
-def _environment(command: str, devs) -> dict:
-    import accelkit
-
-    env = {
-        "date": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "command": command,
-        "accelkit": accelkit.__version__,
-        "python": platform.python_version(),
-        "platform": platform.platform(),
-        "numpy": np.__version__,
-        "blas": _blas(),
-        "devices": [_device_entry(d) for d in devs],
-    }
-    try:
-        import wgpu
-
-        env["wgpu"] = wgpu.__version__
-    except Exception:  # pragma: no cover - wgpu is a dependency
-        env["wgpu"] = None
-    try:
-        import torch
-
-        env["torch"] = torch.__version__
-    except Exception:
-        env["torch"] = None
-    return env
-
-
 def _resolve_devices(ak, devices) -> list:
     if devices is None:
         return list(ak.devices())
@@ -410,7 +346,7 @@ def run(
             plan.append(("ops", kind, target, "float32", None))
     bar = Progress(len(plan), progress, "accelkit bench ops")
     result = {
-        "env": _environment(command, devs),
+        "env": environment(command, devs),
         "config": {"sizes": sizes, "dtypes": dtypes, "repeats": repeats, "quick": quick},
         "matmul": [],
         "ops": [],
@@ -438,8 +374,7 @@ def run(
                 d.empty_cache()
     result["table"] = format_table(result)
     if json_path:
-        with open(json_path, "w", encoding="utf-8") as fh:
-            json.dump(result, fh, indent=1, default=str)
+        write_json(json_path, result)
     return result
 
 
@@ -627,8 +562,7 @@ def build_parser(prog: str = "accelkit bench ops") -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``accelkit bench ops`` (the CLI passes the arguments after ``ops``)."""
-    argv = list(sys.argv[1:] if argv is None else argv)
-    args = build_parser().parse_args(argv)
+    args, command = parse(build_parser(), argv)
     dtypes = [d for item in (args.dtype or ["float32"]) for d in item.split(",") if d]
     result = run(
         devices=args.device,
@@ -640,12 +574,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         progress=not args.no_progress,
         ops=not args.no_ops,
         references=not args.no_references,
-        command="accelkit bench ops" + (" " + " ".join(argv) if argv else ""),
+        command=command,
     )
-    print(result["table"])
-    if args.json:
-        print(f"\nresults written to {args.json}")
-    return 0
+    return show(result, args.json)
 
 
 if __name__ == "__main__":  # python -m accelkit.bench.ops

@@ -16,15 +16,14 @@ from __future__ import annotations
 
 import argparse
 import gc
-import json
-import sys
 import threading
 import time
 from collections.abc import Sequence
 
 import numpy as np
 
-from .sharing import Checkpoints, add_common_arguments, show, wait
+from .sharing import Checkpoints, add_common_arguments, common_options, wait
+from .sweep import Progress, environment, parse, show, write_json
 
 WORKLOADS = ("bert", "vit", "mixed")
 
@@ -155,15 +154,12 @@ def run(
     """Run every workload directly and through pools; returns {"env", "config", "rows", "table"}."""
     import accelkit as ak
 
-    from ..io import progress as progress_task
-    from .ops import _environment
-
     dev = ak.device(device)
     requests = int(requests) if requests else (64 if quick else 256)
     batch_sizes = [int(b) for b in batch_sizes]
     command = command or f"accelkit.bench.pool.run(device={dev.spec!r}, size={size!r}, quick={quick})"
     result = {
-        "env": _environment(command, [dev]),
+        "env": environment(command, [dev]),
         "config": {
             "size": size,
             "requests": requests,
@@ -179,18 +175,10 @@ def run(
     try:
         models = {k: ak.load(ckpts(k), device=dev) for k in ("bert", "vit")}
         plan = [(w, b) for w in workloads for b in [None, *batch_sizes]]
-        with progress_task(
-            len(plan), f"accelkit bench pool on {dev.spec}", unit="run", min_total=0 if progress else 1 << 62
-        ) as bar:
+        with Progress(len(plan), progress, f"accelkit bench pool on {dev.spec}") as bar:
             reference = {}
             for workload, b in plan:
-                if progress:
-                    what = "direct" if b is None else f"pool b={b}"
-                    print(
-                        f"[{bar.done + 1}/{len(plan)}] {workload} {what} on {dev.spec}",
-                        file=sys.stderr,
-                        flush=True,
-                    )
+                bar.step(f"{workload} {'direct' if b is None else f'pool b={b}'} on {dev.spec}")
                 reqs = _requests(models, workload, requests)
                 if b is None:
                     for key, inputs in reqs[: min(8, len(reqs))]:  # warm-up: pipelines, the buffer pool
@@ -199,14 +187,12 @@ def run(
                 else:
                     row = bench_pool(dev, models, reqs, reference[workload], b, threads, window)
                 result["rows"].append({"workload": workload, "device": dev.spec, "requests": requests, **row})
-                bar.update(1)
     finally:
         ckpts.close()
         gc.collect()
     result["table"] = format_table(result)
     if json_path:
-        with open(json_path, "w", encoding="utf-8") as fh:
-            json.dump(result, fh, indent=1, default=str)
+        write_json(json_path, result)
     return result
 
 
@@ -255,20 +241,14 @@ def build_parser(prog: str = "accelkit bench pool") -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``accelkit bench pool`` (the CLI passes the arguments after ``pool``)."""
-    argv = list(sys.argv[1:] if argv is None else argv)
-    args = build_parser().parse_args(argv)
+    args, command = parse(build_parser(), argv)
     result = run(
-        args.device,
         workloads=args.workload or WORKLOADS,
         batch_sizes=args.batch_sizes,
         requests=args.requests,
         threads=args.threads,
-        size=args.size,
         window=args.window_ms / 1e3,
-        quick=args.quick,
-        json_path=args.json,
-        progress=not args.no_progress,
-        command="accelkit bench pool" + (" " + " ".join(argv) if argv else ""),
+        **common_options(args, command),
     )
     return show(result, args.json)
 

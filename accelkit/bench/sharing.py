@@ -27,7 +27,6 @@ import contextlib
 import gc
 import json
 import shutil
-import sys
 import tempfile
 import time
 from collections.abc import Callable, Sequence
@@ -35,117 +34,14 @@ from pathlib import Path
 
 import numpy as np
 
-SCENARIOS = ("dedup", "whisper", "vit", "bert")
+from .presets import PRESETS, SIZES, TINY, random_state_dict, write_checkpoint
+from .sweep import Progress, environment, parse, show, write_json
 
-#: model dimensions per --size (config.json overrides of the bundled tiny checkpoints)
-PRESETS = {
-    "small": {
-        "bert": dict(
-            hidden_size=256,
-            num_hidden_layers=4,
-            num_attention_heads=4,
-            intermediate_size=1024,
-            vocab_size=30522,
-            max_position_embeddings=512,
-        ),
-        "vit": dict(
-            hidden_size=192,
-            num_hidden_layers=12,
-            num_attention_heads=3,
-            intermediate_size=768,
-            image_size=224,
-            patch_size=16,
-        ),
-        "whisper": dict(
-            d_model=384,
-            encoder_layers=4,
-            decoder_layers=4,
-            encoder_attention_heads=6,
-            decoder_attention_heads=6,
-            encoder_ffn_dim=1536,
-            decoder_ffn_dim=1536,
-            vocab_size=51865,
-            max_target_positions=448,
-        ),
-    },
-    "base": {
-        "bert": dict(
-            hidden_size=768,
-            num_hidden_layers=12,
-            num_attention_heads=12,
-            intermediate_size=3072,
-            vocab_size=30522,
-            max_position_embeddings=512,
-        ),
-        "vit": dict(
-            hidden_size=768,
-            num_hidden_layers=12,
-            num_attention_heads=12,
-            intermediate_size=3072,
-            image_size=224,
-            patch_size=16,
-        ),
-        "whisper": dict(
-            d_model=512,
-            encoder_layers=6,
-            decoder_layers=6,
-            encoder_attention_heads=8,
-            decoder_attention_heads=8,
-            encoder_ffn_dim=2048,
-            decoder_ffn_dim=2048,
-            vocab_size=51865,
-            max_target_positions=448,
-        ),
-    },
-}
-BUNDLED = {"bert": "bert-tiny", "vit": "vit-tiny", "whisper": "whisper-tiny"}
+SCENARIOS = ("dedup", "whisper", "vit", "bert")
 
 
 # ---------------------------------------------------------------------------------- checkpoints
-def write_safetensors(path: str | Path, tensors: dict[str, np.ndarray]) -> None:
-    """Write float32/int arrays as a safetensors file (header, then the data, 8-byte aligned)."""
-    codes = {"float32": "F32", "float16": "F16", "int64": "I64", "int32": "I32"}
-    header, at = {}, 0
-    for name, arr in tensors.items():
-        n = arr.nbytes
-        header[name] = {
-            "dtype": codes[arr.dtype.name],
-            "shape": list(arr.shape),
-            "data_offsets": [at, at + n],
-        }
-        at += n
-    raw = json.dumps(header, separators=(",", ":")).encode()
-    raw += b" " * (-len(raw) % 8)
-    with open(path, "wb") as fh:
-        fh.write(len(raw).to_bytes(8, "little"))
-        fh.write(raw)
-        for arr in tensors.values():
-            fh.write(np.ascontiguousarray(arr).tobytes())
-
-
-def random_weights(config: dict, seed: int) -> dict[str, np.ndarray]:
-    """Random float32 weights for every parameter the model of ``config`` expects (tied ones left out)."""
-    from ..models.registry import model_class
-
-    archs = config.get("architectures") or [None]
-    cls = model_class(config["model_type"], archs[0])
-    model = cls(cls.config_class.from_dict(config))  # the module tree only: nothing is allocated
-    tied = set(getattr(model, "tied_weights", {}) or {})
-    rng = np.random.default_rng(seed)
-    out = {}
-    for name, p in model.named_parameters():
-        if name in tied:
-            continue
-        leaf = name.rsplit(".", 1)[-1]
-        norm = any(k in name.lower() for k in ("layernorm", "layer_norm"))
-        if norm:
-            out[name] = (np.ones if leaf == "weight" else np.zeros)(p.shape, np.float32)
-        else:
-            out[name] = (rng.standard_normal(p.shape, dtype=np.float32) * 0.02).astype(np.float32)
-    return out
-
-
-def write_checkpoint(
+def sized_checkpoint(
     family: str,
     size: str,
     directory: str | Path,
@@ -153,12 +49,13 @@ def write_checkpoint(
     seed: int = 0,
     share: tuple[dict, tuple[str, ...]] | None = None,
 ) -> Path:
-    """A checkpoint directory of ``family`` ("bert", "vit", "whisper") at ``size`` ("tiny" copies the
-    bundled one's config), with random weights. ``share=(weights, prefixes)`` copies the tensors whose
-    names start with a prefix from ``weights`` (a fine-tune with frozen embeddings). Returns the path."""
+    """A checkpoint directory of ``family`` ("bert", "vit", "whisper"): the bundled tiny one's config with
+    the dimensions of ``size`` (presets.PRESETS; "tiny" keeps them), its tokenizer and preprocessor files,
+    and random weights. ``share=(weights, prefixes)`` copies the tensors whose names start with a prefix
+    from ``weights`` (a fine-tune with frozen embeddings). Returns the path."""
     from ..checkpoints import path as bundled_path
 
-    src = Path(bundled_path(BUNDLED[family]))
+    src = Path(bundled_path(TINY[family]))
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     config = json.loads((src / "config.json").read_text())
@@ -171,15 +68,13 @@ def write_checkpoint(
         pp = json.loads(pre.read_text())
         pp["size"] = {"height": config["image_size"], "width": config["image_size"]}
         pre.write_text(json.dumps(pp, indent=2))
-    (directory / "config.json").write_text(json.dumps(config, indent=2))
-    weights = random_weights(config, seed)
+    weights = random_state_dict(config, seed)
     if share is not None:
         source, prefixes = share
         for name in weights:
             if name.startswith(prefixes) and name in source:
                 weights[name] = source[name]
-    write_safetensors(directory / "model.safetensors", weights)
-    return directory
+    return write_checkpoint(directory, config, weights)
 
 
 class Checkpoints:
@@ -196,9 +91,9 @@ class Checkpoints:
             if self.size == "tiny":
                 from ..checkpoints import path as bundled_path
 
-                self._made[family] = Path(bundled_path(BUNDLED[family]))
+                self._made[family] = Path(bundled_path(TINY[family]))
             else:
-                self._made[family] = write_checkpoint(family, self.size, Path(self._temp().name) / family)
+                self._made[family] = sized_checkpoint(family, self.size, Path(self._temp().name) / family)
         return self._made[family]
 
     def fine_tune(self, family: str, prefixes: tuple[str, ...]) -> Path:
@@ -211,7 +106,7 @@ class Checkpoints:
             with Checkpoint.open(base) as ckpt:
                 source = {n: np.array(ckpt.array(n)) for n in ckpt.names() if n.startswith(prefixes)}
             root = Path(self._temp().name)
-            self._made[key] = write_checkpoint(
+            self._made[key] = sized_checkpoint(
                 family, self.size, root / key, seed=1, share=(source, prefixes)
             )
         return self._made[key]
@@ -525,9 +420,6 @@ def run(
     """Run the scenarios on one device; returns {"env", "config", "rows", "table"} (and writes JSON)."""
     import accelkit as ak
 
-    from ..io import progress as progress_task
-    from .ops import _environment
-
     dev = ak.device(device)
     repeats = int(repeats) if repeats else (2 if quick else 5)
     max_new_tokens = max_new_tokens or (8 if quick else 24)
@@ -536,7 +428,7 @@ def run(
         raise SystemExit(f"unknown scenario(s) {', '.join(unknown)}; choose from {', '.join(SCENARIOS)}")
     command = command or f"accelkit.bench.sharing.run(device={dev.spec!r}, size={size!r}, quick={quick})"
     result = {
-        "env": _environment(command, [dev]),
+        "env": environment(command, [dev]),
         "config": {
             "size": size,
             "repeats": repeats,
@@ -556,26 +448,16 @@ def run(
         "bert": lambda: bench_bert(dev, ckpts, repeats, batch),
     }
     try:
-        with progress_task(
-            len(scenarios),
-            f"accelkit bench sharing on {dev.spec}",
-            unit="scenario",
-            min_total=0 if progress else 1 << 62,
-        ) as bar:
+        with Progress(len(scenarios), progress, f"accelkit bench sharing on {dev.spec}", "scenario") as bar:
             for name in scenarios:
-                if progress:
-                    print(
-                        f"[{bar.done + 1}/{len(scenarios)}] {name} on {dev.spec}", file=sys.stderr, flush=True
-                    )
+                bar.step(f"{name} on {dev.spec}")
                 result["rows"] += steps[name]()
-                bar.update(1)
     finally:
         ckpts.close()
         gc.collect()
     result["table"] = format_table(result)
     if json_path:
-        with open(json_path, "w", encoding="utf-8") as fh:
-            json.dump({k: v for k, v in result.items()}, fh, indent=1, default=str)
+        write_json(json_path, result)
     return result
 
 
@@ -629,7 +511,7 @@ def add_common_arguments(p: argparse.ArgumentParser, quick: str) -> None:
     p.add_argument("--device", default=None, help="device spec (default: the best)")
     p.add_argument(
         "--size",
-        choices=("tiny", "small", "base"),
+        choices=SIZES,
         default="tiny",
         help="bundled tiny checkpoints, or random ones of small/base dimensions",
     )
@@ -638,12 +520,16 @@ def add_common_arguments(p: argparse.ArgumentParser, quick: str) -> None:
     p.add_argument("--no-progress", action="store_true", help="no progress output")
 
 
-def show(result: dict, json_path: str | None) -> int:
-    """Print a run's table (and where its JSON went); the exit code."""
-    print(result["table"])
-    if json_path:
-        print(f"\nresults written to {json_path}")
-    return 0
+def common_options(args: argparse.Namespace, command: str) -> dict:
+    """The ``run`` keywords of the options ``add_common_arguments`` adds (and the command line)."""
+    return dict(
+        device=args.device,
+        size=args.size,
+        quick=args.quick,
+        json_path=args.json,
+        progress=not args.no_progress,
+        command=command,
+    )
 
 
 def build_parser(prog: str = "accelkit bench sharing") -> argparse.ArgumentParser:
@@ -659,20 +545,14 @@ def build_parser(prog: str = "accelkit bench sharing") -> argparse.ArgumentParse
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``accelkit bench sharing`` (the CLI passes the arguments after ``sharing``)."""
-    argv = list(sys.argv[1:] if argv is None else argv)
-    args = build_parser().parse_args(argv)
+    args, command = parse(build_parser(), argv)
     result = run(
-        args.device,
         scenarios=args.scenario or SCENARIOS,
-        size=args.size,
         repeats=args.repeat,
-        quick=args.quick,
         consumers=args.consumers,
         batch=args.batch,
         max_new_tokens=args.max_new_tokens,
-        json_path=args.json,
-        progress=not args.no_progress,
-        command="accelkit bench sharing" + (" " + " ".join(argv) if argv else ""),
+        **common_options(args, command),
     )
     return show(result, args.json)
 

@@ -71,6 +71,7 @@ class Checkpoint:
         self._digests: dict[str, str] = {}
         self._stored: dict[str, dict[str, str]] = {}  # blob digest -> tensor digests in the store
         self._file_digests: dict[Path, str] = {}
+        self._content_ok: set[str] = set()  # weight files of a store snapshot hashed good
 
         def optional(name: str) -> Path | None:
             path = directory / name
@@ -97,7 +98,13 @@ class Checkpoint:
             hint = "; pass the directory that holds it" if directory.is_file() else ""
             raise WeightsError(f"checkpoint directory {directory} does not exist{hint}")
         store = WeightStore.of_snapshot(directory)
-        manifest = store.verify_snapshot(directory) if store else None
+        if store is None:
+            return cls._open(directory, None, None)
+        with store.reading(directory):  # not replaced or evicted by another process meanwhile
+            return cls._open(directory, store, store.verify_snapshot(directory))
+
+    @classmethod
+    def _open(cls, directory: Path, store: WeightStore | None, manifest: dict | None) -> Checkpoint:
         found = sorted(p.name for p in directory.iterdir() if p.name != MANIFEST)
         if not (directory / "config.json").is_file():
             listing = ", ".join(found[:20]) + (f", ... ({len(found)} in all)" if len(found) > 20 else "")
@@ -145,20 +152,35 @@ class Checkpoint:
     def info(self, name: str) -> TensorInfo:
         return self._file(name).info(name)
 
+    def _checked(self, name: str) -> SafetensorsFile:
+        """The file holding tensor `name`, its content checked against the store's digest first
+        (a store snapshot: once per file and process; see WeightStore.check_content)."""
+        file = self._file(name)
+        filename = self._where[name]
+        if self._store is not None and filename not in self._content_ok:
+            rec = self._manifest["files"].get(filename)
+            if rec is None:
+                raise WeightsError(
+                    f"{file.path}: not listed in the manifest of the store snapshot {self.directory}"
+                )
+            self._store.check_content(self.directory, filename, rec["sha256"], file.stat, file.buffer())
+            self._content_ok.add(filename)
+        return file
+
     def raw(self, name: str) -> np.ndarray:
         """The stored bytes of a tensor (a uint8 view of the memory map)."""
-        return self._file(name).raw(name)
+        return self._checked(name).raw(name)
 
     def array(self, name: str, dtype=None) -> np.ndarray:
         """The tensor as numpy: a zero-copy read-only view when no conversion is needed."""
-        return self._file(name).array(name, dtype)
+        return self._checked(name).array(name, dtype)
 
     def tensor_digest(self, name: str) -> str:
         """sha256 of (dtype, shape, stored bytes) of a tensor: computed once, then remembered in
         memory and, for a store snapshot, in the store so that a later load does not hash again."""
         if name in self._digests:
             return self._digests[name]
-        file = self._file(name)
+        file = self._checked(name)  # a remembered digest is only as good as the bytes it stands for
         blob = self._blob_of(self._where[name])
         if blob is not None:
             if blob not in self._stored:

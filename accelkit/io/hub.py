@@ -8,12 +8,14 @@ downloaded from the Hugging Face Hub into the weight store (huggingface_hub is o
 from __future__ import annotations
 
 import errno
+import importlib
 import os
+import threading
 import warnings
 from pathlib import Path
 
 from accelkit.errors import AccelkitError, WeightsError
-from accelkit.io.store import WeightStore
+from accelkit.io.store import Progress, WeightStore, progress
 
 HF_PREFIX = "hf:"
 ALLOW_PATTERNS = [
@@ -92,12 +94,18 @@ def _parse_hf(source: str) -> tuple[str, str | None]:
 
 
 def _resolve_hf(repo_id: str, revision: str, store: WeightStore, refresh: bool) -> Path:
+    """One process at a time downloads a model; others loading it meanwhile wait, then find it stored."""
+    with store.downloading(f"{HF_PREFIX}{repo_id}", revision):
+        return _resolve_hf_locked(repo_id, revision, store, refresh)
+
+
+def _resolve_hf_locked(repo_id: str, revision: str, store: WeightStore, refresh: bool) -> Path:
     source_id = f"{HF_PREFIX}{repo_id}"
     stored = _stored(store, source_id, revision)
     if stored is not None and not refresh:
         return stored
     try:
-        import huggingface_hub as hub
+        hub = _import_hub()
     except ImportError:
         raise AccelkitError(
             f"{source_id}@{revision} is not in the weight store ({store.snapshot_path(source_id, revision)}) and "
@@ -128,6 +136,15 @@ def _resolve_hf(repo_id: str, revision: str, store: WeightStore, refresh: bool) 
     )
 
 
+def _import_hub():
+    """huggingface_hub with the submodules used here imported explicitly: huggingface_hub 2.x does
+    not import `constants` or `errors` on `import huggingface_hub`."""
+    hub = importlib.import_module("huggingface_hub")
+    for sub in ("constants", "errors", "utils"):
+        importlib.import_module(f"huggingface_hub.{sub}")
+    return hub
+
+
 def _stored(store: WeightStore, source_id: str, revision: str) -> Path | None:
     """The stored snapshot, or None when absent or found corrupt (then it has been evicted)."""
     try:
@@ -145,10 +162,15 @@ def _offline(hub) -> bool:
 def _download(hub, repo_id: str, revision: str, store: WeightStore) -> Path:
     """Download into a tmp/ directory of the store, then move the files into a snapshot. An
     exception at any point leaves no snapshot (the tmp directory is removed)."""
-    with store.tmp_dir(f"downloading hf:{repo_id}@{revision}") as local_dir:
+    desc = f"downloading hf:{repo_id}@{revision}"
+    with store.tmp_dir(desc) as local_dir, progress(0, desc) as p:
         try:
             hub.snapshot_download(
-                repo_id, revision=revision, local_dir=local_dir, allow_patterns=ALLOW_PATTERNS
+                repo_id,
+                revision=revision,
+                local_dir=local_dir,
+                allow_patterns=ALLOW_PATTERNS,
+                tqdm_class=_progress_class(hub, p),
             )
         except Exception as e:
             error = _classify(e, repo_id, revision)
@@ -156,6 +178,35 @@ def _download(hub, repo_id: str, revision: str, store: WeightStore) -> Path:
                 raise
             raise error from e
         return _import(store, repo_id, revision, local_dir, move=True)
+
+
+def _progress_class(hub, p: Progress) -> type:
+    """A tqdm class for snapshot_download that reports the bytes of the whole download to `p` (the
+    store's progress: one tqdm bar on a terminal, and the progress hooks, e.g. a notebook widget),
+    and shows huggingface_hub's own bars only when `p` is displayed nowhere. huggingface_hub sums every file into one bar named
+    "huggingface_hub.snapshot_download", growing its total as the files' sizes become known."""
+    lock = threading.Lock()
+
+    class HubProgress(hub.utils.tqdm):
+        def __init__(self, *args, **kwargs):
+            self._bytes = kwargs.get("name") == "huggingface_hub.snapshot_download"
+            if p.displayed:  # one display: ours; else huggingface_hub's own bars (e.g. in Jupyter)
+                kwargs["disable"] = True
+            super().__init__(*args, **kwargs)
+
+        def __setattr__(self, name, value):
+            if name == "total" and getattr(self, "_bytes", False) and value:
+                with lock:
+                    p.set_total(int(value))
+            super().__setattr__(name, value)
+
+        def update(self, n=1):
+            if self._bytes and n:
+                with lock:
+                    p.update(int(n))
+            return super().update(n)
+
+    return HubProgress
 
 
 def _from_hf_cache(hub, repo_id: str, revision: str, store: WeightStore) -> Path | None:

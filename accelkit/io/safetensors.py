@@ -43,6 +43,12 @@ NUMPY_DTYPES: dict[str, np.dtype] = {
 }
 
 MAX_HEADER_BYTES = 100 * 1024 * 1024  # the safetensors package's own limit
+MAX_INDEX = 2**63 - 1  # dimensions, element counts and offsets must fit an int64
+_MAX_DIGITS = len(str(2**64))  # longer integers in a header are refused before conversion
+
+
+class _HeaderError(ValueError):
+    """A header fault found while parsing (internal: becomes a WeightsError naming the file)."""
 
 
 @dataclass(frozen=True)
@@ -81,6 +87,8 @@ class SafetensorsFile:
                 f"{self.path}: not a safetensors file: {size} bytes, shorter than the 8-byte header length"
             )
         with open(self.path, "rb") as fh:
+            self.stat = os.fstat(fh.fileno())  # of the file mapped (the path may be replaced later)
+            size = self.stat.st_size
             header_len = int.from_bytes(fh.read(8), "little")
             if header_len > size - 8:
                 raise WeightsError(
@@ -148,6 +156,12 @@ class SafetensorsFile:
             return view
         return view.astype(dtype)
 
+    def buffer(self) -> memoryview:
+        """The whole mapped file, read-only (what every array of this file is a view of)."""
+        if self._mmap is None:
+            raise WeightsError(f"{self.path}: file is closed")
+        return memoryview(self._mmap)
+
     def sha256(self, name: str) -> str:
         """sha256 hex digest of the tensor's stored bytes."""
         return hashlib.sha256(self.raw(name)).hexdigest()
@@ -175,15 +189,25 @@ class SafetensorsFile:
 def _parse_header(path: Path, header_bytes: bytes, data_size: int) -> tuple[dict[str, TensorInfo], dict]:
     """Parse and check a header; returns (tensors in file order, metadata)."""
     try:
-        header = json.loads(header_bytes.decode("utf-8"))
+        text = header_bytes.decode("utf-8")
     except UnicodeDecodeError as e:
         raise WeightsError(
             f"{path}: header is not UTF-8 text (byte {e.start}); not a safetensors file"
         ) from e
+    try:
+        header = json.loads(text, object_pairs_hook=_unique_keys, parse_int=_bounded_int)
+    except _HeaderError as e:
+        raise WeightsError(f"{path}: header {e}; refused (not a valid safetensors file)") from None
+    except RecursionError:
+        raise WeightsError(
+            f"{path}: header is nested too deeply to parse; a safetensors header is at most two levels deep"
+        ) from None
     except json.JSONDecodeError as e:
         raise WeightsError(
             f"{path}: header is not valid JSON: {e.msg} at line {e.lineno} column {e.colno}"
         ) from e
+    except ValueError as e:  # anything else the parser refuses (numbers it cannot convert)
+        raise WeightsError(f"{path}: header is not valid JSON: {e}") from None
     if not isinstance(header, dict):
         raise WeightsError(f"{path}: header is JSON {type(header).__name__}, expected an object")
 
@@ -200,12 +224,16 @@ def _parse_header(path: Path, header_bytes: bytes, data_size: int) -> tuple[dict
         if missing:
             raise WeightsError(f"{where}: header entry lacks {', '.join(missing)}")
         dtype, shape, offsets = entry["dtype"], entry["shape"], entry["data_offsets"]
-        if dtype not in NUMPY_DTYPES:
+        if not isinstance(dtype, str) or dtype not in NUMPY_DTYPES:
             raise WeightsError(f"{where}: unknown dtype {dtype!r}; supported: {', '.join(NUMPY_DTYPES)}")
         if not isinstance(shape, list) or not all(_is_index(d) for d in shape):
             raise WeightsError(f"{where}: shape {shape!r} is not a list of non-negative integers")
         if not (isinstance(offsets, list) and len(offsets) == 2 and all(_is_index(o) for o in offsets)):
             raise WeightsError(f"{where}: data_offsets {offsets!r} is not [begin, end]")
+        if _too_many_elements(shape):
+            raise WeightsError(
+                f"{where}: shape {shape!r} has more elements than a 64-bit count can hold (the product overflows)"
+            )
         begin, end = offsets
         if begin > end:
             raise WeightsError(f"{where}: data_offsets [{begin}, {end}] out of range (begin after end)")
@@ -235,4 +263,31 @@ def _parse_header(path: Path, header_bytes: bytes, data_size: int) -> tuple[dict
 
 
 def _is_index(x: object) -> bool:
-    return isinstance(x, int) and not isinstance(x, bool) and x >= 0
+    return isinstance(x, int) and not isinstance(x, bool) and 0 <= x <= MAX_INDEX
+
+
+def _too_many_elements(shape: list[int]) -> bool:
+    """Whether the product of the non-zero dimensions exceeds an int64 (numpy could not reshape)."""
+    count = 1
+    for d in shape:
+        count *= d or 1
+        if count > MAX_INDEX:
+            return True
+    return False
+
+
+def _unique_keys(pairs: list[tuple[str, object]]) -> dict:
+    """json object hook: refuse a key given twice (json.loads would keep the last silently)."""
+    out: dict = {}
+    for key, value in pairs:
+        if key in out:
+            raise _HeaderError(f"names {key!r} twice")
+        out[key] = value
+    return out
+
+
+def _bounded_int(digits: str) -> int:
+    """json int hook: refuse integers too long for a 64-bit size before converting them."""
+    if len(digits.lstrip("-")) > _MAX_DIGITS:
+        raise _HeaderError(f"holds a {len(digits)}-digit integer, larger than any 64-bit size or offset")
+    return int(digits)

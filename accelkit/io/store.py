@@ -10,11 +10,20 @@ Layout under the root (`ACCELKIT_CACHE`, else the user cache directory, see `def
                                              size, mtime_ns}}}; a directory without one is never served
         config.json, model.safetensors, ...  hard links to the blobs (copies where links fail)
     tmp/<pid>-<random>.part|.dir             in-flight writes; never served, removed by prune
+    locks/store.lock                         shared by imports, exclusive for prune and verify
+    locks/<source>/<revision>.lock           shared while a snapshot is opened, exclusive while it
+                                             is replaced or evicted
+    locks/<source>/<revision>.download.lock  held while one process downloads it (others wait)
 
 <source> and <revision> are percent-encoded (`hf:org/name` -> `hf%3Aorg%2Fname`). Every write goes
 to tmp/ first, is fsynced and hashed, then moved into place with os.replace, so a crash, a failed
 hash or a full disk leaves at most a tmp entry. Reads are verified: a file whose (size, mtime_ns)
-differs from its last good hash is hashed again; a mismatch evicts the entry and raises WeightsError.
+differs from its last good hash is hashed again, and since size and mtime prove nothing about the
+bytes (bit rot, `cp -p`), a weight file is also hashed once per process before its tensors are first
+used (`check_content`, called by Checkpoint); a mismatch evicts the entry and raises WeightsError.
+File locks (flock; msvcrt on Windows, exclusive only) let any number of processes import, load and
+prune at once: a snapshot is never seen half-replaced, re-importing identical content changes
+nothing on disk, and prune waits for imports in flight. A read-only store is read without locks.
 
     store = WeightStore()
     path = store.add_snapshot("my-bert", "v1", {"config.json": "...", "model.safetensors": "..."})
@@ -41,6 +50,12 @@ from pathlib import Path, PurePosixPath
 from urllib.parse import quote
 
 from accelkit.errors import WeightsError
+
+try:
+    import fcntl
+except ImportError:  # Windows
+    fcntl = None
+    import msvcrt
 
 ENV_ROOT = "ACCELKIT_CACHE"
 MANIFEST = ".accelkit-snapshot.json"
@@ -105,6 +120,19 @@ class Progress:
         self.done += n
         if self._bar is not None:
             self._bar.update(n)
+        self._emit(False)
+
+    @property
+    def displayed(self) -> bool:
+        """Whether anything shows this task (a tqdm bar, or a progress hook such as a widget)."""
+        return self._bar is not None or bool(self._hooks)
+
+    def set_total(self, total: int) -> None:
+        """Change the total (a download whose size becomes known as it goes)."""
+        self.total = total
+        if self._bar is not None:
+            self._bar.total = total
+            self._bar.refresh()
         self._emit(False)
 
     def _emit(self, finished: bool) -> None:
@@ -174,10 +202,41 @@ class VerifyReport:
     bad: list[str] = field(default_factory=list)  # digests whose content did not match
     evicted: list[tuple[str, str]] = field(default_factory=list)  # (source, revision)
     restored: list[str] = field(default_factory=list)  # blobs re-created from a good snapshot copy
+    failed: list[tuple[str, str]] = field(default_factory=list)  # (path, why) bad but could not be removed
 
     @property
     def ok(self) -> bool:
-        return not self.bad and not self.evicted
+        return not self.bad and not self.evicted and not self.failed
+
+
+@dataclass
+class PruneReport:
+    """What `WeightStore.prune()` did (or would do, with dry_run=True)."""
+
+    freed: int = 0  # bytes actually freed (hard links counted once, when the last one went)
+    evicted: list[tuple[str, str]] = field(default_factory=list)  # (source, revision) snapshots removed
+    removed: int = 0  # other entries removed: unreferenced blobs, records, leftovers of interrupted writes
+    failed: list[tuple[str, str]] = field(default_factory=list)  # (path, why) of what could not be removed
+    dry_run: bool = False
+
+    @property
+    def ok(self) -> bool:
+        return not self.failed
+
+    def summary(self) -> str:
+        """One line, e.g. "freed 23.2 MiB: 1 snapshot evicted, 3 other entries removed"."""
+        verb = "would free" if self.dry_run else "freed"
+        text = (
+            f"{verb} {self.freed / 2**20:.1f} MiB: {len(self.evicted)} snapshot"
+            f"{'' if len(self.evicted) == 1 else 's'} evicted, {self.removed} other "
+            f"entr{'y' if self.removed == 1 else 'ies'} removed"
+        )
+        if self.failed:
+            reasons = sorted({why for _, why in self.failed})
+            text += (
+                f"; {len(self.failed)} could not be removed ({'; '.join(reasons)}), e.g. {self.failed[0][0]}"
+            )
+        return text
 
 
 def _write(fh, data) -> None:
@@ -188,6 +247,44 @@ def _write(fh, data) -> None:
 _in_flight: set[str] = set()  # tmp entry names this process is writing now
 _pending: dict[str, int] = {}  # blob digests of snapshots this process is assembling -> count
 _in_flight_lock = threading.Lock()
+# Snapshot files whose content this process hashed good: (st_dev, st_ino) -> (size, mtime_ns, sha256).
+# Size and mtime do not prove content (bit rot, `cp -p`), so weights are hashed once per process
+# before they are first used, whatever the .verified records say.
+_content_checked: dict[tuple[int, int], tuple[int, int, str]] = {}
+
+
+@contextlib.contextmanager
+def _file_lock(path: Path, *, shared: bool) -> Iterator[None]:
+    """Hold an advisory lock on `path` (created if needed; lock files are never deleted). Where the
+    lock file cannot be created (a read-only store) nothing can be changed either: no lock is taken."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
+    except OSError as e:
+        if e.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
+            yield
+            return
+        raise
+    try:
+        if fcntl is not None:
+            fcntl.flock(fd, fcntl.LOCK_SH if shared else fcntl.LOCK_EX)
+        else:  # pragma: no cover - Windows: byte-range lock, exclusive; LK_LOCK gives up after 10 s
+            while True:
+                try:
+                    msvcrt.locking(fd, msvcrt.LK_LOCK, 1)
+                    break
+                except OSError:
+                    continue
+        yield
+    finally:
+        try:
+            if fcntl is not None:
+                fcntl.flock(fd, fcntl.LOCK_UN)
+            else:  # pragma: no cover
+                os.lseek(fd, 0, os.SEEK_SET)
+                msvcrt.locking(fd, msvcrt.LK_UNLCK, 1)
+        finally:
+            os.close(fd)
 
 
 class WeightStore:
@@ -223,6 +320,28 @@ class WeightStore:
 
     def _meta(self, digest: str, suffix: str) -> Path:
         return self.root / "meta" / "sha256" / f"{digest}{suffix}"
+
+    # -- locks ----------------------------------------------------------------------------------
+    def _store_lock(self, *, shared: bool):
+        return _file_lock(self.root / "locks" / "store.lock", shared=shared)
+
+    def _entry_lock(self, snapshot: Path, *, shared: bool, suffix: str = ".lock"):
+        snapshot = Path(snapshot)
+        return _file_lock(
+            self.root / "locks" / snapshot.parent.name / f"{snapshot.name}{suffix}", shared=shared
+        )
+
+    def reading(self, snapshot: str | os.PathLike):
+        """Context manager: hold the snapshot directory unchanged (no replace, no evict by another
+        process or thread) while it is verified and its files opened."""
+        return self._entry_lock(Path(snapshot), shared=True)
+
+    def downloading(self, source_id: str, revision: str):
+        """Context manager: one downloader of (source_id, revision) at a time; the others wait and
+        then find it stored."""
+        return self._entry_lock(
+            self.snapshot_path(source_id, revision), shared=False, suffix=".download.lock"
+        )
 
     @contextlib.contextmanager
     def _staging(self, suffix: str, what: str) -> Iterator[Path]:
@@ -409,13 +528,34 @@ class WeightStore:
         (source_id, revision), replacing any earlier one atomically. Returns its directory."""
         target = self.snapshot_path(source_id, revision)
         names = [_check_filename(n) for n in files]
-        with _pending_digests() as pending:
+        with self._store_lock(shared=True), _pending_digests() as pending:  # prune waits for us
             digests = {}
             for n in names:
                 digests[n] = self.put_file(files[n], move=move)
                 pending(digests[n])
-            self._assemble(source_id, revision, digests, target)
+            with self._entry_lock(target, shared=False):
+                if not self._same_snapshot(target, source_id, revision, digests):
+                    self._assemble(source_id, revision, digests, target)
         return target
+
+    def _same_snapshot(self, target: Path, source_id: str, revision: str, digests: dict[str, str]) -> bool:
+        """True (and the snapshot marked used) when `target` already holds exactly these files,
+        unchanged: re-importing the same content then leaves the directory that readers use alone."""
+        manifest = _read_manifest(target)
+        if manifest is None or (manifest["source"], manifest["revision"]) != (source_id, revision):
+            return False
+        if {n: r["sha256"] for n, r in manifest["files"].items()} != digests:
+            return False
+        for name, rec in manifest["files"].items():
+            try:
+                st = (target / name).stat()
+            except OSError:
+                return False
+            if (st.st_size, st.st_mtime_ns) != (rec["size"], rec["mtime_ns"]):
+                return False
+        with contextlib.suppress(OSError):
+            os.utime(target / MANIFEST)
+        return True
 
     def _assemble(self, source_id: str, revision: str, digests: dict[str, str], target: Path) -> None:
         with self.tmp_dir(f"adding snapshot {source_id}@{revision}") as tmp:
@@ -437,8 +577,13 @@ class WeightStore:
             self._swap_in(tmp, target)
 
     def _swap_in(self, new: Path, target: Path) -> None:
-        """Move the directory `new` to `target`, replacing what is there."""
+        """Move the directory `new` to `target`, replacing what is there: one atomic exchange where
+        the system has one (then `new` holds the old snapshot, and its tmp/ entry goes with it), else
+        two renames (a process killed between them leaves no snapshot, never a partial one)."""
         target.parent.mkdir(parents=True, exist_ok=True)
+        if target.exists() and _exchange(new, target):
+            _fsync_dir(target.parent)
+            return
         for _ in range(10):
             try:
                 os.replace(new, target)
@@ -466,12 +611,45 @@ class WeightStore:
             path = max(candidates, key=lambda p: _stat(p, "st_mtime")).parent
         else:
             path = self.snapshot_path(source_id, revision)
+        with self.reading(path):
             if not (path / MANIFEST).is_file():
                 return None
-        self.verify_snapshot(path)
-        with contextlib.suppress(OSError):
-            os.utime(path / MANIFEST)  # last used
+            self.verify_snapshot(path)
+            with contextlib.suppress(OSError):
+                os.utime(path / MANIFEST)  # last used
         return path
+
+    def check_content(
+        self, path: str | os.PathLike, name: str, expected: str, st: os.stat_result, data
+    ) -> None:
+        """Check the bytes `data` of the snapshot file `name` (as mapped; `st` its stat when opened)
+        against the manifest's sha256 `expected`, unless this process already hashed that file good
+        (same inode, size and mtime). A mismatch evicts the snapshot (and the blob, when the file is
+        a link to it) if it still serves that file, and raises WeightsError naming the file and what
+        to do."""
+        path = Path(path)
+        key = (st.st_dev, st.st_ino)
+        if _content_checked.get(key) == (st.st_size, st.st_mtime_ns, expected):
+            return
+        actual = hash_buffer(data, f"verifying {name}")
+        if actual == expected:
+            _content_checked[key] = (st.st_size, st.st_mtime_ns, actual)
+            return
+        file = path / name
+        manifest = _read_manifest(path)
+        with contextlib.suppress(OSError):
+            if os.path.samestat(st, file.stat()):  # not replaced meanwhile: the store serves these bytes
+                with contextlib.suppress(OSError):
+                    if os.path.samestat(st, self.blob_path(expected).stat()):
+                        self._evict_blob(expected)
+                self._evict_snapshot(path)
+        what = f"{manifest['source']}@{manifest['revision']}" if manifest else str(path)
+        raise WeightsError(
+            f"corrupt weights in the weight store: {file} has sha256 {actual}, expected {expected} "
+            f"(its size and modification time are unchanged: the bytes changed on disk); evicted "
+            f"{what}. Import it again (an hf: source downloads again when loaded), and run "
+            f"`accelkit cache verify` to check the rest of the store"
+        )
 
     def verify_snapshot(self, path: str | os.PathLike, *, full: bool = False) -> dict:
         """Check a snapshot directory against its manifest (files whose size and mtime are as
@@ -547,7 +725,12 @@ class WeightStore:
 
     def verify(self, *, callback: ProgressHook | None = None) -> VerifyReport:
         """Hash every blob and every snapshot file that is not a link to a blob. Bad blobs and the
-        snapshots that name them are evicted; a missing blob is restored from a good snapshot."""
+        snapshots that name them are evicted; a missing blob is restored from a good snapshot.
+        Imports by other processes wait until it is done."""
+        with self._store_lock(shared=False):
+            return self._verify(callback)
+
+    def _verify(self, callback: ProgressHook | None) -> VerifyReport:
         report = VerifyReport()
         blobs = [p for p in (self.root / "blobs" / "sha256").glob("*") if _HEX64.fullmatch(p.name)]
         total = sum(_stat(p, "st_size") for p in blobs)
@@ -581,6 +764,20 @@ class WeightStore:
                 if not blob.exists():
                     self.put_file(path / name)
                     report.restored.append(rec["sha256"])
+        # on a read-only store nothing could be evicted: say so instead of claiming it
+        gone = []
+        for source, revision in report.evicted:
+            path = self.snapshot_path(source, revision)
+            if (path / MANIFEST).exists():
+                report.failed.append((str(path), _why_not_removed(path / MANIFEST)))
+            else:
+                gone.append((source, revision))
+        report.evicted = gone
+        report.failed += [
+            (str(self.blob_path(d)), _why_not_removed(self.blob_path(d)))
+            for d in report.bad
+            if self.has_blob(d)
+        ]
         return report
 
     def prune(
@@ -590,15 +787,20 @@ class WeightStore:
         dry_run: bool = False,
         *,
         grace: float = 3600.0,
-    ) -> int:
-        """Free space; returns the bytes freed (or that would be, with dry_run=True).
+    ) -> PruneReport:
+        """Free space; returns what was removed, what was freed, and what could not be removed and
+        why (a read-only store removes nothing and says so). dry_run=True only reports.
 
         keep: keep only this many most recently used revisions of each source.
         older_than: drop snapshots not used for this long (seconds or a timedelta).
         Always drops leftovers of interrupted writes in tmp/, snapshot directories without a
         manifest, and blobs that no remaining snapshot names; blobs that no snapshot named are kept
         for `grace` seconds after they were stored (a snapshot being assembled by another process
-        may be about to name them)."""
+        may be about to name them). Waits for imports in flight (other processes included)."""
+        with self._store_lock(shared=False):
+            return self._prune(keep, older_than, dry_run, grace)
+
+    def _prune(self, keep, older_than, dry_run: bool, grace: float) -> PruneReport:
         now = time.time()
         if isinstance(older_than, timedelta):
             older_than = older_than.total_seconds()
@@ -633,13 +835,38 @@ class WeightStore:
         files.update(p for p in (self.root / "meta" / "sha256").glob("*") if p.name.split(".")[0] not in kept)
         files.update(p for p in (self.root / "tmp").glob("*") if _is_stale(p, now))
 
-        freed = _freed_bytes([*snapshots, *files])
-        if not dry_run:
-            for path in snapshots:
-                self._evict_snapshot(path)
-            for path in files:
-                _remove(path)
-        return freed
+        names = {e.path: (e.source, e.revision) for e in self.ls()}
+        candidates = [*snapshots, *files]
+        report = PruneReport(dry_run=dry_run)
+        if dry_run:
+            report.freed = _freed_bytes(candidates)
+            report.evicted = sorted(names[p] for p in snapshots if p in names)
+            report.removed = len(candidates) - len(report.evicted)
+            return report
+        links = _links(candidates)
+        for path in sorted(snapshots):
+            with self._entry_lock(path, shared=False):  # not while another process opens it
+                why = _try_remove(path / MANIFEST) or _try_remove(path)  # unservable first, then gone
+            with contextlib.suppress(OSError):
+                path.parent.rmdir()  # the source directory, when it was its last revision
+            if why is not None:
+                report.failed.append((str(path), why))
+            elif path in names:
+                report.evicted.append(names[path])
+            else:
+                report.removed += 1
+        for path in sorted(files):
+            why = _try_remove(path)
+            if why is not None:
+                report.failed.append((str(path), why))
+            else:
+                report.removed += 1
+        report.freed = sum(
+            st.st_size
+            for st, paths in links.values()
+            if len(paths) >= st.st_nlink and not any(os.path.lexists(p) for p in paths)
+        )
+        return report
 
     def size(self) -> int:
         """Bytes the store takes on disk (hard links counted once)."""
@@ -732,6 +959,17 @@ def _read_manifest(path: Path) -> dict | None:
         return None
 
 
+def hash_buffer(data, desc: str) -> str:
+    """sha256 hex of a buffer (a memory map), with progress for large ones."""
+    view = memoryview(data).cast("B")
+    h = hashlib.sha256()
+    with progress(len(view), desc, min_total=PROGRESS_MIN_BYTES) as p:
+        for start in range(0, len(view), CHUNK):
+            h.update(view[start : start + CHUNK])
+            p.update(min(CHUNK, len(view) - start))
+    return h.hexdigest()
+
+
 def _hash_file(path: Path, desc: str | None = None) -> str:
     h = hashlib.sha256()
     size = _stat(path, "st_size")
@@ -766,6 +1004,27 @@ def _materialise(blob: Path, dst: Path, digest: str) -> None:
         os.fsync(fout.fileno())
     if _hash_file(dst) != digest:
         raise StoreError(f"copy of blob {digest} to {dst} does not match its digest")
+
+
+def _exchange(a: Path, b: Path) -> bool:
+    """Atomically exchange two directories (Linux renameat2 RENAME_EXCHANGE); False where the
+    system or filesystem cannot."""
+    if not sys.platform.startswith("linux"):
+        return False
+    import ctypes
+
+    try:
+        renameat2 = ctypes.CDLL(None, use_errno=True).renameat2
+    except (OSError, AttributeError):
+        return False
+    renameat2.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
+    at_fdcwd, rename_exchange = -100, 2
+    if renameat2(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), rename_exchange) == 0:
+        return True
+    err = ctypes.get_errno()
+    if err in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP, errno.EXDEV):
+        return False
+    raise OSError(err, os.strerror(err), str(b))
 
 
 def _remove(path: Path, strict: bool = False) -> None:
@@ -846,9 +1105,8 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
-def _freed_bytes(paths: list[Path]) -> int:
-    """Bytes freed by deleting `paths` (files and trees): a hard-linked file counts only when all
-    of its links are among them."""
+def _links(paths: list[Path]) -> dict[tuple[int, int], list]:
+    """{(dev, inode): [stat, {file names}]} of every file in `paths` (files and trees)."""
     links: dict[tuple[int, int], list] = {}
     for path in paths:
         files = [path] if not path.is_dir() else [p for p in path.rglob("*") if p.is_file()]
@@ -857,4 +1115,28 @@ def _freed_bytes(paths: list[Path]) -> int:
                 st = f.stat()
                 entry = links.setdefault((st.st_dev, st.st_ino), [st, set()])
                 entry[1].add(str(f))
-    return sum(st.st_size for st, names in links.values() if len(names) >= st.st_nlink)
+    return links
+
+
+def _freed_bytes(paths: list[Path]) -> int:
+    """Bytes freed by deleting `paths` (files and trees): a hard-linked file counts only when all
+    of its links are among them."""
+    return sum(st.st_size for st, names in _links(paths).values() if len(names) >= st.st_nlink)
+
+
+def _why_not_removed(path: Path) -> str:
+    """Why `path`, which eviction left in place, cannot be removed."""
+    return _try_remove(path) or "removed only now"
+
+
+def _try_remove(path: Path) -> str | None:
+    """Remove a file or tree; None when it is gone, else why it could not be removed."""
+    try:
+        _remove(path, strict=True)
+    except OSError as e:
+        if sys.platform == "win32" and e.errno == errno.EACCES:
+            return f"{e.strerror or e}: in use by another process; prune again later"
+        if e.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
+            return f"{e.strerror or e}: the weight store is read-only here"
+        return e.strerror or str(e)
+    return None

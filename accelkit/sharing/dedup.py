@@ -291,6 +291,8 @@ class CheckpointUploader:
         ckpt_name = self.mapping.get(name)
         if ckpt_name is None:
             return None
+        # the key must stand for verified bytes: Checkpoint.tensor_digest hashes a store snapshot's
+        # file against the store's digest before it returns a remembered tensor digest
         digest = self.ckpt.tensor_digest(ckpt_name)
         param.digest = digest
         return (digest, param.dtype.name, tuple(int(n) for n in param.shape))
