@@ -243,38 +243,43 @@ class WhisperCache:
     ``self_kv``: per layer (key, value) buffers (B, H, max_length, D); a step writes its keys/values at
     the positions of its position tensor (``ops.update_slice_``) and attention reads from the same tensor
     how many keys exist, so every step has the same shapes. ``cross_kv``: per layer the cross-attention
-    (key, value) (B, H, S, D) views of one (B, S, 2C) buffer, which ``fill`` projects from encoder
-    outputs (a cache is reused across batches of audio of one size). ``length`` is how many positions
+    (key, value) (B, H, S, D) views of one (B, S, 2C) buffer, which ``project`` fills from encoder
+    outputs (a cache is reused across batches of audio of one shape). ``length`` is how many positions
     are filled (host bookkeeping: the next step's positions and the bounds checks).
     """
 
-    def __init__(self, decoder: WhisperDecoder, encoder_hidden_states: Tensor, max_length: int) -> None:
-        enc = encoder_hidden_states  # (B, S, C)
-        b, s, c = enc.shape
+    def __init__(self, decoder: WhisperDecoder, source_shape: tuple, max_length: int, dtype, device) -> None:
+        b, s, c = source_shape  # of the encoder output (B, S, C)
         self.decoder, self.length, self.max_length = decoder, 0, max_length
-        self.source_shape, self.dtype, self.device = (b, s, c), enc.dtype, enc.device
+        self.source_shape = (b, s, c)
         self.cross, self.cross_kv, self.self_kv = [], [], []
         for layer in decoder.layers:
             h = layer.self_attn.num_heads
-            kv = Tensor.empty((b, s, 2 * c), enc.dtype, enc.device)  # (B, S, 2C)
+            kv = Tensor.empty((b, s, 2 * c), dtype, device)  # (B, S, 2C)
             self.cross.append(kv)
             self.cross_kv.append((nn.split_heads(kv[..., :c], h), nn.split_heads(kv[..., c:], h)))
             shape = (b, h, max_length, c // h)
-            self.self_kv.append(
-                (Tensor.empty(shape, enc.dtype, enc.device), Tensor.empty(shape, enc.dtype, enc.device))
-            )
-        self.fill(enc)
+            self.self_kv.append((Tensor.empty(shape, dtype, device), Tensor.empty(shape, dtype, device)))
 
-    def fill(self, encoder_hidden_states: Tensor) -> WhisperCache:
-        """Project the cross-attention keys/values of new encoder outputs (same shape) and empty the cache."""
+    def project(self, encoder_hidden_states: Tensor) -> None:
+        """Write the cross-attention keys/values of encoder outputs (B, S, C) into the cache (device work only)."""
         for layer, kv in zip(self.decoder.layers, self.cross):
             ops.copy_(kv, layer.encoder_attn.project(encoder_hidden_states))
+
+    def fill(self, encoder_hidden_states: Tensor) -> WhisperCache:
+        """``project`` new encoder outputs and empty the cache (length 0)."""
+        self.project(encoder_hidden_states)
         self.length = 0
         return self
 
     @property
     def batch_size(self) -> int:
         return self.source_shape[0]
+
+    @property
+    def nbytes(self) -> int:
+        """Device bytes the cache's buffers hold."""
+        return sum(t.nbytes for t in self.cross) + sum(k.nbytes + v.nbytes for k, v in self.self_kv)
 
     def positions(self, t: int) -> np.ndarray:
         """The int32 positions (t,) of the next t tokens."""
@@ -392,7 +397,9 @@ class WhisperForConditionalGeneration(WhisperGenerationMixin, PreTrainedModel):
             raise InputError(
                 f"cache max_length must be in [1, {limit}] (max_target_positions), got {max_length}"
             )
-        return WhisperCache(self.model.decoder, encoder_hidden_states, max_length)
+        enc = encoder_hidden_states
+        cache = WhisperCache(self.model.decoder, enc.shape, max_length, enc.dtype, enc.device)
+        return cache.fill(enc)
 
     def decode(
         self, decoder_input_ids, cache: WhisperCache, *, last_only: bool = False, logits_bias=None

@@ -1,28 +1,44 @@
 """Whisper decoding: the generation config, greedy ``generate``, suppressed tokens, timestamps, language detection, ``transcribe``.
 
-``WhisperGenerationMixin`` gives the model (``whisper.py``) its decoding methods; they drive the
-model's ``decode(ids, cache)`` step, which keeps the KV cache on the device. Greedy decoding matches
+``WhisperGenerationMixin`` gives the model (``whisper.py``) its decoding methods. Greedy decoding matches
 transformers' ``generate``: the prompt is <|startoftranscript|>, the language (detected from the
 first step when not given), the task and <|notimestamps|>; ``suppress_tokens`` are masked every step
 (the mask rides in the logits matmul as its bias) and ``begin_suppress_tokens`` on the first one;
 argmax runs on the device, so a step reads back only the chosen ids (the timestamp rules, which
 need the probabilities, read back one (B, vocab) row per step).
+
+Generation runs on compiled plans (``graph``): per batch size the model keeps a ``GenerationState``, a
+``WhisperCache`` of max_target_positions positions and three compiled calls over it: ``encode``
+(encoder + cross-attention K/V projection into the cache: one plan), ``fill`` (the projection alone,
+for given encoder outputs) and ``step`` (one decoder step: token ids and positions in, chosen ids or
+logits out). A step's position is data (an int32 tensor the KV-cache write, the attention key count and
+the position embedding read on the device), not a shape, so every token of every ``generate`` of that
+batch size replays one step plan; the prompt step and language detection have one each (other
+shapes). Per token only the ids and positions are uploaded, one pass is submitted and B ids read back.
+``ak.options(compile=False)`` runs the same calls eagerly (same kernels, same tokens).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import threading
+from collections import OrderedDict
 from typing import TYPE_CHECKING
 
 import numpy as np
 
 from .. import ops
 from ..errors import ConfigError, InputError
+from ..graph import compile as compile_calls
+from ..tensor.dtype import int32
 from ..tensor.tensor import Tensor
 from .config import Config
 
 if TYPE_CHECKING:
     from .whisper import WhisperConfig
+
+#: generation states (one per batch size) a model keeps, least recently used dropped first
+MAX_GENERATION_STATES = 4
 
 
 @dataclasses.dataclass
@@ -187,40 +203,73 @@ class WhisperGenerationMixin:
                 f"{cfg.max_target_positions}; ask for at most {room} new tokens"
             )
         timestamps = _TimestampRules(gen, n_prompt, cfg.vocab_size) if return_timestamps else None
-        encoder_hidden_states = self._encoder_input(input_features, encoder_hidden_states)
-        b = encoder_hidden_states.shape[0]
-        cache = self.new_cache(encoder_hidden_states, n_prompt + max(max_new_tokens, 1))
-        mask, first_mask = self._suppress_masks()
-
-        ids, languages = np.empty((b, 0), dtype=np.int64), [None] * b
-        if None in prompt:  # language detection: the first step from <|startoftranscript|> alone
-            detect = self.decode(
-                np.full((b, 1), prompt[0]), cache, last_only=True, logits_bias=self._language_mask()
+        want = "ids" if timestamps is None else "logits"
+        with self._prepared(input_features, encoder_hidden_states) as state:
+            b = state.cache.batch_size
+            ids, languages = np.empty((b, 0), dtype=np.int64), [None] * b
+            if None in prompt:  # language detection: the first step from <|startoftranscript|> alone
+                languages = state.step(np.full((b, 1), prompt[0]), "language")
+                ids = np.full((b, 1), prompt[0], dtype=np.int64)
+                prompt = prompt[1:]
+            rest = np.array(
+                [[languages[i] if t is None else t for t in prompt] for i in range(b)], dtype=np.int64
             )
-            languages = _argmax(detect)
-            ids = np.full((b, 1), prompt[0], dtype=np.int64)
-            prompt = prompt[1:]
-        rest = np.array(
-            [[languages[i] if t is None else t for t in prompt] for i in range(b)], dtype=np.int64
-        )
-        ids = np.concatenate([ids, rest], axis=1)
-        if max_new_tokens == 0:
-            return ids
-        step_ids, finished, bias = rest, np.zeros(b, dtype=bool), first_mask
-        eos, pad = gen.eos_ids, gen.pad_id
-        for _ in range(max_new_tokens):
-            if timestamps is None:
-                tokens = _argmax(self.decode(step_ids, cache, last_only=True, logits_bias=bias))
-            else:  # the timestamp rules read the probabilities: one (B, vocab) row per step comes back
-                logits = self.decode(step_ids, cache, last_only=True, logits_bias=bias).numpy()[:, 0]
-                tokens = timestamps(ids, logits)
-            tokens = np.where(finished, pad, tokens)
-            ids = np.concatenate([ids, tokens[:, None]], axis=1)
-            finished |= np.isin(tokens, eos)
-            if finished.all():
-                break
-            step_ids, bias = tokens[:, None], mask
+            ids = np.concatenate([ids, rest], axis=1)
+            if max_new_tokens == 0:
+                return ids
+            step_ids, finished, bias = rest, np.zeros(b, dtype=bool), "first"
+            eos, pad = gen.eos_ids, gen.pad_id
+            for _ in range(max_new_tokens):
+                out = state.step(step_ids, bias, want)
+                # the timestamp rules read the probabilities: one (B, vocab) row per step comes back
+                tokens = out if timestamps is None else timestamps(ids, out)
+                tokens = np.where(finished, pad, tokens)
+                ids = np.concatenate([ids, tokens[:, None]], axis=1)
+                finished |= np.isin(tokens, eos)
+                if finished.all():
+                    break
+                step_ids, bias = tokens[:, None], "every"
         return ids
+
+    def _prepared(self, input_features, encoder_hidden_states) -> GenerationState:
+        """The generation state for this batch size, its cache filled from the audio (checked first), locked."""
+        if encoder_hidden_states is None:
+            if input_features is None:
+                raise InputError("pass input_features (B, num_mel_bins, frames) or encoder_hidden_states")
+            features = self._features_input(input_features)
+            state = self._generation_state(features.shape[0])
+            state.encode(features)
+        else:
+            enc = self._encoder_input(None, encoder_hidden_states)
+            state = self._generation_state(enc.shape[0])
+            state.fill(enc)
+        state.cache.length = 0
+        return state
+
+    def _generation_state(self, batch_size: int) -> GenerationState:
+        """This batch size's GenerationState, locked for the caller (a fresh one while another thread holds it)."""
+        with _STATES_LOCK:
+            states = self.__dict__.get("_generation_states")
+            if states is None:
+                states = OrderedDict()
+                object.__setattr__(self, "_generation_states", states)
+            state = states.get(batch_size)
+            if state is None or state.device is not self.device:
+                state = states[batch_size] = GenerationState(self, batch_size)
+                while len(states) > MAX_GENERATION_STATES:
+                    states.popitem(last=False)
+            states.move_to_end(batch_size)
+        if state.lock.acquire(blocking=False):
+            return state
+        state = GenerationState(self, batch_size)  # a concurrent generate: its own buffers and plans
+        state.lock.acquire()
+        return state
+
+    @property
+    def generation_states(self) -> list[GenerationState]:
+        """The generation states this model keeps (one per batch size, least recently used first)."""
+        with _STATES_LOCK:
+            return list((self.__dict__.get("_generation_states") or {}).values())
 
     def _suppress_masks(self) -> tuple[Tensor | None, Tensor | None]:
         """Additive (vocab,) masks: -inf on suppress_tokens (every step) and also on begin_suppress_tokens (first step)."""
@@ -236,6 +285,16 @@ class WhisperGenerationMixin:
                 masks.append(Tensor.from_numpy(bias, self.compute_dtype, self.device) if tokens else None)
             object.__setattr__(self, "_masks", tuple(masks))
         return self.__dict__["_masks"]
+
+    def _logits_bias(self, name: str | None) -> Tensor | None:
+        """The additive (vocab,) mask a step adds to its logits: "first" (suppress + begin_suppress tokens),
+        "every" (suppress tokens), "language" (all but the language tokens), or None."""
+        if name is None:
+            return None
+        if name == "language":
+            return self._language_mask()
+        every, first = self._suppress_masks()
+        return {"first": first, "every": every}[name]
 
     def _language_mask(self) -> Tensor:
         """Additive (vocab,) mask: 0 on the language tokens, -inf elsewhere (for language detection)."""
@@ -254,16 +313,11 @@ class WhisperGenerationMixin:
             raise InputError(
                 "this checkpoint's generation config has no lang_to_id, so it cannot detect languages"
             )
-        enc = self._encoder_input(input_features, encoder_hidden_states)
-        cache = self.new_cache(enc, 1)
-        logits = self.decode(
-            np.full((enc.shape[0], 1), gen.decoder_start_token_id),
-            cache,
-            last_only=True,
-            logits_bias=self._language_mask(),
-        )
+        with self._prepared(input_features, encoder_hidden_states) as state:
+            b = state.cache.batch_size
+            tokens = state.step(np.full((b, 1), gen.decoder_start_token_id), "language")
         names = {v: k for k, v in gen.lang_to_id.items()}
-        return [names[int(t)] for t in _argmax(logits)]
+        return [names[int(t)] for t in tokens]
 
     # ------------------------------------------------------------------ audio -> text
     def transcribe(
@@ -302,9 +356,84 @@ class WhisperGenerationMixin:
         return "".join(texts)
 
 
-def _argmax(logits: Tensor) -> np.ndarray:
-    """(B, 1, vocab) logits -> (B,) int64 token ids: argmax on the device, only the ids come back."""
-    return ops.argmax(logits, axis=-1).numpy().reshape(-1).astype(np.int64)
+_STATES_LOCK = threading.Lock()
+
+
+class GenerationState:
+    """One batch size's decoding state: a WhisperCache of max_target_positions and compiled calls over it.
+
+    ``encode(features)``: encoder + cross-attention K/V into the cache; ``fill(encoder_hidden_states)``:
+    the K/V alone; ``step(ids, bias, want)``: one decoder step at the cache's next positions, returning
+    the chosen ids (B,) (argmax on the device) or the last position's logits (B, vocab). Each is an
+    ``ak.compile``d callable (``.plans``, ``.captures``, ``.replayed``): the cache's buffers are bound by
+    the plans as state, so they replay into the same cache. Use it locked (``with state:``).
+    """
+
+    def __init__(self, model, batch_size: int) -> None:
+        cfg = model.config
+        self.model, self.device = model, model.device
+        self.lock = threading.Lock()
+        source = (batch_size, cfg.max_source_positions, cfg.d_model)
+        from .whisper import WhisperCache
+
+        self.cache = WhisperCache(
+            model.model.decoder, source, cfg.max_target_positions, model.compute_dtype, model.device
+        )
+        options = {"device": model.device}
+        self.encode = compile_calls(self._encode, **options)
+        self.fill = compile_calls(self._fill, **options)
+        self.run = compile_calls(self._step, **options)
+
+    # the captured functions: device work only (no host reads, no host state)
+    def _encode(self, features: Tensor) -> None:
+        self.cache.project(self.model.model.encoder(features))
+
+    def _fill(self, encoder_hidden_states: Tensor) -> None:
+        self.cache.project(encoder_hidden_states)
+
+    def _step(self, ids, positions, bias: str | None, want: str) -> Tensor:
+        model = self.model
+        ids = ids if isinstance(ids, Tensor) else Tensor.from_numpy(ids, int32, self.device)
+        if not isinstance(positions, Tensor):
+            positions = Tensor.from_numpy(positions, int32, self.device)
+        logits = model.decode_step(
+            ids, positions, self.cache, last_only=True, logits_bias=model._logits_bias(bias)
+        )  # (B, 1, V)
+        return ops.argmax(logits, axis=-1) if want == "ids" else logits
+
+    def step(self, ids: np.ndarray, bias: str | None, want: str = "ids") -> np.ndarray:
+        """Decode ids (B, T) at the next T positions: the chosen ids (B,) int64, or logits (B, vocab)."""
+        cache = self.cache
+        t = ids.shape[1]
+        if cache.length + t > cache.max_length:
+            raise InputError(
+                f"{cache.length} cached + {t} new tokens exceed max_target_positions {cache.max_length}"
+            )
+        out = self.run(np.ascontiguousarray(ids, dtype=np.int32), cache.positions(t), bias, want)
+        cache.length += t
+        if want == "ids":
+            return out.numpy().reshape(-1).astype(np.int64)
+        return out.numpy()[:, 0]
+
+    @property
+    def calls(self) -> dict:
+        """The compiled calls by name."""
+        return {"encode": self.encode, "fill": self.fill, "step": self.run}
+
+    def free(self) -> None:
+        """Drop every plan now."""
+        for c in self.calls.values():
+            c.free()
+
+    def __enter__(self) -> GenerationState:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.lock.release()
+
+    def __repr__(self) -> str:
+        plans = ", ".join(f"{name} {len(c.plans)}" for name, c in self.calls.items())
+        return f"<GenerationState batch {self.cache.batch_size}: plans {plans}; last step: {self.run.last}>"
 
 
 class _TimestampRules:
