@@ -9,6 +9,7 @@ loaded once per device and encoder outputs are reused where the test is not abou
 from __future__ import annotations
 
 import dataclasses
+import gc
 import threading
 from pathlib import Path
 
@@ -241,7 +242,14 @@ def test_states_are_bounded_and_their_plans_counted(whisper, features):
     cache = states[-1].cache
     assert cache.max_length == whisper.config.max_target_positions  # room for any generate
     assert cache.nbytes == sum(t.nbytes for t in cache.cross) + sum(2 * k.nbytes for k, _ in cache.self_kv)
+    held = sum(s.cache.nbytes for s in states)
     if replays(whisper):
         assert whisper.device.memory()["plan_bytes"] >= sum(
             c.plan_bytes for s in states for c in s.calls.values()
         )
+    before = whisper.device.memory()["allocated_bytes"]
+    del states, cache
+    whisper.free_generation_states()
+    gc.collect()
+    assert whisper.generation_states == []
+    assert before - whisper.device.memory()["allocated_bytes"] >= held

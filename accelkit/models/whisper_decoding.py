@@ -236,13 +236,15 @@ class WhisperGenerationMixin:
         if encoder_hidden_states is None:
             if input_features is None:
                 raise InputError("pass input_features (B, num_mel_bins, frames) or encoder_hidden_states")
-            features = self._features_input(input_features)
-            state = self._generation_state(features.shape[0])
-            state.encode(features)
+            audio = self._features_input(input_features)
         else:
-            enc = self._encoder_input(None, encoder_hidden_states)
-            state = self._generation_state(enc.shape[0])
-            state.fill(enc)
+            audio = self._encoder_input(None, encoder_hidden_states)
+        state = self._generation_state(audio.shape[0])
+        try:
+            (state.encode if encoder_hidden_states is None else state.fill)(audio)
+        except BaseException:
+            state.lock.release()
+            raise
         state.cache.length = 0
         return state
 
@@ -270,6 +272,14 @@ class WhisperGenerationMixin:
         """The generation states this model keeps (one per batch size, least recently used first)."""
         with _STATES_LOCK:
             return list((self.__dict__.get("_generation_states") or {}).values())
+
+    def free_generation_states(self) -> None:
+        """Drop the generation states: their plans now, their caches' buffers once no generate holds them."""
+        with _STATES_LOCK:
+            states = self.__dict__.get("_generation_states") or {}
+            for state in states.values():
+                state.free()
+            states.clear()
 
     def _suppress_masks(self) -> tuple[Tensor | None, Tensor | None]:
         """Additive (vocab,) masks: -inf on suppress_tokens (every step) and also on begin_suppress_tokens (first step)."""
