@@ -332,6 +332,22 @@ def test_the_profiler_sees_replayed_dispatches(webgpu, w, rng):
         assert all(r.gpu_end_ns >= r.gpu_start_ns for r in prof.records)
 
 
+def test_fn_sees_tensors_for_host_arrays_on_every_path(cpu, webgpu, rng):
+    seen = []
+
+    def fn(x):
+        seen.append(type(x))
+        return x * 2.0
+
+    xa = rng.standard_normal(6).astype(np.float32)
+    for dev in (cpu, webgpu):
+        f = compile(fn, device=dev)
+        for _ in range(2):
+            out = f(xa)
+            assert out.device == dev and same(out, xa * np.float32(2.0))
+    assert seen == [ak.Tensor] * 3  # cpu twice (eager), webgpu once (captured), then replayed
+
+
 def test_on_the_cpu_backend_a_compiled_call_runs_eagerly(cpu, rng):
     f = compile(gelu_softmax)
     w = ak.tensor(rng.standard_normal((13, 7)).astype(np.float32), device=cpu)

@@ -310,3 +310,97 @@ def test_a_pool_dropped_without_close_stops_and_frees(private_weights):
         t.join(10)
         assert not t.is_alive()
     assert allocated(dev) == base
+
+
+def test_a_done_callback_may_wait_for_another_request(models):
+    """fut.result() inside a done-callback used to block the worker thread that had to compute it."""
+    ids = np.array([[5, 6, 7]])
+    seen = []
+    with Pool("cpu") as pool:
+        first = pool.submit(models["bert"], input_ids=ids)
+
+        def chained(f):
+            seen.append(threading.current_thread().name)
+            second = pool.submit(models["bert"], input_ids=ids)
+            seen.append(second.result(timeout=30).logits)
+
+        first.add_done_callback(chained)
+        first.result(timeout=30)
+        done = time.monotonic() + 30
+        while len(seen) < 2 and time.monotonic() < done:
+            time.sleep(0.01)
+    assert len(seen) == 2, "the callback never finished: the worker deadlocked"
+    assert not seen[0].startswith("accelkit-pool-cpu")
+    np.testing.assert_array_equal(seen[1], first.result().logits)
+
+
+class _Failing:
+    """A model that allocates device memory, then fails: its failed future must not keep the memory."""
+
+    def __init__(self, dev) -> None:
+        self.device = dev
+
+    def __call__(self, n: int):
+        scratch = ak.tensor(np.ones((n, 1024), np.float32), device=self.device)  # noqa: F841 - held by the frame
+        raise ak.InputError(f"failing on purpose after allocating {n} KiB")
+
+
+def test_a_failed_future_keeps_no_device_memory():
+    dev = ak.device("cpu")
+    with Pool("cpu") as pool:
+        pool.add(name="failing", loader=_Failing, preload=True)
+        base = allocated(dev)
+        fut = pool.submit("failing", 256)
+        exc = fut.exception(timeout=30)
+        assert isinstance(exc, ak.InputError) and "on purpose" in str(exc)
+        assert allocated(dev) == base, "the stored exception's traceback keeps the request's tensors alive"
+        text = "".join(__import__("traceback").format_exception(exc))
+        assert "__call__" in text and "raise ak.InputError" in text  # the traceback still says where
+
+
+def test_results_have_the_short_repr(models):
+    ids = np.arange(1, 9)[None]
+    with Pool("cpu") as pool:
+        out = pool.submit(models["bert"], input_ids=ids).result()
+    direct = repr(models["bert"](input_ids=ids))
+    assert repr(out).count("\n") == 0 and len(repr(out)) <= len(direct) + 40
+    assert "last_hidden_state=<float32 [1, 8, 42] numpy>" in repr(out)
+
+
+def _outcome(fn):
+    try:
+        return ("ok", host(fn()))
+    except Exception as exc:  # noqa: BLE001 - the point is to compare what happens
+        return ("error", type(exc))
+
+
+_PX = np.random.default_rng(3).standard_normal((1, 3, 30, 30))
+
+
+@pytest.mark.parametrize(
+    "key, inputs, companion",
+    [
+        ("vit", {"pixel_values": _PX.tolist()}, {"pixel_values": _PX}),  # a nested list
+        ("vit", {"pixel_values": _PX[0]}, {"pixel_values": _PX}),  # no batch axis
+        ("bert", {"input_ids": [[1, 2, 3]]}, {"input_ids": np.array([[1, 2, 3]])}),
+        ("bert", {"input_ids": np.array([4, 5, 6])}, {"input_ids": np.array([[4, 5, 6]])}),
+    ],
+)
+def test_pool_and_direct_calls_treat_inputs_alike(models, key, inputs, companion):
+    """An input either works in both paths with the same result, or fails in both with the same error,
+    also when it arrives with requests it could batch with (the companion: the same data as an array)."""
+    direct = _outcome(lambda: models[key](**inputs))
+    with Pool("cpu", max_batch_size=8, batch_window=0.2) as pool:
+        others = [pool.submit(models[key], **companion) for _ in range(3)]
+        fut = pool.submit(models[key], **inputs)
+        pooled = (
+            ("error", type(fut.exception(timeout=30))) if fut.exception(timeout=30) else _outcome(fut.result)
+        )
+        for f in others:
+            f.result(timeout=30)
+    assert pooled[0] == direct[0], (pooled, direct)
+    if direct[0] == "ok":
+        for k in direct[1]:
+            np.testing.assert_allclose(pooled[1][k], direct[1][k], rtol=1e-5, atol=1e-5)
+    else:
+        assert pooled[1] is direct[1]

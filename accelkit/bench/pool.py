@@ -10,6 +10,17 @@ the direct results (batched results agree to float rounding; 0 means bitwise equ
 
     accelkit bench pool --device cpu --json pool.json
     accelkit bench pool --device webgpu --size base --requests 512 --batch-sizes 1,8,32
+
+On Dask (``ak.Pool(client=...)``): ``--client SCHEDULER_ADDRESS`` uses a running cluster,
+``--client local:N`` starts a local one of N worker processes (one per GPU where hardware GPUs
+exist: each worker gets ``resources={"GPU": 1}``, ``CUDA_VISIBLE_DEVICES`` and ``ACCELKIT_DEVICE=webgpu:i``;
+else CPU workers sharing the cores' BLAS threads). Repeat ``--client`` to compare clusters in one
+run; ``--model`` names the model every worker loads (default ``bert-tiny``). Reported: the direct
+reference, then per cluster the throughput and latency seen from the client, the mean batch, how
+many requests each worker served, and the largest difference from the direct results.
+
+    accelkit bench pool --client local:1 --client local:2 --requests 512 --json cluster.json
+    accelkit bench pool --client tcp://10.0.0.5:8786 --model hf:google-bert/bert-base-uncased
 """
 
 from __future__ import annotations
@@ -217,6 +228,226 @@ def format_table(result: dict) -> str:
     return "\n".join(lines)
 
 
+# ---------------------------------------------------------------------------------- on Dask distributed
+def _model_requests(model, n: int, seed: int = 0) -> list[dict]:
+    """``n`` inputs for ``model`` (a loaded model): BERT ids of random lengths, ViT images, Whisper forwards."""
+    rng = np.random.default_rng(seed)
+    cfg = model.config
+    kind = cfg.model_type
+    out = []
+    for _ in range(n):
+        if kind == "bert":
+            top = min(cfg.max_position_embeddings, 128)
+            length = int(rng.integers(max(2, top // 8), top + 1))
+            out.append({"input_ids": rng.integers(1, min(cfg.vocab_size, 512), size=(1, length))})
+        elif kind == "vit":
+            shape = (1, cfg.num_channels, cfg.image_size, cfg.image_size)
+            out.append({"pixel_values": rng.standard_normal(shape).astype(np.float32)})
+        elif kind == "whisper":
+            feats = rng.standard_normal((1, cfg.num_mel_bins, 2 * cfg.max_source_positions)).astype(
+                np.float32
+            )
+            out.append(
+                {"input_features": feats, "decoder_input_ids": np.array([[cfg.decoder_start_token_id]])}
+            )
+        else:
+            raise ValueError(f"bench pool --client: no inputs for model_type {kind!r}")
+    return out
+
+
+def local_cluster(n: int, device: str | None = None):
+    """A LocalCluster-like SpecCluster of ``n`` single-threaded worker processes on 127.0.0.1, no dashboard.
+
+    Where hardware GPUs exist (WebGPU adapters that are not software), worker i gets
+    ``resources={"GPU": 1}``, ``CUDA_VISIBLE_DEVICES=i`` and ``ACCELKIT_DEVICE=webgpu:i`` (``webgpu`` when
+    there is one adapter), unless ``device`` says otherwise. CPU workers split the machine's cores
+    between their BLAS thread pools. Returns (cluster, description of each worker)."""
+    import os
+
+    from distributed import Nanny, Scheduler, SpecCluster
+
+    import accelkit as ak
+
+    gpus = (
+        [d for d in ak.devices() if d.backend_name == "webgpu" and not d.is_software]
+        if device is None
+        else []
+    )
+    cores = os.cpu_count() or 1
+    workers, described = {}, []
+    for i in range(n):
+        env, resources = {}, None
+        if gpus:
+            env["ACCELKIT_DEVICE"] = gpus[i % len(gpus)].spec if len(gpus) > 1 else "webgpu"
+            env["CUDA_VISIBLE_DEVICES"] = str(i % len(gpus))
+            resources = {"GPU": 1}
+        else:
+            env["ACCELKIT_DEVICE"] = device or "cpu"
+            threads = str(max(1, cores // n))
+            env.update(OMP_NUM_THREADS=threads, OPENBLAS_NUM_THREADS=threads, MKL_NUM_THREADS=threads)
+        options = {"nthreads": 1, "host": "127.0.0.1", "env": env, "dashboard_address": None}
+        if resources:
+            options["resources"] = resources
+        workers[f"accelkit-{i}"] = {"cls": Nanny, "options": options}
+        described.append({"name": f"accelkit-{i}", "env": env, "resources": resources})
+    scheduler = {"cls": Scheduler, "options": {"host": "127.0.0.1", "dashboard_address": None}}
+    import logging
+
+    cluster = SpecCluster(workers=workers, scheduler=scheduler, silence_logs=logging.ERROR)
+    return cluster, described
+
+
+def bench_cluster(
+    target: str, model: str, reqs: list, reference: list, batch_size: int, threads: int, window: float
+) -> dict:
+    """Start (``local:N``) or join (an address) a cluster; warm every worker; then ``threads`` threads
+    submit ``reqs`` through ``Pool(client=...)``; compare with ``reference``."""
+    from distributed import Client
+
+    import accelkit as ak
+
+    cluster, described = None, None
+    if target.startswith("local"):
+        n = target.partition(":")[2]
+        cluster, described = local_cluster(int(n) if n else max(1, _gpu_count()))
+        client = Client(cluster)
+        client.wait_for_workers(len(described), timeout=300)
+    else:
+        client = Client(target)
+    try:
+        with ak.Pool(client=client, max_batch_size=batch_size, batch_window=window) as pool:
+            pool.add(model, preload=True)  # every worker loads it now: the timed run measures serving
+            per = max(1, len(pool.stats().workers))
+            warm = [pool.submit(model, **x) for x in reqs[: min(len(reqs), 2 * batch_size * per)]]
+            for f in warm:
+                f.result()
+        with ak.Pool(client=client, max_batch_size=batch_size, batch_window=window) as pool:
+            pool.add(model, preload=True)
+            futures = [None] * len(reqs)
+            start = threading.Barrier(threads + 1)
+
+            def submit(k: int) -> None:
+                start.wait()
+                for i in range(k, len(reqs), threads):
+                    futures[i] = pool.submit(model, **reqs[i])
+
+            workers = [threading.Thread(target=submit, args=(k,)) for k in range(threads)]
+            for w in workers:
+                w.start()
+            start.wait()
+            t0 = time.perf_counter()
+            for w in workers:
+                w.join()
+            results = [_main_output(f.result()) for f in futures]
+            wall = time.perf_counter() - t0
+            stats = pool.stats()
+    finally:
+        client.close()
+        if cluster is not None:
+            cluster.close()
+    diff = max(
+        float(np.abs(a - b).max()) if a.shape == b.shape else float("inf") for a, b in zip(results, reference)
+    )
+    alive = [w for w in stats.workers if w["alive"]]
+    return {
+        "config": f"dask {target}",
+        "client": target,
+        "workers": len(alive),
+        "devices": sorted({w["device"] or "-" for w in alive}),
+        "batch_size": batch_size,
+        "wall_s": wall,
+        "throughput_rps": len(reqs) / wall,
+        "p50_ms": stats.p50_ms,
+        "p95_ms": stats.p95_ms,
+        "mean_batch": stats.mean_batch_size,
+        "batches": stats.batches,
+        "failed": stats.failed,
+        "retried": stats.retried,
+        "served": {w["name"]: w["completed"] for w in alive},
+        "worker_env": described,
+        "max_abs_diff": diff,
+    }
+
+
+def _gpu_count() -> int:
+    import accelkit as ak
+
+    return sum(1 for d in ak.devices() if d.backend_name == "webgpu" and not d.is_software)
+
+
+def run_clusters(
+    targets: Sequence[str],
+    *,
+    model: str = "bert-tiny",
+    batch_size: int = 8,
+    requests: int | None = None,
+    threads: int = 8,
+    window: float = 0.002,
+    quick: bool = False,
+    json_path: str | None = None,
+    progress: bool = True,
+    command: str | None = None,
+) -> dict:
+    """The direct reference on the client's CPU, then ``model`` served through ``Pool(client=...)`` on
+    each target (``local:N`` or a scheduler address); returns {"env", "config", "rows", "table"}."""
+    import accelkit as ak
+
+    from .ops import _environment
+
+    requests = int(requests) if requests else (64 if quick else 256)
+    cpu = ak.device("cpu")
+    command = command or f"accelkit.bench.pool.run_clusters({list(targets)!r}, model={model!r})"
+    result = {
+        "env": _environment(command, [cpu]),
+        "config": {
+            "model": model,
+            "requests": requests,
+            "threads": threads,
+            "batch_size": batch_size,
+            "window_s": window,
+            "clients": list(targets),
+            "quick": quick,
+        },
+        "rows": [],
+    }
+    reference_model = ak.load(model, device=cpu)
+    reqs = _model_requests(reference_model, requests)
+    for x in reqs[: min(8, len(reqs))]:
+        reference_model(**x)
+    bar = Progress(len(targets) + 1, progress, "accelkit bench pool --client")
+    bar.step(f"{model} direct on cpu")
+    row, reference = bench_direct(cpu, {"m": reference_model}, [("m", x) for x in reqs])
+    result["rows"].append({**row, "client": None, "workers": 0, "devices": ["cpu"], "requests": requests})
+    for target in targets:
+        bar.step(f"{model} on Dask {target}")
+        row = bench_cluster(target, model, reqs, reference, batch_size, threads, window)
+        result["rows"].append({**row, "requests": requests})
+    bar.close()
+    result["table"] = format_cluster_table(result)
+    if json_path:
+        write_json(json_path, result)
+    return result
+
+
+def format_cluster_table(result: dict) -> str:
+    env, cfg = result["env"], result["config"]
+    lines = [
+        f"accelkit bench pool on Dask: {cfg['model']}, {cfg['requests']} requests from {cfg['threads']} threads, "
+        f"max_batch_size {cfg['batch_size']}, batch window {cfg['window_s'] * 1e3:g} ms, {env['date']}",
+        "",
+        f"{'config':<22} {'workers':>7} {'device':<10} {'wall s':>8} {'req/s':>9} {'p50 ms':>9} {'p95 ms':>9} "
+        f"{'batch':>6} {'served':<16} {'max |diff|':>11}",
+    ]
+    for r in result["rows"]:
+        served = "/".join(str(v) for v in r.get("served", {}).values()) or "-"
+        lines.append(
+            f"{r['config']:<22} {r['workers']:>7} {','.join(r['devices']):<10} {r['wall_s']:>8.3f} "
+            f"{r['throughput_rps']:>9.1f} {r['p50_ms']:>9.2f} {r['p95_ms']:>9.2f} {r['mean_batch']:>6.2f} "
+            f"{served:<16} {r['max_abs_diff']:>11.2g}"
+        )
+    return "\n".join(lines)
+
+
 def _ints(text: str) -> list[int]:
     try:
         return [int(x) for x in text.split(",") if x]
@@ -236,12 +467,33 @@ def build_parser(prog: str = "accelkit bench pool") -> argparse.ArgumentParser:
     )
     p.add_argument("--threads", type=int, default=8, help="submitting threads")
     p.add_argument("--window-ms", type=float, default=2.0, help="the pool's batching window")
+    p.add_argument(
+        "--client",
+        action="append",
+        metavar="SCHEDULER_ADDRESS|local:N",
+        help="serve through Pool(client=...) on this Dask cluster (repeatable); local:N starts N workers",
+    )
+    p.add_argument("--model", default="bert-tiny", help="with --client: the model source the workers load")
     return p
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``accelkit bench pool`` (the CLI passes the arguments after ``pool``)."""
     args, command = parse(build_parser(), argv)
+    if args.client:
+        result = run_clusters(
+            args.client,
+            model=args.model,
+            batch_size=max(args.batch_sizes),
+            requests=args.requests,
+            threads=args.threads,
+            window=args.window_ms / 1e3,
+            quick=args.quick,
+            json_path=args.json,
+            progress=not args.no_progress,
+            command=command,
+        )
+        return show(result, args.json)
     result = run(
         workloads=args.workload or WORKLOADS,
         batch_sizes=args.batch_sizes,

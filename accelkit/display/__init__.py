@@ -33,7 +33,7 @@ from .device import (
 from .hooks import html_of, mimebundle, set_widget_view
 from .html import Raw, badge, bar, esc, header, kv_table, raw, repr_block, section, table
 from .module import module_html, module_tree_text
-from .pool import pool_stats_html
+from .pool import cluster_stats_html, pool_stats_html
 from .profile import profile_html, profile_text
 from .settings import DISPLAY_MODES, DisplayOptions, OptionsError, get_options, html_enabled, options
 from .sharing import consumers_text, sharing_report_html
@@ -72,6 +72,7 @@ __all__ = [
     "module_html",
     "module_tree_text",
     "options",
+    "cluster_stats_html",
     "pool_stats_html",
     "profile_html",
     "profile_text",

@@ -5,6 +5,9 @@ which arguments share a storage; for each host (numpy) array, its shape and dtyp
 argument, its value (which must be hashable) and where it sits (so which optional arguments are
 present counts). Arguments may be nested in tuples, lists and dicts.
 
+``fn`` always receives Tensors for host arrays: they are uploaded to the device of the Tensor
+arguments (else ``compile(device=...)``, else the default device) on every path, eager or not.
+
 The first call with a new signature runs eagerly while the backend records it; the recording becomes
 a ``Plan`` (static memory plan, prebuilt bind groups). Later calls with that signature replay the
 plan: host arrays are uploaded with one write each, device Tensors copied in, every dispatch encoded
@@ -30,6 +33,7 @@ from typing import Any
 
 import numpy as np
 
+from ..display.settings import get_options
 from ..errors import InputError, KernelError
 from ..tensor.tensor import Tensor
 from .capture import Recorder
@@ -100,8 +104,8 @@ def _describe(leaves) -> str:
 
 
 def compile_enabled() -> bool:
-    """Whether compiled calls replay now (``ak.options(compile=...)``)."""
-    return True
+    """Whether compiled calls replay now (``ak.options(compile=...)``, read at every call)."""
+    return get_options().compile
 
 
 # ------------------------------------------------------------------------------------ the callable
@@ -136,18 +140,16 @@ class Compiled:
     # ----------------------------------------------------------------------------- calling
     def __call__(self, *args, **kwargs):
         self.calls += 1
-        if not (self.enabled and compile_enabled()):
-            self.eager_calls += 1
-            self.last = "eager (compile is off)"
-            return self.fn(*args, **kwargs)
         leaves: list = []
         spec = _flatten((args, kwargs), leaves, host_arrays=True)
         device = self._device_for(leaves)
+        if not (self.enabled and compile_enabled()):
+            return self._eager(spec, leaves, device, "eager (compile is off)")
         backend = device.runtime
-        if not backend.replays or backend.capturing:
-            self.eager_calls += 1
-            self.last = f"eager ({device.spec} runs compiled calls eagerly)"
-            return self.fn(*args, **kwargs)
+        if not backend.replays:
+            return self._eager(spec, leaves, device, f"eager ({device.spec} runs compiled calls eagerly)")
+        if backend.capturing:
+            return self._eager(spec, leaves, device, "eager (inside a capture on this device)")
         first_use: dict = {}
         key = (spec, tuple(_leaf_key(leaf, i, first_use) for i, leaf in enumerate(leaves)))
         try:
@@ -170,9 +172,7 @@ class Compiled:
                 self._entries.move_to_end(key)
         if isinstance(entry, EagerEntry):
             entry.calls += 1
-            self.eager_calls += 1
-            self.last = f"eager #{entry.number}: {entry.reason}"
-            return self.fn(*args, **kwargs)
+            return self._eager(spec, leaves, device, f"eager #{entry.number}: {entry.reason}")
         if isinstance(entry, Plan):
             out = entry(leaves)
             self.replayed += 1
@@ -188,15 +188,15 @@ class Compiled:
 
         return pick_device(self.device)
 
+    def _eager(self, spec, leaves, device, why: str):
+        """Call ``fn`` as it is, host arrays uploaded as on every other path."""
+        self.eager_calls += 1
+        self.last = why
+        args, kwargs = _unflatten(spec, _uploaded(leaves, device)[0])
+        return self.fn(*args, **kwargs)
+
     def _capture(self, key, spec, leaves, device, backend, version):
-        tensors, host = [], []
-        for leaf in leaves:
-            if isinstance(leaf, Tensor):
-                tensors.append(leaf)
-                host.append(False)
-            else:
-                tensors.append(Tensor.from_numpy(leaf, device=device))
-                host.append(True)
+        tensors, host = _uploaded(leaves, device)
         args, kwargs = _unflatten(spec, tensors)
         recorder = Recorder(backend)
         for t in tensors:
@@ -205,7 +205,7 @@ class Compiled:
             backend.begin_capture(recorder)
         except KernelError:  # another thread is capturing on this device: run this call eagerly
             self.eager_calls += 1
-            self.last = "eager (another capture was recording on this device)"
+            self.last = "eager (another thread was capturing on this device)"
             return self.fn(*args, **kwargs)
         try:
             result = self.fn(*args, **kwargs)
@@ -269,6 +269,19 @@ class Compiled:
             f"<compiled {name}: {n} plan(s), {self.replayed} replayed / {self.calls} calls; "
             f"last: {self.last}>"
         )
+
+
+def _uploaded(leaves: list, device) -> tuple[list, list[bool]]:
+    """The leaves with host arrays uploaded to ``device`` as Tensors, and which ones were arrays."""
+    tensors, host = [], []
+    for leaf in leaves:
+        if isinstance(leaf, Tensor):
+            tensors.append(leaf)
+            host.append(False)
+        else:
+            tensors.append(Tensor.from_numpy(leaf, device=device))
+            host.append(True)
+    return tensors, host
 
 
 def _escapes(recorder: Recorder, outputs: list) -> bool:

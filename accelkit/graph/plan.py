@@ -18,7 +18,7 @@ device Tensor argument comes back as the same view of this call's argument, as e
 from __future__ import annotations
 
 import weakref
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -90,16 +90,15 @@ class PlanStats:
     eager_peak_bytes: int  # the most bytes the eager call held in values it allocated
     plan_bytes: int = 0  # every byte the plan's own buffers hold on the device
     eager_buffers: int = 0  # buffers the eager call allocated
-    labels: list[str] = field(default_factory=list)
 
 
 class Plan:
     """A replayable call: built by ``Plan.build`` from a capture, run by ``plan(args)``."""
 
     def __init__(self, device, backend, program: Program, inputs, outputs, groups, stats: PlanStats) -> None:
+        """Build ``program`` on ``backend`` (the program itself is not kept: its images are on the device)."""
         self.device = device
         self.backend = backend
-        self.program = program
         self.inputs: list[_Input] = inputs
         self.outputs: list[_Output] = outputs
         self.groups: list[tuple[int, int, int, Any]] = groups  # (buffer, lo, hi, dtype) per output value
@@ -108,6 +107,7 @@ class Plan:
         self.handle = backend.build_replay(program)
         self.stats.plan_bytes = backend.replay_bytes(self.handle)
         self._finalizer = weakref.finalize(self, backend.free_replay, self.handle)
+        self._finalizer.atexit = False  # at interpreter exit the device goes anyway
 
     # ----------------------------------------------------------------------------- building
     @classmethod

@@ -94,6 +94,8 @@ class ModelOutput:
         for k, v in self._fields.items():
             if isinstance(v, Tensor):
                 parts.append(f"{k}=<{v.dtype.name} {list(v.shape)} on {v.device.spec}>")
+            elif isinstance(v, np.ndarray):  # host results (a pool's): as short as a Tensor's
+                parts.append(f"{k}=<{v.dtype.name} {list(v.shape)} numpy>")
             elif isinstance(v, (list, tuple)):
                 parts.append(f"{k}=[{len(v)} items]")
             else:

@@ -39,6 +39,7 @@ from dataclasses import dataclass
 
 from ..errors import AccelkitError, OutOfMemoryError
 from .batching import Prepared, rule_for
+from .futures import CallbackThread, PoolFuture, scrub
 from .stats import PoolStats, StatsRecorder
 
 #: seconds a worker waits for more requests to fill a batch (from the oldest request's arrival)
@@ -116,6 +117,11 @@ class _Worker:
                     req.future.set_exception(
                         PoolClosedError("the pool was garbage-collected before this request ran")
                     )
+        except BaseException as exc:  # noqa: BLE001 - a bug in the loop: fail what it held, never hang them
+            for req in [*self.current, *self.pending]:
+                if not req.future.done():
+                    req.future.set_exception(scrub(exc))
+            raise
         finally:
             self.pending.clear()
             self.current = []
@@ -289,7 +295,7 @@ class _Worker:
         now = time.perf_counter()
         if not req.future.done():
             if exc is not None:
-                req.future.set_exception(exc)
+                req.future.set_exception(scrub(exc))
             else:
                 req.future.set_result(result)
         if not _internal(req.method):
@@ -388,15 +394,25 @@ class Pool:
     ``devices``: None (the best device), a spec, a Device, or a list of them; one worker thread
     each. ``max_batch_size``: rows per batch (1 turns batching off). ``memory_budget``: device
     bytes per device the pool may use (an int, or {spec: int}); None for no limit.
+    ``client``: a ``distributed.Client``: the same pool on a Dask cluster, one local pool per
+    worker (see ``accelkit.pool.distributed``; needs the ``[distributed]`` extra).
     ``batch_window``: seconds to wait for a batch to fill. ``max_padding``: a text batch takes a
     request only if padding stays within this fraction of the batch's real tokens (the closest
     lengths are taken first; inf: pad freely).
     """
 
+    def __new__(cls, devices=None, *args, client=None, **kwargs):
+        if client is not None and cls is Pool:  # the same pool on Dask distributed
+            from .distributed import DistributedPool
+
+            return super().__new__(DistributedPool)
+        return super().__new__(cls)
+
     def __init__(
         self,
         devices=None,
         *,
+        client=None,
         max_batch_size: int = 8,
         memory_budget: int | dict | None = None,
         batch_window: float = DEFAULT_BATCH_WINDOW,
@@ -404,6 +420,10 @@ class Pool:
     ) -> None:
         from ..hardware import device as pick_device
 
+        if client is not None:
+            raise AccelkitError(
+                "Pool: client= makes a pool on Dask distributed; create it as Pool(client=...)"
+            )
         if isinstance(devices, (list, tuple)):
             devs = [pick_device(d) for d in devices]
         else:
@@ -422,6 +442,7 @@ class Pool:
         self._names: dict[str, int] = {}
         self._workers: dict[object, _Worker] = {}
         self._stats = StatsRecorder()
+        self._callbacks = CallbackThread("accelkit-pool-callbacks")
         self._closed = False
         self._cancelling = False
         for d in self.devices:
@@ -518,7 +539,7 @@ class Pool:
         Returns a Future whose result is the model's output with every Tensor copied to numpy. A
         request that fails sets its own future's exception; the pool keeps serving.
         """
-        future: Future = Future()
+        future: Future = PoolFuture(self._callbacks)
         now = time.perf_counter()
         with self._lock:
             self._check_open()
@@ -626,6 +647,7 @@ class Pool:
             for w in workers:
                 if w.thread is not threading.current_thread():
                     w.thread.join()
+            self._callbacks.wait_idle()
 
     def _check_open(self) -> None:
         if self._closed:
@@ -686,4 +708,20 @@ def _instance_label(model) -> str:
     return f"{name}({ckpt.name})" if ckpt is not None else name
 
 
-__all__ = ["DEFAULT_BATCH_WINDOW", "DEFAULT_MAX_PADDING", "Pool", "PoolClosedError", "PoolStats"]
+__all__ = [
+    "DEFAULT_BATCH_WINDOW",
+    "DEFAULT_MAX_PADDING",
+    "DistributedPool",
+    "Pool",
+    "PoolClosedError",
+    "PoolStats",
+    "WorkerLostError",
+]
+
+
+def __getattr__(name: str):
+    if name in ("DistributedPool", "WorkerLostError"):  # without importing Dask: it is imported when used
+        from . import distributed
+
+        return getattr(distributed, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

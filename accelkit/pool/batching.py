@@ -25,13 +25,15 @@ class Prepared:
 
 
 def _host_array(x) -> np.ndarray | None:
-    """A numpy array for host data (lists, numpy); None for device Tensors and anything else."""
-    from ..tensor.tensor import Tensor
+    """``x`` when it is a numpy array; None for anything else (lists, device Tensors, None).
 
-    if isinstance(x, Tensor) or x is None:
+    Only numpy arrays of exactly the batched shape join batches; every other input runs alone,
+    through the model's own input checks, so a request behaves in a pool exactly as the direct
+    call does (a nested list, or an array without its batch axis, succeeds or fails the same way).
+    """
+    if not isinstance(x, np.ndarray) or x.dtype == object:
         return None
-    arr = np.asarray(x)
-    return None if arr.dtype == object else arr
+    return x
 
 
 class Rule:
@@ -95,7 +97,6 @@ class TextRule(Rule):
         ids = _host_array(inputs["input_ids"])
         if ids is None or ids.dtype.kind not in "iu":
             return None
-        ids = ids[None] if ids.ndim == 1 else ids
         if ids.ndim != 2 or ids.shape[1] == 0:
             return None
         arrays = {"input_ids": ids}
@@ -104,7 +105,6 @@ class TextRule(Rule):
                 arr = _host_array(inputs[key])
                 if arr is None:
                     return None
-                arr = arr[None] if arr.ndim == 1 else arr
                 if arr.shape != ids.shape:
                     return None
                 arrays[key] = arr
@@ -155,7 +155,6 @@ class StackRule(Rule):
             arr = _host_array(inputs[name])
             if arr is None:
                 return None
-            arr = arr[None] if arr.ndim == ndim - 1 else arr
             if arr.ndim != ndim or arr.shape[0] == 0:
                 return None
             arrays[name] = arr

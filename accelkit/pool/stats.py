@@ -12,7 +12,7 @@ from collections import deque
 
 import numpy as np
 
-from ..display import format_bytes, format_ms, html_enabled, mimebundle, pool_stats_html
+from ..display import cluster_stats_html, format_bytes, format_ms, html_enabled, mimebundle, pool_stats_html
 
 #: latencies kept for the percentiles (the most recent ones)
 LATENCY_WINDOW = 2048
@@ -155,4 +155,46 @@ class PoolStats:
         return mimebundle(self, include, exclude)
 
 
-__all__ = ["PoolStats", "StatsRecorder"]
+class ClusterStats(PoolStats):
+    """A snapshot of a pool on Dask (``Pool(client=...)``): the pool's counts and latency (submit to
+    result, seen from the client), batches summed over the workers, and per worker its device, the
+    models it holds loaded, its queue (requests sent and not answered), p50/p95 latency, throughput
+    and batches; ``retried`` counts requests sent again after their worker was lost."""
+
+    def text(self) -> str:
+        d = self._data
+        rps = "-" if d["throughput_rps"] is None else f"{d['throughput_rps']:.1f} req/s"
+        alive = sum(w["alive"] for w in d["workers"])
+        lines = [
+            f"pool on Dask ({d.get('scheduler') or 'scheduler'}): {alive} workers; {d['completed']} done, "
+            f"{d['failed']} failed, {d['cancelled']} cancelled of {d['submitted']} submitted; "
+            f"{d['queue_depth']} outstanding, {d['retried']} retried after a worker was lost",
+            f"  latency p50 {format_ms(d['p50_ms'])}, p95 {format_ms(d['p95_ms'])}, p99 {format_ms(d['p99_ms'])}; throughput {rps}",
+            f"  {d['batches']} batches, mean {d['mean_batch_size']:.2f} requests, largest {d['largest_batch']}",
+        ]
+        for w in d["workers"]:
+            if not w["alive"]:
+                lines.append(
+                    f"  worker {w['name']} ({w['worker']}): gone; {w['completed']} done, {w['lost_requests']} lost"
+                )
+                continue
+            wrps = "-" if w["throughput_rps"] is None else f"{w['throughput_rps']:.1f} req/s"
+            lines.append(
+                f"  worker {w['name']} ({w['worker']}) on {w['device'] or '-'}: models {', '.join(w['models']) or '-'}; "
+                f"queue {w['queue']}, {w['completed']} done, {w['failed']} failed, p50 {format_ms(w['p50_ms'])}, "
+                f"p95 {format_ms(w['p95_ms'])}, {wrps}, {w['batches']} batches (mean {w['mean_batch_size']:.2f})"
+            )
+        for m in d["models"]:
+            lines.append(
+                f"  model {m['name']}{'' if m['source'] in (None, m['name']) else ' = ' + m['source']}: "
+                f"loaded on {', '.join(m['loaded_on']) or '-'}; {m['requests']} requests, {m['queued']} outstanding"
+            )
+        return "\n".join(lines)
+
+    __str__ = text
+
+    def _repr_html_(self) -> str | None:
+        return cluster_stats_html(self) if html_enabled() else None
+
+
+__all__ = ["ClusterStats", "PoolStats", "StatsRecorder"]
