@@ -112,10 +112,11 @@ class WhisperAttention(nn.Module):
         positions: Tensor | None = None,
         causal: bool = False,
     ) -> Tensor:
-        """x (B, T, C) -> (B, T, C). Self-attention projects q/k/v from x; with ``cache`` ((B, H, L, D) key
-        and value buffers) the new keys/values are written at the positions ``positions`` (int32 (T,), read
-        on the device) starts at, and the keys up to the last of them are attended: the shapes are the same
-        at every step. Cross-attention takes ``kv`` from project_kv."""
+        """x (B, T, C) -> (B, T, C). Self-attention projects q/k/v from x; with ``cache`` (a (B, L, 2C) buffer:
+        keys then values, position by position) the new keys/values are written (one dispatch) at the
+        position ``positions`` (int32 (T,), read on the device) starts at, and the keys up to the last of
+        them are attended: the shapes are the same at every step. Cross-attention takes ``kv`` from
+        project_kv."""
         b, t, c = x.shape
         h = self.num_heads
         start = None
@@ -128,11 +129,9 @@ class WhisperAttention(nn.Module):
                 nn.split_heads(qkv[..., i * c : (i + 1) * c], h) for i in range(3)
             )  # (B, H, T, D) each
             if cache is not None:  # write this step's keys/values at its positions; attend the filled prefix
-                cache_k, cache_v = cache  # (B, H, L, D) each
-                ops.update_slice_(cache_k, k, positions, axis=2)
-                ops.update_slice_(cache_v, v, positions, axis=2)
-                k, v = cache_k, cache_v  # (B, H, L, D): keys past the last position are not attended
-                start = positions if cache_k.shape[2] != t else None  # (a step filling it all starts at 0)
+                ops.update_slice_(cache, qkv[..., c:], positions, axis=1)  # (B, T, 2C) into (B, L, 2C)
+                k, v = nn.split_heads(cache[..., :c], h), nn.split_heads(cache[..., c:], h)  # (B, H, L, D)
+                start = positions if cache.shape[1] != t else None  # (a step filling it all starts at 0)
         # per head: softmax(q k^T / sqrt(D) (+ causal mask)) v, written straight into (B, T, H, D)
         out = Tensor.empty((b, t, h, c // h), x.dtype, x.device)
         ops.scaled_dot_product_attention(
@@ -240,7 +239,7 @@ class WhisperModel(nn.Module):
 class WhisperCache:
     """Decoder state that stays on the device for one batch of encoder outputs, in buffers of fixed size.
 
-    ``self_kv``: per layer (key, value) buffers (B, H, max_length, D); a step writes its keys/values at
+    ``self_kv``: per layer a (B, max_length, 2C) buffer, keys then values; a step writes its keys/values at
     the positions of its position tensor (``ops.update_slice_``) and attention reads from the same tensor
     how many keys exist, so every step has the same shapes. ``cross_kv``: per layer the cross-attention
     (key, value) (B, H, S, D) views of one (B, S, 2C) buffer, which ``project`` fills from encoder
@@ -258,8 +257,7 @@ class WhisperCache:
             kv = Tensor.empty((b, s, 2 * c), dtype, device)  # (B, S, 2C)
             self.cross.append(kv)
             self.cross_kv.append((nn.split_heads(kv[..., :c], h), nn.split_heads(kv[..., c:], h)))
-            shape = (b, h, max_length, c // h)
-            self.self_kv.append((Tensor.empty(shape, dtype, device), Tensor.empty(shape, dtype, device)))
+            self.self_kv.append(Tensor.empty((b, max_length, 2 * c), dtype, device))
 
     def project(self, encoder_hidden_states: Tensor) -> None:
         """Write the cross-attention keys/values of encoder outputs (B, S, C) into the cache (device work only)."""
@@ -279,7 +277,7 @@ class WhisperCache:
     @property
     def nbytes(self) -> int:
         """Device bytes the cache's buffers hold."""
-        return sum(t.nbytes for t in self.cross) + sum(k.nbytes + v.nbytes for k, v in self.self_kv)
+        return sum(t.nbytes for t in self.cross + self.self_kv)
 
     def positions(self, t: int) -> np.ndarray:
         """The int32 positions (t,) of the next t tokens."""
