@@ -8,11 +8,14 @@ Module and parameter names are transformers' (``model.encoder.conv1``, ``model.d
     ids = whisper.generate(features, language="en", max_new_tokens=20)   # -> (B, T) int64, prompt included
 
 Performance: self-attention projects q/k/v with one matmul, cross-attention k/v with one; bias+GELU ride in
-the matmul epilogues (conv stem included). Decoding keeps everything on the device: per layer a preallocated
-(B, H, max_len, D) key/value buffer filled in place step by step, the cross-attention K/V projected once per
-generate, the suppress-token mask folded into the logits matmul as its bias, and argmax on the device, so a
-step reads back only the chosen token ids. Decoding itself (``generate``, suppressed tokens, timestamps,
-language detection, ``transcribe``) lives in ``whisper_decoding.py``.
+the matmul epilogues (conv stem included). Decoding keeps everything on the device and every step at one
+shape: per layer a preallocated (B, max_len, 2C) key/value buffer that a step writes at the position held
+in a small int32 position tensor (``ops.update_slice_``), attention that reads the key count from the same
+tensor (``kv_start``), position embeddings gathered from it; the cross-attention K/V projected once per
+batch of audio, the suppress-token mask folded into the logits matmul as its bias, and argmax on the
+device, so a step reads back only the chosen token ids. Because positions are data, not shapes, one
+captured plan replays every decoding step (``whisper_decoding.py``: ``generate``, suppressed tokens,
+timestamps, language detection, ``transcribe``, and the per-batch-size plans).
 """
 
 from __future__ import annotations
