@@ -395,3 +395,18 @@ def test_replay_through_the_public_wgpu_calls_equals_the_native_path(webgpu, w, 
     public(x, w)
     assert public.plans[0].handle.native is None
     assert same(public(x, w)[0], native(x, w)[0]) and public.replayed == native.replayed == 1
+
+
+def test_a_replay_right_after_its_capture_waits_for_the_captured_work(webgpu, rng):
+    # the capture's eager work is still unsubmitted when the plan takes buffers it freed from the
+    # pool; the replay's input upload must not overtake that work
+    def chain(x):
+        for _ in range(6):  # no scalars: a plan with constants to upload would submit the work first
+            x = ak.ops.exp(ak.ops.tanh(x))
+        return x
+
+    f = compile(chain, device=webgpu)
+    xs = [rng.standard_normal(300).astype(np.float32) for _ in range(3)]
+    held = [f(x) for x in xs]  # captured, then replayed with nothing read in between
+    for x, out in zip(xs, held):
+        assert same(out, chain(ak.tensor(x, device=webgpu)))

@@ -5,6 +5,10 @@ For each model, size and device: load time, first-run time, warm median and p90 
 ``accelkit.profile``), dispatches per forward, and device memory (weights, peak during a forward).
 Whisper adds the encoder time and the greedy decode time per token (``generate``).
 
+On a device that replays compiled plans (WebGPU), each case runs twice, side by side: ``eager`` (op
+by op, ``ak.options(compile=False)``) and ``replay`` (the model's captured plan, the default), with
+the host time of a call per dispatch (``host us/d``) and the capture's own time (``capture_ms``).
+
 Sizes: ``tiny`` runs the bundled checkpoints; ``base`` writes BERT-base, ViT-base/16 (224x224) and
 Whisper-base-like checkpoints with seeded random weights at real sizes to a temporary directory
 (config.json + model.safetensors, Hugging Face layout) and loads them with ``accelkit.load``, so the
@@ -263,6 +267,8 @@ def _first_run(fn: Callable[[], object], sync: Callable[[], None], rec: dict, cf
     first_ms = (time.perf_counter() - t0) * 1e3
     if first:
         rec["first_ms"] = first_ms
+    if rec.get("execution") == "replay":
+        rec["capture_ms"] = first_ms  # the first call with a new signature runs eagerly while recorded
     return out, cfg["warmup"] and first_ms < SLOW_MS
 
 
@@ -358,22 +364,29 @@ def _ak_target(ak, dev, ckpt: _Checkpoint, batches, cfg: dict) -> list[dict]:
     load_s = time.perf_counter() - t0
     weights = _memory(dev)["allocated_bytes"] - before
     records = []
+    # where calls replay captured plans, each batch runs both ways: op by op, then replayed
+    executions = ("eager", "replay") if dev.runtime.replays else ("eager",)
     for i, batch in enumerate(batches):
-        rec = {
-            "target": dev.spec,
-            "kind": "accelkit",
-            "device": dev.name,
-            "model": ckpt.family,
-            "size": ckpt.size,
-            "batch": batch,
-            "load_s": load_s,
-            "memory": {"weights_bytes": int(weights)},
-        }
-        try:
-            _ak_batch(ak, dev, model, ckpt.family, rec, cfg, first=i == 0)
-        except Exception as exc:  # a device that cannot run it: say so, keep going
-            rec["error"] = f"{type(exc).__name__}: {exc}"[:500]
-        records.append(rec)
+        for execution in executions:
+            rec = {
+                "target": dev.spec,
+                "kind": "accelkit",
+                "execution": execution,
+                "device": dev.name,
+                "model": ckpt.family,
+                "size": ckpt.size,
+                "batch": batch,
+                "load_s": load_s,
+                "memory": {"weights_bytes": int(weights)},
+            }
+            try:
+                with ak.options(compile=execution == "replay"):
+                    _ak_batch(
+                        ak, dev, model, ckpt.family, rec, cfg, first=i == 0 and execution == executions[0]
+                    )
+            except Exception as exc:  # a device that cannot run it: say so, keep going
+                rec["error"] = f"{type(exc).__name__}: {exc}"[:500]
+            records.append(rec)
     del model
     gc.collect()
     with contextlib.suppress(Exception):
@@ -398,6 +411,22 @@ def _ak_batch(ak, dev, model, family: str, rec: dict, cfg: dict, first: bool) ->
     del out
     _timed_runs(forward, sync, rec, cfg, warm, _ak_memory(dev))
     rec.update(_profile(ak, dev, forward, cfg["profile_runs"] if dev.backend_name == "webgpu" else 1))
+    rec["host_ms"] = _host_ms(forward, sync, cfg["repeats"])
+    rec["host_us_per_dispatch"] = rec["host_ms"] * 1e3 / rec["dispatches"] if rec.get("dispatches") else None
+
+
+def _host_ms(fn: Callable[[], object], sync: Callable[[], None], repeats: int) -> float:
+    """Median host time of one call until it returns (its dispatches recorded, or replayed and submitted),
+    the device waited for outside the timing."""
+    times = []
+    for _ in range(max(repeats, MIN_MEASURES)):
+        sync()
+        t0 = time.perf_counter()
+        out = fn()
+        times.append(time.perf_counter() - t0)
+        del out
+    sync()
+    return float(np.median(times)) * 1e3
 
 
 def _ak_whisper(ak, dev, model, x: dict, rec: dict, cfg: dict, first: bool) -> None:
@@ -1023,11 +1052,12 @@ def format_table(result: dict) -> str:
         else:
             head = (
                 f"{'target':<18} {'load s':>7} {'first ms':>9} {'median ms':>10} {'p90':>8} {'items/s':>9} "
-                f"{'GPU ms':>8} {'GPU/wall':>8} {'disp':>5} {'MiB w/peak':>14} {'rel err':>8}"
+                f"{'GPU ms':>8} {'GPU/wall':>8} {'disp':>5} {'host us/d':>9} {'MiB w/peak':>14} {'rel err':>8}"
             )
         lines.append(head)
+        replaying = {r["target"] for r in recs if r.get("execution") == "replay"}
         for r in recs:
-            name = r["target"]
+            name = r["target"] + (f" {r['execution']}" if r["target"] in replaying else "")
             if "error" in r:
                 lines.append(f"{name:<18} error: {r['error'][:150]}")
                 continue
@@ -1056,7 +1086,8 @@ def format_table(result: dict) -> str:
                 lines.append(
                     f"{name:<18} {r['load_s']:>7.2f} {_f(r.get('first_ms'), '.1f'):>9} {r['median_ms']:>10.3f} "
                     f"{r['p90_ms']:>8.3f} {r['items_per_s']:>9.1f} {_f(r.get('gpu_ms'), '.3f'):>8} "
-                    f"{_f(r.get('gpu_share'), '.0%'):>8} {_f(r.get('dispatches'), 'd'):>5} {mib:>14} {_err(r):>8}"
+                    f"{_f(r.get('gpu_share'), '.0%'):>8} {_f(r.get('dispatches'), 'd'):>5} "
+                    f"{_f(r.get('host_us_per_dispatch'), '.1f'):>9} {mib:>14} {_err(r):>8}"
                 )
         for r in recs:  # where the GPU time goes
             kernels = r.get("kernels") or (r.get("encoder") or {}).get("kernels")
@@ -1067,12 +1098,15 @@ def format_table(result: dict) -> str:
                     for k in kernels[:5]
                     if k.get("gpu_ms") is not None
                 )
-                lines.append(f"  {r['target']} {what}top kernels by GPU time: {top}")
+                name = r["target"] + (f" {r['execution']}" if r["target"] in replaying else "")
+                lines.append(f"  {name} {what}top kernels by GPU time: {top}")
     lines.append("")
     lines.append(
         "ms: median wall time per call, inputs already on the device, outputs left there (the wait included);"
         " GPU: sum of the dispatches' timestamps per call (profiled separately); disp: dispatches (ops on cpu)"
-        " per call; MiB w/peak: weights / peak device bytes; rel err: max |out - ref| / max |ref|;"
+        " per call; host us/d: host time of a call until it returns, per dispatch (eager: the op layer records"
+        " each dispatch; replay: a captured plan is encoded and submitted); MiB w/peak: weights / peak device bytes;"
+        " rel err: max |out - ref| / max |ref|;"
         " whisper: generate = encode + greedy decode, tok = decode ms per token, tokens = prefix agreeing with the"
         " reference"
     )

@@ -176,9 +176,7 @@ class options:  # noqa: N801 - called like a function, usable as a context manag
 
     def __repr__(self) -> str:
         now = get_options()
-        return "accelkit options: " + ", ".join(
-            f"{f.name}={getattr(now, f.name)!r}" for f in fields(now)
-        )
+        return "accelkit options: " + ", ".join(f"{f.name}={getattr(now, f.name)!r}" for f in fields(now))
 
     def as_dict(self) -> dict:
         return asdict(get_options())

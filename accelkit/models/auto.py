@@ -23,7 +23,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from ..errors import ConfigError, WeightsError
+from ..errors import ConfigError, InputError, WeightsError
 from .model import PreTrainedModel
 from .registry import model_class
 
@@ -73,20 +73,27 @@ def resolve_source(source) -> Path:
     return Path(resolve(source))
 
 
-def load(source, device=None, dtype=None, *, architecture: str | None = None, **kwargs) -> PreTrainedModel:
+def load(
+    source, device=None, dtype=None, *, architecture: str | None = None, compile: bool = True, **kwargs
+) -> PreTrainedModel:
     """Load a model: ``source`` is a checkpoint directory, ``"hf:org/name"`` or a bundled name ("bert-tiny").
 
     ``device``: None (the best), "cpu", "webgpu", "webgpu:N" or a Device. ``dtype``: None/"float32",
     or "float16" (computes in f16 where the device has shader-f16; elsewhere warns and stays f32,
     see ``model.dtype_note``). An unsupported ``model_type`` raises WeightsError listing the
-    supported ones.
+    supported ones. ``compile=False``: calls never replay captured plans (``model.compile``), they run
+    op by op as with ``ak.options(compile=False)``.
     """
     from ..io import Checkpoint
 
     if kwargs:
         raise TypeError(f"load() got unexpected keyword arguments: {', '.join(kwargs)}")
+    if not isinstance(compile, bool):
+        raise InputError(f"load(): compile must be True or False, got {compile!r}")
     with Checkpoint.open(resolve_source(source)) as ckpt:  # weights are copied to the device, then unmapped
-        return _load_checkpoint(ckpt, device, dtype, architecture)
+        model = _load_checkpoint(ckpt, device, dtype, architecture)
+    model.compile = compile
+    return model
 
 
 def _load_checkpoint(ckpt, device, dtype, architecture: str | None) -> PreTrainedModel:

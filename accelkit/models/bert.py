@@ -253,8 +253,14 @@ class BertModel(BertPreTrainedModel):
     def __call__(
         self, input_ids, attention_mask=None, token_type_ids=None, output_hidden_states: bool = False
     ):
+        inputs = self.inputs(input_ids, attention_mask, token_type_ids)
+        return ModelOutput(**self.run_compiled(BertModel.forward, *inputs, output_hidden_states))
+
+    def inputs(self, input_ids, attention_mask=None, token_type_ids=None) -> tuple:
+        """The checked inputs of a call: (ids, additive mask (B, 1, 1, T) or None, token types or None);
+        host arrays stay on the host (a compiled forward uploads each with one write)."""
         cfg = self.config
-        ids, shape = self._ids_input(input_ids, "input_ids", cfg.vocab_size)
+        ids, shape = self._ids_input(input_ids, "input_ids", cfg.vocab_size, upload=False)
         if shape[1] > cfg.max_position_embeddings:
             raise InputError(
                 f"input_ids: sequence length {shape[1]} is longer than max_position_embeddings "
@@ -262,15 +268,22 @@ class BertModel(BertPreTrainedModel):
             )
         types = None
         if token_type_ids is not None:
-            types, tshape = self._ids_input(token_type_ids, "token_type_ids", cfg.type_vocab_size)
+            types, tshape = self._ids_input(
+                token_type_ids, "token_type_ids", cfg.type_vocab_size, upload=False
+            )
             if tshape != shape:
                 raise InputError(f"token_type_ids shape {tshape} differs from input_ids {shape}")
-        mask = self.additive_mask(attention_mask, shape)  # (B, 1, 1, T)
+        mask = self.additive_mask(attention_mask, shape, upload=False)  # (B, 1, 1, T)
+        return ids, mask, types
+
+    def forward(
+        self, ids: Tensor, mask: Tensor | None, types: Tensor | None, output_hidden_states: bool
+    ) -> dict:
         x = self.embeddings(ids, types)  # (B, T, C)
         hidden = [x] if output_hidden_states else None
         x = self.encoder(x, mask, hidden)
         pooled = self.pooler(x) if self.pooler is not None else None
-        return ModelOutput(last_hidden_state=x, pooler_output=pooled, hidden_states=hidden)
+        return {"last_hidden_state": x, "pooler_output": pooled, "hidden_states": hidden}
 
 
 class BertForSequenceClassification(BertPreTrainedModel):
@@ -284,9 +297,15 @@ class BertForSequenceClassification(BertPreTrainedModel):
     def __call__(
         self, input_ids, attention_mask=None, token_type_ids=None, output_hidden_states: bool = False
     ):
-        out = self.bert(input_ids, attention_mask, token_type_ids, output_hidden_states)
-        out.logits = self.classifier(out.pooler_output)  # (B, num_labels)
-        out.id2label = self.id2label
+        inputs = self.bert.inputs(input_ids, attention_mask, token_type_ids)
+        out = self.run_compiled(BertForSequenceClassification.forward, *inputs, output_hidden_states)
+        return ModelOutput(id2label=self.id2label, **out)
+
+    def forward(
+        self, ids: Tensor, mask: Tensor | None, types: Tensor | None, output_hidden_states: bool
+    ) -> dict:
+        out = self.bert.forward(ids, mask, types, output_hidden_states)
+        out["logits"] = self.classifier(out["pooler_output"])  # (B, num_labels)
         return out
 
     def classify(self, texts, top_k: int = 1) -> list[list[tuple[str, float]]]:
@@ -341,8 +360,14 @@ class BertForMaskedLM(BertPreTrainedModel):
     def __call__(
         self, input_ids, attention_mask=None, token_type_ids=None, output_hidden_states: bool = False
     ):
-        out = self.bert(input_ids, attention_mask, token_type_ids, output_hidden_states)
-        out.logits = self.cls(out.last_hidden_state)
+        inputs = self.bert.inputs(input_ids, attention_mask, token_type_ids)
+        return ModelOutput(**self.run_compiled(BertForMaskedLM.forward, *inputs, output_hidden_states))
+
+    def forward(
+        self, ids: Tensor, mask: Tensor | None, types: Tensor | None, output_hidden_states: bool
+    ) -> dict:
+        out = self.bert.forward(ids, mask, types, output_hidden_states)
+        out["logits"] = self.cls(out["last_hidden_state"])  # (B, T, V)
         return out
 
     def fill_mask(self, text: str, top_k: int = 5) -> list[list[tuple[str, float]]]:

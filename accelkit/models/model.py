@@ -3,17 +3,25 @@
 A model file subclasses it once per architecture and sets the class attributes that steer loading
 (``config_class``, ``base_model_prefix``, ``tied_weights`` ...); ``from_checkpoint`` runs
 :func:`accelkit.models.loading.load_checkpoint`.
+
+A model call checks its inputs on the host (raising the same errors either way), then runs its
+forward through ``run_compiled``: on a device that replays (WebGPU) the first call per input
+signature is captured into a plan and later calls replay it (``accelkit.graph``); on the CPU, with
+``ak.options(compile=False)`` or ``ak.load(..., compile=False)``, the forward runs op by op.
 """
 
 from __future__ import annotations
 
+import weakref
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 
 from .. import nn, ops
 from ..errors import InputError
-from ..tensor.dtype import DType, float32, int32
+from ..graph import Compiled
+from ..tensor.dtype import DType, dtype_for_array, float32, int32, narrow
 from ..tensor.tensor import Tensor
 from .config import Config, labels_from_config
 from .loading import load_checkpoint
@@ -46,6 +54,12 @@ class PreTrainedModel(nn.Module):
         self.dtype_note: str = "float32 (the default)"
         self.load_report: dict = {}
         self._device = None
+        #: model calls replay captured plans where the device can (``ak.load(..., compile=False)``: never)
+        self.compile = True
+        #: input signatures whose plans are kept per forward (least recently used dropped)
+        self.max_plans = 8
+        self._compiled: dict[Callable, Compiled] = {}
+        self._last_compiled: Compiled | None = None
 
     # ------------------------------------------------------------------ properties
     @property
@@ -71,9 +85,52 @@ class PreTrainedModel(nn.Module):
         """
         return load_checkpoint(cls, ckpt, device, dtype)
 
+    # ------------------------------------------------------------------ compiled execution
+    def run_compiled(self, forward: Callable, *args, **kwargs):
+        """``forward(self, *args, **kwargs)`` through this model's plans (``accelkit.graph``).
+
+        ``forward`` takes Tensors (host arrays arrive uploaded) and returns Tensors or a dict/list of
+        them; the inputs are checked before this is called. One ``Compiled`` per forward, holding up to
+        ``max_plans`` signatures, captured anew when a weight changes (``weights_version``).
+        """
+        compiled = self._compiled.get(forward)
+        if compiled is None:
+            ref = weakref.ref(self)  # the model owns its plans; they must not keep it alive
+
+            def call(*a, **k):
+                return forward(ref(), *a, **k)
+
+            call.__qualname__ = getattr(forward, "__qualname__", "forward")
+            compiled = Compiled(
+                call, max_plans=self.max_plans, device=self.device, version=nn.weights_version
+            )
+            self._compiled[forward] = compiled
+        compiled.enabled = self.compile
+        compiled.max_plans = self.max_plans
+        self._last_compiled = compiled
+        return compiled(*args, **kwargs)
+
+    @property
+    def plans(self) -> list:
+        """Every forward's plans (``Plan``) and eager signatures (``EagerEntry``, with the reason)."""
+        return [entry for compiled in self._compiled.values() for entry in compiled.plans]
+
+    @property
+    def last_call(self) -> str:
+        """How the last call ran: "captured plan #1, 22 dispatches", "replayed plan #1, ...", "eager ..."."""
+        return self._last_compiled.last if self._last_compiled is not None else "not called yet"
+
+    def free(self) -> None:
+        """Give the device buffers of every compiled plan back now (they also go with the model)."""
+        for compiled in self._compiled.values():
+            compiled.free()
+
     # ------------------------------------------------------------------ inputs
-    def _tensor_input(self, x, name: str, dtype: DType | None = None) -> Tensor:
-        """A model input as a Tensor on the model's device (numpy is uploaded; a Tensor must be there)."""
+    def _tensor_input(self, x, name: str, dtype: DType | None = None, *, upload: bool = True):
+        """A model input as a Tensor on the model's device (numpy is uploaded; a Tensor must be there).
+
+        ``upload=False`` keeps a host array on the host, converted to ``dtype`` (a compiled forward
+        uploads it with one write)."""
         if isinstance(x, Tensor):
             if x.device is not self.device:
                 raise InputError(
@@ -83,10 +140,13 @@ class PreTrainedModel(nn.Module):
         arr = np.asarray(x)
         if arr.dtype == object:
             raise InputError(f"{name} must be a numeric array, got ragged or non-numeric data")
+        if not upload:
+            return np.ascontiguousarray(narrow(arr, dtype if dtype is not None else dtype_for_array(arr)))
         return Tensor.from_numpy(arr, dtype, self.device)
 
-    def _ids_input(self, ids, name: str, vocab: int, ndim: int = 2) -> tuple[Tensor, tuple]:
-        """Integer ids (numpy checked to be in [0, vocab); a Tensor is trusted) -> int32 Tensor and its shape."""
+    def _ids_input(self, ids, name: str, vocab: int, ndim: int = 2, *, upload: bool = True) -> tuple:
+        """Integer ids (numpy checked to be in [0, vocab); a Tensor is trusted) -> int32 Tensor and its shape
+        (``upload=False``: an int32 host array for numpy ids)."""
         if isinstance(ids, Tensor):
             if ids.dtype is not int32:
                 raise InputError(f"{name} must hold integers, got a {ids.dtype.name} tensor")
@@ -103,14 +163,17 @@ class PreTrainedModel(nn.Module):
                     f"{name}: token ids must be in [0, {vocab}) (vocab_size {vocab}); "
                     f"got {bad.size} out of range, e.g. {int(bad.flat[0])}"
                 )
-            ids = Tensor.from_numpy(arr.astype(np.int32), int32, self.device)
+            ids = arr.astype(np.int32)
+            if upload:
+                ids = Tensor.from_numpy(ids, int32, self.device)
             shape = ids.shape
         if len(shape) != ndim:
             raise InputError(f"{name} must have shape (batch, seq_len), got {shape}")
-        return self._tensor_input(ids, name), shape
+        return (self._tensor_input(ids, name) if upload else ids), shape
 
-    def additive_mask(self, attention_mask, shape: tuple) -> Tensor | None:
-        """(B, T) 1/0 attention mask -> additive (B, 1, 1, T) mask: 0 where attended, a large negative elsewhere."""
+    def additive_mask(self, attention_mask, shape: tuple, *, upload: bool = True):
+        """(B, T) 1/0 attention mask -> additive (B, 1, 1, T) mask: 0 where attended, a large negative elsewhere
+        (``upload=False``: a host array for a numpy mask)."""
         if attention_mask is None:
             return None
         neg = -1e9 if self.compute_dtype is float32 else -3e4
@@ -127,13 +190,21 @@ class PreTrainedModel(nn.Module):
                 arr = arr[None]
             if arr.shape != shape:
                 raise InputError(f"attention_mask shape {arr.shape} differs from input_ids {shape}")
-            mask = Tensor.from_numpy(((1.0 - arr.astype(np.float64)) * neg), self.compute_dtype, self.device)
+            mask = narrow((1.0 - arr.astype(np.float64)) * neg, self.compute_dtype)
+            if upload:
+                mask = Tensor.from_numpy(mask, self.compute_dtype, self.device)
         return mask.reshape(shape[0], 1, 1, shape[1])
 
     # ------------------------------------------------------------------ display
     def extra_repr(self) -> str:
         spec = self.device.spec if self.device is not None else "not loaded"
-        return f"{spec}, {self.compute_dtype.name}"
+        text = f"{spec}, {self.compute_dtype.name}"
+        if not self.compile:
+            text += ", compile off"
+        elif self._last_compiled is not None:
+            n = sum(1 for entry in self.plans if hasattr(entry, "stats"))
+            text += f", {n} plan{'s' if n != 1 else ''}; last call: {self.last_call}"
+        return text
 
 
 __all__ = ["PreTrainedModel"]

@@ -220,7 +220,8 @@ class ViTPreTrainedModel(PreTrainedModel):
         """Images (PIL, arrays, or a list) -> pixel_values (B, C, H, W) float32, as the checkpoint expects."""
         return self.image_processor(images)
 
-    def _pixels(self, pixel_values) -> Tensor:
+    def _pixels(self, pixel_values, *, upload: bool = True):
+        """Checked pixel values (B, C, H, W): a Tensor, or a host array with ``upload=False``."""
         cfg = self.config
         want = (cfg.num_channels, cfg.image_size, cfg.image_size)
         shape = tuple(pixel_values.shape)
@@ -236,7 +237,7 @@ class ViTPreTrainedModel(PreTrainedModel):
                 f"pixel_values: expected shape (batch, {want[0]}, {want[1]}, {want[2]}), got {shape} (wrong {what}); "
                 "use model.preprocess(images) to resize and normalise images"
             )
-        return self._tensor_input(pixel_values, "pixel_values", self.compute_dtype)
+        return self._tensor_input(pixel_values, "pixel_values", self.compute_dtype, upload=upload)
 
 
 class ViTModel(ViTPreTrainedModel):
@@ -252,11 +253,15 @@ class ViTModel(ViTPreTrainedModel):
         self.pooler = ViTPooler(config) if add_pooling_layer else None
 
     def __call__(self, pixel_values, output_hidden_states: bool = False) -> ModelOutput:
-        x = self.embeddings(self._pixels(pixel_values))  # (B, N+1, C)
+        pixels = self._pixels(pixel_values, upload=False)
+        return ModelOutput(**self.run_compiled(ViTModel.forward, pixels, output_hidden_states))
+
+    def forward(self, pixel_values: Tensor, output_hidden_states: bool) -> dict:
+        x = self.embeddings(pixel_values)  # (B, N+1, C)
         hidden = [x] if output_hidden_states else None
         x = self.layernorm(self.encoder(x, hidden))
         pooled = self.pooler(x) if self.pooler is not None else None
-        return ModelOutput(last_hidden_state=x, pooler_output=pooled, hidden_states=hidden)
+        return {"last_hidden_state": x, "pooler_output": pooled, "hidden_states": hidden}
 
 
 class ViTForImageClassification(ViTPreTrainedModel):
@@ -268,9 +273,13 @@ class ViTForImageClassification(ViTPreTrainedModel):
         self.classifier = nn.Linear(config.hidden_size, config.num_labels)
 
     def __call__(self, pixel_values, output_hidden_states: bool = False) -> ModelOutput:
-        out = self.vit(pixel_values, output_hidden_states)
-        out.logits = self.classifier(out.last_hidden_state[:, 0])  # (B, num_labels)
-        out.id2label = self.id2label
+        pixels = self._pixels(pixel_values, upload=False)
+        out = self.run_compiled(ViTForImageClassification.forward, pixels, output_hidden_states)
+        return ModelOutput(id2label=self.id2label, **out)
+
+    def forward(self, pixel_values: Tensor, output_hidden_states: bool) -> dict:
+        out = self.vit.forward(pixel_values, output_hidden_states)
+        out["logits"] = self.classifier(out["last_hidden_state"][:, 0])  # (B, num_labels)
         return out
 
     def classify(self, images, top_k: int = 5) -> list[list[tuple[str, float]]]:

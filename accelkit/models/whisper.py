@@ -357,7 +357,7 @@ class WhisperForConditionalGeneration(WhisperGenerationMixin, PreTrainedModel):
             raise InputError(f"{type(self).__name__} was not loaded from a checkpoint, so it has no {what}")
         return self.checkpoint
 
-    def _features_input(self, input_features) -> Tensor:
+    def _features_input(self, input_features, *, upload: bool = True):
         cfg = self.config
         shape = tuple(input_features.shape) if hasattr(input_features, "shape") else np.shape(input_features)
         if len(shape) != 3 or shape[1:] != (cfg.num_mel_bins, cfg.input_frames) or shape[0] == 0:
@@ -365,7 +365,7 @@ class WhisperForConditionalGeneration(WhisperGenerationMixin, PreTrainedModel):
                 f"input_features must have shape (batch, {cfg.num_mel_bins}, {cfg.input_frames}): num_mel_bins and "
                 f"2 * max_source_positions frames (pad shorter audio as the feature extractor does), got {tuple(shape)}"
             )
-        return self._tensor_input(input_features, "input_features", self.compute_dtype)
+        return self._tensor_input(input_features, "input_features", self.compute_dtype, upload=upload)
 
     def _encoder_input(self, input_features, encoder_hidden_states) -> Tensor:
         """The encoder output: given (checked to be (B, max_source_positions, d_model)), or computed from features."""
@@ -388,7 +388,11 @@ class WhisperForConditionalGeneration(WhisperGenerationMixin, PreTrainedModel):
     # ------------------------------------------------------------------ forward
     def encode(self, input_features) -> Tensor:
         """Encoder output (B, max_source_positions, d_model) for features (B, num_mel_bins, 2*max_source_positions)."""
-        return self.model.encoder(self._features_input(input_features))
+        features = self._features_input(input_features, upload=False)
+        return self.run_compiled(WhisperForConditionalGeneration._encode, features)
+
+    def _encode(self, features: Tensor) -> Tensor:
+        return self.model.encoder(features)  # (B, max_source_positions, d_model)
 
     def new_cache(self, encoder_hidden_states: Tensor, max_length: int | None = None) -> WhisperCache:
         """An empty decoder cache for these encoder outputs, room for ``max_length`` (default max_target_positions) tokens."""

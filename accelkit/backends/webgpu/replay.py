@@ -126,6 +126,11 @@ class Replay:
         with be.lock:
             try:
                 queue = be.device.queue
+                pending = be._pending_serials
+                if pending and any(self.buffers[index].serial in pending for index, _, _ in writes):
+                    # recorded eager work still uses this buffer (the pool gave it to the plan after
+                    # the capture freed it): a queue write would overtake that work
+                    be.flush()
                 for index, offset, raw in writes:
                     n = len(raw)
                     if n % 4:
