@@ -253,3 +253,30 @@ def test_states_are_bounded_and_their_plans_counted(whisper, features):
     gc.collect()
     assert whisper.generation_states == []
     assert before - whisper.device.memory()["allocated_bytes"] >= held
+
+
+def test_replacing_a_weight_captures_the_step_anew(dev, features):
+    whisper = ak.load("whisper-tiny", device=dev)
+    enc = encoded(_models.get(dev.spec) or whisper, features)[:1]
+    kwargs = dict(encoder_hidden_states=enc, max_new_tokens=8, language="en")
+    before = whisper.generate(**kwargs)
+    state = state_of(whisper, 1)
+    captures = state.run.captures
+    ln = whisper.model.decoder.layer_norm.param("bias")
+    ln.tensor = ak.tensor(ln.tensor.numpy() + np.linspace(-3, 3, ln.shape[0], dtype=np.float32), device=dev)
+    after = whisper.generate(**kwargs)
+    np.testing.assert_array_equal(after, eager_generate(whisper, **kwargs))
+    assert not np.array_equal(after, before)  # the new weights decode differently
+    if replays(whisper):
+        assert state.run.captures > captures  # the plans that bound the old bias were captured anew
+
+
+def test_model_free_and_repr_cover_the_generation_plans(dev, features):
+    whisper = ak.load("whisper-tiny", device=dev)
+    whisper.generate(
+        encoder_hidden_states=encoded(_models.get(dev.spec) or whisper, features), max_new_tokens=3
+    )
+    if replays(whisper):
+        assert len(whisper.plans) >= 3 and "plans" in repr(whisper)
+    whisper.free()
+    assert whisper.generation_states == [] and whisper.plans == []

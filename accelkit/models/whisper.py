@@ -451,7 +451,9 @@ class WhisperForConditionalGeneration(WhisperGenerationMixin, PreTrainedModel):
             raise InputError(
                 "decoder_input_ids is required (e.g. [[decoder_start_token_id]]); see generate()"
             )
-        ids, shape = self._ids_input(decoder_input_ids, "decoder_input_ids", self.config.vocab_size)
+        ids, shape = self._ids_input(
+            decoder_input_ids, "decoder_input_ids", self.config.vocab_size, upload=False
+        )
         if not 0 < shape[1] <= self.config.max_target_positions:
             raise InputError(
                 f"decoder_input_ids: sequence length {shape[1]} must be in [1, {self.config.max_target_positions}] "
@@ -462,9 +464,15 @@ class WhisperForConditionalGeneration(WhisperGenerationMixin, PreTrainedModel):
             raise InputError(
                 f"decoder_input_ids has batch {shape[0]} but the audio has batch {encoder_hidden_states.shape[0]}"
             )
-        cache = self.new_cache(encoder_hidden_states, shape[1])
-        logits = self.decode(ids, cache)
+        logits = self.run_compiled(WhisperForConditionalGeneration._forward, ids, encoder_hidden_states)
         return ModelOutput(logits=logits, encoder_last_hidden_state=encoder_hidden_states)
+
+    def _forward(self, ids: Tensor, encoder_hidden_states: Tensor) -> Tensor:
+        """The decoder over ids (B, T) from position 0 with a cache of exactly T positions -> logits (B, T, V)."""
+        t = ids.shape[1]
+        cache = self.new_cache(encoder_hidden_states, t)
+        positions = Tensor.from_numpy(np.arange(t, dtype=np.int32), int32, self.device)  # a plan constant
+        return self.decode_step(ids, positions, cache)
 
 
 __all__ = ["WhisperCache", "WhisperConfig", "WhisperForConditionalGeneration", "WhisperGenerationConfig"]

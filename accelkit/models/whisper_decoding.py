@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import dataclasses
 import threading
+import weakref
 from collections import OrderedDict
 from typing import TYPE_CHECKING
 
@@ -30,7 +31,6 @@ import numpy as np
 from .. import ops
 from ..errors import ConfigError, InputError
 from ..graph import compile as compile_calls
-from ..tensor.dtype import int32
 from ..tensor.tensor import Tensor
 from .config import Config
 
@@ -236,10 +236,11 @@ class WhisperGenerationMixin:
         if encoder_hidden_states is None:
             if input_features is None:
                 raise InputError("pass input_features (B, num_mel_bins, frames) or encoder_hidden_states")
-            audio = self._features_input(input_features)
+            audio = self._features_input(input_features, upload=False)  # one write into the plan's input
         else:
             audio = self._encoder_input(None, encoder_hidden_states)
         state = self._generation_state(audio.shape[0])
+        state.enable(self.compile)
         try:
             (state.encode if encoder_hidden_states is None else state.fill)(audio)
         except BaseException:
@@ -272,6 +273,17 @@ class WhisperGenerationMixin:
         """The generation states this model keeps (one per batch size, least recently used first)."""
         with _STATES_LOCK:
             return list((self.__dict__.get("_generation_states") or {}).values())
+
+    @property
+    def plans(self) -> list:
+        """Every plan of this model: its forwards' and its generation states' (``GenerationState.calls``)."""
+        extra = [e for state in self.generation_states for c in state.calls.values() for e in c.plans]
+        return super().plans + extra
+
+    def free(self) -> None:
+        """Give the device buffers of every plan back now, the generation states' caches too."""
+        super().free()
+        self.free_generation_states()
 
     def free_generation_states(self) -> None:
         """Drop the generation states: their plans now, their caches' buffers once no generate holds them."""
@@ -373,43 +385,46 @@ class GenerationState:
     """One batch size's decoding state: a WhisperCache of max_target_positions and compiled calls over it.
 
     ``encode(features)``: encoder + cross-attention K/V into the cache; ``fill(encoder_hidden_states)``:
-    the K/V alone; ``step(ids, bias, want)``: one decoder step at the cache's next positions, returning
-    the chosen ids (B,) (argmax on the device) or the last position's logits (B, vocab). Each is an
-    ``ak.compile``d callable (``.plans``, ``.captures``, ``.replayed``): the cache's buffers are bound by
-    the plans as state, so they replay into the same cache. Use it locked (``with state:``).
+    the K/V alone; ``run(ids, positions, bias, want)``: one decoder step (``step`` wraps it with the
+    cache's bookkeeping), returning the chosen ids (argmax on the device) or the last position's logits.
+    Each is an ``ak.compile``d callable (``.plans``, ``.captures``, ``.replayed``) whose plans bind the
+    cache's buffers as state, so they replay into the same cache. The calls hold the model weakly (a
+    model's states must not keep it alive). Use it locked (``with state:``).
     """
 
     def __init__(self, model, batch_size: int) -> None:
-        cfg = model.config
-        self.model, self.device = model, model.device
-        self.lock = threading.Lock()
-        source = (batch_size, cfg.max_source_positions, cfg.d_model)
+        from .. import nn
         from .whisper import WhisperCache
 
-        self.cache = WhisperCache(
+        cfg = model.config
+        self.device = model.device
+        self.lock = threading.Lock()
+        source = (batch_size, cfg.max_source_positions, cfg.d_model)
+        cache = self.cache = WhisperCache(
             model.model.decoder, source, cfg.max_target_positions, model.compute_dtype, model.device
         )
-        options = {"device": model.device}
-        self.encode = compile_calls(self._encode, **options)
-        self.fill = compile_calls(self._fill, **options)
-        self.run = compile_calls(self._step, **options)
+        ref = weakref.ref(model)
 
-    # the captured functions: device work only (no host reads, no host state)
-    def _encode(self, features: Tensor) -> None:
-        self.cache.project(self.model.model.encoder(features))
+        # the captured functions: device work only (no host reads, no host state)
+        def encode(features: Tensor) -> None:
+            cache.project(ref().model.encoder(features))
 
-    def _fill(self, encoder_hidden_states: Tensor) -> None:
-        self.cache.project(encoder_hidden_states)
+        def fill(encoder_hidden_states: Tensor) -> None:
+            cache.project(encoder_hidden_states)
 
-    def _step(self, ids, positions, bias: str | None, want: str) -> Tensor:
-        model = self.model
-        ids = ids if isinstance(ids, Tensor) else Tensor.from_numpy(ids, int32, self.device)
-        if not isinstance(positions, Tensor):
-            positions = Tensor.from_numpy(positions, int32, self.device)
-        logits = model.decode_step(
-            ids, positions, self.cache, last_only=True, logits_bias=model._logits_bias(bias)
-        )  # (B, 1, V)
-        return ops.argmax(logits, axis=-1) if want == "ids" else logits
+        def step(ids: Tensor, positions: Tensor, bias: str | None, want: str) -> Tensor:
+            m = ref()
+            logits = m.decode_step(ids, positions, cache, last_only=True, logits_bias=m._logits_bias(bias))
+            return ops.argmax(logits, axis=-1) if want == "ids" else logits  # (B, 1) or (B, 1, V)
+
+        options = {"device": model.device, "version": nn.weights_version}
+        self.encode, self.fill, self.run = (compile_calls(f, **options) for f in (encode, fill, step))
+        self.enable(model.compile)
+
+    def enable(self, on: bool) -> None:
+        """Whether the calls replay (the model's ``compile`` flag; ``ak.options(compile=False)`` also stops them)."""
+        for c in self.calls.values():
+            c.enabled = on
 
     def step(self, ids: np.ndarray, bias: str | None, want: str = "ids") -> np.ndarray:
         """Decode ids (B, T) at the next T positions: the chosen ids (B,) int64, or logits (B, vocab)."""
