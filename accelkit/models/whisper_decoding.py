@@ -204,7 +204,7 @@ class WhisperGenerationMixin:
             )
         timestamps = _TimestampRules(gen, n_prompt, cfg.vocab_size) if return_timestamps else None
         want = "ids" if timestamps is None else "logits"
-        with self._prepared(input_features, encoder_hidden_states) as state:
+        with self.prepare_generation(input_features, encoder_hidden_states=encoder_hidden_states) as state:
             b = state.cache.batch_size
             ids, languages = np.empty((b, 0), dtype=np.int64), [None] * b
             if None in prompt:  # language detection: the first step from <|startoftranscript|> alone
@@ -231,8 +231,12 @@ class WhisperGenerationMixin:
                 step_ids, bias = tokens[:, None], "every"
         return ids
 
-    def _prepared(self, input_features, encoder_hidden_states) -> GenerationState:
-        """The generation state for this batch size, its cache filled from the audio (checked first), locked."""
+    def prepare_generation(self, input_features=None, *, encoder_hidden_states=None) -> GenerationState:
+        """The GenerationState for this batch size, its cache filled from the audio (checked first) and empty
+        of tokens, locked until its ``with`` block ends: ``state.step(ids, "every")`` decodes one step.
+
+        ``generate`` uses it; it is public for step-level use and measurement (``accelkit bench models``).
+        """
         if encoder_hidden_states is None:
             if input_features is None:
                 raise InputError("pass input_features (B, num_mel_bins, frames) or encoder_hidden_states")
@@ -335,7 +339,7 @@ class WhisperGenerationMixin:
             raise InputError(
                 "this checkpoint's generation config has no lang_to_id, so it cannot detect languages"
             )
-        with self._prepared(input_features, encoder_hidden_states) as state:
+        with self.prepare_generation(input_features, encoder_hidden_states=encoder_hidden_states) as state:
             b = state.cache.batch_size
             tokens = state.step(np.full((b, 1), gen.decoder_start_token_id), "language")
         names = {v: k for k, v in gen.lang_to_id.items()}
