@@ -251,6 +251,7 @@ class WhisperGenerationMixin:
             state.lock.release()
             raise
         state.cache.length = 0
+        self._last_compiled = state.run  # the model's repr and last_call tell how the decoding steps ran
         return state
 
     def _generation_state(self, batch_size: int) -> GenerationState:
