@@ -280,3 +280,20 @@ def test_model_free_and_repr_cover_the_generation_plans(dev, features):
         assert len(whisper.plans) >= 3 and "plans" in repr(whisper)
     whisper.free()
     assert whisper.generation_states == [] and whisper.plans == []
+
+
+def test_forward_with_decoder_ids_replays_and_equals_eager(whisper, ref, features):
+    """whisper(decoder_input_ids=..., encoder_hidden_states=...) runs through the model's plans too."""
+    enc = encoded(whisper, features)
+    rng = np.random.default_rng(5)
+    for _ in range(3):  # changing ids, one signature
+        ids = rng.integers(0, whisper.config.vocab_size, (2, 9))
+        logits = whisper(decoder_input_ids=ids, encoder_hidden_states=enc).logits.numpy()
+        with ak.options(compile=False):
+            eager = whisper(decoder_input_ids=ids, encoder_hidden_states=enc).logits.numpy()
+        np.testing.assert_array_equal(logits, eager)
+    full = whisper(ref["input_features"], ref["decoder_input_ids"]).logits.numpy()
+    rel = np.abs(full - ref["logits"]).max() / np.abs(ref["logits"]).max()
+    assert rel < 2e-4  # transformers' float64 logits
+    if replays(whisper):
+        assert any(p.replays >= 2 and "int32[2, 9]" in p.signature for p in whisper.plans)

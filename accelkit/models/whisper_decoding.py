@@ -296,6 +296,8 @@ class WhisperGenerationMixin:
             states = self.__dict__.get("_generation_states") or {}
             for state in states.values():
                 state.free()
+                if self.__dict__.get("_last_compiled") in state.calls.values():
+                    self._last_compiled = None  # (it would keep the cache's buffers alive)
             states.clear()
 
     def _suppress_masks(self) -> tuple[Tensor | None, Tensor | None]:
