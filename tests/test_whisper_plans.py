@@ -1,8 +1,8 @@
 """Whisper generation on compiled plans: one encoder plan, one decoder step plan for every token of every
 ``generate`` of a batch size (plus the prompt step's and language detection's), the same tokens as eager
-decoding and as transformers' greedy generate (tests/fixtures/references/whisper-tiny.npz), on every backend.
+decoding and as transformers' greedy generate (tests/fixtures/references/tiny-random-whisper.npz), on every backend.
 
-The bundled whisper-tiny is random; its encoder runs over 3000 frames (slow on lavapipe), so a model is
+The bundled tiny-random-whisper is random; its encoder runs over 3000 frames (slow on lavapipe), so a model is
 loaded once per device and encoder outputs are reused where the test is not about the encoder plan.
 """
 
@@ -19,7 +19,7 @@ import pytest
 import accelkit as ak
 from accelkit.graph import Plan
 
-REFERENCES = Path(__file__).parent / "fixtures" / "references" / "whisper-tiny.npz"
+REFERENCES = Path(__file__).parent / "fixtures" / "references" / "tiny-random-whisper.npz"
 
 _models: dict = {}
 _encoded: dict = {}
@@ -42,7 +42,7 @@ def features(ref) -> np.ndarray:
 def whisper(dev):
     model = _models.get(dev.spec)
     if model is None or model.proj_out.weight.storage.backend is not dev.backend:
-        model = _models[dev.spec] = ak.load("whisper-tiny", device=dev)
+        model = _models[dev.spec] = ak.load("tiny-random-whisper", device=dev)
     return model
 
 
@@ -256,7 +256,7 @@ def test_states_are_bounded_and_their_plans_counted(whisper, features):
 
 
 def test_replacing_a_weight_captures_the_step_anew(dev, features):
-    whisper = ak.load("whisper-tiny", device=dev)
+    whisper = ak.load("tiny-random-whisper", device=dev)
     enc = encoded(_models.get(dev.spec) or whisper, features)[:1]
     kwargs = dict(encoder_hidden_states=enc, max_new_tokens=8, language="en")
     before = whisper.generate(**kwargs)
@@ -272,7 +272,7 @@ def test_replacing_a_weight_captures_the_step_anew(dev, features):
 
 
 def test_model_free_and_repr_cover_the_generation_plans(dev, features):
-    whisper = ak.load("whisper-tiny", device=dev)
+    whisper = ak.load("tiny-random-whisper", device=dev)
     whisper.generate(
         encoder_hidden_states=encoded(_models.get(dev.spec) or whisper, features), max_new_tokens=3
     )
