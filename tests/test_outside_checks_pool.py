@@ -60,7 +60,7 @@ def stream() -> None:
     )
     client.wait_for_workers(2, timeout=60)
     log("cluster up")
-    bert = ak.load("bert-tiny", device="cpu")
+    bert = ak.load("tiny:bert", device="cpu")
     rng = np.random.default_rng(13)
     N = 60
     inputs = [rng.integers(1, 500, size=(1, int(rng.integers(1, 30)))) for _ in range(N)]
@@ -82,7 +82,7 @@ def stream() -> None:
         raise AssertionError(f"{kw} did not fail directly")
 
     pool = ak.Pool(client=client, max_batch_size=4)
-    pool.add("bert-tiny", preload=True)
+    pool.add("tiny:bert", preload=True)
     log("preloaded")
     calls = {i: 0 for i in range(N)}
     lock = threading.Lock()
@@ -98,12 +98,12 @@ def stream() -> None:
 
     def producer(lo, hi):
         for i in range(lo, hi):
-            f = pool.submit("bert-tiny", input_ids=inputs[i])
+            f = pool.submit("tiny:bert", input_ids=inputs[i])
             f.add_done_callback(note(i))
             futures[i] = f
             if i % 10 == 5:
                 bad = bad_inputs[(i // 10) % len(bad_inputs)]
-                bad_futures.append((pool.submit("bert-tiny", **bad), direct_error(bad)))
+                bad_futures.append((pool.submit("tiny:bert", **bad), direct_error(bad)))
             time.sleep(0.01)
 
     threads = [threading.Thread(target=producer, args=(k * N // 4, (k + 1) * N // 4)) for k in range(4)]
@@ -139,20 +139,20 @@ def stream() -> None:
     log("stats", st.completed, st.failed, st.retried)
     assert st.completed == N and st.failed == len(bad_futures), (st.completed, st.failed)
     # an unpicklable input fails its own future, not the pool
-    f = pool.submit("bert-tiny", input_ids=threading.Lock())
+    f = pool.submit("tiny:bert", input_ids=threading.Lock())
     assert isinstance(f.exception(timeout=30), ak.AccelkitError), repr(f.exception())
     # an unknown model fails only its own future
     f = pool.submit("no-such-model", input_ids=inputs[0])
     assert isinstance(f.exception(timeout=30), ak.AccelkitError), repr(f.exception())
     np.testing.assert_allclose(
-        pool.submit("bert-tiny", input_ids=inputs[0]).result(timeout=30).logits, want[0], atol=1e-5
+        pool.submit("tiny:bert", input_ids=inputs[0]).result(timeout=30).logits, want[0], atol=1e-5
     )
     # close(): drains what was submitted, then refuses
-    last = [pool.submit("bert-tiny", input_ids=inputs[i]) for i in range(8)]
+    last = [pool.submit("tiny:bert", input_ids=inputs[i]) for i in range(8)]
     pool.close()
     assert all(f.done() and f.exception() is None for f in last)
     try:
-        pool.submit("bert-tiny", input_ids=inputs[0])
+        pool.submit("tiny:bert", input_ids=inputs[0])
     except ak.AccelkitError:
         pass
     else:
@@ -161,9 +161,9 @@ def stream() -> None:
     # close() while a killed worker's requests are being retried: drains them all, right
     pool = ak.Pool(client=client, max_batch_size=4)
     client.wait_for_workers(2, timeout=60)
-    pool.add("bert-tiny", preload=True)
+    pool.add("tiny:bert", preload=True)
     pids = client.run(os.getpid)
-    futures = [pool.submit("bert-tiny", input_ids=inputs[i]) for i in range(30)]
+    futures = [pool.submit("tiny:bert", input_ids=inputs[i]) for i in range(30)]
     os.kill(pids[max(pids)], signal.SIGKILL)
     pool.close(wait=True)
     for i, f in enumerate(futures):
@@ -172,7 +172,7 @@ def stream() -> None:
     log("drained after a kill")
     # close(cancel_pending=True): each request is cancelled or answered right, none left hanging
     pool = ak.Pool(client=client, max_batch_size=4)
-    futures = [pool.submit("bert-tiny", input_ids=inputs[i]) for i in range(30)]
+    futures = [pool.submit("tiny:bert", input_ids=inputs[i]) for i in range(30)]
     pool.close(wait=True, cancel_pending=True)
     for i, f in enumerate(futures):
         assert f.done()
@@ -184,7 +184,7 @@ def stream() -> None:
     global LEFT_OPEN
     LEFT_OPEN = ak.Pool(client=client)
     pids = client.run(os.getpid)
-    futures = [LEFT_OPEN.submit("bert-tiny", input_ids=inputs[i]) for i in range(20)]
+    futures = [LEFT_OPEN.submit("tiny:bert", input_ids=inputs[i]) for i in range(20)]
     os.kill(pids[max(pids)], signal.SIGKILL)
     wait(futures, timeout=60)
     log("OK")
