@@ -113,6 +113,8 @@ def fuzz_calls(ak, bert, vit, whisper):
     yield "ak.arange(0, 1, 0)", True, lambda: ak.arange(0, 1, 0, device=bert.device)
     yield "ak.tensor of strings", True, lambda: ak.tensor(np.array(["a", "b"]), device=bert.device)
     yield "ak.zeros negative shape", True, lambda: ak.zeros((2, -1), device=bert.device)
+    for source in (None, 5, b"tiny:bert", ["tiny:bert"]):
+        yield f"ak.load({source!r})", True, (lambda s=source: ak.load(s, device=bert.device))
 
 
 # what a message about a bad model input must name (the argument, or for audio the word "audio")
