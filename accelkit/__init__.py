@@ -33,6 +33,7 @@ from .errors import (
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs; at run time __getattr__ loads these
     from . import ops, sharing
     from .display import options
+    from .graph import compile
     from .hardware import Device, device, devices
     from .pool import Pool
     from .profiler import profile
@@ -48,6 +49,7 @@ _LAZY: dict[str, tuple[str, str | None]] = {
     "device": (".hardware", "device"),
     "devices": (".hardware", "devices"),
     "options": (".display", "options"),
+    "compile": (".graph", "compile"),
     "Pool": (".pool", "Pool"),
     "profile": (".profiler", "profile"),
     **{
@@ -122,6 +124,7 @@ __all__ = [
     "Tensor",
     "WeightsError",
     "arange",
+    "compile",
     "device",
     "devices",
     "empty",

@@ -80,7 +80,7 @@ def test_environment_and_config(quick_result):
 
 def test_every_model_ran_on_every_device(quick_result):
     result, _ = quick_result
-    recs = {(r["target"], r["model"]): r for r in result["results"]}
+    recs = {(r["target"], r["model"]): r for r in result["results"] if r.get("execution") != "replay"}
     for model in ("bert", "vit", "whisper"):
         for spec in _devices_for(model):
             r = recs[(spec, model)]
@@ -104,6 +104,9 @@ def test_every_model_ran_on_every_device(quick_result):
                 for part in ("encoder", "decode"):
                     assert r[part]["median_ms"] > 0 and r[part]["dispatches"] > 0
                 assert r["decode_token_ms"] > 0 and r["decode_token_dispatches"] > 0
+                step = r["decode_step"]  # one steady-state step: as many ops as a token of decode
+                assert step["median_ms"] > 0 and step["host_ms"] > 0
+                assert step["dispatches"] == round(r["decode_token_dispatches"]) or step["dispatches"] > 0
 
 
 def test_outputs_are_checked_against_a_reference(quick_result):
@@ -126,6 +129,23 @@ def test_outputs_are_checked_against_a_reference(quick_result):
                 if r["model"] == "whisper":
                     agree, total = r["tokens_agree"].split("/")
                     assert int(total) >= 1
+
+
+def test_webgpu_runs_eager_and_replayed_side_by_side(quick_result):
+    result, _ = quick_result
+    for model in ("bert", "vit"):
+        for spec in WEBGPU_SPECS[:1]:
+            recs = [r for r in result["results"] if r["target"] == spec and r["model"] == model]
+            assert [r["execution"] for r in recs] == ["eager", "replay"], recs
+            eager, replay = recs
+            assert eager["dispatches"] == replay["dispatches"] and replay["capture_ms"] > 0
+            for r in recs:
+                assert r["host_us_per_dispatch"] > 0 and r.get("ok") is not False
+    cpu = [r for r in result["results"] if r["target"] == "cpu" and r["kind"] == "accelkit"]
+    assert cpu and all(r["execution"] == "eager" for r in cpu)
+    text = "\n".join(table for table, _ in result["tables"])
+    if WEBGPU_SPECS:
+        assert f"{WEBGPU_SPECS[0]} replay" in text and "host us/d" in text
 
 
 def test_table_has_a_block_per_model(quick_result):

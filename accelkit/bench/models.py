@@ -5,6 +5,10 @@ For each model, size and device: load time, first-run time, warm median and p90 
 ``accelkit.profile``), dispatches per forward, and device memory (weights, peak during a forward).
 Whisper adds the encoder time and the greedy decode time per token (``generate``).
 
+On a device that replays compiled plans (WebGPU), each case runs twice, side by side: ``eager`` (op
+by op, ``ak.options(compile=False)``) and ``replay`` (the model's captured plan, the default), with
+the host time of a call per dispatch (``host us/d``) and the capture's own time (``capture_ms``).
+
 Sizes: ``tiny`` runs the bundled checkpoints; ``base`` writes BERT-base, ViT-base/16 (224x224) and
 Whisper-base-like checkpoints with seeded random weights at real sizes to a temporary directory
 (config.json + model.safetensors, Hugging Face layout) and loads them with ``accelkit.load``, so the
@@ -47,7 +51,7 @@ from .onnx_reference import TARGET as ORT_TARGET
 from .onnx_reference import OnnxRuntimeWebGPU
 from .onnx_reference import measure_target as measure_ort
 from .presets import FAMILIES, PRESETS, TINY, random_state_dict, write_checkpoint
-from .sweep import Progress, environment, parse, show, write_json
+from .sweep import Progress, environment, parse, plain, show, write_json
 
 MODELS = FAMILIES
 SIZES = ("tiny", "base")
@@ -263,6 +267,8 @@ def _first_run(fn: Callable[[], object], sync: Callable[[], None], rec: dict, cf
     first_ms = (time.perf_counter() - t0) * 1e3
     if first:
         rec["first_ms"] = first_ms
+    if rec.get("execution") == "replay":
+        rec["capture_ms"] = first_ms  # the first call with a new signature runs eagerly while recorded
     return out, cfg["warmup"] and first_ms < SLOW_MS
 
 
@@ -358,22 +364,29 @@ def _ak_target(ak, dev, ckpt: _Checkpoint, batches, cfg: dict) -> list[dict]:
     load_s = time.perf_counter() - t0
     weights = _memory(dev)["allocated_bytes"] - before
     records = []
+    # where calls replay captured plans, each batch runs both ways: op by op, then replayed
+    executions = ("eager", "replay") if dev.runtime.replays else ("eager",)
     for i, batch in enumerate(batches):
-        rec = {
-            "target": dev.spec,
-            "kind": "accelkit",
-            "device": dev.name,
-            "model": ckpt.family,
-            "size": ckpt.size,
-            "batch": batch,
-            "load_s": load_s,
-            "memory": {"weights_bytes": int(weights)},
-        }
-        try:
-            _ak_batch(ak, dev, model, ckpt.family, rec, cfg, first=i == 0)
-        except Exception as exc:  # a device that cannot run it: say so, keep going
-            rec["error"] = f"{type(exc).__name__}: {exc}"[:500]
-        records.append(rec)
+        for execution in executions:
+            rec = {
+                "target": dev.spec,
+                "kind": "accelkit",
+                "execution": execution,
+                "device": dev.name,
+                "model": ckpt.family,
+                "size": ckpt.size,
+                "batch": batch,
+                "load_s": load_s,
+                "memory": {"weights_bytes": int(weights)},
+            }
+            try:
+                with ak.options(compile=execution == "replay"):
+                    _ak_batch(
+                        ak, dev, model, ckpt.family, rec, cfg, first=i == 0 and execution == executions[0]
+                    )
+            except Exception as exc:  # a device that cannot run it: say so, keep going
+                rec["error"] = f"{type(exc).__name__}: {exc}"[:500]
+            records.append(rec)
     del model
     gc.collect()
     with contextlib.suppress(Exception):
@@ -398,6 +411,22 @@ def _ak_batch(ak, dev, model, family: str, rec: dict, cfg: dict, first: bool) ->
     del out
     _timed_runs(forward, sync, rec, cfg, warm, _ak_memory(dev))
     rec.update(_profile(ak, dev, forward, cfg["profile_runs"] if dev.backend_name == "webgpu" else 1))
+    rec["host_ms"] = _host_ms(forward, sync, cfg["repeats"])
+    rec["host_us_per_dispatch"] = rec["host_ms"] * 1e3 / rec["dispatches"] if rec.get("dispatches") else None
+
+
+def _host_ms(fn: Callable[[], object], sync: Callable[[], None], repeats: int) -> float:
+    """Median host time of one call until it returns (its dispatches recorded, or replayed and submitted),
+    the device waited for outside the timing."""
+    times = []
+    for _ in range(max(repeats, MIN_MEASURES)):
+        sync()
+        t0 = time.perf_counter()
+        out = fn()
+        times.append(time.perf_counter() - t0)
+        del out
+    sync()
+    return float(np.median(times)) * 1e3
 
 
 def _ak_whisper(ak, dev, model, x: dict, rec: dict, cfg: dict, first: bool) -> None:
@@ -446,13 +475,33 @@ def _ak_whisper(ak, dev, model, x: dict, rec: dict, cfg: dict, first: bool) -> N
     rec["record_ms"] = pe["record_ms"] + pd["record_ms"]
     rec["decode_token_gpu_ms"] = pd["gpu_ms"] / max(steps, 1) if pd["gpu_ms"] is not None else None
     rec["decode_token_dispatches"] = pd["dispatches"] / max(steps, 1)
+    rec["decode_step"] = _ak_decode_step(ak, dev, model, enc_out, len(prompt), cfg)
+
+
+def _ak_decode_step(ak, dev, model, enc_out, position: int, cfg: dict) -> dict:
+    """One greedy decoding step in steady state (the same step plan every token replays): token ids in, the
+    B chosen ids back (wall ms, the readback included), the host time until the call returns, dispatches."""
+    sync = dev.backend.sync
+    ids = np.full((enc_out.shape[0], 1), model.generation_config.decoder_start_token_id, np.int32)
+    with model.prepare_generation(encoder_hidden_states=enc_out) as state:
+
+        def step():
+            state.cache.length = position  # every measured step decodes the first position after the prompt
+            return state.step(ids, "every")
+
+        rec = _measure(step, sync, cfg["repeats"], cfg["budget_s"])
+        positions = np.array([position], np.int32)
+        rec["host_ms"] = _host_ms(lambda: state.run(ids, positions, "every", "ids"), sync, cfg["repeats"])
+        rec.update({k: v for k, v in _profile(ak, dev, step, 1).items() if k in ("dispatches", "gpu_ms")})
+    rec["host_us_per_dispatch"] = rec["host_ms"] * 1e3 / rec["dispatches"] if rec["dispatches"] else None
+    return rec
 
 
 # ---------------------------------------------------------------------------------- torch targets
 class _Torch:
     """torch + transformers when importable: CUDA (TF32 off, and defaults) and CPU targets."""
 
-    def __init__(self, notes: list) -> None:
+    def __init__(self, notes: list, cpu: bool = True) -> None:
         self.torch = self.transformers = None
         self.targets: list[tuple[str, str, str]] = []  # (name, device, settings)
         try:
@@ -467,7 +516,8 @@ class _Torch:
             self.targets.append(("torch:cuda-default", "cuda", "default"))
         else:
             notes.append("torch:cuda not measured: torch has no CUDA device here")
-        self.targets.append(("torch:cpu", "cpu", "fp32"))
+        if cpu or not self.targets:
+            self.targets.append(("torch:cpu", "cpu", "fp32"))
         self.defaults = {
             "matmul.allow_tf32": bool(torch.backends.cuda.matmul.allow_tf32),
             "cudnn.allow_tf32": bool(torch.backends.cudnn.allow_tf32),
@@ -781,6 +831,7 @@ def run(
     *,
     max_new_tokens: int | None = None,
     references: bool = True,
+    cpu_references: bool = True,
     command: str | None = None,
 ) -> dict:
     """Benchmark each model at each size on each device and the references; return a dict (``result["table"]`` is the text).
@@ -808,12 +859,17 @@ def run(
     else:
         devs = [ak.device(d) for d in ([devices] if isinstance(devices, str) else devices)]
     notes: list[str] = []
-    tt = _Torch(notes) if references else None
+    tt = _Torch(notes, cpu=cpu_references) if references else None
     ort_ref = OnnxRuntimeWebGPU(notes) if references and tt is not None and tt.torch is not None else None
     if ort_ref is not None and not ort_ref.available:
         ort_ref = None
     ak_targets = list(devs)
-    if references and not any(d.backend_name == "cpu" for d in devs):
+    gpu_reference = tt is not None and any(t[1] == "cuda" for t in tt.targets)
+    if (
+        references
+        and (cpu_references or not gpu_reference)
+        and not any(d.backend_name == "cpu" for d in devs)
+    ):
         ak_targets.append(ak.device("cpu"))  # the accelkit CPU backend, as a reference
     if command is None:
         command = (
@@ -1017,17 +1073,19 @@ def format_table(result: dict) -> str:
         if model == "whisper":
             head = (
                 f"{'target':<18} {'load s':>7} {'first ms':>9} {'generate ms':>12} {'p90':>8} {'items/s':>8} "
-                f"{'enc ms':>8} {'[GPU]':>8} {'tok ms':>7} {'[GPU]':>7} {'disp enc/tok':>13} "
+                f"{'enc ms':>8} {'[GPU]':>8} {'tok ms':>7} {'[GPU]':>7} {'step ms':>8} {'host us/d':>9} "
+                f"{'disp enc/tok':>13} "
                 f"{'MiB w/peak':>14} {'rel err':>8} {'tokens':>7}"
             )
         else:
             head = (
                 f"{'target':<18} {'load s':>7} {'first ms':>9} {'median ms':>10} {'p90':>8} {'items/s':>9} "
-                f"{'GPU ms':>8} {'GPU/wall':>8} {'disp':>5} {'MiB w/peak':>14} {'rel err':>8}"
+                f"{'GPU ms':>8} {'GPU/wall':>8} {'disp':>5} {'host us/d':>9} {'MiB w/peak':>14} {'rel err':>8}"
             )
         lines.append(head)
+        replaying = {r["target"] for r in recs if r.get("execution") == "replay"}
         for r in recs:
-            name = r["target"]
+            name = r["target"] + (f" {r['execution']}" if r["target"] in replaying else "")
             if "error" in r:
                 lines.append(f"{name:<18} error: {r['error'][:150]}")
                 continue
@@ -1041,6 +1099,7 @@ def format_table(result: dict) -> str:
             if model == "whisper":
                 enc = r.get("encoder", {})
                 tok_gpu = r.get("decode_token_gpu_ms")
+                step = r.get("decode_step") or {}
                 disp = (
                     f"{enc.get('dispatches')}/{r.get('decode_token_dispatches', 0):.0f}"
                     if enc.get("dispatches") is not None
@@ -1050,13 +1109,15 @@ def format_table(result: dict) -> str:
                     f"{name:<18} {r['load_s']:>7.2f} {_f(r.get('first_ms'), '.1f'):>9} {r['median_ms']:>12.2f} "
                     f"{r['p90_ms']:>8.2f} {r['items_per_s']:>8.2f} {_f(enc.get('median_ms'), '.2f'):>8} "
                     f"{_f(enc.get('gpu_ms'), '.2f'):>8} {r['decode_token_ms']:>7.2f} {_f(tok_gpu, '.2f'):>7} "
+                    f"{_f(step.get('median_ms'), '.3f'):>8} {_f(step.get('host_us_per_dispatch'), '.1f'):>9} "
                     f"{disp:>13} {mib:>14} {_err(r):>8} {r.get('tokens_agree', '-'):>7}"
                 )
             else:
                 lines.append(
                     f"{name:<18} {r['load_s']:>7.2f} {_f(r.get('first_ms'), '.1f'):>9} {r['median_ms']:>10.3f} "
                     f"{r['p90_ms']:>8.3f} {r['items_per_s']:>9.1f} {_f(r.get('gpu_ms'), '.3f'):>8} "
-                    f"{_f(r.get('gpu_share'), '.0%'):>8} {_f(r.get('dispatches'), 'd'):>5} {mib:>14} {_err(r):>8}"
+                    f"{_f(r.get('gpu_share'), '.0%'):>8} {_f(r.get('dispatches'), 'd'):>5} "
+                    f"{_f(r.get('host_us_per_dispatch'), '.1f'):>9} {mib:>14} {_err(r):>8}"
                 )
         for r in recs:  # where the GPU time goes
             kernels = r.get("kernels") or (r.get("encoder") or {}).get("kernels")
@@ -1067,14 +1128,18 @@ def format_table(result: dict) -> str:
                     for k in kernels[:5]
                     if k.get("gpu_ms") is not None
                 )
-                lines.append(f"  {r['target']} {what}top kernels by GPU time: {top}")
+                name = r["target"] + (f" {r['execution']}" if r["target"] in replaying else "")
+                lines.append(f"  {name} {what}top kernels by GPU time: {top}")
     lines.append("")
     lines.append(
         "ms: median wall time per call, inputs already on the device, outputs left there (the wait included);"
         " GPU: sum of the dispatches' timestamps per call (profiled separately); disp: dispatches (ops on cpu)"
-        " per call; MiB w/peak: weights / peak device bytes; rel err: max |out - ref| / max |ref|;"
-        " whisper: generate = encode + greedy decode, tok = decode ms per token, tokens = prefix agreeing with the"
-        " reference"
+        " per call; host us/d: host time of a call until it returns, per dispatch (eager: the op layer records"
+        " each dispatch; replay: a captured plan is encoded and submitted); MiB w/peak: weights / peak device bytes;"
+        " rel err: max |out - ref| / max |ref|;"
+        " whisper: generate = encode + greedy decode, tok = decode ms per token, step = one steady-state decoding"
+        " step (ids in, chosen ids read back; replay: the one step plan every token uses) and its host us per"
+        " dispatch, tokens = prefix agreeing with the reference"
     )
     for r in result["results"]:
         if "error" in r:
@@ -1096,7 +1161,7 @@ def _csv(kind: Callable, name: str):
 
 
 def build_parser(prog: str = "accelkit bench models") -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog=prog, description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(prog=prog, description=plain(__doc__.split("\n\n")[0]))
     p.add_argument(
         "--device",
         action="append",
@@ -1135,6 +1200,11 @@ def build_parser(prog: str = "accelkit bench models") -> argparse.ArgumentParser
     p.add_argument(
         "--no-references", action="store_true", help="accelkit only: no torch, no CPU-backend reference"
     )
+    p.add_argument(
+        "--no-cpu-references",
+        action="store_true",
+        help="where torch has a CUDA device, skip the CPU references (torch CPU, the accelkit CPU backend)",
+    )
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     return p
 
@@ -1165,6 +1235,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         progress=not args.no_progress,
         max_new_tokens=args.max_new_tokens,
         references=not args.no_references,
+        cpu_references=not args.no_cpu_references,
         command=command,
     )
     return show(result, args.json)

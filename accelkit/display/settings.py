@@ -1,4 +1,4 @@
-"""Process-wide options (``ak.options(...)``, as a call or a ``with`` block): display settings today.
+"""Process-wide options (``ak.options(...)``, as a call or a ``with`` block): display settings and ``compile``.
 
 >>> ak.options(display="text")            # from now on: text only, no HTML reprs
 >>> with ak.options(display="widget"):    # inside the block: ipywidgets views where a kernel is live
@@ -16,9 +16,13 @@
 - ``"text"``: text only; ``_repr_html_`` returns None.
 
 The settings are process-wide (a ``with`` block restores them on exit, it does not isolate threads).
+``compile`` (default True, or env ``ACCELKIT_COMPILE=0`` for False): model calls and
+``ak.compile``'d functions capture a plan per input signature and replay it (``accelkit.graph``);
+``ak.options(compile=False)`` runs them op by op, read at each call.
+
 They live in the bottom layer so that every layer may read them with ``get_options()``; a setting
-that is not about display (a later ``compile=``) is one more field in ``DisplayOptions``, one more
-entry in ``_CHECKS`` and one more keyword of ``options``.
+that is not about display is one more field in ``DisplayOptions``, one more entry in ``_CHECKS``
+and one more keyword of ``options``.
 """
 
 from __future__ import annotations
@@ -48,6 +52,7 @@ class DisplayOptions:
     bins: int = 24  # histogram bins in a tensor's HTML
     progress: bool = True  # with %load_ext accelkit: show a progress widget for long downloads/uploads
     live_interval: float = 1.0  # seconds between refreshes of a live widget view
+    compile: bool = True  # model calls (and ak.compile'd functions) replay captured plans (accelkit.graph)
 
 
 def _display_mode(name: str, value) -> str:
@@ -73,6 +78,12 @@ def _flag(name: str, value) -> bool:
     return bool(value)
 
 
+def _switch(name: str, value) -> bool:
+    if not isinstance(value, bool):
+        raise OptionsError(f"options: {name} must be True or False, got {value!r}")
+    return bool(value)
+
+
 #: one check per field of DisplayOptions: (name, value) -> the value to store, or OptionsError
 _CHECKS: dict[str, Callable] = {
     "display": _display_mode,
@@ -82,12 +93,14 @@ _CHECKS: dict[str, Callable] = {
     "bins": _positive_int,
     "progress": _flag,
     "live_interval": _positive_seconds,
+    "compile": _switch,
 }
 
 
 def _initial() -> DisplayOptions:
     mode = os.environ.get("ACCELKIT_DISPLAY", "auto").strip().lower() or "auto"
-    return DisplayOptions(display=mode if mode in DISPLAY_MODES else "auto")
+    replay = os.environ.get("ACCELKIT_COMPILE", "1").strip().lower() not in ("0", "false", "no", "off")
+    return DisplayOptions(display=mode if mode in DISPLAY_MODES else "auto", compile=replay)
 
 
 _lock = threading.Lock()
@@ -121,7 +134,7 @@ class options:  # noqa: N801 - called like a function, usable as a context manag
 
     >>> ak.options(display="text")     # rich output off
     >>> with ak.options(top=5, display="html"):
-    ...     prof
+    ...     display(prof)               # a bare ``prof`` here would show nothing: only a cell's last line does
     """
 
     def __init__(
@@ -134,6 +147,7 @@ class options:  # noqa: N801 - called like a function, usable as a context manag
         bins: int | None = None,
         progress: bool | None = None,
         live_interval: float | None = None,
+        compile: bool | None = None,
     ) -> None:
         global _current
         given = {
@@ -144,6 +158,7 @@ class options:  # noqa: N801 - called like a function, usable as a context manag
             "bins": bins,
             "progress": progress,
             "live_interval": live_interval,
+            "compile": compile,
         }
         changes = _validated({k: v for k, v in given.items() if v is not None})
         with _lock:
@@ -161,9 +176,7 @@ class options:  # noqa: N801 - called like a function, usable as a context manag
 
     def __repr__(self) -> str:
         now = get_options()
-        return "accelkit display options: " + ", ".join(
-            f"{f.name}={getattr(now, f.name)!r}" for f in fields(now)
-        )
+        return "accelkit options: " + ", ".join(f"{f.name}={getattr(now, f.name)!r}" for f in fields(now))
 
     def as_dict(self) -> dict:
         return asdict(get_options())

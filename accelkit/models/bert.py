@@ -5,7 +5,7 @@ Module and parameter names are transformers' (``bert.encoder.layer.0.attention.s
 per layer one fused q/k/v matmul, one attention kernel writing heads straight into (B, T, H, D),
 bias+GELU in the intermediate matmul, and residual+LayerNorm in one kernel (twice).
 
-    bert = accelkit.load("bert-tiny")
+    bert = accelkit.load("tiny-random-bert")
     out = bert(**bert.tokenizer(["a sentence", "another one"]))
     out.logits, out.pooler_output, bert.embed(["a sentence"], pooling="mean")
 """
@@ -212,19 +212,28 @@ class BertPreTrainedModel(PreTrainedModel):
     def embed(self, texts, pooling: str = "cls", batch_size: int = 32, normalize: bool = False) -> np.ndarray:
         """Sentence embeddings (N, hidden_size) float32: the [CLS] hidden state or the mean over real tokens.
 
+        Texts longer than ``max_position_embeddings`` tokens are truncated, with a warning.
+
         >>> bert.embed(["a cat", "a dog"], pooling="mean").shape   # doctest: +SKIP
         (2, 42)
         """
         if pooling not in ("cls", "mean"):
             raise InputError(f"embed: pooling must be 'cls' or 'mean', got {pooling!r}")
-        texts = [texts] if isinstance(texts, str) else list(texts)
+        if isinstance(texts, str):
+            texts = [texts]
+        elif isinstance(texts, (list, tuple)) or (
+            hasattr(texts, "__iter__") and not isinstance(texts, bytes)
+        ):
+            texts = list(texts)
+        else:
+            raise InputError(f"embed: expected a str or a list of str, got {type(texts).__name__}")
         if not texts:
             return np.zeros((0, self.config.hidden_size), np.float32)
         if batch_size < 1:
             raise InputError(f"embed: batch_size must be >= 1, got {batch_size}")
         chunks = []
         for start in range(0, len(texts), batch_size):
-            batch = self.encode(texts[start : start + batch_size])
+            batch = self.encode(texts[start : start + batch_size], warn_truncation="bert.embed")
             h = self.base(**batch).last_hidden_state  # (B, T, C)
             if pooling == "cls":
                 pooled = h[:, 0]
@@ -253,8 +262,20 @@ class BertModel(BertPreTrainedModel):
     def __call__(
         self, input_ids, attention_mask=None, token_type_ids=None, output_hidden_states: bool = False
     ):
+        """``input_ids`` (B, T) or (T,): numpy, nested lists, a torch tensor or an int32 Tensor.
+
+        Ids from the host are checked to lie in [0, vocab_size) (InputError naming the largest);
+        ids already on the device (a Tensor) are NOT checked, since that would need a readback:
+        the embedding kernel clamps out-of-range ids there, silently.
+        """
+        inputs = self.inputs(input_ids, attention_mask, token_type_ids)
+        return ModelOutput(**self.run_compiled(BertModel.forward, *inputs, output_hidden_states))
+
+    def inputs(self, input_ids, attention_mask=None, token_type_ids=None) -> tuple:
+        """The checked inputs of a call: (ids, additive mask (B, 1, 1, T) or None, token types or None);
+        host arrays stay on the host (a compiled forward uploads each with one write)."""
         cfg = self.config
-        ids, shape = self._ids_input(input_ids, "input_ids", cfg.vocab_size)
+        ids, shape = self._ids_input(input_ids, "input_ids", cfg.vocab_size, upload=False)
         if shape[1] > cfg.max_position_embeddings:
             raise InputError(
                 f"input_ids: sequence length {shape[1]} is longer than max_position_embeddings "
@@ -262,15 +283,22 @@ class BertModel(BertPreTrainedModel):
             )
         types = None
         if token_type_ids is not None:
-            types, tshape = self._ids_input(token_type_ids, "token_type_ids", cfg.type_vocab_size)
+            types, tshape = self._ids_input(
+                token_type_ids, "token_type_ids", cfg.type_vocab_size, upload=False
+            )
             if tshape != shape:
                 raise InputError(f"token_type_ids shape {tshape} differs from input_ids {shape}")
-        mask = self.additive_mask(attention_mask, shape)  # (B, 1, 1, T)
+        mask = self.additive_mask(attention_mask, shape, upload=False)  # (B, 1, 1, T)
+        return ids, mask, types
+
+    def forward(
+        self, ids: Tensor, mask: Tensor | None, types: Tensor | None, output_hidden_states: bool
+    ) -> dict:
         x = self.embeddings(ids, types)  # (B, T, C)
         hidden = [x] if output_hidden_states else None
         x = self.encoder(x, mask, hidden)
         pooled = self.pooler(x) if self.pooler is not None else None
-        return ModelOutput(last_hidden_state=x, pooler_output=pooled, hidden_states=hidden)
+        return {"last_hidden_state": x, "pooler_output": pooled, "hidden_states": hidden}
 
 
 class BertForSequenceClassification(BertPreTrainedModel):
@@ -284,9 +312,15 @@ class BertForSequenceClassification(BertPreTrainedModel):
     def __call__(
         self, input_ids, attention_mask=None, token_type_ids=None, output_hidden_states: bool = False
     ):
-        out = self.bert(input_ids, attention_mask, token_type_ids, output_hidden_states)
-        out.logits = self.classifier(out.pooler_output)  # (B, num_labels)
-        out.id2label = self.id2label
+        inputs = self.bert.inputs(input_ids, attention_mask, token_type_ids)
+        out = self.run_compiled(BertForSequenceClassification.forward, *inputs, output_hidden_states)
+        return ModelOutput(id2label=self.id2label, **out)
+
+    def forward(
+        self, ids: Tensor, mask: Tensor | None, types: Tensor | None, output_hidden_states: bool
+    ) -> dict:
+        out = self.bert.forward(ids, mask, types, output_hidden_states)
+        out["logits"] = self.classifier(out["pooler_output"])  # (B, num_labels)
         return out
 
     def classify(self, texts, top_k: int = 1) -> list[list[tuple[str, float]]]:
@@ -341,8 +375,14 @@ class BertForMaskedLM(BertPreTrainedModel):
     def __call__(
         self, input_ids, attention_mask=None, token_type_ids=None, output_hidden_states: bool = False
     ):
-        out = self.bert(input_ids, attention_mask, token_type_ids, output_hidden_states)
-        out.logits = self.cls(out.last_hidden_state)
+        inputs = self.bert.inputs(input_ids, attention_mask, token_type_ids)
+        return ModelOutput(**self.run_compiled(BertForMaskedLM.forward, *inputs, output_hidden_states))
+
+    def forward(
+        self, ids: Tensor, mask: Tensor | None, types: Tensor | None, output_hidden_states: bool
+    ) -> dict:
+        out = self.bert.forward(ids, mask, types, output_hidden_states)
+        out["logits"] = self.cls(out["last_hidden_state"])  # (B, T, V)
         return out
 
     def fill_mask(self, text: str, top_k: int = 5) -> list[list[tuple[str, float]]]:

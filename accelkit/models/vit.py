@@ -6,7 +6,7 @@ token is prepended and position embeddings added; each layer is pre-LN:
 ``x = x + attn(LN(x)); x = x + mlp(LN(x))``, with q/k/v fused into one matmul and bias+GELU in the
 matmul epilogue.
 
-    vit = accelkit.load("vit-tiny")
+    vit = accelkit.load("tiny-random-vit")
     vit.classify(image, top_k=3)       # [[("cat", 0.41), ("dog", 0.22), ...]]
 """
 
@@ -121,14 +121,14 @@ class ViTSelfAttention(nn.QKVSelfAttention):
 
 
 class ViTOutput(nn.Module):
-    """``dense`` back to hidden_size (after attention and after the MLP); the residual is added by the layer."""
+    """``dense`` back to hidden_size (after attention and after the MLP), the layer's residual added in its epilogue."""
 
     def __init__(self, in_features: int, config: ViTConfig) -> None:
         super().__init__()
         self.dense = nn.Linear(in_features, config.hidden_size)
 
-    def __call__(self, h: Tensor) -> Tensor:
-        return self.dense(h)  # (B, T, C)
+    def __call__(self, h: Tensor, residual: Tensor | None = None) -> Tensor:
+        return self.dense(h, residual=residual)  # (B, T, C), + residual in the matmul epilogue
 
 
 class ViTAttention(nn.Module):
@@ -137,8 +137,8 @@ class ViTAttention(nn.Module):
         self.attention = ViTSelfAttention(config)
         self.output = ViTOutput(config.hidden_size, config)
 
-    def __call__(self, x: Tensor) -> Tensor:
-        return self.output(self.attention(x))  # (B, T, C)
+    def __call__(self, x: Tensor, residual: Tensor | None = None) -> Tensor:
+        return self.output(self.attention(x), residual)  # (B, T, C)
 
 
 class ViTIntermediate(nn.Module):
@@ -163,8 +163,8 @@ class ViTLayer(nn.Module):
         self.output = ViTOutput(config.intermediate_size, config)
 
     def __call__(self, x: Tensor) -> Tensor:
-        x = x + self.attention(self.layernorm_before(x))  # (B, T, C)
-        return x + self.output(self.intermediate(self.layernorm_after(x)))  # (B, T, I) -> (B, T, C)
+        x = self.attention(self.layernorm_before(x), residual=x)  # (B, T, C)
+        return self.output(self.intermediate(self.layernorm_after(x)), residual=x)  # (B, T, I) -> (B, T, C)
 
 
 class ViTEncoder(nn.Module):
@@ -220,15 +220,18 @@ class ViTPreTrainedModel(PreTrainedModel):
         """Images (PIL, arrays, or a list) -> pixel_values (B, C, H, W) float32, as the checkpoint expects."""
         return self.image_processor(images)
 
-    def _pixels(self, pixel_values) -> Tensor:
+    def _pixels(self, pixel_values, *, upload: bool = True):
+        """Checked pixel values (B, C, H, W): a Tensor, or a host array with ``upload=False``."""
         cfg = self.config
         want = (cfg.num_channels, cfg.image_size, cfg.image_size)
+        if not isinstance(pixel_values, Tensor):  # numpy, nested lists of numbers, torch
+            pixel_values = self._host_input(pixel_values, "pixel_values")
         shape = tuple(pixel_values.shape)
         if len(shape) == 3:
             if isinstance(pixel_values, Tensor):
                 pixel_values = pixel_values.unsqueeze(0)
             else:
-                pixel_values = np.asarray(pixel_values)[None]
+                pixel_values = pixel_values[None]
             shape = (1,) + shape
         if len(shape) != 4 or shape[1:] != want:
             what = "channels" if len(shape) == 4 and shape[1] != want[0] else "size"
@@ -236,7 +239,7 @@ class ViTPreTrainedModel(PreTrainedModel):
                 f"pixel_values: expected shape (batch, {want[0]}, {want[1]}, {want[2]}), got {shape} (wrong {what}); "
                 "use model.preprocess(images) to resize and normalise images"
             )
-        return self._tensor_input(pixel_values, "pixel_values", self.compute_dtype)
+        return self._tensor_input(pixel_values, "pixel_values", self.compute_dtype, upload=upload)
 
 
 class ViTModel(ViTPreTrainedModel):
@@ -252,11 +255,15 @@ class ViTModel(ViTPreTrainedModel):
         self.pooler = ViTPooler(config) if add_pooling_layer else None
 
     def __call__(self, pixel_values, output_hidden_states: bool = False) -> ModelOutput:
-        x = self.embeddings(self._pixels(pixel_values))  # (B, N+1, C)
+        pixels = self._pixels(pixel_values, upload=False)
+        return ModelOutput(**self.run_compiled(ViTModel.forward, pixels, output_hidden_states))
+
+    def forward(self, pixel_values: Tensor, output_hidden_states: bool) -> dict:
+        x = self.embeddings(pixel_values)  # (B, N+1, C)
         hidden = [x] if output_hidden_states else None
         x = self.layernorm(self.encoder(x, hidden))
         pooled = self.pooler(x) if self.pooler is not None else None
-        return ModelOutput(last_hidden_state=x, pooler_output=pooled, hidden_states=hidden)
+        return {"last_hidden_state": x, "pooler_output": pooled, "hidden_states": hidden}
 
 
 class ViTForImageClassification(ViTPreTrainedModel):
@@ -268,9 +275,13 @@ class ViTForImageClassification(ViTPreTrainedModel):
         self.classifier = nn.Linear(config.hidden_size, config.num_labels)
 
     def __call__(self, pixel_values, output_hidden_states: bool = False) -> ModelOutput:
-        out = self.vit(pixel_values, output_hidden_states)
-        out.logits = self.classifier(out.last_hidden_state[:, 0])  # (B, num_labels)
-        out.id2label = self.id2label
+        pixels = self._pixels(pixel_values, upload=False)
+        out = self.run_compiled(ViTForImageClassification.forward, pixels, output_hidden_states)
+        return ModelOutput(id2label=self.id2label, **out)
+
+    def forward(self, pixel_values: Tensor, output_hidden_states: bool) -> dict:
+        out = self.vit.forward(pixel_values, output_hidden_states)
+        out["logits"] = self.classifier(out["last_hidden_state"][:, 0])  # (B, num_labels)
         return out
 
     def classify(self, images, top_k: int = 5) -> list[list[tuple[str, float]]]:

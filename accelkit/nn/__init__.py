@@ -21,6 +21,7 @@ from .modules import (
     Module,
     ModuleList,
     Parameter,
+    weights_version,
 )
 
 __all__ = [
@@ -36,4 +37,5 @@ __all__ = [
     "QKVSelfAttention",
     "multi_head_attention",
     "split_heads",
+    "weights_version",
 ]

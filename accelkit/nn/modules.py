@@ -19,6 +19,18 @@ from ..errors import WeightsError
 from ..tensor.dtype import DType, as_dtype, float32
 from ..tensor.tensor import Tensor
 
+_weights_version = 0  # bumped whenever any parameter's tensor is set (see Module.weights_version)
+
+
+def _weights_changed() -> None:
+    global _weights_version
+    _weights_version += 1
+
+
+def weights_version() -> int:
+    """The number ``Module.weights_version`` gives: it changes whenever any parameter's tensor is set."""
+    return _weights_version
+
 
 @dataclass
 class Parameter:
@@ -43,6 +55,11 @@ class Parameter:
             raise WeightsError(f"parameter of shape {self.shape} has not been loaded")
         return self.tensor
 
+    def __setattr__(self, name: str, value) -> None:
+        object.__setattr__(self, name, value)
+        if name == "tensor":  # a new storage: compiled plans that bound the old one capture anew
+            _weights_changed()
+
 
 class Module:
     """A tree of modules and parameters; ``named_parameters`` walks it with dotted HF names."""
@@ -55,6 +72,7 @@ class Module:
         if isinstance(value, Parameter):
             self._params[name] = value
             self._children.pop(name, None)
+            _weights_changed()
         elif isinstance(value, Module):
             self._children[name] = value
             self._params.pop(name, None)
@@ -65,6 +83,13 @@ class Module:
         if isinstance(value, Parameter):
             return value.get()
         return value
+
+    @property
+    def weights_version(self) -> int:
+        """A number that changes whenever a parameter's tensor is replaced (loading, fusing, dedup,
+        sharing, or by hand). One counter for every module: a compiled plan (``accelkit.graph``) built
+        before a change is captured anew at its next call, here and in any other model."""
+        return _weights_version
 
     def param(self, name: str) -> Parameter:
         """The Parameter slot itself (attribute access gives its tensor)."""
@@ -218,9 +243,10 @@ class Linear(Module):
         if bias:
             self.bias = Parameter((out_features,))
 
-    def forward(self, x, activation: str | None = None) -> Tensor:
+    def forward(self, x, activation: str | None = None, residual=None) -> Tensor:
+        """``activation(x @ weight.T + bias) + residual``, one kernel on the WebGPU backend."""
         bias = self.bias if "bias" in self._params else None
-        return ops.linear(x, self.weight, bias, activation)
+        return ops.linear(x, self.weight, bias, activation, residual=residual)
 
     __call__ = forward
 

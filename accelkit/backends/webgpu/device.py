@@ -22,7 +22,7 @@ import numpy as np
 from ...errors import DeviceError, KernelError, OutOfMemoryError
 from ..base import Backend, MemoryCounter, TimedDispatch
 from .attention import plan_attention
-from .matmul import plan_matmul
+from .matmul import launch_matmul, plan_matmul
 from .plans import (
     plan_binary,
     plan_embedding,
@@ -32,6 +32,8 @@ from .plans import (
     plan_softmax,
     plan_unary,
 )
+from .replay import Replay
+from .update_slice import plan_update_slice
 from .wgsl import Caps, KernelPlan
 
 MIN_BUFFER = 256
@@ -139,6 +141,12 @@ class WebGPUBackend(Backend):
         self._query_capacity = 0
         self._query_used = 0
         self._timed: list[TimedDispatch] = []
+        # compiled execution (replay.py): the recorder of a capture, and buffers plans bind
+        self._recorder = None
+        self._pins: dict[int, int] = {}  # serial -> plans binding it
+        self._pinned_free: dict[int, GPUBuffer] = {}  # freed while pinned: joins the pool when unpinned
+        self._pin_lock = threading.Lock()  # never held while waiting on the device (free() must not block)
+        self.plan_bytes = 0
         usage = wgpu.BufferUsage
         self._storage_usage = usage.STORAGE | usage.COPY_SRC | usage.COPY_DST
         self.dummy = self.device.create_buffer(size=MIN_BUFFER, usage=self._storage_usage)
@@ -155,6 +163,12 @@ class WebGPUBackend(Backend):
     @property
     def supports_subgroups(self) -> bool:
         return self.caps.subgroups
+
+    replays = True  # compiled calls capture once and replay (replay.py)
+
+    @property
+    def capturing(self) -> bool:
+        return self._recorder is not None
 
     # ----------------------------------------------------------------------------- life & errors
     def check(self) -> None:
@@ -225,12 +239,21 @@ class WebGPUBackend(Backend):
                 # cycle, wgpu's own finalizer must not release a buffer that goes back to the pool
                 self._owned[buf.serial] = gpu
             self.memory_counter.add(size)
+            if self._recorder is not None:
+                self._recorder.alloc(buf, nbytes)
             return buf
 
     def free(self, buf: GPUBuffer) -> None:
         """Give a buffer back. Never blocks: a Storage may die in any thread, e.g. when the garbage
         collector runs inside wgpu's poll thread while this thread holds ``self.lock`` waiting for
-        that very poll. The buffer is queued and joins the pool at the next allocation."""
+        that very poll. The buffer is queued and joins the pool at the next allocation. A buffer a
+        replay plan binds stays out of the pool (and counted) until the plan lets it go."""
+        if self._recorder is not None:
+            self._recorder.free(buf)
+        with self._pin_lock:
+            if buf.serial in self._pins:
+                self._pinned_free[buf.serial] = buf
+                return
         self.memory_counter.sub(buf.size)
         self._released.append(buf)  # deque.append is atomic
 
@@ -279,6 +302,7 @@ class WebGPUBackend(Backend):
         stats["cached_bytes"] = self._free_bytes
         stats["reserved_bytes"] = stats["allocated_bytes"] + self._free_bytes
         stats["cached_buffers"] = sum(len(b) for b in self._free.values())
+        stats["plan_bytes"] = self.plan_bytes
         return stats
 
     def write(self, buf: GPUBuffer, byte_offset: int, data: np.ndarray | bytes) -> None:
@@ -289,6 +313,8 @@ class WebGPUBackend(Backend):
         if n == 0:
             return
         with self.lock:
+            if self._recorder is not None:
+                self._recorder.write(buf, byte_offset, mv)
             if buf.serial in self._pending_serials:
                 self.flush()  # recorded work uses this buffer: queue writes would overtake it
             head = n - n % 4
@@ -297,7 +323,7 @@ class WebGPUBackend(Backend):
                     self.device.queue.write_buffer(buf.gpu, byte_offset, mv[:head])
                 if n % 4:  # write_buffer takes multiples of 4 bytes: merge the tail with what is there
                     tail_at = byte_offset + head
-                    old = bytearray(self.read(buf, tail_at, 4))
+                    old = bytearray(self._read(buf, tail_at, 4))
                     old[: n % 4] = mv[head:]
                     self.device.queue.write_buffer(buf.gpu, tail_at, bytes(old))
             except DeviceError:
@@ -307,6 +333,11 @@ class WebGPUBackend(Backend):
 
     def read(self, buf: GPUBuffer, byte_offset: int, nbytes: int) -> bytes:
         """Submit recorded work, wait, and copy ``nbytes`` from the buffer to the host."""
+        if self._recorder is not None:
+            self._recorder.readback(nbytes)
+        return self._read(buf, byte_offset, nbytes)
+
+    def _read(self, buf: GPUBuffer, byte_offset: int, nbytes: int) -> bytes:
         self.check()
         if nbytes == 0:
             return b""
@@ -328,6 +359,8 @@ class WebGPUBackend(Backend):
             enc = self._ensure_encoder()
             self._end_pass()
             enc.copy_buffer_to_buffer(src.gpu, src_offset, dst.gpu, dst_offset, nbytes)
+            if self._recorder is not None:
+                self._recorder.copy(src, src_offset, dst, dst_offset, nbytes)
             self._pending_serials.update((src.serial, dst.serial))
             self._pending += 1
 
@@ -461,6 +494,15 @@ class WebGPUBackend(Backend):
                     self._timed.append(rec)
                     for sink in self.listeners:
                         sink.append(rec)
+                if self._recorder is not None:
+                    meta = {
+                        "label": plan.label or str(plan.key[0]),
+                        "kernel": plan.label.split("[")[0].split()[0] if plan.label else str(plan.key[0]),
+                        "workgroups": plan.workgroups,
+                        "flops": plan.flops,
+                        "bytes_moved": plan.bytes_moved,
+                    }
+                    self._recorder.dispatch(buffers, plan.access, (pipe, bgl, uniform, plan.workgroups), meta)
                 self._pending_serials.update(serials)
                 self._pending += 1
                 self.dispatch_count += 1
@@ -543,6 +585,52 @@ class WebGPUBackend(Backend):
         self._timed = []
         self._query_used = 0
 
+    # ----------------------------------------------------------------------------- compiled execution
+    def begin_capture(self, recorder) -> None:
+        """Report this thread's allocs, frees, dispatches, copies, uploads and readbacks to ``recorder``."""
+        with self.lock:
+            if self._recorder is not None:
+                raise KernelError("a capture is already recording on this device")
+            self._recorder = recorder
+
+    def end_capture(self) -> None:
+        """Stop reporting to the recorder."""
+        with self.lock:
+            self._recorder = None
+
+    def build_replay(self, program) -> Replay:
+        """Allocate a program's buffers and build its bind groups (replay.py)."""
+        self.check()
+        return Replay(self, program)
+
+    def replay(self, handle: Replay, writes, copies_in, copies_out) -> None:
+        """Upload ``writes``, copy ``copies_in``, run the program in one pass, copy ``copies_out``, submit."""
+        handle.run(writes, copies_in, copies_out)
+
+    def replay_bytes(self, handle: Replay) -> int:
+        """Device bytes a built program holds in its own buffers."""
+        return handle.nbytes
+
+    def free_replay(self, handle: Replay) -> None:
+        """Give a built program's buffers back."""
+        handle.free()
+
+    def pin(self, buf: GPUBuffer) -> None:
+        """Keep ``buf`` out of the pool while a plan binds it, even when its Storage is freed."""
+        with self._pin_lock:
+            self._pins[buf.serial] = self._pins.get(buf.serial, 0) + 1
+
+    def unpin(self, buf: GPUBuffer) -> None:
+        with self._pin_lock:
+            left = self._pins.get(buf.serial, 0) - 1
+            if left > 0:
+                self._pins[buf.serial] = left
+                return
+            self._pins.pop(buf.serial, None)
+            dead = self._pinned_free.pop(buf.serial, None)
+        if dead is not None:
+            self.free(dead)
+
     # ----------------------------------------------------------------------------- ops
     # Tensors arrive with shape, strides and offset in elements over a storage whose ``handle`` is a
     # GPUBuffer; each op turns the call into a KernelPlan and launches it with the buffers in the
@@ -560,9 +648,25 @@ class WebGPUBackend(Backend):
     def binary(self, op: str, a, b, out) -> None:
         self.launch(plan_binary(self.caps, op, a, b, out), [_buf(a), _buf(b), _buf(out)])
 
-    def matmul(self, a, b, out, bias=None, activation: str | None = None) -> None:
-        plan = plan_matmul(self.caps, a, b, out, bias, activation)
-        self.launch(plan, [_buf(a), _buf(b), _buf(bias), _buf(out)])
+    def matmul(self, a, b, out, bias=None, activation: str | None = None, residual=None) -> None:
+        force = {}
+        batch, m, k = a.shape
+        n = b.shape[2]
+        if min(m, n) > 8 and k > 0:  # the tiled kernel's shapes: the autotuner's table, or the rules
+            b_k = b.strides[1] == 1 and b.strides[2] != 1
+            force = self.autotuner.choose(batch * m, n, k, a.dtype.wgsl, b_k)
+        plan = plan_matmul(self.caps, a, b, out, bias, activation, residual=residual, **force)
+        launch_matmul(self, plan, _buf(a), _buf(b), _buf(bias), _buf(residual), _buf(out))
+
+    @property
+    def autotuner(self):
+        """The matmul autotuner (``autotune.py``) of this device, made at first use."""
+        tuner = self.__dict__.get("_autotuner")
+        if tuner is None:
+            from .autotune import Autotuner
+
+            tuner = self.__dict__["_autotuner"] = Autotuner(self)
+        return tuner
 
     def softmax(self, x, out) -> None:
         self.launch(plan_softmax(self.caps, x, out), [_buf(x), _buf(out)])
@@ -577,9 +681,15 @@ class WebGPUBackend(Backend):
     def embedding(self, ids, table, out) -> None:
         self.launch(plan_embedding(self.caps, ids, table, out), [_buf(ids), _buf(table), _buf(out)])
 
-    def attention(self, q, k, v, mask, out, scale: float, causal: bool) -> None:
-        plan = plan_attention(self.caps, q, k, v, mask, out, scale, causal)
-        self.launch(plan, [_buf(q), _buf(k), _buf(v), _buf(mask), _buf(out)])
+    def attention(self, q, k, v, mask, out, scale: float, causal: bool, kv_start=None) -> None:
+        plan = plan_attention(self.caps, q, k, v, mask, out, scale, causal, kv_start=kv_start)
+        buffers = [_buf(q), _buf(k), _buf(v), _buf(mask), _buf(out)]
+        self.launch(plan, buffers if kv_start is None else [*buffers, _buf(kv_start)])
+
+    def update_slice(self, dst, src, start, axis: int) -> None:
+        if src.storage is dst.storage:  # one buffer cannot be bound read-only and writable at once
+            src = src.clone()
+        self.launch(plan_update_slice(self.caps, dst, src, start, axis), [_buf(src), _buf(start), _buf(dst)])
 
 
 def _buf(t):
