@@ -103,6 +103,8 @@ def _bench(args, rest) -> int:
         from .bench.sharing import main as bench_main
     elif what == "models":
         from .bench.models import main as bench_main
+    elif what == "webnn":
+        from .bench.webnn import main as bench_main
     elif what == "replay":
         from .bench.replay import main as bench_main
     else:  # pragma: no cover - argparse guards
@@ -153,10 +155,18 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--device", default=None, help="device spec (default: the best)")
     m.set_defaults(func=_demo)
     b = sub.add_parser(
-        "bench", add_help=False, help="benchmarks: ops | models | pool | sharing | replay (JSON + table)"
+        "bench",
+        add_help=False,
+        help="benchmarks: ops | models | pool | sharing | replay | webnn (JSON + table)",
     )
-    b.add_argument("what", choices=["ops", "models", "pool", "sharing", "replay"])
+    b.add_argument("what", choices=["ops", "models", "pool", "sharing", "replay", "webnn"])
     b.set_defaults(func=None)
+    t = sub.add_parser(
+        "tune",
+        add_help=False,
+        help="time the matmul kernels for the bundled model presets, ahead of first use",
+    )
+    t.set_defaults(func=None)
     c = sub.add_parser("cache", help="the content-addressed weight store: ls | verify | prune")
     c.add_argument("action", choices=["ls", "verify", "prune"])
     c.add_argument(
@@ -177,6 +187,10 @@ def main(argv=None) -> int:
     try:
         if args.command == "bench":
             return _bench(args, rest)
+        if args.command == "tune":
+            from .bench.tune import main as tune_main
+
+            return int(tune_main(rest) or 0)
         if rest:
             parser.error(f"unrecognized arguments: {' '.join(rest)}")
         return int(args.func(args) or 0)

@@ -1,11 +1,14 @@
-// The matmul family: c = act(a @ b + bias) over a batch, accumulating in f32.
+// The matmul family: c = act(a @ b + bias) + res over a batch, accumulating in f32.
 //
 // Bindings (group 0):
 //   0 a     (read)        (batch, M, K), any strides (batch stride may be 0)
 //   1 b     (read)        (batch, K, N), any strides (a linear layer's weight.T has strides (.., 1, K))
 //   2 bias  (read)        (N,) or a dummy buffer when HAS_BIAS is 0
-//   3 c     (read_write)  the output (batch, M, N); element (m, n) at o_off + m*o_sm + n*o_sn
-//   4 p     (uniform)     Params
+//   3 res   (read)        (batch, M, N), any strides, added after the activation (a residual
+//                         connection), or a dummy buffer when HAS_RES is 0
+//   4 c     (read_write)  the output (batch, M, N); element (m, n) at o_off + m*o_sm + n*o_sn; for a
+//                         split-K tiled pass, the f32 partial sums (SPLIT, below)
+//   5 p     (uniform)     Params
 // When the planner transposes the problem (out.T = b.T @ a.T, for N <= 8 < M), the logical a is
 // read from binding 1 and b from binding 0 (A_SRC, B_SRC).
 // Tensors are bound whole: element offsets and strides travel in Params, as u32 (a negative stride
@@ -14,20 +17,30 @@
 //
 // Entry points, chosen by accelkit/backends/webgpu/matmul.py:
 //   tiled     one workgroup per BM x BN tile of c (tiles in grouped order for cache reuse, flat
-//             index over grid x/y); (BM/TM)*(BN/TN) invocations, each holding a TM x TN block of
-//             accumulators in registers. A and B tiles go through workgroup memory, double
-//             buffered; the next K-tile is loaded into registers while this one is multiplied.
+//             index over grid x/y); WGX*WGY = (BN/TN)*(BM/TM) invocations, each holding a TM x TN
+//             block of accumulators in registers. A and B tiles go through workgroup memory, double
+//             buffered, stored as vec4 rows along M and N; an operand contiguous along K gets
+//             there by A_MODE / B_MODE (vec4 loads stored as scalars, or 4x4 blocks transposed in
+//             registers, UNION: one register set for both operands; see the prefetch comment). The
+//             next K-tile is loaded into registers while this one is multiplied. Grid z walks batch x SPLITS:
+//             with SPLIT, each z handles one k_chunk-long slice of K and writes raw f32 partial sums
+//             (c: vec4<f32>, [split][batch][M][NP], NP = N rounded up to 4), summed by splitk_reduce.
+//             C (the arithmetic type) f16: the products of one K-tile are summed in vec4<f16>
+//             registers, then added into f32 accumulators (f32 accumulation at K-tile boundaries).
 //   gemv_dot  few rows (M <= 8) with b contiguous along K (a linear layer): 256 invocations =
 //             COLS columns x LANES invocations striding along K; tree reduction in workgroup memory.
 //   gemv_axpy few rows with b contiguous along N (or any strides): 256 invocations = 64 column
 //             groups of 4 x KSPLIT slices of K; the slices are summed in workgroup memory.
+//   splitk_reduce  one invocation per 4 outputs: sums the SPLITS partials (binding 0: vec4<f32>,
+//             [split][batch][M][NP]), then bias, activation, residual, and stores c.
 // Grid z walks the batch (looping when the batch exceeds the per-dimension workgroup limit).
 //
-// Template: double-brace placeholders are filled by accelkit.backends.wgsl.render; `//# if EXPR`,
+// Template: double-brace placeholders are filled by the wgsl renderer; `//# if EXPR`,
 // `//# else`, `//# endif` keep or drop code, and `//# for i in range(N)` ... `//# endfor` repeat
 // their body with `$[expr]` replaced, so the inner loops below reach the driver fully unrolled.
 
 alias T = {{T}};
+alias C = {{C}};
 
 struct Params {
     M: u32, N: u32, K: u32, batch: u32,
@@ -35,14 +48,17 @@ struct Params {
     b_off: u32, b_sb: u32, b_sk: u32, b_sn: u32,
     o_off: u32, o_sb: u32, o_sm: u32, o_sn: u32,
     bias_off: u32, bias_sm: u32, bias_sn: u32, tiles_n: u32,
-    tiles_m: u32, group_m: u32, _pad0: u32, _pad1: u32,
+    tiles_m: u32, group_m: u32, splits: u32, k_chunk: u32,
+    r_off: u32, r_sb: u32, r_sm: u32, r_sn: u32,
+    part_ss: u32, _pad0: u32, _pad1: u32, _pad2: u32,
 }
 
 @group(0) @binding(0) var<storage, read> in0: array<{{ELEM0}}>;
 @group(0) @binding(1) var<storage, read> in1: array<{{ELEM1}}>;
 @group(0) @binding(2) var<storage, read> bias: array<T>;
-@group(0) @binding(3) var<storage, read_write> c: array<{{O_ELEM}}>;
-@group(0) @binding(4) var<uniform> p: Params;
+@group(0) @binding(3) var<storage, read> res: array<T>;
+@group(0) @binding(4) var<storage, read_write> c: array<{{O_ELEM}}>;
+@group(0) @binding(5) var<uniform> p: Params;
 
 // ------------------------------------------------------------------------------ epilogue
 // erf as x * P(x^2) / Q(x^2) on [-4, 4] (the rational approximation of accelkit/backends/cpu.py).
@@ -91,64 +107,64 @@ fn act4(v: vec4<f32>) -> vec4<f32> {
 // load_a4(base, m, k): four consecutive elements of a along its contiguous dim (K when A_K, else
 // M), zero outside the matrix; base is the batch's element (or vec4) offset.
 //# if {{A_K}} and {{A_VEC}}
-fn load_a4(base: u32, m: u32, k: u32) -> vec4<f32> {
+fn load_a4(base: u32, m: u32, k: u32) -> vec4<C> {
     if (m < p.M && k < p.K) {
-        return vec4<f32>({{A_SRC}}[base + m * p.a_sm + (k >> 2u)]);
+        return vec4<C>({{A_SRC}}[base + m * p.a_sm + (k >> 2u)]);
     }
-    return vec4<f32>(0.0);
+    return vec4<C>(0.0);
 }
 //# elif {{A_VEC}}
-fn load_a4(base: u32, m: u32, k: u32) -> vec4<f32> {
+fn load_a4(base: u32, m: u32, k: u32) -> vec4<C> {
     if (m < p.M && k < p.K) {
-        return vec4<f32>({{A_SRC}}[base + k * p.a_sk + (m >> 2u)]);
+        return vec4<C>({{A_SRC}}[base + k * p.a_sk + (m >> 2u)]);
     }
-    return vec4<f32>(0.0);
+    return vec4<C>(0.0);
 }
 //# else
-fn load_a1(base: u32, m: u32, k: u32) -> f32 {
+fn load_a1(base: u32, m: u32, k: u32) -> C {
     if (m < p.M && k < p.K) {
-        return f32({{A_SRC}}[base + m * p.a_sm + k * p.a_sk]);
+        return C({{A_SRC}}[base + m * p.a_sm + k * p.a_sk]);
     }
-    return 0.0;
+    return C(0.0);
 }
 
-fn load_a4(base: u32, m: u32, k: u32) -> vec4<f32> {
+fn load_a4(base: u32, m: u32, k: u32) -> vec4<C> {
 //# if {{A_K}}
-    return vec4<f32>(load_a1(base, m, k), load_a1(base, m, k + 1u), load_a1(base, m, k + 2u), load_a1(base, m, k + 3u));
+    return vec4<C>(load_a1(base, m, k), load_a1(base, m, k + 1u), load_a1(base, m, k + 2u), load_a1(base, m, k + 3u));
 //# else
-    return vec4<f32>(load_a1(base, m, k), load_a1(base, m + 1u, k), load_a1(base, m + 2u, k), load_a1(base, m + 3u, k));
+    return vec4<C>(load_a1(base, m, k), load_a1(base, m + 1u, k), load_a1(base, m + 2u, k), load_a1(base, m + 3u, k));
 //# endif
 }
 //# endif
 
 // load_b4(base, k, n): four consecutive elements of b along its contiguous dim (K when B_K, else N).
 //# if {{B_K}} and {{B_VEC}}
-fn load_b4(base: u32, k: u32, n: u32) -> vec4<f32> {
+fn load_b4(base: u32, k: u32, n: u32) -> vec4<C> {
     if (k < p.K && n < p.N) {
-        return vec4<f32>({{B_SRC}}[base + n * p.b_sn + (k >> 2u)]);
+        return vec4<C>({{B_SRC}}[base + n * p.b_sn + (k >> 2u)]);
     }
-    return vec4<f32>(0.0);
+    return vec4<C>(0.0);
 }
 //# elif {{B_VEC}}
-fn load_b4(base: u32, k: u32, n: u32) -> vec4<f32> {
+fn load_b4(base: u32, k: u32, n: u32) -> vec4<C> {
     if (k < p.K && n < p.N) {
-        return vec4<f32>({{B_SRC}}[base + k * p.b_sk + (n >> 2u)]);
+        return vec4<C>({{B_SRC}}[base + k * p.b_sk + (n >> 2u)]);
     }
-    return vec4<f32>(0.0);
+    return vec4<C>(0.0);
 }
 //# else
-fn load_b1(base: u32, k: u32, n: u32) -> f32 {
+fn load_b1(base: u32, k: u32, n: u32) -> C {
     if (k < p.K && n < p.N) {
-        return f32({{B_SRC}}[base + k * p.b_sk + n * p.b_sn]);
+        return C({{B_SRC}}[base + k * p.b_sk + n * p.b_sn]);
     }
-    return 0.0;
+    return C(0.0);
 }
 
-fn load_b4(base: u32, k: u32, n: u32) -> vec4<f32> {
+fn load_b4(base: u32, k: u32, n: u32) -> vec4<C> {
 //# if {{B_K}}
-    return vec4<f32>(load_b1(base, k, n), load_b1(base, k + 1u, n), load_b1(base, k + 2u, n), load_b1(base, k + 3u, n));
+    return vec4<C>(load_b1(base, k, n), load_b1(base, k + 1u, n), load_b1(base, k + 2u, n), load_b1(base, k + 3u, n));
 //# else
-    return vec4<f32>(load_b1(base, k, n), load_b1(base, k, n + 1u), load_b1(base, k, n + 2u), load_b1(base, k, n + 3u));
+    return vec4<C>(load_b1(base, k, n), load_b1(base, k, n + 1u), load_b1(base, k, n + 2u), load_b1(base, k, n + 3u));
 //# endif
 }
 //# endif
@@ -163,6 +179,22 @@ fn bias_at(m: u32, n: u32) -> f32 {
 }
 //# endif
 
+
+//# if {{HAS_RES}}
+fn res_at(bi: u32, m: u32, n: u32) -> f32 {
+    return f32(res[p.r_off + bi * p.r_sb + m * p.r_sm + n * p.r_sn]);
+}
+//# else
+fn res_at(bi: u32, m: u32, n: u32) -> f32 {
+    return 0.0;
+}
+//# endif
+
+// the whole epilogue of one output element: bias, activation, residual
+fn finish(acc: f32, bi: u32, m: u32, n: u32) -> T {
+    return T(act(acc + bias_at(m, n)) + res_at(bi, m, n));
+}
+
 //# if {{ENTRY}} == 0
 // ------------------------------------------------------------------------------ tiled
 const BM: u32 = {{BM}}u;
@@ -173,12 +205,15 @@ const WGY: u32 = {{WGY}}u;               // BM / TM: invocations along M
 const THREADS: u32 = {{THREADS}}u;
 const AROW: u32 = BM / 4u + 1u;          // one k-row of the A tile in vec4s, padded by one (banks)
 const BROW: u32 = BN / 4u + 1u;
-const A_SLOTS: u32 = BM * BK / 4u;       // vec4 loads per A tile
-const B_SLOTS: u32 = BK * BN / 4u;
+// load units per K-tile: a 4x4 block (four vec4 loads along K, transposed in registers) for an
+// operand contiguous along K, one vec4 along M (N) otherwise
+const A_UNITS: u32 = {{A_UNITS}}u;
+const B_UNITS: u32 = {{B_UNITS}}u;
+const B_SHIFT: u32 = {{B_SHIFT}}u;       // B's units start at this invocation, so idle A lanes load B
 
 // [buffer][k][m/4] and [buffer][k][n/4]
-var<workgroup> As: array<vec4<f32>, {{AS_LEN}}>;
-var<workgroup> Bs: array<vec4<f32>, {{BS_LEN}}>;
+var<workgroup> As: array<vec4<C>, {{AS_LEN}}>;
+var<workgroup> Bs: array<vec4<C>, {{BS_LEN}}>;
 
 @compute @workgroup_size({{THREADS}})
 fn tiled(@builtin(local_invocation_index) tid: u32,
@@ -197,96 +232,198 @@ fn tiled(@builtin(local_invocation_index) tid: u32,
     let n0 = (in_group / rows_here) * BN;
     let tx = tid % WGX;
     let ty = tid / WGX;
-    let ntiles = (p.K + BK - 1u) / BK;
+    let ub = (tid + B_SHIFT) % THREADS;
 
-    for (var bi = wid.z; bi < p.batch; bi += nwg.z) {
+    for (var z = wid.z; z < p.batch * p.splits; z += nwg.z) {
+        let bi = z / p.splits;
+        let sk = z % p.splits;
+        let kbeg = sk * p.k_chunk;
+        let kend = min(p.K, kbeg + p.k_chunk);
+        var ntiles = 0u;
+        if (kend > kbeg) {
+            ntiles = (kend - kbeg + BK - 1u) / BK;
+        }
         let abase = p.a_off + bi * p.a_sb;
         let bbase = p.b_off + bi * p.b_sb;
 //# for i in range({{TM4}})
 //# for r in range(4)
 //# for j in range({{TN4}})
-        var acc$[i]_$[r]_$[j] = vec4<f32>(0.0);
+        var tot$[i]_$[r]_$[j] = vec4<f32>(0.0);
 //# endfor
 //# endfor
 //# endfor
 
-        // prefetch registers: A_LOADS + B_LOADS vec4s per invocation and K-tile
+        // prefetch registers, per invocation and K-tile. Operand modes (A_MODE, B_MODE):
+        //   0  contiguous along M (N): one vec4 per unit, stored whole
+        //   1  contiguous along K: one vec4 along K per unit, stored as four scalars
+        //   2  contiguous along K: a 4x4 block per unit (four vec4 loads along K), transposed in
+        //      registers and stored as four vec4s
+        // UNION (both mode 2, A_UNITS + B_UNITS <= THREADS): each invocation loads one unit of A
+        // or of B into the same four registers, so the prefetch costs what one operand's would.
+//# if {{UNION}}
+        var pr0 = vec4<C>(0.0);
+        var pr1 = vec4<C>(0.0);
+        var pr2 = vec4<C>(0.0);
+        var pr3 = vec4<C>(0.0);
+//# else
 //# for l in range({{A_LOADS}})
-        var pa$[l]: vec4<f32>;
+//# for q in range({{A_REGS}})
+        var pa$[l]_$[q] = vec4<C>(0.0);
+//# endfor
 //# endfor
 //# for l in range({{B_LOADS}})
-        var pb$[l]: vec4<f32>;
+//# for q in range({{B_REGS}})
+        var pb$[l]_$[q] = vec4<C>(0.0);
 //# endfor
+//# endfor
+//# endif
 
         for (var t = 0u; t <= ntiles; t++) {
-            // 1. store the K-tile loaded last round into buffer t % 2 (none before the first load)
+            // 1. store the K-tile loaded last round into buffer (t - 1) % 2 (none before the first load)
             if (t > 0u) {
                 let sa = ((t - 1u) & 1u) * BK * AROW;
                 let sb = ((t - 1u) & 1u) * BK * BROW;
+//# if {{UNION}}
+                if (tid < A_UNITS) {
+                    let m4 = tid / (BK / 4u);
+                    let kq = (tid % (BK / 4u)) * 4u;
+                    As[sa + (kq + 0u) * AROW + m4] = vec4<C>(pr0.x, pr1.x, pr2.x, pr3.x);
+                    As[sa + (kq + 1u) * AROW + m4] = vec4<C>(pr0.y, pr1.y, pr2.y, pr3.y);
+                    As[sa + (kq + 2u) * AROW + m4] = vec4<C>(pr0.z, pr1.z, pr2.z, pr3.z);
+                    As[sa + (kq + 3u) * AROW + m4] = vec4<C>(pr0.w, pr1.w, pr2.w, pr3.w);
+                } else if (tid < A_UNITS + B_UNITS) {
+                    let s = tid - A_UNITS;
+                    let n4 = s / (BK / 4u);
+                    let kq = (s % (BK / 4u)) * 4u;
+                    Bs[sb + (kq + 0u) * BROW + n4] = vec4<C>(pr0.x, pr1.x, pr2.x, pr3.x);
+                    Bs[sb + (kq + 1u) * BROW + n4] = vec4<C>(pr0.y, pr1.y, pr2.y, pr3.y);
+                    Bs[sb + (kq + 2u) * BROW + n4] = vec4<C>(pr0.z, pr1.z, pr2.z, pr3.z);
+                    Bs[sb + (kq + 3u) * BROW + n4] = vec4<C>(pr0.w, pr1.w, pr2.w, pr3.w);
+                }
+//# else
 //# for l in range({{A_LOADS}})
                 {
                     let s = tid + $[l]u * THREADS;
-                    if (A_SLOTS % THREADS == 0u || s < A_SLOTS) {
-//# if {{A_K}}
+                    if (A_UNITS % THREADS == 0u || s < A_UNITS) {
+//# if {{A_MODE}} == 2
+                        let m4 = s / (BK / 4u);
+                        let kq = (s % (BK / 4u)) * 4u;
+                        As[sa + (kq + 0u) * AROW + m4] = vec4<C>(pa$[l]_0.x, pa$[l]_1.x, pa$[l]_2.x, pa$[l]_3.x);
+                        As[sa + (kq + 1u) * AROW + m4] = vec4<C>(pa$[l]_0.y, pa$[l]_1.y, pa$[l]_2.y, pa$[l]_3.y);
+                        As[sa + (kq + 2u) * AROW + m4] = vec4<C>(pa$[l]_0.z, pa$[l]_1.z, pa$[l]_2.z, pa$[l]_3.z);
+                        As[sa + (kq + 3u) * AROW + m4] = vec4<C>(pa$[l]_0.w, pa$[l]_1.w, pa$[l]_2.w, pa$[l]_3.w);
+//# elif {{A_MODE}} == 1
                         let row = s / (BK / 4u);
                         let kq = (s % (BK / 4u)) * 4u;
-                        As[sa + (kq + 0u) * AROW + row / 4u][row % 4u] = pa$[l].x;
-                        As[sa + (kq + 1u) * AROW + row / 4u][row % 4u] = pa$[l].y;
-                        As[sa + (kq + 2u) * AROW + row / 4u][row % 4u] = pa$[l].z;
-                        As[sa + (kq + 3u) * AROW + row / 4u][row % 4u] = pa$[l].w;
+                        As[sa + (kq + 0u) * AROW + row / 4u][row % 4u] = pa$[l]_0.x;
+                        As[sa + (kq + 1u) * AROW + row / 4u][row % 4u] = pa$[l]_0.y;
+                        As[sa + (kq + 2u) * AROW + row / 4u][row % 4u] = pa$[l]_0.z;
+                        As[sa + (kq + 3u) * AROW + row / 4u][row % 4u] = pa$[l]_0.w;
 //# else
-                        As[sa + (s / (BM / 4u)) * AROW + s % (BM / 4u)] = pa$[l];
+                        As[sa + (s / (BM / 4u)) * AROW + s % (BM / 4u)] = pa$[l]_0;
 //# endif
                     }
                 }
 //# endfor
 //# for l in range({{B_LOADS}})
                 {
-                    let s = tid + $[l]u * THREADS;
-                    if (B_SLOTS % THREADS == 0u || s < B_SLOTS) {
-//# if {{B_K}}
+                    let s = ub + $[l]u * THREADS;
+                    if (B_UNITS % THREADS == 0u || s < B_UNITS) {
+//# if {{B_MODE}} == 2
+                        let n4 = s / (BK / 4u);
+                        let kq = (s % (BK / 4u)) * 4u;
+                        Bs[sb + (kq + 0u) * BROW + n4] = vec4<C>(pb$[l]_0.x, pb$[l]_1.x, pb$[l]_2.x, pb$[l]_3.x);
+                        Bs[sb + (kq + 1u) * BROW + n4] = vec4<C>(pb$[l]_0.y, pb$[l]_1.y, pb$[l]_2.y, pb$[l]_3.y);
+                        Bs[sb + (kq + 2u) * BROW + n4] = vec4<C>(pb$[l]_0.z, pb$[l]_1.z, pb$[l]_2.z, pb$[l]_3.z);
+                        Bs[sb + (kq + 3u) * BROW + n4] = vec4<C>(pb$[l]_0.w, pb$[l]_1.w, pb$[l]_2.w, pb$[l]_3.w);
+//# elif {{B_MODE}} == 1
                         let col = s / (BK / 4u);
                         let kq = (s % (BK / 4u)) * 4u;
-                        Bs[sb + (kq + 0u) * BROW + col / 4u][col % 4u] = pb$[l].x;
-                        Bs[sb + (kq + 1u) * BROW + col / 4u][col % 4u] = pb$[l].y;
-                        Bs[sb + (kq + 2u) * BROW + col / 4u][col % 4u] = pb$[l].z;
-                        Bs[sb + (kq + 3u) * BROW + col / 4u][col % 4u] = pb$[l].w;
+                        Bs[sb + (kq + 0u) * BROW + col / 4u][col % 4u] = pb$[l]_0.x;
+                        Bs[sb + (kq + 1u) * BROW + col / 4u][col % 4u] = pb$[l]_0.y;
+                        Bs[sb + (kq + 2u) * BROW + col / 4u][col % 4u] = pb$[l]_0.z;
+                        Bs[sb + (kq + 3u) * BROW + col / 4u][col % 4u] = pb$[l]_0.w;
 //# else
-                        Bs[sb + (s / (BN / 4u)) * BROW + s % (BN / 4u)] = pb$[l];
+                        Bs[sb + (s / (BN / 4u)) * BROW + s % (BN / 4u)] = pb$[l]_0;
 //# endif
                     }
                 }
 //# endfor
+//# endif
             }
             workgroupBarrier();
             // 2. fetch K-tile t into registers (its loads fly while tile t - 1 is multiplied)
             if (t < ntiles) {
-                let k0 = t * BK;
+                let k0 = kbeg + t * BK;
+//# if {{UNION}}
+                if (tid < A_UNITS) {
+                    let m = m0 + (tid / (BK / 4u)) * 4u;
+                    let k = k0 + (tid % (BK / 4u)) * 4u;
+                    pr0 = load_a4(abase, m, k);
+                    pr1 = load_a4(abase, m + 1u, k);
+                    pr2 = load_a4(abase, m + 2u, k);
+                    pr3 = load_a4(abase, m + 3u, k);
+                } else if (tid < A_UNITS + B_UNITS) {
+                    let s = tid - A_UNITS;
+                    let n = n0 + (s / (BK / 4u)) * 4u;
+                    let k = k0 + (s % (BK / 4u)) * 4u;
+                    pr0 = load_b4(bbase, k, n);
+                    pr1 = load_b4(bbase, k, n + 1u);
+                    pr2 = load_b4(bbase, k, n + 2u);
+                    pr3 = load_b4(bbase, k, n + 3u);
+                }
+//# else
 //# for l in range({{A_LOADS}})
                 {
                     let s = tid + $[l]u * THREADS;
-//# if {{A_K}}
-                    pa$[l] = load_a4(abase, m0 + s / (BK / 4u), k0 + (s % (BK / 4u)) * 4u);
+                    if (A_UNITS % THREADS == 0u || s < A_UNITS) {
+//# if {{A_MODE}} == 2
+                        let m = m0 + (s / (BK / 4u)) * 4u;
+                        let k = k0 + (s % (BK / 4u)) * 4u;
+//# for q in range(4)
+                        pa$[l]_$[q] = load_a4(abase, m + $[q]u, k);
+//# endfor
+//# elif {{A_MODE}} == 1
+                        pa$[l]_0 = load_a4(abase, m0 + s / (BK / 4u), k0 + (s % (BK / 4u)) * 4u);
 //# else
-                    pa$[l] = load_a4(abase, m0 + (s % (BM / 4u)) * 4u, k0 + s / (BM / 4u));
+                        pa$[l]_0 = load_a4(abase, m0 + (s % (BM / 4u)) * 4u, k0 + s / (BM / 4u));
 //# endif
+                    }
                 }
 //# endfor
 //# for l in range({{B_LOADS}})
                 {
-                    let s = tid + $[l]u * THREADS;
-//# if {{B_K}}
-                    pb$[l] = load_b4(bbase, k0 + (s % (BK / 4u)) * 4u, n0 + s / (BK / 4u));
+                    let s = ub + $[l]u * THREADS;
+                    if (B_UNITS % THREADS == 0u || s < B_UNITS) {
+//# if {{B_MODE}} == 2
+                        let n = n0 + (s / (BK / 4u)) * 4u;
+                        let k = k0 + (s % (BK / 4u)) * 4u;
+//# for q in range(4)
+                        pb$[l]_$[q] = load_b4(bbase, k, n + $[q]u);
+//# endfor
+//# elif {{B_MODE}} == 1
+                        pb$[l]_0 = load_b4(bbase, k0 + (s % (BK / 4u)) * 4u, n0 + s / (BK / 4u));
 //# else
-                    pb$[l] = load_b4(bbase, k0 + s / (BN / 4u), n0 + (s % (BN / 4u)) * 4u);
+                        pb$[l]_0 = load_b4(bbase, k0 + s / (BN / 4u), n0 + (s % (BN / 4u)) * 4u);
 //# endif
+                    }
                 }
 //# endfor
+//# endif
             }
             // 3. multiply K-tile t - 1 from workgroup memory
             if (t > 0u) {
                 let sa = ((t - 1u) & 1u) * BK * AROW + ty;
                 let sb = ((t - 1u) & 1u) * BK * BROW + tx;
+//# if {{BLOCK_ACC}}
+//# for i in range({{TM4}})
+//# for r in range(4)
+//# for j in range({{TN4}})
+                var acc$[i]_$[r]_$[j] = vec4<C>(0.0);
+//# endfor
+//# endfor
+//# endfor
+//# endif
 //# for kk in range({{BK}})
 //# for i in range({{TM4}})
                 let a$[kk]_$[i] = As[sa + $[kk * ({{BM}} // 4 + 1) + i * {{WGY}}]u];
@@ -297,19 +434,51 @@ fn tiled(@builtin(local_invocation_index) tid: u32,
 //# for i in range({{TM4}})
 //# for r in range(4)
 //# for j in range({{TN4}})
-                acc$[i]_$[r]_$[j] = fma(vec4<f32>(a$[kk]_$[i][$[r]]), b$[kk]_$[j], acc$[i]_$[r]_$[j]);
+//# if {{BLOCK_ACC}}
+                acc$[i]_$[r]_$[j] = fma(vec4<C>(a$[kk]_$[i][$[r]]), b$[kk]_$[j], acc$[i]_$[r]_$[j]);
+//# else
+                tot$[i]_$[r]_$[j] = fma(vec4<f32>(a$[kk]_$[i][$[r]]), b$[kk]_$[j], tot$[i]_$[r]_$[j]);
+//# endif
 //# endfor
 //# endfor
 //# endfor
 //# endfor
+//# if {{BLOCK_ACC}}
+//# for i in range({{TM4}})
+//# for r in range(4)
+//# for j in range({{TN4}})
+                tot$[i]_$[r]_$[j] += vec4<f32>(acc$[i]_$[r]_$[j]);
+//# endfor
+//# endfor
+//# endfor
+//# endif
             }
         }
 
-        // epilogue: + bias, activation, store; invocation (tx, ty) owns rows (i*WGY + ty)*4 + r and
-        // columns (j*WGX + tx)*4 .. +3
-        let obase = p.o_off + bi * p.o_sb;
+        // epilogue: invocation (tx, ty) owns rows (i*WGY + ty)*4 + r and columns (j*WGX + tx)*4 .. +3
 //# for j in range({{TN4}})
         let col$[j] = n0 + ($[j]u * WGX + tx) * 4u;
+//# endfor
+//# if {{SPLIT}}
+        // raw partial sums: [split][batch][M][NP] with o_sb = M * NP, o_sm = NP (in elements)
+        let obase = p.o_off + sk * p.part_ss + bi * p.o_sb;
+//# for i in range({{TM4}})
+//# for r in range(4)
+        {
+            let m = m0 + ($[i]u * WGY + ty) * 4u + $[r]u;
+            if (m < p.M) {
+//# for j in range({{TN4}})
+                if (col$[j] < p.N) {
+                    c[(obase + m * p.o_sm + col$[j]) >> 2u] = tot$[i]_$[r]_$[j];
+                }
+//# endfor
+            }
+        }
+//# endfor
+//# endfor
+//# else
+        let obase = p.o_off + bi * p.o_sb;
+//# for j in range({{TN4}})
         let bias$[j] = vec4<f32>(bias_at(0u, min(col$[j], p.N - 1u)), bias_at(0u, min(col$[j] + 1u, p.N - 1u)),
                                  bias_at(0u, min(col$[j] + 2u, p.N - 1u)), bias_at(0u, min(col$[j] + 3u, p.N - 1u)));
 //# endfor
@@ -320,7 +489,12 @@ fn tiled(@builtin(local_invocation_index) tid: u32,
             if (m < p.M) {
 //# for j in range({{TN4}})
                 {
-                    let v = act4(acc$[i]_$[r]_$[j] + bias$[j]);
+                    var v = act4(tot$[i]_$[r]_$[j] + bias$[j]);
+//# if {{HAS_RES}}
+                    let cl = min(col$[j], p.N - 1u);
+                    v += vec4<f32>(res_at(bi, m, cl), res_at(bi, m, min(cl + 1u, p.N - 1u)),
+                                   res_at(bi, m, min(cl + 2u, p.N - 1u)), res_at(bi, m, min(cl + 3u, p.N - 1u)));
+//# endif
 //# if {{O_VEC}}
                     if (col$[j] < p.N) {
                         c[(obase + m * p.o_sm + col$[j]) >> 2u] = vec4<T>(v);
@@ -338,6 +512,7 @@ fn tiled(@builtin(local_invocation_index) tid: u32,
         }
 //# endfor
 //# endfor
+//# endif
     }
 }
 //# endif
@@ -401,7 +576,7 @@ fn gemv_dot(@builtin(local_invocation_index) tid: u32,
             let obase = p.o_off + bi * p.o_sb;
 //# for m in range({{MR}})
             if ($[m]u < p.M) {
-                c[obase + $[m]u * p.o_sm + n * p.o_sn] = T(act(red[$[m * 256]u + tid] + bias_at($[m]u, n)));
+                c[obase + $[m]u * p.o_sm + n * p.o_sn] = finish(red[$[m * 256]u + tid], bi, $[m]u, n);
             }
 //# endfor
         }
@@ -457,12 +632,48 @@ fn gemv_axpy(@builtin(local_invocation_index) tid: u32,
             let row = obase + $[m]u * p.o_sm;
             for (var e = 0u; e < 4u; e++) {
                 if (n + e < p.N) {
-                    c[row + (n + e) * p.o_sn] = T(act(v[e] + bias_at($[m]u, n + e)));
+                    c[row + (n + e) * p.o_sn] = finish(v[e], bi, $[m]u, n + e);
                 }
             }
         }
         workgroupBarrier();
 //# endfor
     }
+}
+//# endif
+
+//# if {{ENTRY}} == 3
+// ------------------------------------------------------------------------------ splitk_reduce
+@compute @workgroup_size(256)
+fn splitk_reduce(@builtin(local_invocation_index) tid: u32,
+                 @builtin(workgroup_id) wid: vec3<u32>,
+                 @builtin(num_workgroups) nwg: vec3<u32>) {
+    // in0: the partial sums, vec4<f32> [split][batch][M][NP]; tiles_n = NP / 4; part_ss in vec4s
+    let i = (wid.x + wid.y * nwg.x) * 256u + tid;
+    let per_b = p.M * p.tiles_n;
+    if (i >= p.batch * per_b) {
+        return;
+    }
+    let bi = i / per_b;
+    let m = (i % per_b) / p.tiles_n;
+    let n = (i % p.tiles_n) * 4u;
+    var s = in0[i];
+    for (var k = 1u; k < p.splits; k++) {
+        s += in0[k * p.part_ss + i];
+    }
+    let obase = p.o_off + bi * p.o_sb + m * p.o_sm;
+//# if {{O_VEC}}
+    if (n + 3u < p.N) {
+        c[(obase + n) >> 2u] = vec4<T>(finish(s.x, bi, m, n), finish(s.y, bi, m, n + 1u),
+                                       finish(s.z, bi, m, n + 2u), finish(s.w, bi, m, n + 3u));
+        return;
+    }
+//# else
+    for (var e = 0u; e < 4u; e++) {
+        if (n + e < p.N) {
+            c[obase + (n + e) * p.o_sn] = finish(s[e], bi, m, n + e);
+        }
+    }
+//# endif
 }
 //# endif

@@ -31,7 +31,6 @@ import os
 import signal
 
 import numpy as np
-from IPython.display import display
 
 import accelkit as ak
 

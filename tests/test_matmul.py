@@ -1,14 +1,16 @@
 """The matmul kernel family (kernels/matmul.wgsl) and its planner, against numpy in float64.
 
-Every variant (tiled at each tile config, gemv_dot, gemv_axpy) and every epilogue is forced
-through ``plan_matmul`` on real device tensors, with awkward shapes (primes, 1, non-multiples of
-the tile), transposed and broadcast views, and float16. The planner's own choices are checked
-through ``ak.ops.matmul``/``linear`` on the CPU and WebGPU backends.
+Every variant (tiled at each tile config, each load scheme, split-K, f16 arithmetic; gemv_dot,
+gemv_axpy) and every epilogue (bias, activations, residual) is forced through ``plan_matmul`` on
+real device tensors, with awkward shapes (primes, 1, non-multiples of the tile, split-K with more
+slices than K has tiles), transposed and broadcast views, and float16. The planner's own choices
+are checked through ``ak.ops.matmul``/``linear`` on the CPU and WebGPU backends.
 """
 
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -48,28 +50,32 @@ def operand(rng, dev, batch, rows, cols, dtype, *, transposed=False, broadcast=F
     return t, value.astype(np.float64)
 
 
-def run_plan(dev, a, b, bias, activation, **force):
+def run_plan(dev, a, b, bias, activation, residual=None, **force):
     """Plan with ``force`` (variant=..., tile=...), launch on ``dev``, return (out as float64, plan)."""
     be = dev.backend
     batch, m, _ = a.shape
     n = b.shape[2]
     out = Tensor.empty((batch, m, n), a.dtype, dev)
     be.write(out.storage.handle, 0, np.full(batch * m * n, np.nan, dtype=a.dtype.np))  # poison
-    plan = wm.plan_matmul(be.caps, a, b, out, bias, activation, **force)
-    be.launch(
-        plan,
-        [
-            a.storage.handle,
-            b.storage.handle,
-            None if bias is None else bias.storage.handle,
-            out.storage.handle,
-        ],
-    )
+    plan = wm.plan_matmul(be.caps, a, b, out, bias, activation, residual=residual, **force)
+    handles = [None if t is None else t.storage.handle for t in (a, b, bias, residual, out)]
+    wm.launch_matmul(be, plan, *handles)
     return out.numpy().astype(np.float64), plan
 
 
 def check_variant(
-    dev, rng, shape, *, dtype=float32, a_t=False, b_t=False, bcast=False, bias=True, act=None, **force
+    dev,
+    rng,
+    shape,
+    *,
+    dtype=float32,
+    a_t=False,
+    b_t=False,
+    bcast=False,
+    bias=True,
+    act=None,
+    res=False,
+    **force,
 ):
     batch, m, n, k = shape
     a, a64 = operand(rng, dev, batch, m, k, dtype, transposed=a_t, broadcast=bcast)
@@ -81,7 +87,11 @@ def check_variant(
         bias_t = ak.tensor(bv, device=dev, dtype=dtype)
         want = want + bv.astype(np.float64)
     want = ACT64[act](want)
-    got, plan = run_plan(dev, a, b, bias_t, act, **force)
+    res_t = None
+    if res:  # a residual stored transposed: any strides
+        res_t, r64 = operand(rng, dev, batch, m, n, dtype, transposed=True)
+        want = want + r64
+    got, plan = run_plan(dev, a, b, bias_t, act, res_t, **force)
     assert np.isfinite(got).all(), f"{plan.label}: unwritten (NaN) outputs"
     tol = 2e-3 if dtype is float16 else 1e-5
     err = rel_err(got, want)
@@ -111,6 +121,85 @@ def test_tiled_every_tile(webgpu, rng, tile, case):
         webgpu, rng, shape, a_t=a_t, b_t=b_t, bcast=bcast, act=act, variant="tiled", tile=tile
     )
     assert plan.extra["variant"] == "tiled"
+
+
+@pytest.mark.webgpu
+@pytest.mark.parametrize("loads", ["b", "u", "m"])
+@pytest.mark.parametrize(
+    "shape,a_t,b_t,tile",
+    [
+        ((1, 131, 67, 40), False, True, "64x64k16"),  # both operands along K: "u" shares registers
+        ((2, 67, 131, 37), False, False, "32x32"),  # K not a multiple of 4, b row-major
+        ((1, 33, 70, 64), True, True, "32x64k16"),  # a along M, b along K
+    ],
+)
+def test_tiled_load_schemes(webgpu, rng, loads, shape, a_t, b_t, tile):
+    plan = check_variant(
+        webgpu, rng, shape, a_t=a_t, b_t=b_t, act="gelu", res=True, variant="tiled", tile=tile, loads=loads
+    )
+    assert plan.extra["variant"] == "tiled"
+
+
+@pytest.mark.webgpu
+@pytest.mark.parametrize(
+    "shape,b_t,tile,split",
+    [
+        ((1, 67, 45, 3), False, "32x32", 4),  # K < split: empty slices add zeros
+        ((2, 37, 29, 40), True, "64x64k16", 3),  # K not a multiple of the tile depth
+        ((1, 1, 131, 257), True, "32x32", 16),  # M = 1, the most slices
+        ((3, 61, 53, 199), False, "32x64k16", 5),  # primes everywhere, a batch
+    ],
+)
+def test_split_k(webgpu, rng, shape, b_t, tile, split):
+    plan = check_variant(
+        webgpu, rng, shape, b_t=b_t, act="gelu", res=True, variant="tiled", tile=tile, split=split
+    )
+    scratch, reduce = plan.extra["splitk"]
+    assert f"split{split}" in plan.label and reduce.entry_point == "splitk_reduce"
+    assert scratch >= split * shape[0] * shape[1] * shape[2] * 4
+
+
+@pytest.mark.webgpu
+@pytest.mark.parametrize(
+    "shape,force",
+    [
+        ((1, 1, 1, 1), {"variant": "gemv_dot"}),
+        ((2, 5, 61, 131), {"variant": "gemv_dot"}),
+        ((1, 7, 257, 33), {"variant": "gemv_axpy"}),
+        ((1, 97, 3, 30), {}),  # planned transposed: the residual's strides swap too
+        ((1, 67, 45, 37), {"variant": "tiled", "tile": "32x32"}),
+    ],
+)
+def test_residual_epilogue(webgpu, rng, shape, force):
+    check_variant(webgpu, rng, shape, b_t=True, act="gelu_tanh", res=True, **force)
+
+
+@pytest.mark.webgpu
+@pytest.mark.parametrize(
+    "shape,b_t,force",
+    [
+        ((1, 131, 67, 37), True, {"tile": "64x64k16"}),
+        ((1, 70, 45, 300), False, {"tile": "32x32", "split": 3}),
+        ((2, 33, 40, 64), True, {"tile": "32x64k16", "loads": "u"}),
+    ],
+)
+def test_float16_arithmetic(webgpu, rng, shape, b_t, force):
+    """f16 products summed per K-tile in f16, then into f32: within 2e-3 of float64."""
+    if not webgpu.supports_f16:
+        pytest.skip("adapter lacks shader-f16")
+    plan = check_variant(
+        webgpu,
+        rng,
+        shape,
+        dtype=float16,
+        b_t=b_t,
+        act="gelu",
+        res=True,
+        variant="tiled",
+        compute="f16",
+        **force,
+    )
+    assert " f16 " in plan.extra["config"] + " "
 
 
 @pytest.mark.webgpu
@@ -197,6 +286,29 @@ def test_linear_matches_numpy(dev, rng, assert_close, m, n, k):
     )
 
 
+@pytest.mark.parametrize("m,n,k", [(1, 29, 13), (3, 5, 7), (131, 67, 130)])
+@pytest.mark.parametrize("layout", ["dense", "strided", "numpy"])
+def test_linear_residual(dev, rng, assert_close, m, n, k, layout):
+    """ops.linear(..., residual=r): in the matmul epilogue (dense r) or as a separate add (any other r)."""
+    x = rng.standard_normal((2, m, k)).astype(np.float32)
+    w = rng.standard_normal((n, k)).astype(np.float32)
+    b = rng.standard_normal(n).astype(np.float32)
+    r = rng.standard_normal((2, m, n)).astype(np.float32)
+    if layout == "dense":
+        res = ak.tensor(r, device=dev)
+    elif layout == "strided":  # a transposed view: not dense, the general path
+        res = ak.tensor(np.ascontiguousarray(r.transpose(0, 2, 1)), device=dev).transpose(-1, -2)
+    else:
+        res = r
+    out = ak.ops.linear(
+        ak.tensor(x, device=dev), ak.tensor(w, device=dev), ak.tensor(b, device=dev), "gelu", residual=res
+    )
+    want = cpu_gelu(x.astype(np.float64) @ w.T.astype(np.float64) + b) + r
+    assert_close(out, want, k=k, what=f"linear + residual {m}x{n}x{k} ({layout})")
+    with pytest.raises(ak.ShapeError, match="residual"):
+        ak.ops.linear(ak.tensor(x, device=dev), ak.tensor(w, device=dev), residual=r[:, :, :1])
+
+
 @pytest.mark.webgpu
 def test_webgpu_agrees_with_cpu_backend(webgpu, cpu, rng, assert_close):
     a = rng.standard_normal((3, 45, 70)).astype(np.float32)
@@ -242,7 +354,7 @@ CAPS = Caps(f16=True, max_workgroup_storage=49152, max_invocations=1024, max_wor
 
 def test_key_is_free_of_shapes():
     # shapes choose a tile config (part of the key) but never appear in it themselves
-    p1 = wm.plan_matmul(CAPS, lay((1, 2048, 256)), lay((1, 256, 2048)), lay((1, 2048, 2048)), None, None)
+    p1 = wm.plan_matmul(CAPS, lay((1, 4096, 256)), lay((1, 256, 4096)), lay((1, 4096, 4096)), None, None)
     p2 = wm.plan_matmul(CAPS, lay((2, 3001, 520)), lay((2, 520, 1996)), lay((2, 3001, 1996)), None, None)
     assert p1.key == p2.key and p1.params != p2.params
     assert p2.flops == 2 * 2 * 3001 * 1996 * 520
@@ -266,11 +378,36 @@ def test_misaligned_views_fall_back_to_scalar_loads():
     assert "ak1bn4" in p.extra["config"]
 
 
-def test_big_problems_get_big_tiles_and_small_ones_small_tiles():
+def test_big_problems_get_big_tiles_and_small_ones_split_k():
     big = wm.plan_matmul(CAPS, lay((1, 4096, 4096)), lay((1, 4096, 4096)), lay((1, 4096, 4096)), None, None)
+    assert "128x128" in big.extra["config"] and "splitk" not in big.extra
+    # BERT-base at batch 1: 128 rows; too few 128x128 tiles, so 64x64 tiles and split-K
+    n, k = 768, 3072
+    p = wm.plan_matmul(CAPS, lay((1, 128, k)), lay((1, k, n), (0, 1, k)), lay((1, 128, n)), lay((n,)), None)
+    assert "64x64x16" in p.extra["config"] and "split16" in p.extra["config"]
+    assert p.extra["splitk"][1].extra["variant"] == "splitk_reduce"
     small = wm.plan_matmul(CAPS, lay((1, 128, 128)), lay((1, 128, 128)), lay((1, 128, 128)), None, None)
-    assert "128x128" in big.extra["config"]
-    assert "32x32" in small.extra["config"]
+    assert "split" not in small.extra["config"]  # K = 128: one slice
+
+
+def test_software_adapters_never_split():
+    soft = Caps(max_workgroup_storage=32768, is_software=True)
+    p = wm.plan_matmul(soft, lay((1, 128, 3072)), lay((1, 3072, 768)), lay((1, 128, 768)), None, None)
+    assert "splitk" not in p.extra
+
+
+def test_split_and_compute_are_checked():
+    a, b, o = lay((1, 9, 9)), lay((1, 9, 9)), lay((1, 9, 9))
+    with pytest.raises(ak.KernelError, match="split"):
+        wm.plan_matmul(CAPS, a, b, o, None, None, variant="tiled", split=0)
+    with pytest.raises(ak.KernelError, match="split-K is for the tiled"):
+        wm.plan_matmul(CAPS, lay((1, 1, 9)), b, lay((1, 1, 9)), None, None, variant="gemv_dot", split=2)
+    with pytest.raises(ak.KernelError, match="compute"):
+        wm.plan_matmul(CAPS, a, b, o, None, None, compute="f16")  # float32 operands
+    with pytest.raises(ak.KernelError, match="loads"):
+        wm.plan_matmul(CAPS, a, b, o, None, None, variant="tiled", loads="x")
+    with pytest.raises(ak.ShapeError, match="residual"):
+        wm.plan_matmul(CAPS, a, b, o, None, None, residual=lay((1, 9, 8)))
 
 
 def test_tiles_respect_workgroup_storage():
@@ -279,10 +416,13 @@ def test_tiles_respect_workgroup_storage():
     assert tile.storage_bytes <= 9000
     assert wm.pick_tile(Caps(max_workgroup_storage=32768), 1, 4096, 4096) is wm.TILES["128x128"]
     assert wm.pick_tile(CAPS, 1, 4096, 4096) is wm.TILES["128x128k16"]
+    assert wm.pick_tile(CAPS, 1, 4096, 4096, itemsize=2) is wm.TILES["128x128k32"]  # f16 halves the storage
     with pytest.raises(ak.KernelError, match="workgroup memory"):
         wm.plan_matmul(
             tiny, lay((1, 9, 9)), lay((1, 9, 9)), lay((1, 9, 9)), None, None, variant="tiled", tile="128x128"
         )
+    with pytest.raises(ak.KernelError, match="workgroup memory"):  # 128x128k32 fits only in f16
+        wm.plan_matmul(CAPS, lay((1, 9, 9)), lay((1, 9, 9)), lay((1, 9, 9)), None, None, tile="128x128k32")
 
 
 def test_float16_needs_the_feature():
@@ -307,3 +447,30 @@ def test_every_epilogue_matches_the_cpu_backend_functions():
     src = wm.plan_matmul(CAPS, lay((1, 9, 9)), lay((1, 9, 9)), lay((1, 9, 9)), None, "gelu").source
     assert "2.72614225801306e-10" in src and "1.42647390514189e-02" in src
     assert math.isclose(float(cpu_gelu(np.float32(1.0))), 0.8413447, rel_tol=1e-6)
+
+
+# ----------------------------------------------------------------------------- float16 models
+REFERENCES = Path(__file__).parent / "fixtures" / "references"
+
+
+@pytest.mark.webgpu
+def test_float16_models_stay_within_2e3_of_the_float32_references(webgpu):
+    """The tiny models loaded as float16 (default matmul arithmetic) against transformers' float32 outputs."""
+    if not webgpu.supports_f16:
+        pytest.skip("adapter lacks shader-f16")
+    with np.load(REFERENCES / "bert-tiny.npz") as r:
+        out = ak.load("bert-tiny", device=webgpu, dtype="float16")(
+            r["input_ids"], r["attention_mask"], r["token_type_ids"]
+        )
+        assert rel_err(out.last_hidden_state.numpy(), r["last_hidden_state"]) < 2e-3
+        assert rel_err(out.logits.numpy(), r["logits"]) < 2e-3
+    with np.load(REFERENCES / "vit-tiny.npz") as r:
+        out = ak.load("vit-tiny", device=webgpu, dtype="float16")(r["pixel_values"])
+        assert rel_err(out.last_hidden_state.numpy(), r["last_hidden_state"]) < 2e-3
+        assert rel_err(out.logits.numpy(), r["logits"]) < 2e-3
+    with np.load(REFERENCES / "whisper-tiny.npz") as r:
+        out = ak.load("whisper-tiny", device=webgpu, dtype="float16")(
+            r["input_features"], r["decoder_input_ids"]
+        )
+        assert rel_err(out.encoder_last_hidden_state.numpy(), r["encoder_last_hidden_state"]) < 2e-3
+        assert rel_err(out.logits.numpy(), r["logits"]) < 2e-3

@@ -189,8 +189,9 @@ class Backend(ABC):
         out: TensorLike,
         bias: TensorLike | None = None,
         activation: str | None = None,
+        residual: TensorLike | None = None,
     ) -> None:
-        """``out = activation(a @ b + bias)`` over (batch, M, K) @ (batch, K, N) views."""
+        """``out = activation(a @ b + bias) + residual`` over (batch, M, K) @ (batch, K, N) views."""
 
     @abstractmethod
     def softmax(self, x: TensorLike, out: TensorLike) -> None:

@@ -223,7 +223,7 @@ class CPUBackend(Backend):
         self._store(out, res)
 
     @profiled("matmul", out_arg=2)
-    def matmul(self, a, b, out, bias=None, activation: str | None = None) -> None:
+    def matmul(self, a, b, out, bias=None, activation: str | None = None, residual=None) -> None:
         va, vb = self._compute(a), self._compute(b)
         if va.dtype.kind == "i":
             va = va.astype(np.float32)
@@ -235,6 +235,8 @@ class CPUBackend(Backend):
         fn = ACTIVATIONS[activation]
         if fn is not None:
             res = fn(res)
+        if residual is not None:
+            res = res + self._compute(residual)
         self._store(out, res)
 
     @profiled("softmax", out_arg=1)

@@ -481,7 +481,7 @@ def _ak_whisper(ak, dev, model, x: dict, rec: dict, cfg: dict, first: bool) -> N
 class _Torch:
     """torch + transformers when importable: CUDA (TF32 off, and defaults) and CPU targets."""
 
-    def __init__(self, notes: list) -> None:
+    def __init__(self, notes: list, cpu: bool = True) -> None:
         self.torch = self.transformers = None
         self.targets: list[tuple[str, str, str]] = []  # (name, device, settings)
         try:
@@ -496,7 +496,8 @@ class _Torch:
             self.targets.append(("torch:cuda-default", "cuda", "default"))
         else:
             notes.append("torch:cuda not measured: torch has no CUDA device here")
-        self.targets.append(("torch:cpu", "cpu", "fp32"))
+        if cpu or not self.targets:
+            self.targets.append(("torch:cpu", "cpu", "fp32"))
         self.defaults = {
             "matmul.allow_tf32": bool(torch.backends.cuda.matmul.allow_tf32),
             "cudnn.allow_tf32": bool(torch.backends.cudnn.allow_tf32),
@@ -810,6 +811,7 @@ def run(
     *,
     max_new_tokens: int | None = None,
     references: bool = True,
+    cpu_references: bool = True,
     command: str | None = None,
 ) -> dict:
     """Benchmark each model at each size on each device and the references; return a dict (``result["table"]`` is the text).
@@ -837,12 +839,17 @@ def run(
     else:
         devs = [ak.device(d) for d in ([devices] if isinstance(devices, str) else devices)]
     notes: list[str] = []
-    tt = _Torch(notes) if references else None
+    tt = _Torch(notes, cpu=cpu_references) if references else None
     ort_ref = OnnxRuntimeWebGPU(notes) if references and tt is not None and tt.torch is not None else None
     if ort_ref is not None and not ort_ref.available:
         ort_ref = None
     ak_targets = list(devs)
-    if references and not any(d.backend_name == "cpu" for d in devs):
+    gpu_reference = tt is not None and any(t[1] == "cuda" for t in tt.targets)
+    if (
+        references
+        and (cpu_references or not gpu_reference)
+        and not any(d.backend_name == "cpu" for d in devs)
+    ):
         ak_targets.append(ak.device("cpu"))  # the accelkit CPU backend, as a reference
     if command is None:
         command = (
@@ -1169,6 +1176,11 @@ def build_parser(prog: str = "accelkit bench models") -> argparse.ArgumentParser
     p.add_argument(
         "--no-references", action="store_true", help="accelkit only: no torch, no CPU-backend reference"
     )
+    p.add_argument(
+        "--no-cpu-references",
+        action="store_true",
+        help="where torch has a CUDA device, skip the CPU references (torch CPU, the accelkit CPU backend)",
+    )
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     return p
 
@@ -1199,6 +1211,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         progress=not args.no_progress,
         max_new_tokens=args.max_new_tokens,
         references=not args.no_references,
+        cpu_references=not args.no_cpu_references,
         command=command,
     )
     return show(result, args.json)

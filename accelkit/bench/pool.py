@@ -392,13 +392,11 @@ def run_clusters(
     each target (``local:N`` or a scheduler address); returns {"env", "config", "rows", "table"}."""
     import accelkit as ak
 
-    from .ops import _environment
-
     requests = int(requests) if requests else (64 if quick else 256)
     cpu = ak.device("cpu")
     command = command or f"accelkit.bench.pool.run_clusters({list(targets)!r}, model={model!r})"
     result = {
-        "env": _environment(command, [cpu]),
+        "env": environment(command, [cpu]),
         "config": {
             "model": model,
             "requests": requests,

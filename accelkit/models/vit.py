@@ -121,14 +121,14 @@ class ViTSelfAttention(nn.QKVSelfAttention):
 
 
 class ViTOutput(nn.Module):
-    """``dense`` back to hidden_size (after attention and after the MLP); the residual is added by the layer."""
+    """``dense`` back to hidden_size (after attention and after the MLP), the layer's residual added in its epilogue."""
 
     def __init__(self, in_features: int, config: ViTConfig) -> None:
         super().__init__()
         self.dense = nn.Linear(in_features, config.hidden_size)
 
-    def __call__(self, h: Tensor) -> Tensor:
-        return self.dense(h)  # (B, T, C)
+    def __call__(self, h: Tensor, residual: Tensor | None = None) -> Tensor:
+        return self.dense(h, residual=residual)  # (B, T, C), + residual in the matmul epilogue
 
 
 class ViTAttention(nn.Module):
@@ -137,8 +137,8 @@ class ViTAttention(nn.Module):
         self.attention = ViTSelfAttention(config)
         self.output = ViTOutput(config.hidden_size, config)
 
-    def __call__(self, x: Tensor) -> Tensor:
-        return self.output(self.attention(x))  # (B, T, C)
+    def __call__(self, x: Tensor, residual: Tensor | None = None) -> Tensor:
+        return self.output(self.attention(x), residual)  # (B, T, C)
 
 
 class ViTIntermediate(nn.Module):
@@ -163,8 +163,8 @@ class ViTLayer(nn.Module):
         self.output = ViTOutput(config.intermediate_size, config)
 
     def __call__(self, x: Tensor) -> Tensor:
-        x = x + self.attention(self.layernorm_before(x))  # (B, T, C)
-        return x + self.output(self.intermediate(self.layernorm_after(x)))  # (B, T, I) -> (B, T, C)
+        x = self.attention(self.layernorm_before(x), residual=x)  # (B, T, C)
+        return self.output(self.intermediate(self.layernorm_after(x)), residual=x)  # (B, T, I) -> (B, T, C)
 
 
 class ViTEncoder(nn.Module):

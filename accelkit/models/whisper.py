@@ -106,10 +106,11 @@ class WhisperAttention(nn.Module):
         cache=None,
         start: int = 0,
         causal: bool = False,
+        residual: Tensor | None = None,
     ) -> Tensor:
         """x (B, T, C) -> (B, T, C). Self-attention projects q/k/v from x; with ``cache`` ((B, H, L, D) key
         and value buffers) the new keys/values are written at positions start.. and the prefix is attended.
-        Cross-attention takes ``kv`` from project_kv."""
+        Cross-attention takes ``kv`` from project_kv. ``residual`` is added in out_proj's epilogue."""
         b, t, c = x.shape
         h = self.num_heads
         if self.cross:
@@ -128,7 +129,7 @@ class WhisperAttention(nn.Module):
         # per head: softmax(q k^T / sqrt(D) (+ causal mask)) v, written straight into (B, T, H, D)
         out = Tensor.empty((b, t, h, c // h), x.dtype, x.device)
         ops.scaled_dot_product_attention(q, k, v, is_causal=causal, out=out.permute(0, 2, 1, 3))
-        return self.out_proj(out.reshape(b, t, c))  # (B, T, C)
+        return self.out_proj(out.reshape(b, t, c), residual=residual)  # (B, T, C)
 
 
 class WhisperEncoderLayer(nn.Module):
@@ -145,9 +146,9 @@ class WhisperEncoderLayer(nn.Module):
         self.activation = ACTIVATIONS[config.activation_function]
 
     def __call__(self, x: Tensor) -> Tensor:
-        x = ops.add(x, self.self_attn(self.self_attn_layer_norm(x)))  # (B, S, C)
+        x = self.self_attn(self.self_attn_layer_norm(x), residual=x)  # (B, S, C)
         h = self.fc1(self.final_layer_norm(x), activation=self.activation)  # (B, S, ffn), bias + GELU fused
-        return ops.add(x, self.fc2(h))  # (B, S, C)
+        return self.fc2(h, residual=x)  # (B, S, C), + x in the matmul epilogue
 
 
 class WhisperEncoder(nn.Module):
@@ -187,14 +188,14 @@ class WhisperDecoderLayer(nn.Module):
         self.activation = ACTIVATIONS[config.activation_function]
 
     def __call__(self, x: Tensor, cross_kv, cache, start: int) -> Tensor:
-        x = ops.add(
-            x, self.self_attn(self.self_attn_layer_norm(x), cache=cache, start=start, causal=True)
+        x = self.self_attn(
+            self.self_attn_layer_norm(x), cache=cache, start=start, causal=True, residual=x
         )  # (B, T, C)
-        x = ops.add(
-            x, self.encoder_attn(self.encoder_attn_layer_norm(x), kv=cross_kv)
+        x = self.encoder_attn(
+            self.encoder_attn_layer_norm(x), kv=cross_kv, residual=x
         )  # (B, T, C), attends (B, S, C)
         h = self.fc1(self.final_layer_norm(x), activation=self.activation)  # (B, T, ffn), bias + GELU fused
-        return ops.add(x, self.fc2(h))  # (B, T, C)
+        return self.fc2(h, residual=x)  # (B, T, C)
 
 
 class WhisperDecoder(nn.Module):

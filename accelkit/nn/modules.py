@@ -243,9 +243,10 @@ class Linear(Module):
         if bias:
             self.bias = Parameter((out_features,))
 
-    def forward(self, x, activation: str | None = None) -> Tensor:
+    def forward(self, x, activation: str | None = None, residual=None) -> Tensor:
+        """``activation(x @ weight.T + bias) + residual``, one kernel on the WebGPU backend."""
         bias = self.bias if "bias" in self._params else None
-        return ops.linear(x, self.weight, bias, activation)
+        return ops.linear(x, self.weight, bias, activation, residual=residual)
 
     __call__ = forward
 

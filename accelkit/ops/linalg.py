@@ -83,8 +83,9 @@ def _epilogue_only(x: Tensor, bias, activation) -> Tensor:
     return x
 
 
-def linear(x, weight, bias=None, activation: str | None = None) -> Tensor:
-    """``x @ weight.T + bias`` with Hugging Face's weight layout (out_features, in_features), fused epilogue."""
+def linear(x, weight, bias=None, activation: str | None = None, residual=None) -> Tensor:
+    """``activation(x @ weight.T + bias) + residual`` with Hugging Face's weight layout (out_features,
+    in_features), in one kernel where the backend can (``residual`` has the output's shape)."""
     dev = device_of(x, weight)
     x, weight = as_tensor(x, dev), as_tensor(weight, dev)
     if weight.ndim != 2:
@@ -95,15 +96,23 @@ def linear(x, weight, bias=None, activation: str | None = None) -> Tensor:
         )
     lead = x.shape[:-1]
     rows = math.prod(lead)
-    fast = _linear_fast(x, weight, bias, activation, lead, rows)
+    if residual is not None:
+        residual = as_tensor(residual, dev)
+        if tuple(residual.shape) != lead + (weight.shape[0],):
+            raise ShapeError(
+                f"linear: residual must have the output's shape {lead + (weight.shape[0],)}, got {residual.shape}"
+            )
+    fast = _linear_fast(x, weight, bias, activation, lead, rows, residual)
     if fast is not None:
         return fast
     x2 = x.reshape(rows, x.shape[-1]) if x.ndim != 2 else x
-    y = matmul(x2, weight.T, bias=bias, activation=activation)
-    return y.reshape(lead + (weight.shape[0],))
+    y = matmul(x2, weight.T, bias=bias, activation=activation).reshape(lead + (weight.shape[0],))
+    return y if residual is None else add(y, residual)
 
 
-def _linear_fast(x: Tensor, weight: Tensor, bias, activation, lead: tuple, rows: int) -> Tensor | None:
+def _linear_fast(
+    x: Tensor, weight: Tensor, bias, activation, lead: tuple, rows: int, residual=None
+) -> Tensor | None:
     """The common case (same float dtype, rows of x dense, bias a dense (N,) tensor) straight to the
     backend with (1, rows, K) / (1, K, N) views: the same kernel call as the general path, with
     less host work per layer. None when the general path is needed."""
@@ -117,11 +126,17 @@ def _linear_fast(x: Tensor, weight: Tensor, bias, activation, lead: tuple, rows:
         isinstance(bias, Tensor) and bias.dtype is dt and bias.shape == (n,) and bias.is_contiguous
     ):
         return None
-    be = backend_of(x, weight, bias)
+    if residual is not None and not (residual.dtype is dt and residual.is_contiguous):
+        return None
+    be = backend_of(x, weight, bias, residual)
     out = Tensor.empty(lead + (n,), dt, x.device)
     ws = weight.strides
     a3 = Tensor(x.storage, (1, rows, k), (0, k, 1), x.offset, dt)
     b3 = Tensor(weight.storage, (1, k, n), (0, ws[1], ws[0]), weight.offset, dt)
     o3 = Tensor(out.storage, (1, rows, n), (0, n, 1), 0, dt)
-    be.matmul(a3, b3, o3, bias, activation)
+    if residual is None:
+        be.matmul(a3, b3, o3, bias, activation)
+    else:
+        r3 = Tensor(residual.storage, (1, rows, n), (0, n, 1), residual.offset, dt)
+        be.matmul(a3, b3, o3, bias, activation, residual=r3)
     return out

@@ -768,8 +768,7 @@ def checkpoint_source(path) -> str:
     """A source string every worker can load for a checkpoint directory: ``hf:org/name@revision``
     for a weight-store snapshot, the bundled name for a bundled checkpoint, else the directory."""
     from ..io.store import MANIFEST, WeightStore
-    from ..models.auto import BUNDLED
-    from ..models.base import bundled_dir
+    from ..models.auto import BUNDLED, bundled_dir
 
     path = Path(path).absolute()
     if WeightStore.of_snapshot(path) is not None:

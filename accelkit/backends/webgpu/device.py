@@ -22,7 +22,7 @@ import numpy as np
 from ...errors import DeviceError, KernelError, OutOfMemoryError
 from ..base import Backend, MemoryCounter, TimedDispatch
 from .attention import plan_attention
-from .matmul import plan_matmul
+from .matmul import launch_matmul, plan_matmul
 from .plans import (
     plan_binary,
     plan_embedding,
@@ -647,9 +647,25 @@ class WebGPUBackend(Backend):
     def binary(self, op: str, a, b, out) -> None:
         self.launch(plan_binary(self.caps, op, a, b, out), [_buf(a), _buf(b), _buf(out)])
 
-    def matmul(self, a, b, out, bias=None, activation: str | None = None) -> None:
-        plan = plan_matmul(self.caps, a, b, out, bias, activation)
-        self.launch(plan, [_buf(a), _buf(b), _buf(bias), _buf(out)])
+    def matmul(self, a, b, out, bias=None, activation: str | None = None, residual=None) -> None:
+        force = {}
+        batch, m, k = a.shape
+        n = b.shape[2]
+        if min(m, n) > 8 and k > 0:  # the tiled kernel's shapes: the autotuner's table, or the rules
+            b_k = b.strides[1] == 1 and b.strides[2] != 1
+            force = self.autotuner.choose(batch * m, n, k, a.dtype.wgsl, b_k)
+        plan = plan_matmul(self.caps, a, b, out, bias, activation, residual=residual, **force)
+        launch_matmul(self, plan, _buf(a), _buf(b), _buf(bias), _buf(residual), _buf(out))
+
+    @property
+    def autotuner(self):
+        """The matmul autotuner (``autotune.py``) of this device, made at first use."""
+        tuner = self.__dict__.get("_autotuner")
+        if tuner is None:
+            from .autotune import Autotuner
+
+            tuner = self.__dict__["_autotuner"] = Autotuner(self)
+        return tuner
 
     def softmax(self, x, out) -> None:
         self.launch(plan_softmax(self.caps, x, out), [_buf(x), _buf(out)])

@@ -1,0 +1,148 @@
+"""``accelkit bench webnn``: host time per ``MLContext.dispatch`` of a WebNN graph, beside the same
+computation as eager accelkit op calls, in the same process.
+
+The graph is BERT's first encoder layer built with the WebNN builder from ``bert-tiny``'s weights
+(or ``--graph mlp``: matmul + bias + gelu + layer norm). Each way is called ``--iterations`` times
+(default 1,000) in a loop after a warm-up; ``host_us`` is the wall time of the loop divided by the
+iterations, measured up to the last call returning (recorded work still in flight on a GPU), and
+``synced_us`` includes waiting for the device at the end. The eager way is the model's own
+``encoder.layer[0]`` module called on accelkit Tensors.
+
+    accelkit bench webnn --device cpu --json webnn.json
+    accelkit bench webnn --device webgpu --iterations 200
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections.abc import Sequence
+
+import numpy as np
+
+import accelkit as ak
+from accelkit import webnn
+
+
+def _bert_layer_graph(ctx, model, x_shape):
+    """BERT layer 0 of ``model`` as a WebNN graph on ``ctx`` (inputs: x (B, T, C))."""
+    cfg = model.config
+    prefix = "bert.encoder.layer.0."
+    p = {k[len(prefix) :]: v.numpy() for k, v in model.state_dict().items() if k.startswith(prefix)}
+    b, t, c = x_shape
+    heads = cfg.num_attention_heads
+    d = c // heads
+    g = webnn.MLGraphBuilder(ctx)
+    x = g.input("x", {"data_type": "float32", "shape": list(x_shape)})
+
+    def const(a):
+        return g.constant({"data_type": "float32", "shape": list(a.shape)}, a)
+
+    def linear(h, name):
+        return g.add(g.matmul(h, const(p[name + ".weight"].T.copy())), const(p[name + ".bias"]))
+
+    def heads_of(h):
+        return g.transpose(g.reshape(h, [b, t, heads, d]), permutation=[0, 2, 1, 3])
+
+    q, k, v = (heads_of(linear(x, f"attention.self.{n}")) for n in ("query", "key", "value"))
+    scores = g.mul(
+        g.matmul(q, g.transpose(k, permutation=[0, 1, 3, 2])), g.constant("float32", 1 / np.sqrt(d))
+    )
+    attn = g.reshape(g.transpose(g.matmul(g.softmax(scores, 3), v), permutation=[0, 2, 1, 3]), [b, t, c])
+
+    def norm(h, r, name):
+        return g.layer_normalization(
+            g.add(h, r),
+            axes=[2],
+            scale=const(p[name + ".weight"]),
+            bias=const(p[name + ".bias"]),
+            epsilon=cfg.layer_norm_eps,
+        )
+
+    h1 = norm(linear(attn, "attention.output.dense"), x, "attention.output.LayerNorm")
+    h2 = norm(linear(g.gelu(linear(h1, "intermediate.dense")), "output.dense"), h1, "output.LayerNorm")
+    return g.build({"y": h2})
+
+
+def _timed(fn, iterations: int, device) -> tuple[float, float]:
+    fn()
+    fn()
+    device.synchronize()
+    t0 = time.perf_counter()
+    for _ in range(iterations):
+        fn()
+    t1 = time.perf_counter()
+    device.synchronize()
+    t2 = time.perf_counter()
+    return (t1 - t0) / iterations * 1e6, (t2 - t0) / iterations * 1e6
+
+
+def run(device=None, iterations: int = 1000, seq: int = 16, quiet: bool = True) -> dict:
+    """Time the WebNN dispatch and the eager layer call on ``device``; returns the JSON-able result."""
+    dev = ak.device(device)
+    model = ak.load("bert-tiny", device=dev)
+    c = model.config.hidden_size
+    x_np = np.random.default_rng(0).normal(0, 1, (1, seq, c)).astype(np.float32)
+    ctx = webnn.ml.create_context(device=dev)
+    graph = _bert_layer_graph(ctx, model, x_np.shape)
+    tx = ctx.create_tensor({"data_type": "float32", "shape": list(x_np.shape), "writable": True})
+    ty = ctx.create_tensor({"data_type": "float32", "shape": list(x_np.shape), "readable": True})
+    ctx.write_tensor(tx, x_np)
+    x = ak.tensor(x_np, device=dev)
+    layer = model.base.encoder.layer[0]
+    rows = []
+    for name, fn in (
+        ("webnn dispatch", lambda: ctx.dispatch(graph, {"x": tx}, {"y": ty})),
+        ("eager layer call", lambda: layer(x, None)),
+    ):
+        host, synced = _timed(fn, iterations, dev)
+        rows.append({"way": name, "host_us": round(host, 1), "synced_us": round(synced, 1)})
+        if not quiet:
+            print(f"  {name:18s} {host:10.1f} us/call host   {synced:10.1f} us/call synced", file=sys.stderr)
+    same = np.allclose(ctx.read_tensor(ty), layer(x, None).numpy(), atol=1e-4)
+    return {
+        "benchmark": "webnn",
+        "command": "accelkit bench webnn "
+        + " ".join(sys.argv[3:] if sys.argv[1:3] == ["bench", "webnn"] else []),
+        "device": dev.spec,
+        "device_name": dev.name,
+        "graph": f"bert-tiny layer 0, x (1, {seq}, {c})",
+        "graph_steps": [s.op for s in graph.steps],
+        "iterations": iterations,
+        "equal_outputs": bool(same),
+        "results": rows,
+    }
+
+
+def table(result: dict) -> str:
+    lines = [
+        f"WebNN dispatch vs eager ops on {result['device']} ({result['device_name']}): {result['graph']}, "
+        f"{len(result['graph_steps'])} steps, {result['iterations']} iterations, outputs equal: "
+        f"{result['equal_outputs']}",
+        f"{'way':20s} {'host us/call':>14s} {'synced us/call':>16s}",
+    ]
+    for r in result["results"]:
+        lines.append(f"{r['way']:20s} {r['host_us']:14.1f} {r['synced_us']:16.1f}")
+    return "\n".join(lines)
+
+
+def build_parser(prog: str = "accelkit bench webnn") -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog=prog, description=__doc__.split("\n\n")[0])
+    p.add_argument("--device", default=None, help="device spec (default: the best)")
+    p.add_argument("--iterations", type=int, default=1000, help="dispatches per way (default 1000)")
+    p.add_argument("--seq", type=int, default=16, help="sequence length of the layer input")
+    p.add_argument("--json", default=None, help="also write the result here")
+    p.add_argument("--quiet", action="store_true")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    result = run(args.device, args.iterations, args.seq, quiet=args.quiet)
+    print(table(result))
+    if args.json:
+        with open(args.json, "w", encoding="utf-8") as f:
+            json.dump(result, f, indent=2)
+    return 0
