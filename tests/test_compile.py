@@ -44,6 +44,30 @@ def test_replay_equals_eager_exactly_over_many_calls(webgpu, w, rng):
     assert plan.replays == 5 and plan.stats.dispatches == 5
 
 
+def test_a_long_replay_submits_early_and_still_equals_eager(webgpu, rng):
+    """A plan longer than the first early-submit point goes to the GPU in pieces (EARLY_SUBMITS),
+    in order: the result is the eager one, bit for bit."""
+    from accelkit.backends.webgpu import replay
+
+    def chain(x):
+        for i in range(60):  # 60 dispatches: past the 8- and 40-dispatch submit points
+            x = x * 1.0001 + float(i % 3)
+        return x
+
+    f = compile(chain)
+    xa = rng.standard_normal((7, 11)).astype(np.float32)
+    f(ak.tensor(xa, device=webgpu))  # capture
+    be = webgpu.runtime
+    for k in range(3):
+        x = ak.tensor(xa + k, device=webgpu)
+        want = chain(x).numpy()
+        before = be.submit_count
+        got = f(x)
+        assert f.last.startswith("replayed")
+        assert be.submit_count - before >= 1 + sum(n < 60 for n in replay.EARLY_SUBMITS)
+        assert same(got.numpy(), want)
+
+
 def test_held_outputs_keep_their_values_after_later_replays(webgpu, w, rng):
     f = compile(gelu_softmax)
     held = []
