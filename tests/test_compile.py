@@ -446,27 +446,3 @@ def test_a_profile_says_its_dispatches_were_replayed(webgpu, w, rng):
         f(x, w)
     assert "replayed" not in repr(eager) and "(5 replayed from compiled plans)" in repr(replayed)
     assert "5 replayed from compiled plans" in replayed._repr_html_()
-
-
-@pytest.mark.parametrize("native", [True, False])
-def test_a_replay_submitted_in_growing_chunks_equals_one_submit(webgpu, rng, monkeypatch, native):
-    from accelkit.backends.webgpu import replay
-
-    def chain(x):
-        for _ in range(5):
-            x = ak.ops.exp(ak.ops.tanh(x))  # 10 dispatches
-        return x
-
-    monkeypatch.setattr(replay, "FIRST_CHUNK", 2)
-    monkeypatch.setattr(replay, "NATIVE_CALLS", native)
-    f = compile(chain, device=webgpu)
-    x = rng.standard_normal(100).astype(np.float32)
-    f(x)
-    handle = f.plans[0].handle
-    assert [len(r[1]) for r in handle.runs if r[0] == "pass"] == [2, 4, 4]  # 2, then 4, then the rest
-    be = webgpu.runtime
-    be.sync()
-    before = be.submit_count
-    out = f(x)
-    assert be.submit_count - before == 3
-    assert same(out, chain(ak.tensor(x, device=webgpu)))

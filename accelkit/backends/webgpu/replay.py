@@ -15,7 +15,6 @@ profiler listening, each dispatch gets its own pass with timestamp writes and a 
 
 from __future__ import annotations
 
-import os
 import time
 
 from ...errors import DeviceError, KernelError
@@ -30,33 +29,6 @@ NATIVE_CALLS = True
 #: on the first ones while the host encodes the rest: the encoding hides behind the GPU's work instead
 #: of coming before it. Each extra submit costs the host a few tens of microseconds.
 EARLY_SUBMITS = (8, 40, 136)
-
-
-#: submit a replay in growing chunks (FIRST_CHUNK dispatches, then twice as many each time) so the
-#: device starts on the first ones while the host encodes the rest; 0: one submit per replay. Off until
-#: measured on a discrete GPU (on lavapipe a submit costs ~250 us of the same CPU);
-#: ``ACCELKIT_REPLAY_FIRST_CHUNK=8`` turns it on for a benchmark run.
-FIRST_CHUNK = int(os.environ.get("ACCELKIT_REPLAY_FIRST_CHUNK", "0") or 0)
-
-
-def _chunked(runs: list, first: int) -> list:
-    """``runs`` with ("submit",) markers after dispatch ``first``, ``3 * first``, ``7 * first`` ..."""
-    out, done, size, limit = [], 0, first, first
-    for run in runs:
-        if run[0] != "pass":
-            out.append(run)
-            continue
-        batch = []
-        for item in run[1]:
-            batch.append(item)
-            done += 1
-            if done == limit:
-                out.extend([("pass", batch), ("submit",)])
-                batch, size = [], size * 2
-                limit += size
-        if batch:
-            out.append(("pass", batch))
-    return out
 
 
 def _native_calls():
@@ -141,8 +113,6 @@ class Replay:
                     _, src, so, dst, do, n = step
                     self.runs.append(("copy", self.buffers[src].gpu, so, self.buffers[dst].gpu, do, n))
                     batch = None
-        if FIRST_CHUNK > 0:
-            self.runs = _chunked(self.runs, FIRST_CHUNK)
         native = _native_calls()
         if native is not None:
             try:  # the same runs with native handles: (pipeline, bind group, x, y, z)
@@ -194,9 +164,6 @@ class Replay:
                                 set_bind_group(0, bg)
                                 dispatch(x, y, z)
                             cpass.end()
-                        elif run[0] == "submit":
-                            be.flush()
-                            enc = be._ensure_encoder()
                         else:
                             enc.copy_buffer_to_buffer(*run[1:])
                 enc = be._ensure_encoder()
@@ -237,9 +204,6 @@ class Replay:
                         last = None
                         submit_at = next(early, None)
                 cpass.end()
-            elif run[0] == "submit":  # the device starts on what is encoded so far
-                self.backend.flush()
-                enc = self.backend._ensure_encoder()
             else:
                 enc.copy_buffer_to_buffer(*run[1:])
 
@@ -248,8 +212,6 @@ class Replay:
         be = self.backend
         stamps = be.caps.timestamps
         for run in self.runs:
-            if run[0] == "submit":
-                continue
             if run[0] == "copy":
                 be._ensure_encoder().copy_buffer_to_buffer(*run[1:])
                 continue
