@@ -434,3 +434,15 @@ def test_a_replay_right_after_its_capture_waits_for_the_captured_work(webgpu, rn
     held = [f(x) for x in xs]  # captured, then replayed with nothing read in between
     for x, out in zip(xs, held):
         assert same(out, chain(ak.tensor(x, device=webgpu)))
+
+
+def test_a_profile_says_its_dispatches_were_replayed(webgpu, w, rng):
+    f = compile(gelu_softmax)
+    x = ak.tensor(rng.standard_normal((5, 13)).astype(np.float32), device=webgpu)
+    f(x, w)
+    with ak.profile(webgpu) as eager:
+        gelu_softmax(x, w)
+    with ak.profile(webgpu) as replayed:
+        f(x, w)
+    assert "replayed" not in repr(eager) and "(5 replayed from compiled plans)" in repr(replayed)
+    assert "5 replayed from compiled plans" in replayed._repr_html_()

@@ -250,8 +250,19 @@ class Backend(ABC):
         out: TensorLike,
         scale: float,
         causal: bool,
+        kv_start: TensorLike | None = None,
     ) -> None:
-        """``softmax(q k^T * scale + mask [+ causal]) v`` over (B, H, T, D) views."""
+        """``softmax(q k^T * scale + mask [+ causal]) v`` over (B, H, T, D) views.
+
+        With ``kv_start`` (int32, its first element p read on the device) q's rows sit at key positions
+        p, p + 1, ...: keys from p + Tq on are not attended (causal: row i sees keys j <= p + i), so a
+        fixed-size KV cache serves every decoding step with the same dispatch.
+        """
+
+    @abstractmethod
+    def update_slice(self, dst: TensorLike, src: TensorLike, start: TensorLike, axis: int) -> None:
+        """``dst[..., p : p + n, ...] = src`` along ``axis`` (n = src's length there), in place; p is the
+        first element of the int32 ``start``, read on the device and clamped to [0, dst's length - n]."""
 
     # ----------------------------------------------------------------------------- compiled execution
     # The graph layer (``accelkit/graph``) captures a call with a recorder (``graph/capture.py``), lowers

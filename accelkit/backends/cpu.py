@@ -321,12 +321,17 @@ class CPUBackend(Backend):
         self._store(out, tab[np.clip(idx, 0, tab.shape[0] - 1)].reshape(out.shape))
 
     @profiled("attention", out_arg=4, flops=_attention_flops)
-    def attention(self, q, k, v, mask, out, scale: float, causal: bool) -> None:
+    def attention(self, q, k, v, mask, out, scale: float, causal: bool, kv_start=None) -> None:
         """softmax(q k^T * scale + mask [+ causal]) v over (B, H, T, D) tensors, in float32."""
         vq, vk, vv = self._compute(q), self._compute(k), self._compute(v)
+        vm = self._compute(mask) if mask is not None else None
+        if kv_start is not None:  # only the keys before p + Tq exist for these rows
+            tk = min(max(int(self.view(kv_start).reshape(-1)[0]), 0) + vq.shape[-2], vk.shape[-2])
+            vk, vv = vk[..., :tk, :], vv[..., :tk, :]
+            vm = vm[..., :tk] if vm is not None else None
         scores = np.matmul(vq, np.swapaxes(vk, -1, -2)) * np.float32(scale)
-        if mask is not None:
-            scores = scores + self._compute(mask)
+        if vm is not None:
+            scores = scores + vm
         tq, tk = scores.shape[-2], scores.shape[-1]
         if causal:
             allowed = np.arange(tk)[None, :] <= (np.arange(tq)[:, None] + (tk - tq))
@@ -338,3 +343,12 @@ class CPUBackend(Backend):
         with np.errstate(all="ignore"):
             p = np.where(s > 0, e / np.where(s > 0, s, 1.0), 0.0)
         self._store(out, np.matmul(p.astype(np.float32), vv))
+
+    @profiled("update_slice", out_arg=0)
+    def update_slice(self, dst, src, start, axis: int) -> None:
+        n = src.shape[axis]
+        at = min(max(int(self.view(start).reshape(-1)[0]), 0), dst.shape[axis] - n)
+        index = (slice(None),) * axis + (slice(at, at + n),)
+        values = self.view(src).copy()  # src may overlap dst
+        if dst.size:
+            self.view(dst)[index] = values

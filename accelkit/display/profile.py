@@ -26,8 +26,9 @@ def profile_text(p, top: int | None = None) -> str:
     shown = ks if top == 0 else ks[: _profile_top(p, top)]
     total = p.gpu_ns or 1
     spec = getattr(p.device, "spec", p.device)
+    replayed = _replayed(p.records)
     lines = [
-        f"profile on {spec}: {len(p.records)} dispatches, "
+        f"profile on {spec}: {len(p.records)} dispatches{replayed}, "
         f"wall {p.wall_ns / 1e6:.2f} ms, device {p.gpu_ns / 1e6:.2f} ms "
         f"(busy {p.gpu_busy:.0%}), host recording {p.host_ns / 1e6:.2f} ms"
         + ("" if p.has_gpu_times else " [no GPU timestamps: host times only]"),
@@ -43,6 +44,12 @@ def profile_text(p, top: int | None = None) -> str:
     if len(ks) > len(shown):
         lines.append(f"... {len(ks) - len(shown)} more kernels")
     return "\n".join(lines)
+
+
+def _replayed(records) -> str:
+    """ " (92 replayed from compiled plans)" when some dispatches came from a plan's replay, else ""."""
+    n = sum(1 for r in records if getattr(r, "replayed", False))
+    return f" ({n} replayed from compiled plans)" if n else ""
 
 
 def profile_html(p, top: int | None = None) -> str:
@@ -63,7 +70,7 @@ def profile_html(p, top: int | None = None) -> str:
         parts.append(badge("no GPU timestamps: host times", "warn"))
     out = [header("Profile", *parts)]
     stats = [
-        ("dispatches", f"{len(p.records):,}"),
+        ("dispatches", f"{len(p.records):,}{_replayed(p.records)}"),
         ("wall", f"{p.wall_ns / 1e6:.3f} ms"),
         ("device", f"{p.gpu_ns / 1e6:.3f} ms"),
         ("host recording", f"{p.host_ns / 1e6:.3f} ms"),

@@ -25,6 +25,11 @@ a tensor made before the call (pass it as an argument), or keep a tensor it comp
 returning it. Writes into tensors made before the call (state such as a KV cache) replay into the
 same buffers, as eagerly; writes into device Tensor arguments are copied back after the replay.
 
+Models use it through ``PreTrainedModel.run_compiled(forward, *inputs)`` (``models/model.py``): the
+call checks its inputs on the host first (same errors as eagerly), one ``Compiled`` per forward,
+``model.plans`` / ``model.last_call`` / ``model.free()``, ``ak.load(..., compile=False)``, and
+plans captured anew when ``nn.weights_version()`` changes (any parameter's tensor replaced).
+
 Layers: ``capture.py`` (the recorder a backend reports to), ``memory_plan.py`` (liveness-based slot
 assignment), ``plan.py`` (lowering and replay), ``compile.py`` (signatures, the LRU of plans). The
 backend side is ``backends/webgpu/replay.py``; the CPU backend runs compiled calls eagerly.

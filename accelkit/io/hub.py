@@ -58,6 +58,10 @@ def resolve(
     `hf:org/name[@revision]`, served from the weight store when stored (refresh=True downloads it
     again) and downloaded through huggingface_hub otherwise. Offline (HF_HUB_OFFLINE=1 or no
     connection), a missing model raises WeightsError listing every place looked in."""
+    if not isinstance(source, (str, os.PathLike)) or source == "":
+        raise WeightsError(
+            f"model source must be a checkpoint directory, 'hf:org/name' or a bundled name, got {source!r}"
+        )
     if isinstance(source, str) and source.startswith(HF_PREFIX):
         repo_id, at = _parse_hf(source)
         if at and revision and at != revision:

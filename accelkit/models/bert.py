@@ -288,12 +288,15 @@ class BertModel(BertPreTrainedModel):
             )
             if tshape != shape:
                 raise InputError(f"token_type_ids shape {tshape} differs from input_ids {shape}")
-        mask = self.additive_mask(attention_mask, shape, upload=False)  # (B, 1, 1, T)
+        mask = self.additive_mask(
+            attention_mask, shape, upload=False
+        )  # (B, 1, 1, T), or (B, T) on the device
         return ids, mask, types
 
     def forward(
         self, ids: Tensor, mask: Tensor | None, types: Tensor | None, output_hidden_states: bool
     ) -> dict:
+        mask = self.device_mask(mask)  # (B, 1, 1, T) additive
         x = self.embeddings(ids, types)  # (B, T, C)
         hidden = [x] if output_hidden_states else None
         x = self.encoder(x, mask, hidden)

@@ -200,8 +200,10 @@ class PreTrainedModel(nn.Module):
         return (self._tensor_input(ids, name) if upload else ids), shape
 
     def additive_mask(self, attention_mask, shape: tuple, *, upload: bool = True):
-        """(B, T) 1/0 attention mask -> additive (B, 1, 1, T) mask: 0 where attended, a large negative elsewhere
-        (``upload=False``: a host array for a numpy mask)."""
+        """(B, T) 1/0 attention mask -> additive (B, 1, 1, T) mask: 0 where attended, a large negative elsewhere.
+
+        ``upload=False``: a numpy mask becomes an additive host array, and a device mask stays the (B, T)
+        0/1 Tensor, made additive by ``device_mask`` inside the (compiled) forward."""
         if attention_mask is None:
             return None
         neg = -1e9 if self.compute_dtype is float32 else -3e4
@@ -211,6 +213,8 @@ class PreTrainedModel(nn.Module):
                     f"attention_mask shape {attention_mask.shape} differs from input_ids {shape}"
                 )
             m = self._tensor_input(attention_mask, "attention_mask", self.compute_dtype)
+            if not upload:
+                return m
             mask = ops.mul(ops.sub(1.0, m), neg)
         else:
             arr = self._host_input(attention_mask, "attention_mask")
@@ -222,6 +226,14 @@ class PreTrainedModel(nn.Module):
             if upload:
                 mask = Tensor.from_numpy(mask, self.compute_dtype, self.device)
         return mask.reshape(shape[0], 1, 1, shape[1])
+
+    def device_mask(self, mask: Tensor | None) -> Tensor | None:
+        """Inside a forward: a (B, T) 0/1 mask from ``additive_mask(upload=False)`` made additive (B, 1, 1, T);
+        an additive mask as it is."""
+        if mask is None or mask.ndim != 2:
+            return mask
+        neg = -1e9 if self.compute_dtype is float32 else -3e4
+        return ops.mul(ops.sub(1.0, mask), neg).reshape(mask.shape[0], 1, 1, mask.shape[1])
 
     # ------------------------------------------------------------------ display
     def extra_repr(self) -> str:

@@ -40,6 +40,7 @@ import itertools
 import json
 import logging
 import queue
+import sys
 import threading
 import time
 import uuid
@@ -415,7 +416,10 @@ class DistributedPool(Pool):
                 self._retried += 1
                 send = self._place(call)
         if task is not None:
-            task.cancel()
+            try:
+                task.cancel()
+            except Exception:  # noqa: BLE001 - the client is closed: the call is still failed or sent below
+                pass
         if fail is not None:
             self._finish_failed(call, fail)
         else:
@@ -608,6 +612,11 @@ class DistributedPool(Pool):
                     self._stats.on_cancel()
                     if task is not None:
                         task.cancel()
+        if first and sys.is_finalizing():
+            # at interpreter exit (``__del__`` of a pool never closed) no thread can start: starting
+            # one waits forever; stop the helper threads and leave the workers to the closing client
+            self._stop.set()
+            return
         if first:
             done = threading.Thread(
                 target=self._shut_down, args=(cancel_pending,), name=f"{self.id}-close", daemon=True

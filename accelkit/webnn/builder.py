@@ -31,6 +31,7 @@ class MLGraphBuilder:
 
         if not isinstance(context, MLContext):
             raise MLTypeError(f"MLGraphBuilder: context must be an MLContext, got {type(context).__name__}")
+        context._check("MLGraphBuilder")  # the spec: a lost context makes no builders
         self.context = context
         self.has_built = False
         self._inputs: dict[str, MLOperand] = {}

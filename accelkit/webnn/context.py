@@ -171,7 +171,14 @@ class MLContext:
                 raise MLTypeError(f"read_tensor: out has {out.nbytes} bytes, the tensor {values.nbytes}")
             out.reshape(-1).view(np.uint8)[:] = values.reshape(-1).view(np.uint8)
             return out
-        mv = memoryview(out).cast("B")
+        try:
+            mv = memoryview(out).cast("B")
+        except TypeError as exc:
+            raise MLTypeError(
+                f"read_tensor: out must be a numpy array or a writable buffer, got {type(out).__name__}"
+            ) from exc
+        if mv.readonly:
+            raise MLTypeError(f"read_tensor: out is a read-only buffer ({type(out).__name__})")
         if mv.nbytes != values.nbytes:
             raise MLTypeError(f"read_tensor: out has {mv.nbytes} bytes, the tensor {values.nbytes}")
         mv[:] = values.tobytes()
@@ -220,6 +227,11 @@ class MLContext:
 
         tensors = {}
         for name, (_, dt, shape) in graph._inputs.items():
+            given = _shape_of(inputs[name])
+            if len(given) > 1 and tuple(given) != tuple(shape):  # a flat buffer is fine, a wrong shape is not
+                raise MLTypeError(
+                    f"compute: input {name!r} has shape {list(given)}; the graph expects {list(shape)}"
+                )
             tensors[name] = upload(
                 buffer_values(inputs[name], dt, shape, f"compute input {name!r}"), dt.storage, self.device
             )
@@ -262,6 +274,16 @@ class MLContext:
     def __repr__(self) -> str:
         lost = " lost" if self.lost else ""
         return f"<MLContext{lost} {self.device.spec} ({self.device.name}) power_preference={self.power_preference!r}>"
+
+
+def _shape_of(value) -> tuple:
+    """The shape of an array or nested list (``()`` for bytes, scalars and ragged lists)."""
+    if not isinstance(value, (np.ndarray, list, tuple)):
+        return ()
+    try:
+        return np.shape(value)
+    except ValueError:  # ragged: buffer_values reports it
+        return ()
 
 
 def _match(what: str, named: dict, expected: dict) -> None:
