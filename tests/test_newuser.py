@@ -395,7 +395,7 @@ OLD_NAMES = [
 
 @pytest.mark.parametrize("old", OLD_NAMES)
 def test_the_old_bundled_names_are_unknown_names(old):
-    """``whisper-tiny`` is OpenAI's model: the bundled random checkpoints no longer answer to it (no alias)."""
+    """The old names are unknown (one of them is OpenAI's Whisper model on the hub): no alias."""
     from accelkit.checkpoints import names
     from accelkit.models.auto import BUNDLED
 

@@ -160,11 +160,11 @@ def test_transcribe_resamples(whisper, ref):
 
 def test_bad_inputs(whisper, ref):
     feats = ref["input_features"]
-    for bad in (feats[:, :, :2999], feats[0], feats[:, :79], np.zeros((0, 80, 3000), np.float32)):
-        with pytest.raises(
-            ak.InputError, match=r"input_features (must have shape \(batch, 80, 3000\)|is empty)"
-        ):
+    for bad in (feats[:, :, :2999], feats[0], feats[:, :79]):
+        with pytest.raises(ak.InputError, match=r"input_features must have shape \(batch, 80, 3000\)"):
             whisper.encode(bad)
+    with pytest.raises(ak.InputError, match=r"input_features is empty \(shape \(0, 80, 3000\)\)"):
+        whisper.encode(np.zeros((0, 80, 3000), np.float32))
     enc = encoded(whisper, feats, "ref")
     with pytest.raises(ak.InputError, match=r"encoder_hidden_states must have shape \(batch, 1500, 48\)"):
         whisper.generate(encoder_hidden_states=np.zeros((1, 1500, 47), np.float32))
