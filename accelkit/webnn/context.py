@@ -1,8 +1,9 @@
 """``ml.create_context()`` and MLContext: tensors, reading and writing them, dispatching graphs.
 
 A context is one accelkit device (``"cpu"`` or ``"webgpu"``); everything built or created on it
-runs there. ``dispatch`` validates its tensors as the spec says, then runs the graph's one
-function of Tensors and writes the results into the output MLTensors.
+runs there. ``dispatch`` validates its tensors as the spec says, then calls the graph's compiled
+function of Tensors (``MLGraph``: the first dispatch captures a plan, later ones replay it), which
+writes the results into the output MLTensors' own buffers.
 """
 
 from __future__ import annotations
@@ -198,16 +199,14 @@ class MLContext:
             self._own(t, "dispatch", f"tensor {name!r}")
         _match("inputs", inputs, {n: (dt, s) for n, (_, dt, s) in graph._inputs.items()})
         _match("outputs", outputs, graph._out_desc)
-        results = graph.run({name: t._tensor for name, t in inputs.items()})
-        from .. import ops
-
-        for name, t in outputs.items():
-            ops.copy_(t._tensor, results[name])
+        graph._run_into(
+            {name: t._tensor for name, t in inputs.items()}, {name: t._tensor for name, t in outputs.items()}
+        )
 
     def compute(self, graph, inputs: dict) -> dict:
         """Convenience: numpy arrays in ({input name: array}), {output name: numpy array} out."""
         from .graph import MLGraph
-        from .primitives import upload
+        from .primitives import storage_values
 
         self._check("compute")
         if not isinstance(graph, MLGraph) or graph.context is not self:
@@ -218,12 +217,13 @@ class MLContext:
             raise MLTypeError(f"compute: inputs must be exactly {sorted(graph._inputs)}, got {got}")
         from .builder import buffer_values
 
-        tensors = {}
-        for name, (_, dt, shape) in graph._inputs.items():
-            tensors[name] = upload(
-                buffer_values(inputs[name], dt, shape, f"compute input {name!r}"), dt.storage, self.device
+        arrays = {
+            name: storage_values(
+                buffer_values(inputs[name], dt, shape, f"compute input {name!r}"), dt.storage
             )
-        results = graph.run(tensors)
+            for name, (_, dt, shape) in graph._inputs.items()
+        }
+        results = graph._run_host(arrays)
         return {
             n: results[n].numpy().astype(dt.np, copy=False).reshape(s)
             for n, (dt, s) in graph._out_desc.items()
