@@ -46,7 +46,7 @@ def storage_values(values, dtype: DType) -> np.ndarray:
             values = np.nan_to_num(np.trunc(values), nan=0.0)
             values = np.clip(values, -(2.0**31), 2.0**31 - 128)
     with np.errstate(all="ignore"):
-        return np.ascontiguousarray(values, dtype=dtype.np)
+        return np.ascontiguousarray(values, dtype=dtype.np).reshape(values.shape)  # 0-d stays 0-d
 
 
 def upload(values: np.ndarray, dtype: DType, device) -> Tensor:
