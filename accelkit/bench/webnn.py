@@ -1,12 +1,15 @@
 """``accelkit bench webnn``: host time per ``MLContext.dispatch`` of a WebNN graph, beside the same
-computation as eager accelkit op calls, in the same process.
+computation as eager accelkit op calls and as an ``ak.compile`` replay, in the same process.
 
-The graph is BERT's first encoder layer built with the WebNN builder from ``bert-tiny``'s weights
-(or ``--graph mlp``: matmul + bias + gelu + layer norm). Each way is called ``--iterations`` times
-(default 1,000) in a loop after a warm-up; ``host_us`` is the wall time of the loop divided by the
-iterations, measured up to the last call returning (recorded work still in flight on a GPU), and
-``synced_us`` includes waiting for the device at the end. The eager way is the model's own
-``encoder.layer[0]`` module called on accelkit Tensors.
+The graph is BERT's first encoder layer built with the WebNN builder from ``bert-tiny``'s weights.
+Three ways are timed: ``webnn dispatch`` (the graph's compiled plan, replayed on a device that
+replays), ``eager layer call`` (the model's own ``encoder.layer[0]`` module called on accelkit
+Tensors, one Python op call after another) and ``compiled layer replay`` (``ak.compile`` of that
+same eager call: the compiled model replay the WebNN dispatch is measured against). Each way is
+called ``--iterations`` times (default 1,000) in a loop after a warm-up; ``host_us`` is the wall
+time of the loop divided by the iterations, measured up to the last call returning (recorded work
+still in flight on a GPU), and ``synced_us`` includes waiting for the device at the end.
+``execution`` says what the last call did ("replayed plan #1, 16 dispatches", or why it ran eagerly).
 
     accelkit bench webnn --device cpu --json webnn.json
     accelkit bench webnn --device webgpu --iterations 200
@@ -92,20 +95,29 @@ def run(device=None, iterations: int = 1000, seq: int = 16, quiet: bool = True) 
     ctx.write_tensor(tx, x_np)
     x = ak.tensor(x_np, device=dev)
     layer = model.base.encoder.layer[0]
+    compiled_layer = ak.compile(lambda h: layer(h, None))
+    ways = (
+        ("webnn dispatch", lambda: ctx.dispatch(graph, {"x": tx}, {"y": ty}), lambda: graph.last),
+        ("eager layer call", lambda: layer(x, None), lambda: "eager (op calls)"),
+        ("compiled layer replay", lambda: compiled_layer(x), lambda: compiled_layer.last),
+    )
     rows = []
-    for name, fn in (
-        ("webnn dispatch", lambda: ctx.dispatch(graph, {"x": tx}, {"y": ty})),
-        ("eager layer call", lambda: layer(x, None)),
-    ):
+    for name, fn, execution in ways:
         host, synced = _timed(fn, iterations, dev)
-        rows.append({"way": name, "host_us": round(host, 1), "synced_us": round(synced, 1)})
+        rows.append(
+            {"way": name, "host_us": round(host, 1), "synced_us": round(synced, 1), "execution": execution()}
+        )
         if not quiet:
-            print(f"  {name:18s} {host:10.1f} us/call host   {synced:10.1f} us/call synced", file=sys.stderr)
-    same = np.allclose(ctx.read_tensor(ty), layer(x, None).numpy(), atol=1e-4)
+            print(f"  {name:22s} {host:10.1f} us/call host   {synced:10.1f} us/call synced", file=sys.stderr)
+    eager = layer(x, None).numpy()
+    same = np.allclose(ctx.read_tensor(ty), eager, atol=1e-4) and np.allclose(
+        compiled_layer(x).numpy(), eager, atol=1e-4
+    )
     return {
         "benchmark": "webnn",
         "command": "accelkit bench webnn "
         + " ".join(sys.argv[3:] if sys.argv[1:3] == ["bench", "webnn"] else []),
+        "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
         "device": dev.spec,
         "device_name": dev.name,
         "graph": f"bert-tiny layer 0, x (1, {seq}, {c})",
@@ -118,13 +130,13 @@ def run(device=None, iterations: int = 1000, seq: int = 16, quiet: bool = True) 
 
 def table(result: dict) -> str:
     lines = [
-        f"WebNN dispatch vs eager ops on {result['device']} ({result['device_name']}): {result['graph']}, "
-        f"{len(result['graph_steps'])} steps, {result['iterations']} iterations, outputs equal: "
-        f"{result['equal_outputs']}",
-        f"{'way':20s} {'host us/call':>14s} {'synced us/call':>16s}",
+        f"WebNN dispatch vs eager ops vs ak.compile on {result['device']} ({result['device_name']}): "
+        f"{result['graph']}, {len(result['graph_steps'])} steps, {result['iterations']} iterations, "
+        f"outputs equal: {result['equal_outputs']}",
+        f"{'way':24s} {'host us/call':>14s} {'synced us/call':>16s}  execution",
     ]
     for r in result["results"]:
-        lines.append(f"{r['way']:20s} {r['host_us']:14.1f} {r['synced_us']:16.1f}")
+        lines.append(f"{r['way']:24s} {r['host_us']:14.1f} {r['synced_us']:16.1f}  {r['execution']}")
     return "\n".join(lines)
 
 
