@@ -148,18 +148,43 @@ class _Body:
         return {name: env[s] for name, s in self.out_slots.items()}
 
 
+def _write(dst: Tensor, src: Tensor) -> None:
+    """``dst[...] = src``: a buffer-to-buffer copy where the backend records one (both contiguous, one
+    dtype, 4-byte aligned), else ``ops.copy_`` (a copy kernel; the CPU backend copies in numpy)."""
+    from .. import ops
+
+    backend = dst.storage.backend
+    isz = dst.dtype.itemsize
+    lo, n = dst.offset * isz, dst.size * isz
+    if (
+        hasattr(backend, "copy")
+        and src.storage.backend is backend
+        and src.storage.handle is not dst.storage.handle  # WebGPU copies between two buffers only
+        and src.dtype is dst.dtype
+        and src.shape == dst.shape
+        and src.is_contiguous
+        and dst.is_contiguous
+        and n % 4 == 0
+        and lo % 4 == 0
+        and (src.offset * isz) % 4 == 0
+    ):
+        if n:
+            backend.copy(src.storage.handle, src.offset * isz, dst.storage.handle, lo, n)
+    else:
+        ops.copy_(dst, src)
+
+
 def _graph_function(body: _Body, name: str):
     """The function ``accelkit.graph.compile`` captures: with ``outputs`` it copies each result into
     the given output Tensor (an in-place write into a device argument, which a replay copies back)
     and returns nothing; without, it returns the results."""
-    from .. import ops
 
     def webnn_graph(inputs: dict, outputs: dict | None = None):
         results = body.evaluate(inputs)
         if outputs is None:
             return results
         for n, t in outputs.items():
-            ops.copy_(t, results[n])
+            _write(t, results[n])
         return None
 
     webnn_graph.__qualname__ = webnn_graph.__name__ = name
