@@ -12,6 +12,7 @@ import numpy as np
 
 from ..tensor.tensor import Tensor
 from .errors import InvalidStateError, MLTypeError, NotSupportedError
+from .graph import MLGraph
 from .operand import DATA_TYPES, MAX_RANK, SPEC_DATA_TYPES, descriptor
 from .tensor import MLTensor
 
@@ -180,9 +181,13 @@ class MLContext:
 
     # ------------------------------------------------------------------------------ dispatch
     def dispatch(self, graph, inputs: dict, outputs: dict) -> None:
-        """Run ``graph`` reading ``inputs`` and writing ``outputs`` ({name: MLTensor} each)."""
-        from .graph import MLGraph
+        """Run ``graph`` reading ``inputs`` and writing ``outputs`` ({name: MLTensor} each).
 
+        The graph's compiled function captures a plan on the first dispatch and replays it on later
+        ones (one pass, no Python per op); the results are written into the output MLTensors' own
+        buffers (in the replay, and copied back into them), so tensors shared through
+        ``tensor_from`` see them.
+        """
         self._check("dispatch")
         if not isinstance(graph, MLGraph):
             raise MLTypeError(f"dispatch: graph must be an MLGraph, got {type(graph).__name__}")
@@ -192,20 +197,22 @@ class MLContext:
         for what, named in (("inputs", inputs), ("outputs", outputs)):
             if not isinstance(named, dict):
                 raise MLTypeError(f"dispatch: {what} must be a dict {{name: MLTensor}}")
-        every = list(inputs.values()) + list(outputs.values())
+        every = [*inputs.values(), *outputs.values()]
         if len({id(t) for t in every}) != len(every):
             raise MLTypeError("dispatch: the same MLTensor is given twice among inputs and outputs")
-        for name, t in list(inputs.items()) + list(outputs.items()):
-            self._own(t, "dispatch", f"tensor {name!r}")
-        _match("inputs", inputs, {n: (dt, s) for n, (_, dt, s) in graph._inputs.items()})
+        for named in (inputs, outputs):
+            for name, t in named.items():
+                self._own(t, "dispatch", f"tensor {name!r}")
+        _match("inputs", inputs, graph._in_desc)
         _match("outputs", outputs, graph._out_desc)
         graph._run_into(
-            {name: t._tensor for name, t in inputs.items()}, {name: t._tensor for name, t in outputs.items()}
+            {name: inputs[name]._tensor for name in graph._in_desc},
+            {name: outputs[name]._tensor for name in graph._out_desc},
         )
 
     def compute(self, graph, inputs: dict) -> dict:
-        """Convenience: numpy arrays in ({input name: array}), {output name: numpy array} out."""
-        from .graph import MLGraph
+        """Convenience: numpy arrays in ({input name: array}), {output name: numpy array} out (the
+        arrays are uploaded with one write each into the plan's input buffers when it replays)."""
         from .primitives import storage_values
 
         self._check("compute")
@@ -266,9 +273,9 @@ class MLContext:
 
 def _match(what: str, named: dict, expected: dict) -> None:
     """The spec's "validate tensors with descriptors": same names, same data types and shapes."""
-    missing = sorted(set(expected) - set(named))
-    extra = sorted(set(named) - set(expected))
-    if missing or extra:
+    if named.keys() != expected.keys():
+        missing = sorted(set(expected) - set(named))
+        extra = sorted(set(named) - set(expected))
         raise MLTypeError(
             f"dispatch: {what} must be exactly {sorted(expected)}; missing {missing}, unexpected {extra}"
         )

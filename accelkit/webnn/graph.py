@@ -206,6 +206,7 @@ class MLGraph:
         self.context = context
         self.steps = steps
         self._inputs = inputs  # name -> (slot, DataType, shape)
+        self._in_desc = {n: (dt, s) for n, (_, dt, s) in inputs.items()}  # name -> (DataType, shape)
         self._out_slots = out_slots
         self._out_desc = out_desc  # name -> (DataType, shape)
         self._constants = constants
@@ -242,10 +243,9 @@ class MLGraph:
         return self._compiled({name: inputs[name] for name in self._inputs})
 
     def _run_into(self, inputs: dict, outputs: dict) -> None:
-        """Evaluate (or replay) writing each result into ``outputs[name]`` (Tensors, validated)."""
-        self._compiled(
-            {name: inputs[name] for name in self._inputs}, {name: outputs[name] for name in self._out_slots}
-        )
+        """Evaluate (or replay) writing each result into ``outputs[name]`` (Tensors, validated, in the
+        graph's name order: the order is part of the compiled function's signature)."""
+        self._compiled(inputs, outputs)
 
     def _run_host(self, arrays: dict) -> dict:
         """Evaluate (or replay) on host arrays of the inputs' storage dtypes (uploaded with one write each)."""
