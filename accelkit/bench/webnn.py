@@ -5,7 +5,10 @@ The graph is BERT's first encoder layer built with the WebNN builder from ``bert
 Three ways are timed: ``webnn dispatch`` (the graph's compiled plan, replayed on a device that
 replays), ``eager layer call`` (the model's own ``encoder.layer[0]`` module called on accelkit
 Tensors, one Python op call after another) and ``compiled layer replay`` (``ak.compile`` of that
-same eager call: the compiled model replay the WebNN dispatch is measured against). Each way is
+same eager call: the compiled model replay the WebNN dispatch is measured against); a fourth,
+``graph.run (same steps)``, replays the graph's own steps with fresh output tensors and no
+dispatch validation, which separates what the graph's structure costs (its kernel count) from
+what ``dispatch`` adds. Each way is
 called ``--iterations`` times (default 1,000) in a loop after a warm-up; ``host_us`` is the wall
 time of the loop divided by the iterations, measured up to the last call returning (recorded work
 still in flight on a GPU), ``thread_cpu_us`` the CPU time of the calling thread alone (on a software
@@ -113,6 +116,7 @@ def run(device=None, iterations: int = 1000, seq: int = 16, quiet: bool = True) 
         ("webnn dispatch", lambda: ctx.dispatch(graph, {"x": tx}, {"y": ty}), graph),
         ("eager layer call", lambda: layer(x, None), None),
         ("compiled layer replay", lambda: compiled_layer(x), compiled_layer),
+        ("graph.run (same steps)", lambda: graph.run({"x": x}), graph),
     )
     rows = []
     for name, fn, compiled in ways:
