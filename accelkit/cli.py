@@ -1,4 +1,4 @@
-"""The command line: ``accelkit devices``, ``accelkit demo``, ``accelkit bench ...``, ``accelkit cache ...``."""
+"""accelkit from the command line: list devices, run the demo, benchmark, manage the weight store."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ def _devices(args) -> int:
     print("accelkit devices (best first):")
     for d in devs:
         mark = "*" if d is best else " "
-        soft = " [software]" if d.is_software else ""
+        soft = " [software]" if d.is_software and d.kind != "software" else ""
         print(f" {mark} {d.spec:<10} {d.kind:<12} {d.name}{soft}")
         if d.backend_name == "webgpu":
             info = d.info
@@ -93,8 +93,21 @@ def _demo(args) -> int:
     return run_models(dev, quiet=False)
 
 
+BENCHMARKS = {
+    "ops": "matmul sweep (GFLOP/s) and per-op timings on every device, numpy/torch alongside",
+    "models": "BERT/ViT/Whisper end to end vs transformers+torch on the same weights",
+    "pool": "serving throughput and latency with and without batching",
+    "sharing": "device memory and time with and without sharing",
+    "replay": "host time per dispatch, recorded op by op (eager) vs replayed from a plan",
+    "webnn": "host time per WebNN graph dispatch beside the same computation as eager op calls",
+}
+
+
 def _bench(args, rest) -> int:
     what = args.what
+    if what is None:  # `accelkit bench` or `accelkit bench --help`
+        print(_bench_help())
+        return 0 if args.help else 2
     if what == "ops":
         from .bench.ops import main as bench_main
     elif what == "pool":
@@ -145,8 +158,19 @@ def _mib(n: int) -> str:
     return f"{n / 2**20:.1f} MiB"
 
 
+def _bench_help() -> str:
+    lines = [f"usage: accelkit bench {{{','.join(BENCHMARKS)}}} [options]", "", "benchmarks (JSON + table):"]
+    lines += [f"  {name:<9} {text}" for name, text in BENCHMARKS.items()]
+    lines += ["", "accelkit bench NAME --help lists the options of one benchmark."]
+    return "\n".join(lines)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="accelkit", description=__doc__)
+    from . import __version__
+    from .bench.sweep import plain
+
+    p = argparse.ArgumentParser(prog="accelkit", description=plain(__doc__))
+    p.add_argument("--version", action="version", version=f"accelkit {__version__}")
     sub = p.add_subparsers(dest="command", required=True)
     d = sub.add_parser("devices", help="list every usable device, best first")
     d.add_argument("--json", action="store_true")
@@ -159,7 +183,8 @@ def build_parser() -> argparse.ArgumentParser:
         add_help=False,
         help="benchmarks: ops | models | pool | sharing | replay | webnn (JSON + table)",
     )
-    b.add_argument("what", choices=["ops", "models", "pool", "sharing", "replay", "webnn"])
+    b.add_argument("what", nargs="?", choices=list(BENCHMARKS))
+    b.add_argument("-h", "--help", action="store_true", help=argparse.SUPPRESS)
     b.set_defaults(func=None)
     t = sub.add_parser(
         "tune",
@@ -186,6 +211,8 @@ def main(argv=None) -> int:
 
     try:
         if args.command == "bench":
+            if args.help and args.what is not None:
+                rest = ["--help", *rest]  # the benchmark's own options
             return _bench(args, rest)
         if args.command == "tune":
             from .bench.tune import main as tune_main

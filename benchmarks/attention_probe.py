@@ -263,7 +263,7 @@ CASES = [
 TIMING = [
     ("bert-base 8x12 q128", (8, 12, 128, 128, 64), False, False, np.float32),
     ("bert-base +pad mask", (8, 12, 128, 128, 64), False, True, np.float32),
-    ("whisper-tiny enc 1x6 q1500", (1, 6, 1500, 1500, 64), False, False, np.float32),
+    ("tiny-random-whisper enc 1x6 q1500", (1, 6, 1500, 1500, 64), False, False, np.float32),
     ("whisper-large enc 1x20 q1500", (1, 20, 1500, 1500, 64), False, False, np.float32),
     ("causal 1x12 q512", (1, 12, 512, 512, 64), True, False, np.float32),
     ("decode 1x6 q1 k1500", (1, 6, 1, 1500, 64), False, False, np.float32),

@@ -9,6 +9,9 @@
 //   @binding(3) mask  array<T> read        (B, H, Tq, Tk) additive, -inf = never attend; a dummy when P.has_mask == 0
 //   @binding(4) out   array<O> read_write  (B, H, Tq, Dv)
 //   @binding(5) P     uniform Params
+// DYN (decode shape only): q's rows sit at key positions p, p + 1, ... where p = kv_start[kv_off] is read
+// from a storage buffer at @binding(5) (P moves to 6), and only the first min(p + Tq, Tk) keys exist: k and
+// v are a fixed-size cache (Tk = its capacity), so one dispatch serves every decoding step.
 // E is vec4<T> when VEC (q, k, v contiguous along D, D and Dv multiples of 4, every other stride and
 // offset a multiple of 4: rows are read as whole vec4s), else T (any strides, read element by element);
 // O likewise with VEC_O for out. Offsets and strides in P always count elements.
@@ -65,6 +68,9 @@ struct Params {
     v_off: i32, v_sb: i32, v_sh: i32, v_st: i32, v_sd: i32,
     o_off: i32, o_sb: i32, o_sh: i32, o_st: i32, o_sd: i32,
     m_off: i32, m_sb: i32, m_sh: i32, m_sq: i32, m_sk: i32,
+//# if {{DYN}}
+    kv_off: i32,  // element of kv_start holding the position of the first query row
+//# endif
 }
 
 @group(0) @binding(0) var<storage, read> q: array<{{E}}>;
@@ -72,7 +78,10 @@ struct Params {
 @group(0) @binding(2) var<storage, read> v: array<{{E}}>;
 @group(0) @binding(3) var<storage, read> mask: array<T>;
 @group(0) @binding(4) var<storage, read_write> out: array<{{O}}>;
-@group(0) @binding(5) var<uniform> P: Params;
+//# if {{DYN}}
+@group(0) @binding(5) var<storage, read> kv_start: array<i32>;
+//# endif
+@group(0) @binding({{PB}}) var<uniform> P: Params;
 
 const MASKED: f32 = -3.4e38;    // a score that must not count
 const IS_MASKED: f32 = -3.2e38;
@@ -491,6 +500,15 @@ var<workgroup> pmax: array<f32, TPR>;
 var<workgroup> red_acc: array<vec4<f32>, {{RED_LEN}}>;
 var<workgroup> red_sum: array<f32, {{REDL_LEN}}>;
 
+// the keys that exist: all Tk, or (DYN) those before the first query row's position + Tq
+fn key_count() -> u32 {
+//# if {{DYN}}
+    return min(u32(max(kv_start[P.kv_off], 0)) + P.tq, P.tk);
+//# else
+    return P.tk;
+//# endif
+}
+
 @compute @workgroup_size({{TPR}})
 fn main(
     @builtin(workgroup_id) wid: vec3<u32>,
@@ -507,10 +525,11 @@ fn main(
     let h = i32(bh % P.heads);
     let cl = c % CL;
     let g = c / CL;
-    let shift = i32(P.tk) - i32(P.tq);
-    var lim = P.tk;  // keys this row may see
+    let tk = key_count();
+    let shift = i32(tk) - i32(P.tq);
+    var lim = tk;  // keys this row may see
     if (P.causal != 0u) {
-        lim = u32(clamp(i32(i) + shift + 1, 0, i32(P.tk)));
+        lim = u32(clamp(i32(i) + shift + 1, 0, i32(tk)));
     }
     let k_base = P.k_off + b * P.k_sb + h * P.k_sh;
     let v_base = P.v_off + b * P.v_sb + h * P.v_sh;

@@ -29,7 +29,7 @@ import numpy as np
 
 import accelkit as ak
 
-plt.rcParams.update({"figure.dpi": 72, "figure.figsize": (7, 3), "font.size": 9})
+plt.rcParams.update({"figure.dpi": 100, "figure.figsize": (7, 3), "font.size": 9})
 
 # %% [markdown]
 # ## 1. Devices
@@ -88,16 +88,16 @@ assert np.allclose(p.numpy(), expected, rtol=1e-5, atol=1e-7)
 p
 
 # %% [markdown]
-# ## 4. A model: `bert-tiny`
+# ## 4. A model: `tiny-random-bert`
 #
 # `ak.load` takes a directory in Hugging Face layout (`config.json` + `*.safetensors`), `"hf:org/name"`
-# for the Hub, or the name of a bundled checkpoint. The class comes from `config.json`: `bert-tiny` is a
+# for the Hub, or the name of a bundled checkpoint. The class comes from `config.json`: `tiny-random-bert` is a
 # `BertForSequenceClassification` with 2 layers, 3 heads and a hidden size of 42. Its notebook view is
 # the module tree, with parameter counts, bytes and which weights share storage (query, key and value
 # are fused into one matrix after loading).
 
 # %%
-bert = ak.load("bert-tiny")
+bert = ak.load("tiny-random-bert")
 print(
     f"{type(bert).__name__}: {bert.num_parameters():,} parameters, "
     f"{bert.nbytes() / 1024:.1f} KiB on {bert.device.spec}"
@@ -154,7 +154,7 @@ for ax, m, title in [(axes[0], sims, "cosine similarity"), (axes[1], sims_centre
 axes[0].set_yticks(range(len(sentences)), [f"{s}  {i}" for i, s in enumerate(sentences)])
 axes[1].set_yticks(range(len(sentences)))
 fig.colorbar(im, ax=axes, shrink=0.9)
-fig.suptitle("bert-tiny mean-pooled embeddings (random weights)")
+fig.suptitle("tiny-random-bert mean-pooled embeddings (random weights)")
 plt.show()
 
 # %% [markdown]

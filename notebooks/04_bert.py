@@ -27,14 +27,14 @@ import numpy as np
 
 import accelkit as ak
 
-plt.rcParams.update({"figure.dpi": 72, "figure.figsize": (7, 3), "font.size": 9})
+plt.rcParams.update({"figure.dpi": 100, "figure.figsize": (7, 3), "font.size": 9})
 
 import math
 from pathlib import Path
 
 from accelkit import nn, ops
 
-bert = ak.load("bert-tiny")
+bert = ak.load("tiny-random-bert")
 cfg = bert.config
 print(type(bert).__name__, "on", bert.device.spec)
 print(
@@ -175,14 +175,14 @@ for k in range(0, len(corpus), 2):
         )
 ax.set_xlabel(f"PC 1 ({s[0] ** 2 / (s**2).sum():.0%} of variance)")
 ax.set_ylabel(f"PC 2 ({s[1] ** 2 / (s**2).sum():.0%})")
-ax.set_title("mean-pooled bert-tiny embeddings (random weights)")
+ax.set_title("mean-pooled tiny-random-bert embeddings (random weights)")
 ax.margins(x=0.45, y=0.15)
 fig.tight_layout()
 
 # %% [markdown]
 # ## 5. Classification
 #
-# `bert-tiny` is a `BertForSequenceClassification` with three labels in its `config.json`
+# `tiny-random-bert` is a `BertForSequenceClassification` with three labels in its `config.json`
 # (`id2label`). `out.logits` is (B, 3); `out.labels(top_k)` and `bert.classify(texts)` turn logits into
 # (label, probability) pairs. The weights are random, so the labels are too.
 
@@ -208,7 +208,7 @@ fig.tight_layout()
 # %% [markdown]
 # ## 6. Fidelity: the same numbers as transformers
 #
-# `tests/fixtures/references/bert-tiny.npz` holds transformers' outputs (computed in float64) for this
+# `tests/fixtures/references/tiny-random-bert.npz` holds transformers' outputs (computed in float64) for this
 # very checkpoint on three inputs: a short text, a text pair, and a long text with an out-of-vocabulary
 # character, padded to 35 tokens. Run them on every device and compare; the error is the largest
 # absolute difference relative to the largest reference value, and must stay under 2e-4.
@@ -217,7 +217,7 @@ fig.tight_layout()
 root = next(
     p for p in [Path.cwd(), *Path.cwd().parents] if (p / "tests" / "fixtures" / "references").is_dir()
 )
-ref = np.load(root / "tests" / "fixtures" / "references" / "bert-tiny.npz")
+ref = np.load(root / "tests" / "fixtures" / "references" / "tiny-random-bert.npz")
 
 
 def rel_error(actual, expected):
@@ -231,7 +231,7 @@ devices = [ak.device("cpu")] + [d for d in ak.devices() if d.backend_name == "we
 fields = ["last_hidden_state", "pooler_output", "logits"]
 fidelity = {}
 for d in devices:
-    model = bert if d is bert.device else ak.load("bert-tiny", device=d)
+    model = bert if d is bert.device else ak.load("tiny-random-bert", device=d)
     o = model(**inputs)
     fidelity[d.spec] = {f: rel_error(o[f], ref[f]) for f in fields}
 for spec, errs in fidelity.items():

@@ -17,7 +17,7 @@
 #
 # A Vision Transformer cuts the image into square patches, embeds each patch with one matrix multiply,
 # prepends a `[CLS]` token, adds position embeddings and runs a (pre-LayerNorm) transformer encoder; the
-# classifier reads the final `[CLS]` state. The bundled `vit-tiny` takes 30 x 30 images in 6 x 6 patches:
+# classifier reads the final `[CLS]` state. The bundled `tiny-random-vit` takes 30 x 30 images in 6 x 6 patches:
 # 5 x 5 = 25 patches plus `[CLS]` = 26 tokens, 5 labels. Its weights are random.
 
 # %%
@@ -26,14 +26,14 @@ import numpy as np
 
 import accelkit as ak
 
-plt.rcParams.update({"figure.dpi": 72, "figure.figsize": (7, 3), "font.size": 9})
+plt.rcParams.update({"figure.dpi": 100, "figure.figsize": (7, 3), "font.size": 9})
 
 import math
 from pathlib import Path
 
 from accelkit import nn, ops
 
-vit = ak.load("vit-tiny")
+vit = ak.load("tiny-random-vit")
 cfg = vit.config
 side = cfg.image_size // cfg.patch_size
 print(
@@ -188,14 +188,14 @@ fig.tight_layout()
 # %% [markdown]
 # ## 6. Fidelity against transformers
 #
-# `tests/fixtures/references/vit-tiny.npz` holds two odd-sized images, transformers' preprocessing of
+# `tests/fixtures/references/tiny-random-vit.npz` holds two odd-sized images, transformers' preprocessing of
 # them, and its outputs for this checkpoint. The preprocessing must match exactly, the outputs to 2e-4.
 
 # %%
 root = next(
     p for p in [Path.cwd(), *Path.cwd().parents] if (p / "tests" / "fixtures" / "references").is_dir()
 )
-ref = np.load(root / "tests" / "fixtures" / "references" / "vit-tiny.npz")
+ref = np.load(root / "tests" / "fixtures" / "references" / "tiny-random-vit.npz")
 
 
 def rel_error(actual, expected):

@@ -18,7 +18,7 @@
 # Whisper is an encoder-decoder transformer. The audio becomes a log-mel spectrogram (80 mel bands x 3000
 # frames of 10 ms = a 30 s window); the encoder turns it into 1500 vectors; the decoder writes tokens one
 # at a time, attending to them, after a prompt that names the language and the task. The bundled
-# `whisper-tiny` has Whisper's structure at toy size (d_model 48, 2 + 2 layers) and random weights: the
+# `tiny-random-whisper` has Whisper's structure at toy size (d_model 48, 2 + 2 layers) and random weights: the
 # text it writes is gibberish, but every step is the real one.
 
 # %%
@@ -27,11 +27,11 @@ import numpy as np
 
 import accelkit as ak
 
-plt.rcParams.update({"figure.dpi": 72, "figure.figsize": (7, 3), "font.size": 9})
+plt.rcParams.update({"figure.dpi": 100, "figure.figsize": (7, 3), "font.size": 9})
 
 from pathlib import Path
 
-whisper = ak.load("whisper-tiny")
+whisper = ak.load("tiny-random-whisper")
 cfg = whisper.config
 fe = whisper.feature_extractor
 print(
@@ -179,7 +179,7 @@ print("transcript:", repr(text))
 # %% [markdown]
 # ## 7. Fidelity against transformers
 #
-# `tests/fixtures/references/whisper-tiny.npz` holds 3.2 s of audio, transformers' features, encoder
+# `tests/fixtures/references/tiny-random-whisper.npz` holds 3.2 s of audio, transformers' features, encoder
 # output and logits for it, and the token ids its greedy `generate` wrote for English transcription and
 # translation. The features and outputs must match to 2e-4, and the ids exactly.
 
@@ -187,7 +187,7 @@ print("transcript:", repr(text))
 root = next(
     p for p in [Path.cwd(), *Path.cwd().parents] if (p / "tests" / "fixtures" / "references").is_dir()
 )
-ref = np.load(root / "tests" / "fixtures" / "references" / "whisper-tiny.npz")
+ref = np.load(root / "tests" / "fixtures" / "references" / "tiny-random-whisper.npz")
 
 
 def rel_error(actual, expected):

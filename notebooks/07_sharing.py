@@ -32,7 +32,7 @@ import numpy as np
 
 import accelkit as ak
 
-plt.rcParams.update({"figure.dpi": 72, "figure.figsize": (7, 3), "font.size": 9})
+plt.rcParams.update({"figure.dpi": 100, "figure.figsize": (7, 3), "font.size": 9})
 
 import gc
 
@@ -55,7 +55,7 @@ def allocated():
 # output.
 
 # %%
-whisper = ak.load("whisper-tiny", device=dev)
+whisper = ak.load("tiny-random-whisper", device=dev)
 t = np.arange(2 * 16000) / 16000
 audio = (0.3 * np.sin(2 * np.pi * 220 * t) * np.sin(np.pi * t / 2)).astype(np.float32)
 features = whisper.feature_extractor([audio], sampling_rate=16000)
@@ -132,7 +132,7 @@ report
 # own outputs.
 
 # %%
-bert = ak.load("bert-tiny", device=dev)
+bert = ak.load("tiny-random-bert", device=dev)
 corpus = ["the cat sat on the mat", "a dog ran in the park", "the cat slept on a mat", "trains leave at noon"]
 enc = bert.encode(corpus)
 
@@ -194,9 +194,9 @@ def load_cost(make):
 
 # `bert` (section 2) is alive, so its weights are on the device already
 with ak.sharing.no_dedup():
-    private, private_bytes = load_cost(lambda: ak.load("bert-tiny", device=dev))
-second, second_bytes = load_cost(lambda: ak.load("bert-tiny", device=dev))
-print(f"loading bert-tiny again: {private_bytes:,} B without dedup, {second_bytes:,} B with dedup")
+    private, private_bytes = load_cost(lambda: ak.load("tiny-random-bert", device=dev))
+second, second_bytes = load_cost(lambda: ak.load("tiny-random-bert", device=dev))
+print(f"loading tiny-random-bert again: {private_bytes:,} B without dedup, {second_bytes:,} B with dedup")
 assert second_bytes < 0.05 * private_bytes
 assert np.array_equal(second(**enc).logits.numpy(), bert(**enc).logits.numpy())
 
@@ -205,7 +205,7 @@ fig, axes = plt.subplots(1, 3, figsize=(9, 2.8))
 panels = [
     ("Whisper encoder output\n(transcribe + translate)", held_separately, held_shared),
     ("BERT outputs\n(classifier + search)", bert_separately, bert_shared),
-    ("second load of bert-tiny", private_bytes, second_bytes),
+    ("second load of tiny-random-bert", private_bytes, second_bytes),
 ]
 for ax, (title, without, with_) in zip(axes, panels):
     bars = ax.bar(
@@ -220,7 +220,7 @@ fig.tight_layout()
 
 # %% [markdown]
 # The report now lists what the live models share; the module tree of either model marks each shared
-# weight too (`shared: dedup: also in bert-tiny#...`).
+# weight too (`shared: dedup: also in tiny-random-bert#...`).
 
 # %%
 rep = ak.sharing.report()

@@ -28,14 +28,14 @@ from IPython.display import display
 
 import accelkit as ak
 
-plt.rcParams.update({"figure.dpi": 72, "figure.figsize": (7, 3), "font.size": 9})
+plt.rcParams.update({"figure.dpi": 100, "figure.figsize": (7, 3), "font.size": 9})
 
 import threading
 import time
 
 dev = ak.device()
-bert = ak.load("bert-tiny", device=dev)
-vit = ak.load("vit-tiny", device=dev)
+bert = ak.load("tiny-random-bert", device=dev)
+vit = ak.load("tiny-random-vit", device=dev)
 rng = np.random.default_rng(0)
 
 
@@ -78,7 +78,7 @@ outs = await asyncio.gather(*(pool.run(vit, **im) for im in images))
 assert [vit.id2label[int(o["logits"].argmax())] for o in outs] == labels
 print("await: the same", len(outs), "results")
 
-by_name = pool.submit("bert-tiny", **x).result()  # the pool loads its own bert-tiny
+by_name = pool.submit("tiny-random-bert", **x).result()  # the pool loads its own tiny-random-bert
 assert np.allclose(by_name["logits"], result["logits"], atol=1e-5)
 print("by name:", [m["name"] for m in pool.stats().models])
 
@@ -121,7 +121,7 @@ targets = [(ak.device("cpu"), 160)] + [(d, 64) for d in ak.devices() if d.backen
 for device, n in targets:
     models = (bert, vit)
     if device is not dev:  # the same checkpoints on that device
-        bert, vit = ak.load("bert-tiny", device=device), ak.load("vit-tiny", device=device)
+        bert, vit = ak.load("tiny-random-bert", device=device), ak.load("tiny-random-vit", device=device)
     for batch in (1, 16):
         with ak.Pool(device, max_batch_size=batch, batch_window=0.003) as p:
             workload(p, n=16)  # warm-up

@@ -17,8 +17,8 @@
 # `accelkit.webnn` is the W3C [WebNN API](https://www.w3.org/TR/webnn/) in Python spelling
 # (snake_case methods, options and descriptor keys). A graph is built once with `MLGraphBuilder`,
 # compiled with `build()`, and run many times with `MLContext.dispatch()` on `MLTensor`s, on the
-# CPU (numpy) or on WebGPU. Here we build BERT's first encoder layer from `bert-tiny`'s weights and
-# check it against `ak.load("bert-tiny")`, then a small CNN, on both devices.
+# CPU (numpy) or on WebGPU. Here we build BERT's first encoder layer from `tiny-random-bert`'s weights and
+# check it against `ak.load("tiny-random-bert")`, then a small CNN, on both devices.
 
 # %%
 import os
@@ -51,12 +51,12 @@ print("input data types:", limits["input"]["data_types"])
 
 # %% [markdown]
 # ## A transformer block: BERT's first encoder layer
-# The hidden states after `bert-tiny`'s embeddings go in; the layer's weights become graph
+# The hidden states after `tiny-random-bert`'s embeddings go in; the layer's weights become graph
 # constants (transposed to (in, out) for `matmul`). Post-LN BERT: self-attention, residual +
 # layer norm, GELU MLP, residual + layer norm.
 
 # %%
-bert = ak.load("bert-tiny", device="cpu")
+bert = ak.load("tiny-random-bert", device="cpu")
 cfg = bert.config
 ids = np.array([[2, 17, 93, 211, 8, 45, 300, 3]])
 mask = np.ones_like(ids)
@@ -119,7 +119,7 @@ graphs
 
 # %% [markdown]
 # Dispatch on each device through `MLTensor`s (write the input, dispatch, read the output) and
-# compare with the layer output of `ak.load("bert-tiny")`:
+# compare with the layer output of `ak.load("tiny-random-bert")`:
 
 # %%
 outputs = {}
@@ -136,7 +136,7 @@ for name, ctx in contexts.items():
 # %%
 # NBVAL_CHECK_OUTPUT
 print(
-    "on every device, matches ak.load('bert-tiny') layer 0 (max abs diff < 1e-4):",
+    "on every device, matches ak.load('tiny-random-bert') layer 0 (max abs diff < 1e-4):",
     all(np.abs(out - want).max() < 1e-4 for out in outputs.values()),
 )
 

@@ -36,14 +36,14 @@ import accelkit as ak
 
 rng = np.random.default_rng(0)
 requests = [{"input_ids": rng.integers(5, 500, size=(1, int(rng.integers(4, 40))))} for _ in range(48)]
-bert = ak.load("bert-tiny", device="cpu")
+bert = ak.load("tiny-random-bert", device="cpu")
 direct = [bert(**x).logits.numpy() for x in requests]
 
 
 def serve(pool):
     """The pool code: submit every request, wait for the answers, check them against direct calls."""
-    pool.add("bert-tiny", preload=True)
-    futures = [pool.submit("bert-tiny", **x) for x in requests]
+    pool.add("tiny-random-bert", preload=True)
+    futures = [pool.submit("tiny-random-bert", **x) for x in requests]
     outs = [f.result(timeout=120) for f in futures]
     assert all(np.allclose(o.logits, d, atol=1e-5) for o, d in zip(outs, direct))
     return outs
@@ -107,8 +107,8 @@ print(stats.text())
 from concurrent.futures import as_completed
 
 with ak.Pool(client=client, max_batch_size=4) as pool:
-    pool.add("bert-tiny", preload=True)
-    futures = [pool.submit("bert-tiny", **x) for x in requests * 2]
+    pool.add("tiny-random-bert", preload=True)
+    futures = [pool.submit("tiny-random-bert", **x) for x in requests * 2]
     next(as_completed(futures))
     busy = max((w for w in pool.stats().workers if w["alive"]), key=lambda w: w["queue"])
     print(f"killing {busy['worker']} with {busy['queue']} requests outstanding")

@@ -104,6 +104,9 @@ def test_every_model_ran_on_every_device(quick_result):
                 for part in ("encoder", "decode"):
                     assert r[part]["median_ms"] > 0 and r[part]["dispatches"] > 0
                 assert r["decode_token_ms"] > 0 and r["decode_token_dispatches"] > 0
+                step = r["decode_step"]  # one steady-state step: as many ops as a token of decode
+                assert step["median_ms"] > 0 and step["host_ms"] > 0
+                assert step["dispatches"] == round(r["decode_token_dispatches"]) or step["dispatches"] > 0
 
 
 def test_outputs_are_checked_against_a_reference(quick_result):

@@ -1,4 +1,4 @@
-"""BERT against transformers: the bundled bert-tiny / bert-tiny-mlm checkpoints vs tests/fixtures/references (float64).
+"""BERT against transformers: the bundled tiny-random-bert / tiny-random-bert-mlm checkpoints vs tests/fixtures/references (float64).
 
 Runs on every device (cpu + each WebGPU adapter): padded batches with token types, single
 unpadded examples, inputs without a mask, device-resident inputs, the MLM head with its tied
@@ -37,16 +37,16 @@ def model(name: str, dev):
 
 @pytest.fixture(scope="module")
 def ref():
-    return np.load(REFS / "bert-tiny.npz")
+    return np.load(REFS / "tiny-random-bert.npz")
 
 
 @pytest.fixture(scope="module")
 def ref_mlm():
-    return np.load(REFS / "bert-tiny-mlm.npz")
+    return np.load(REFS / "tiny-random-bert-mlm.npz")
 
 
 def test_padded_batch_matches_transformers(dev, ref):
-    bert = model("bert-tiny", dev)
+    bert = model("tiny-random-bert", dev)
     assert isinstance(bert, BertForSequenceClassification)
     out = bert(ref["input_ids"], ref["attention_mask"], ref["token_type_ids"], output_hidden_states=True)
     assert rel_err(out.last_hidden_state, ref["last_hidden_state"]) < TOL
@@ -61,7 +61,7 @@ def test_padded_batch_matches_transformers(dev, ref):
 
 
 def test_single_unpadded_examples(dev, ref):
-    bert = model("bert-tiny", dev)
+    bert = model("tiny-random-bert", dev)
     for i in range(len(ref["input_ids"])):
         n = int(ref["attention_mask"][i].sum())  # 8, 20 and 35 tokens: not multiples of anything
         # 1-D inputs: a batch of one
@@ -72,7 +72,7 @@ def test_single_unpadded_examples(dev, ref):
 
 
 def test_device_tensor_inputs_and_no_readback_in_forward(dev, ref, monkeypatch):
-    bert = model("bert-tiny", dev)
+    bert = model("tiny-random-bert", dev)
     inputs = {
         k: ak.tensor(ref[k], dtype="int32", device=dev)
         for k in ("input_ids", "attention_mask", "token_type_ids")
@@ -88,7 +88,7 @@ def test_device_tensor_inputs_and_no_readback_in_forward(dev, ref, monkeypatch):
 
 
 def test_masked_lm_with_tied_decoder(dev, ref_mlm):
-    mlm = model("bert-tiny-mlm", dev)
+    mlm = model("tiny-random-bert-mlm", dev)
     assert isinstance(mlm, BertForMaskedLM)
     decoder = mlm.cls.predictions.decoder.weight
     assert decoder.storage is mlm.bert.embeddings.word_embeddings.weight.storage  # shared, not copied
@@ -102,7 +102,7 @@ def test_masked_lm_with_tied_decoder(dev, ref_mlm):
 
 
 def test_base_model_of_a_task_checkpoint(dev, ref):
-    base = ak.load("bert-tiny", device=dev, architecture="BertModel")
+    base = ak.load("tiny-random-bert", device=dev, architecture="BertModel")
     assert type(base) is BertModel and "classifier.weight" in base.load_report["skipped"]
     out = base(ref["input_ids"], ref["attention_mask"], ref["token_type_ids"])
     assert rel_err(out.last_hidden_state, ref["last_hidden_state"]) < TOL
@@ -111,7 +111,7 @@ def test_base_model_of_a_task_checkpoint(dev, ref):
 
 
 def test_embed_pooling_and_batching(dev, ref):
-    bert = model("bert-tiny", dev)
+    bert = model("tiny-random-bert", dev)
     texts = [str(t) for t in ref["texts"]]
     lhs, mask = ref["last_hidden_state"].astype(np.float64), ref["attention_mask"][..., None]
     single = [t for t, p in zip(texts, ref["text_pairs"]) if not p]  # texts 0 and 2 have no pair
@@ -131,7 +131,7 @@ def test_embed_pooling_and_batching(dev, ref):
 
 
 def test_classify(dev, ref):
-    bert = model("bert-tiny", dev)
+    bert = model("tiny-random-bert", dev)
     [top] = bert.classify(str(ref["texts"][0]), top_k=3)
     probs = np.exp(ref["logits"][0] - ref["logits"][0].max())
     probs /= probs.sum()

@@ -43,11 +43,11 @@ def bert(request):
 
     if not WEBGPU_SPECS:
         pytest.skip("no WebGPU adapter")
-    return ak.load("bert-tiny", device=WEBGPU_SPECS[0])
+    return ak.load("tiny-random-bert", device=WEBGPU_SPECS[0])
 
 
 # ----------------------------------------------------------------------------------- replay == eager
-@pytest.mark.parametrize("name", ["bert-tiny", "vit-tiny"])
+@pytest.mark.parametrize("name", ["tiny-random-bert", "tiny-random-vit"])
 def test_model_calls_replay_and_equal_eager_exactly(webgpu, rng, name):
     model = ak.load(name, device=webgpu)
     make = _bert_inputs if name.startswith("bert") else _vit_inputs
@@ -68,7 +68,7 @@ def test_model_calls_replay_and_equal_eager_exactly(webgpu, rng, name):
 
 
 def test_task_models_replay_their_heads_too(webgpu, rng):
-    model = ak.load("vit-tiny", device=webgpu)
+    model = ak.load("tiny-random-vit", device=webgpu)
     x = _vit_inputs(model, rng)
     model(**x)
     out = model(**x)
@@ -78,7 +78,7 @@ def test_task_models_replay_their_heads_too(webgpu, rng):
 
 
 def test_whisper_encoder_replays(webgpu, rng):
-    model = ak.load("whisper-tiny", device=webgpu)
+    model = ak.load("tiny-random-whisper", device=webgpu)
     feats = [_whisper_features(model, rng) for _ in range(3)]
     outs = [model.encode(f) for f in feats]
     assert model.last_call.startswith("replayed plan #1")
@@ -116,12 +116,12 @@ def test_bad_inputs_raise_before_replay(bert, rng):
 
 
 def test_compile_switches(webgpu, rng):
-    off = ak.load("bert-tiny", device=webgpu, compile=False)
+    off = ak.load("tiny-random-bert", device=webgpu, compile=False)
     x = _bert_inputs(off, rng)
     off(**x)
     off(**x)
     assert off.plans == [] and off.last_call == "eager (compile is off)"
-    on = ak.load("bert-tiny", device=webgpu)
+    on = ak.load("tiny-random-bert", device=webgpu)
     with ak.options(compile=False):
         on(**x)
     assert on.plans == []
@@ -130,7 +130,7 @@ def test_compile_switches(webgpu, rng):
 
 
 def test_on_the_cpu_models_run_eagerly(cpu, rng):
-    model = ak.load("bert-tiny", device=cpu)
+    model = ak.load("tiny-random-bert", device=cpu)
     x = _bert_inputs(model, rng)
     a, b = model(**x), model(**x)
     assert same(a.last_hidden_state, b.last_hidden_state) and model.plans == []
@@ -139,7 +139,7 @@ def test_on_the_cpu_models_run_eagerly(cpu, rng):
 
 # ----------------------------------------------------------------------------------- plans: bound, memory, weights
 def test_plans_per_model_are_bounded_and_capture_per_signature(webgpu, rng):
-    model = ak.load("bert-tiny", device=webgpu)
+    model = ak.load("tiny-random-bert", device=webgpu)
     model.max_plans = 2
     for seq in (3, 4, 5, 3):
         model(**_bert_inputs(model, rng, seq=seq))
@@ -151,7 +151,7 @@ def test_plans_per_model_are_bounded_and_capture_per_signature(webgpu, rng):
 def test_plans_are_counted_and_freed_with_the_model(webgpu, rng):
     gc.collect()
     base = webgpu.memory()
-    model = ak.load("bert-tiny", device=webgpu)
+    model = ak.load("tiny-random-bert", device=webgpu)
     x = _bert_inputs(model, rng)
     model(**x)
     model(**x)
@@ -167,7 +167,7 @@ def test_plans_are_counted_and_freed_with_the_model(webgpu, rng):
 
 
 def test_replacing_a_weight_captures_anew(webgpu, rng):
-    model = ak.load("vit-tiny", device=webgpu)
+    model = ak.load("tiny-random-vit", device=webgpu)
     x = _vit_inputs(model, rng)
     before = model(**x).last_hidden_state.numpy()
     model(**x)

@@ -23,7 +23,7 @@ from accelkit.checkpoints import path as bundled
 from accelkit.io import Checkpoint, add_progress_hook
 from accelkit.sharing import dedup
 
-NAMES = ["bert-tiny", "vit-tiny", "whisper-tiny", "bert-tiny-mlm"]
+NAMES = ["tiny-random-bert", "tiny-random-vit", "tiny-random-whisper", "tiny-random-bert-mlm"]
 
 
 def allocated(dev) -> int:
@@ -73,11 +73,11 @@ def test_second_load_adds_under_5_percent_and_frees_at_the_last_owner(cpu, name)
 
 
 def test_second_load_on_webgpu(webgpu):
-    check_second_load(webgpu, "bert-tiny")  # lavapipe is slow: one model covers the WebGPU path
+    check_second_load(webgpu, "tiny-random-bert")  # lavapipe is slow: one model covers the WebGPU path
 
 
 def test_deduplicated_models_compute_what_private_copies_do(cpu):
-    for name in ("bert-tiny", "vit-tiny", "whisper-tiny"):
+    for name in ("tiny-random-bert", "tiny-random-vit", "tiny-random-whisper"):
         a, b = ak.load(name, device=cpu), ak.load(name, device=cpu)
         with sharing.no_dedup():
             c = ak.load(name, device=cpu)
@@ -90,12 +90,12 @@ def test_deduplicated_models_compute_what_private_copies_do(cpu):
 
 def test_no_dedup_gives_private_copies(cpu):
     base = allocated(cpu)
-    a = ak.load("bert-tiny", device=cpu)
+    a = ak.load("tiny-random-bert", device=cpu)
     one = allocated(cpu) - base
     assert sharing.dedup_enabled()
     with sharing.no_dedup():
         assert not sharing.dedup_enabled()
-        b = ak.load("bert-tiny", device=cpu)
+        b = ak.load("tiny-random-bert", device=cpu)
     assert sharing.dedup_enabled()
     assert allocated(cpu) - base == 2 * one
     assert not any(p.shared and "dedup" in p.shared for _, p in b.named_parameters())
@@ -104,8 +104,8 @@ def test_no_dedup_gives_private_copies(cpu):
 
 
 def _fine_tune(tmp_path, frozen: str = "bert.embeddings.") -> tuple:
-    """A copy of bert-tiny whose weights outside ``frozen`` are changed (what a fine-tune looks like)."""
-    src = bundled("bert-tiny")
+    """A copy of tiny-random-bert whose weights outside ``frozen`` are changed (what a fine-tune looks like)."""
+    src = bundled("tiny-random-bert")
     dst = tmp_path / "bert-tiny-ft"
     shutil.copytree(src, dst)
     with Checkpoint.open(src) as ckpt:
@@ -122,7 +122,7 @@ def _fine_tune(tmp_path, frozen: str = "bert.embeddings.") -> tuple:
 def test_fine_tunes_share_frozen_embeddings(cpu, tmp_path):
     tuned, changed = _fine_tune(tmp_path)
     base = allocated(cpu)
-    a = ak.load("bert-tiny", device=cpu)
+    a = ak.load("tiny-random-bert", device=cpu)
     one = allocated(cpu) - base
     b = ak.load(tuned, device=cpu)
     two = allocated(cpu) - base - one
@@ -136,7 +136,7 @@ def test_fine_tunes_share_frozen_embeddings(cpu, tmp_path):
         is not a.bert.encoder.layer[0].output.dense.weight.storage
     )
     shared_note = b.bert.embeddings.word_embeddings.param("weight").shared
-    assert re.fullmatch(r"dedup: also in bert-tiny#\d+", shared_note), shared_note
+    assert re.fullmatch(r"dedup: also in tiny-random-bert#\d+", shared_note), shared_note
     del a
     assert allocated(cpu) - base == two + embed  # b keeps the embeddings alive
     del b
@@ -144,11 +144,11 @@ def test_fine_tunes_share_frozen_embeddings(cpu, tmp_path):
 
 
 def test_repr_and_report_show_what_is_shared(cpu):
-    a = ak.load("vit-tiny", device=cpu)
-    b = ak.load("vit-tiny", device=cpu)
+    a = ak.load("tiny-random-vit", device=cpu)
+    b = ak.load("tiny-random-vit", device=cpu)
     text_a, text_b = repr(a), repr(b)
-    label_a = re.search(r"dedup: also in (vit-tiny#\d+)", text_b).group(1)
-    label_b = re.search(r"dedup: also in (vit-tiny#\d+)", text_a).group(1)
+    label_a = re.search(r"dedup: also in (tiny-random-vit#\d+)", text_b).group(1)
+    label_b = re.search(r"dedup: also in (tiny-random-vit#\d+)", text_a).group(1)
     assert label_a != label_b
     assert "0x" not in text_b and repr(b) == text_b  # deterministic
     rows = [r for r in sharing.report().dedup if set(r["users"]) >= {label_a, label_b}]
@@ -167,7 +167,7 @@ def test_concurrent_loads_upload_once(cpu):
     models = [None] * 4
 
     def load(i):
-        models[i] = ak.load("bert-tiny-mlm", device=cpu)
+        models[i] = ak.load("tiny-random-bert-mlm", device=cpu)
 
     threads = [threading.Thread(target=load, args=(i,)) for i in range(4)]
     for t in threads:
@@ -188,10 +188,12 @@ def test_upload_goes_in_chunks_with_progress(cpu, monkeypatch):
     remove = add_progress_hook(events.append)
     try:
         with sharing.no_dedup():
-            model = ak.load("bert-tiny", device=cpu)
+            model = ak.load("tiny-random-bert", device=cpu)
     finally:
         remove()
-    mine = [e for e in events if e.desc.startswith("uploading bert-tiny#") and e.desc.endswith(" to cpu")]
+    mine = [
+        e for e in events if e.desc.startswith("uploading tiny-random-bert#") and e.desc.endswith(" to cpu")
+    ]
     assert mine[0].done == 0 and mine[-1].finished
     total = sum(p.tensor.nbytes for _, p in loaded_params(model))
     assert mine[-1].done == mine[-1].total >= total
@@ -212,20 +214,22 @@ def loaded_params(model):
 
 
 def test_digests_are_recorded_and_keyed_with_dtype(cpu):
-    a = ak.load("bert-tiny", device=cpu)
+    a = ak.load("tiny-random-bert", device=cpu)
     p = a.bert.embeddings.word_embeddings.param("weight")
-    with Checkpoint.open(bundled("bert-tiny")) as ckpt:
+    with Checkpoint.open(bundled("tiny-random-bert")) as ckpt:
         assert p.digest == ckpt.tensor_digest("bert.embeddings.word_embeddings.weight")
     assert p.tensor.storage.digest == p.digest
     if cpu.supports_f16:
-        h = ak.load("bert-tiny", device=cpu, dtype="float16")  # same bytes on disk, another dtype: not shared
+        h = ak.load(
+            "tiny-random-bert", device=cpu, dtype="float16"
+        )  # same bytes on disk, another dtype: not shared
         assert h.bert.embeddings.word_embeddings.weight.storage is not p.tensor.storage
         assert h.bert.embeddings.word_embeddings.param("weight").digest == p.digest
 
 
 def test_a_config_change_is_not_confused_with_the_same_weights(cpu, tmp_path):
     # same tensor names and shapes, different values: nothing may be shared
-    src, dst = bundled("vit-tiny"), tmp_path / "vit-other"
+    src, dst = bundled("tiny-random-vit"), tmp_path / "vit-other"
     shutil.copytree(src, dst)
     index = json.loads((dst / "model.safetensors.index.json").read_text())
     for shard in sorted(set(index["weight_map"].values())):
@@ -233,7 +237,7 @@ def test_a_config_change_is_not_confused_with_the_same_weights(cpu, tmp_path):
             names = [n for n, s in index["weight_map"].items() if s == shard]
             save_file({n: np.array(ckpt.array(n)) * np.float32(1.5) for n in names}, str(dst / shard))
     base = allocated(cpu)
-    a = ak.load("vit-tiny", device=cpu)
+    a = ak.load("tiny-random-vit", device=cpu)
     one = allocated(cpu) - base
     b = ak.load(dst, device=cpu)
     assert allocated(cpu) - base == 2 * one

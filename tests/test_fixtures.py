@@ -18,11 +18,11 @@ from accelkit.errors import WeightsError
 
 FIXTURES = Path(__file__).parent / "fixtures"
 REFERENCES = FIXTURES / "references"
-NAMES = ["bert-tiny", "bert-tiny-mlm", "vit-tiny", "whisper-tiny"]
+NAMES = ["tiny-random-bert", "tiny-random-bert-mlm", "tiny-random-vit", "tiny-random-whisper"]
 
 # The config values the model tests rely on (awkward on purpose: no size is a tile multiple).
 CONFIG = {
-    "bert-tiny": {
+    "tiny-random-bert": {
         "model_type": "bert",
         "architectures": ["BertForSequenceClassification"],
         "hidden_size": 42,
@@ -34,7 +34,7 @@ CONFIG = {
         "vocab_size": 512,
         "id2label": {"0": "negative", "1": "neutral", "2": "positive"},
     },
-    "bert-tiny-mlm": {
+    "tiny-random-bert-mlm": {
         "model_type": "bert",
         "architectures": ["BertForMaskedLM"],
         "hidden_size": 30,
@@ -43,7 +43,7 @@ CONFIG = {
         "num_hidden_layers": 2,
         "vocab_size": 512,
     },
-    "vit-tiny": {
+    "tiny-random-vit": {
         "model_type": "vit",
         "architectures": ["ViTForImageClassification"],
         "image_size": 30,
@@ -55,7 +55,7 @@ CONFIG = {
         "num_hidden_layers": 2,
         "id2label": {"0": "cat", "1": "dog", "2": "bird", "3": "car", "4": "tree"},
     },
-    "whisper-tiny": {
+    "tiny-random-whisper": {
         "model_type": "whisper",
         "architectures": ["WhisperForConditionalGeneration"],
         "d_model": 48,
@@ -122,7 +122,10 @@ def test_names_and_paths():
 
 
 def test_unknown_name_lists_the_available_ones():
-    with pytest.raises(WeightsError, match="available: bert-tiny, bert-tiny-mlm, vit-tiny, whisper-tiny"):
+    with pytest.raises(
+        WeightsError,
+        match="available: tiny-random-bert, tiny-random-bert-mlm, tiny-random-vit, tiny-random-whisper",
+    ):
         checkpoints.path("bert-huge")
     with pytest.raises(WeightsError):
         checkpoints.path("../checkpoints")
@@ -151,8 +154,8 @@ def test_bundle_is_small():
 
 
 def test_bert_weights_fit_the_config():
-    config = CONFIG["bert-tiny"]
-    w = load_weights(checkpoints.path("bert-tiny"))
+    config = CONFIG["tiny-random-bert"]
+    w = load_weights(checkpoints.path("tiny-random-bert"))
     assert w["bert.embeddings.word_embeddings.weight"].shape == (512, 42)
     assert w["bert.embeddings.position_embeddings.weight"].shape == (64, 42)
     assert w["bert.embeddings.token_type_embeddings.weight"].shape == (2, 42)
@@ -163,14 +166,14 @@ def test_bert_weights_fit_the_config():
 
 
 def test_mlm_decoder_is_tied_to_the_word_embeddings():
-    w = load_weights(checkpoints.path("bert-tiny-mlm"))
+    w = load_weights(checkpoints.path("tiny-random-bert-mlm"))
     assert "cls.predictions.decoder.weight" not in w  # tied: transformers does not save it
     assert w["cls.predictions.bias"].shape == (512,)
     assert w["cls.predictions.transform.dense.weight"].shape == (30, 30)
 
 
 def test_vit_is_sharded_and_the_index_covers_every_tensor():
-    directory = checkpoints.path("vit-tiny")
+    directory = checkpoints.path("tiny-random-vit")
     index = read_json(directory / "model.safetensors.index.json")
     shards = sorted(set(index["weight_map"].values()))
     assert len(shards) > 1 and not (directory / "model.safetensors").exists()
@@ -188,7 +191,7 @@ def test_vit_is_sharded_and_the_index_covers_every_tensor():
 
 
 def test_whisper_weights_fit_the_config():
-    w = load_weights(checkpoints.path("whisper-tiny"))
+    w = load_weights(checkpoints.path("tiny-random-whisper"))
     assert w["model.encoder.conv1.weight"].shape == (48, 80, 3)
     assert w["model.encoder.conv2.weight"].shape == (48, 48, 3)
     assert w["model.encoder.embed_positions.weight"].shape == (1500, 48)
@@ -199,19 +202,19 @@ def test_whisper_weights_fit_the_config():
 
 
 def test_image_and_audio_preprocessor_configs():
-    vit = read_json(checkpoints.path("vit-tiny") / "preprocessor_config.json")
+    vit = read_json(checkpoints.path("tiny-random-vit") / "preprocessor_config.json")
     assert vit["image_processor_type"] == "ViTImageProcessor"
     assert vit["size"] == {"height": 30, "width": 30} and vit["resample"] == 2  # PIL bilinear
     assert vit["do_rescale"] and vit["rescale_factor"] == pytest.approx(1 / 255)
     assert vit["do_normalize"] and vit["image_mean"] == [0.5] * 3 and vit["image_std"] == [0.5] * 3
-    whisper = read_json(checkpoints.path("whisper-tiny") / "preprocessor_config.json")
+    whisper = read_json(checkpoints.path("tiny-random-whisper") / "preprocessor_config.json")
     assert whisper["feature_extractor_type"] == "WhisperFeatureExtractor"
     expected = dict(feature_size=80, sampling_rate=16000, n_fft=400, hop_length=160, chunk_length=30)
     assert {k: whisper[k] for k in expected} == expected
 
 
 def test_whisper_generation_config():
-    generation = read_json(checkpoints.path("whisper-tiny") / "generation_config.json")
+    generation = read_json(checkpoints.path("tiny-random-whisper") / "generation_config.json")
     eot, sot = WHISPER_SPECIALS["<|endoftext|>"], WHISPER_SPECIALS["<|startoftranscript|>"]
     assert generation["decoder_start_token_id"] == sot
     assert generation["eos_token_id"] == generation["pad_token_id"] == generation["bos_token_id"] == eot
@@ -226,7 +229,7 @@ def test_whisper_generation_config():
 # --------------------------------------------------------------------------- tokenizers
 
 
-@pytest.mark.parametrize("name", ["bert-tiny", "bert-tiny-mlm"])
+@pytest.mark.parametrize("name", ["tiny-random-bert", "tiny-random-bert-mlm"])
 def test_bert_tokenizer(name):
     directory = checkpoints.path(name)
     tokenizer = Tokenizer.from_file(str(directory / "tokenizer.json"))
@@ -245,8 +248,8 @@ def test_bert_tokenizer(name):
 
 
 def test_bert_reference_inputs_come_from_the_bundled_tokenizer():
-    ref = reference("bert-tiny")
-    tokenizer = Tokenizer.from_file(str(checkpoints.path("bert-tiny") / "tokenizer.json"))
+    ref = reference("tiny-random-bert")
+    tokenizer = Tokenizer.from_file(str(checkpoints.path("tiny-random-bert") / "tokenizer.json"))
     width = ref["input_ids"].shape[1]
     for i, (text, pair) in enumerate(zip(ref["texts"], ref["text_pairs"])):
         enc = tokenizer.encode(str(text), str(pair)) if pair else tokenizer.encode(str(text))
@@ -257,8 +260,8 @@ def test_bert_reference_inputs_come_from_the_bundled_tokenizer():
 
 
 def test_mlm_reference_inputs_come_from_the_bundled_tokenizer():
-    ref = reference("bert-tiny-mlm")
-    tokenizer = Tokenizer.from_file(str(checkpoints.path("bert-tiny-mlm") / "tokenizer.json"))
+    ref = reference("tiny-random-bert-mlm")
+    tokenizer = Tokenizer.from_file(str(checkpoints.path("tiny-random-bert-mlm") / "tokenizer.json"))
     tokenizer.enable_padding(pad_id=0, pad_token="[PAD]")
     encoded = tokenizer.encode_batch([str(t) for t in ref["texts"]])
     assert ref["input_ids"].tolist() == [e.ids for e in encoded]
@@ -267,9 +270,9 @@ def test_mlm_reference_inputs_come_from_the_bundled_tokenizer():
 
 
 def test_whisper_tokenizer():
-    directory = checkpoints.path("whisper-tiny")
+    directory = checkpoints.path("tiny-random-whisper")
     tokenizer = Tokenizer.from_file(str(directory / "tokenizer.json"))
-    assert tokenizer.get_vocab_size() == CONFIG["whisper-tiny"]["vocab_size"]
+    assert tokenizer.get_vocab_size() == CONFIG["tiny-random-whisper"]["vocab_size"]
     assert {t: tokenizer.token_to_id(t) for t in WHISPER_SPECIALS} == WHISPER_SPECIALS
     assert tokenizer.token_to_id("Ġ") == 220
     ids = tokenizer.encode(" hello world", add_special_tokens=False).ids
@@ -280,8 +283,8 @@ def test_whisper_tokenizer():
 
 
 def test_whisper_reference_tokens_decode_with_the_bundled_tokenizer():
-    ref = reference("whisper-tiny")
-    tokenizer = Tokenizer.from_file(str(checkpoints.path("whisper-tiny") / "tokenizer.json"))
+    ref = reference("tiny-random-whisper")
+    tokenizer = Tokenizer.from_file(str(checkpoints.path("tiny-random-whisper") / "tokenizer.json"))
     prompt = ["<|startoftranscript|>", "<|en|>", "<|transcribe|>", "<|notimestamps|>"]
     text = tokenizer.encode(" the quick brown fox", add_special_tokens=False).ids
     assert ref["decoder_input_ids"].tolist() == [[WHISPER_SPECIALS[t] for t in prompt] + text]
@@ -296,7 +299,7 @@ def test_whisper_reference_tokens_decode_with_the_bundled_tokenizer():
 def expected_shapes(name: str) -> dict[str, tuple]:
     common = {"transformers_version": (), "torch_version": ()}
     ref = reference(name)
-    if name == "bert-tiny":
+    if name == "tiny-random-bert":
         t = ref["input_ids"].shape[1]  # the padded length: the longest of the three examples
         assert 8 < t <= 64
         return common | {
@@ -310,7 +313,7 @@ def expected_shapes(name: str) -> dict[str, tuple]:
             "hidden_states": (3, 3, t, 42),
             "logits": (3, 3),
         }
-    if name == "bert-tiny-mlm":
+    if name == "tiny-random-bert-mlm":
         t = ref["input_ids"].shape[1]
         assert 8 < t <= 64
         return common | {
@@ -321,7 +324,7 @@ def expected_shapes(name: str) -> dict[str, tuple]:
             "last_hidden_state": (2, t, 30),
             "logits": (2, t, 512),
         }
-    if name == "vit-tiny":
+    if name == "tiny-random-vit":
         return common | {
             "images": (2, 41, 37, 3),
             "pixel_values": (2, 3, 30, 30),
@@ -367,7 +370,7 @@ def test_reference_keys_shapes_and_dtypes(name):
 def test_vit_pixel_values_are_pil_bilinear_then_rescale_and_normalize():
     from PIL import Image
 
-    ref = reference("vit-tiny")
+    ref = reference("tiny-random-vit")
     assert ref["images"].dtype == np.uint8
     for image, pixels in zip(ref["images"], ref["pixel_values"]):
         resized = np.asarray(
@@ -378,7 +381,7 @@ def test_vit_pixel_values_are_pil_bilinear_then_rescale_and_normalize():
 
 
 def test_whisper_greedy_references_are_unambiguous():
-    ref = reference("whisper-tiny")
+    ref = reference("tiny-random-whisper")
     eot = WHISPER_SPECIALS["<|endoftext|>"]
     prompts = {"transcribe": [591, 592, 600, 604], "translate": [591, 592, 599, 604]}
     for task, prompt in prompts.items():
@@ -393,7 +396,7 @@ def test_whisper_greedy_references_are_unambiguous():
 
 
 def test_whisper_audio_and_features():
-    ref = reference("whisper-tiny")
+    ref = reference("tiny-random-whisper")
     assert ref["audio"].dtype == np.float32 and int(ref["sampling_rate"]) == 16000
     assert np.abs(ref["audio"]).max() <= 1.0
     features = ref["input_features"]

@@ -18,6 +18,7 @@ import pytest
 
 import accelkit as ak
 from accelkit import hardware, ops
+from accelkit.display import devices_text
 from accelkit.hardware import discovery
 
 
@@ -140,6 +141,31 @@ def test_only_software_adapters_pick_the_cpu_and_say_why(fresh_hardware):
     reason = best.fallback_reason
     assert reason and "software" in reason and "SwiftShader" in reason and "webgpu:0" in reason, reason
     assert "fallback" in repr(best)
+
+
+def test_gpu_means_the_best_hardware_gpu(fresh_hardware):
+    fake_wgpu(fresh_hardware, [LAVAPIPE, INTEGRATED])
+    devs = ak.devices()
+    assert ak.device("gpu") is devs[0] and devs[0].kind == "integrated"
+
+
+def test_gpu_with_only_a_software_adapter_says_so(fresh_hardware):
+    fake_wgpu(fresh_hardware, [LAVAPIPE])
+    with pytest.raises(ak.DeviceError, match="no hardware GPU.*only software WebGPU adapters.*webgpu:0"):
+        ak.device("gpu")
+    assert ak.device("webgpu").is_software  # asking for WebGPU still gets the software adapter
+
+
+def test_software_said_once_and_str_leaves_the_reason_out(fresh_hardware):
+    fake_wgpu(fresh_hardware, [LAVAPIPE])
+    soft = ak.device("webgpu:0")
+    assert repr(soft).count("software") == 1, repr(soft)
+    table = devices_text(ak.devices())
+    assert table.count("software") == 2, table  # the adapter's row, and the default's fallback reason
+    best = ak.device()
+    assert best.fallback_reason and best.fallback_reason in repr(best)
+    printed = f"{best} {best.fallback_reason}"  # what print(dev, dev.fallback_reason) writes
+    assert printed.count(best.fallback_reason) == 1, printed
 
 
 def test_ranking_of_fake_device_objects(fresh_hardware):

@@ -1,6 +1,6 @@
 """Loading models: every broken checkpoint or bad input raises a clear AccelkitError; f16/bf16 weights and f16 compute.
 
-Each case copies the bundled bert-tiny (or vit-tiny) to a temporary directory and breaks one thing:
+Each case copies the bundled tiny-random-bert (or tiny-random-vit) to a temporary directory and breaks one thing:
 the weight file (truncated, garbage header), a tensor (missing, unexpected, wrong shape),
 config.json (malformed JSON, a wrong type, a missing field, an unknown model_type). Then come the
 sources ``ak.load`` understands, the base-model prefix rules, and the dtype policy.
@@ -34,10 +34,10 @@ def rel_err(actual, expected) -> float:
 
 @pytest.fixture(scope="module")
 def ref():
-    return np.load(REFS / "bert-tiny.npz")
+    return np.load(REFS / "tiny-random-bert.npz")
 
 
-def weights(name: str = "bert-tiny") -> dict[str, np.ndarray]:
+def weights(name: str = "tiny-random-bert") -> dict[str, np.ndarray]:
     with Checkpoint.open(bundled_dir(name)) as ckpt:
         return {n: np.array(ckpt.array(n)) for n in ckpt.names()}
 
@@ -67,8 +67,8 @@ def bf16_round(arr: np.ndarray) -> np.ndarray:
 
 @pytest.fixture
 def bert_dir(tmp_path) -> Path:
-    """A writable copy of the bundled bert-tiny."""
-    return Path(shutil.copytree(bundled_dir("bert-tiny"), tmp_path / "bert"))
+    """A writable copy of the bundled tiny-random-bert."""
+    return Path(shutil.copytree(bundled_dir("tiny-random-bert"), tmp_path / "bert"))
 
 
 def edit_config(directory: Path, **changes) -> None:
@@ -182,7 +182,7 @@ def test_config_from_dict_keeps_unknown_keys():
 
 
 def test_token_ids_out_of_range():
-    bert = ak.load("bert-tiny", device="cpu")
+    bert = ak.load("tiny-random-bert", device="cpu")
     with pytest.raises(ak.InputError, match=r"input_ids: token ids must be in \[0, 512\).*e\.g\. 512"):
         bert(np.array([[2, 512, 3]]))
     with pytest.raises(ak.InputError, match=r"e\.g\. -1"):
@@ -194,14 +194,14 @@ def test_token_ids_out_of_range():
 
 
 def test_sequence_longer_than_position_table():
-    bert = ak.load("bert-tiny", device="cpu")
+    bert = ak.load("tiny-random-bert", device="cpu")
     bert(np.full((1, 64), 5))  # exactly max_position_embeddings is fine
     with pytest.raises(ak.InputError, match=r"sequence length 65 is longer than max_position_embeddings 64"):
         bert(np.full((1, 65), 5))
 
 
 def test_mismatched_input_shapes():
-    bert = ak.load("bert-tiny", device="cpu")
+    bert = ak.load("tiny-random-bert", device="cpu")
     with pytest.raises(ak.InputError, match=r"attention_mask shape \(1, 3\) differs from input_ids \(1, 4\)"):
         bert(np.array([[2, 5, 6, 3]]), attention_mask=np.array([[1, 1, 1]]))
     with pytest.raises(ak.InputError, match="token_type_ids shape"):
@@ -212,10 +212,13 @@ def test_mismatched_input_shapes():
 
 
 def test_sources(bert_dir):
-    assert bundled_name("tiny:bert") == "bert-tiny" and bundled_name("tiny:bert-mlm") == "bert-tiny-mlm"
-    assert bundled_name("vit-tiny") == "vit-tiny" and bundled_name("some/dir") is None
+    assert (
+        bundled_name("tiny:bert") == "tiny-random-bert"
+        and bundled_name("tiny:bert-mlm") == "tiny-random-bert-mlm"
+    )
+    assert bundled_name("tiny-random-vit") == "tiny-random-vit" and bundled_name("some/dir") is None
     assert type(ak.load(str(bert_dir), device="cpu")) is BertForSequenceClassification
-    assert ak.load("tiny:bert", device="cpu").checkpoint == bundled_dir("bert-tiny")
+    assert ak.load("tiny:bert", device="cpu").checkpoint == bundled_dir("tiny-random-bert")
     with pytest.raises(ak.WeightsError, match="no bundled checkpoint 'tiny:gpt'"):
         ak.load("tiny:gpt", device="cpu")
     with pytest.raises(ak.WeightsError, match="does not exist"):
@@ -272,7 +275,7 @@ def test_model_output_mapping():
 def test_half_stored_weights_load_and_match(dev, tmp_path, ref, stored):
     tensors = weights()
     half = tmp_path / stored
-    shutil.copytree(bundled_dir("bert-tiny"), half)
+    shutil.copytree(bundled_dir("tiny-random-bert"), half)
     if stored == "float16":
         rounded = {k: v.astype(np.float16).astype(np.float32) for k, v in tensors.items()}
         write_safetensors(half / "model.safetensors", {k: v.astype(np.float16) for k, v in tensors.items()})
@@ -280,7 +283,7 @@ def test_half_stored_weights_load_and_match(dev, tmp_path, ref, stored):
         rounded = {k: bf16_round(v) for k, v in tensors.items()}
         write_safetensors(half / "model.safetensors", tensors, bf16=True)
     exact = tmp_path / "rounded"
-    shutil.copytree(bundled_dir("bert-tiny"), exact)
+    shutil.copytree(bundled_dir("tiny-random-bert"), exact)
     write_safetensors(exact / "model.safetensors", rounded)
     inputs = (ref["input_ids"], ref["attention_mask"], ref["token_type_ids"])
     model = ak.load(half, device=dev)
@@ -292,22 +295,22 @@ def test_half_stored_weights_load_and_match(dev, tmp_path, ref, stored):
 
 
 def test_float16_compute(dev, ref):
-    model = ak.load("bert-tiny", device=dev, dtype="float16")
+    model = ak.load("tiny-random-bert", device=dev, dtype="float16")
     assert model.dtype is ak.float16 and "float16" in model.dtype_note
     assert model.bert.encoder.layer[0].intermediate.dense.weight.dtype is ak.float16
     out = model(ref["input_ids"], ref["attention_mask"], ref["token_type_ids"])
     assert out.logits.dtype is ak.float16
     assert rel_err(out.last_hidden_state, ref["last_hidden_state"]) < 1e-2
     assert rel_err(out.logits, ref["logits"]) < 1e-2
-    vit = ak.load("vit-tiny", device=dev, dtype="float16")
-    vref = np.load(REFS / "vit-tiny.npz")
+    vit = ak.load("tiny-random-vit", device=dev, dtype="float16")
+    vref = np.load(REFS / "tiny-random-vit.npz")
     assert rel_err(vit(vref["pixel_values"]).logits, vref["logits"]) < 1e-2
 
 
 def test_float16_without_shader_f16_warns_and_stays_float32(dev, ref, monkeypatch):
     monkeypatch.setattr(type(dev), "supports_f16", property(lambda self: False))
     with pytest.warns(RuntimeWarning, match="lacks the shader-f16 feature; computing in float32"):
-        model = ak.load("bert-tiny", device=dev, dtype="float16")
+        model = ak.load("tiny-random-bert", device=dev, dtype="float16")
     assert model.dtype is ak.float32 and "shader-f16" in model.dtype_note
     out = model(ref["input_ids"], ref["attention_mask"])  # row 0 is a single sentence: type ids all 0
     assert rel_err(out.last_hidden_state[0], ref["last_hidden_state"][0]) < 2e-4
@@ -316,4 +319,4 @@ def test_float16_without_shader_f16_warns_and_stays_float32(dev, ref, monkeypatc
 @pytest.mark.parametrize("dtype", ["bfloat16", "int8"])
 def test_unsupported_compute_dtype(dtype):
     with pytest.raises(ak.DTypeError, match="bfloat16|unsupported model dtype"):
-        ak.load("bert-tiny", device="cpu", dtype=dtype)
+        ak.load("tiny-random-bert", device="cpu", dtype=dtype)

@@ -458,18 +458,18 @@ def test_float16_models_stay_within_2e3_of_the_float32_references(webgpu):
     """The tiny models loaded as float16 (default matmul arithmetic) against transformers' float32 outputs."""
     if not webgpu.supports_f16:
         pytest.skip("adapter lacks shader-f16")
-    with np.load(REFERENCES / "bert-tiny.npz") as r:
-        out = ak.load("bert-tiny", device=webgpu, dtype="float16")(
+    with np.load(REFERENCES / "tiny-random-bert.npz") as r:
+        out = ak.load("tiny-random-bert", device=webgpu, dtype="float16")(
             r["input_ids"], r["attention_mask"], r["token_type_ids"]
         )
         assert rel_err(out.last_hidden_state.numpy(), r["last_hidden_state"]) < 2e-3
         assert rel_err(out.logits.numpy(), r["logits"]) < 2e-3
-    with np.load(REFERENCES / "vit-tiny.npz") as r:
-        out = ak.load("vit-tiny", device=webgpu, dtype="float16")(r["pixel_values"])
+    with np.load(REFERENCES / "tiny-random-vit.npz") as r:
+        out = ak.load("tiny-random-vit", device=webgpu, dtype="float16")(r["pixel_values"])
         assert rel_err(out.last_hidden_state.numpy(), r["last_hidden_state"]) < 2e-3
         assert rel_err(out.logits.numpy(), r["logits"]) < 2e-3
-    with np.load(REFERENCES / "whisper-tiny.npz") as r:
-        out = ak.load("whisper-tiny", device=webgpu, dtype="float16")(
+    with np.load(REFERENCES / "tiny-random-whisper.npz") as r:
+        out = ak.load("tiny-random-whisper", device=webgpu, dtype="float16")(
             r["input_features"], r["decoder_input_ids"]
         )
         assert rel_err(out.encoder_last_hidden_state.numpy(), r["encoder_last_hidden_state"]) < 2e-3

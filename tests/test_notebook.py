@@ -126,7 +126,7 @@ def test_profile_cell_magic_stores_and_returns_profile(ip):
     prof = ip.user_ns["p"]
     assert isinstance(prof, Profile) and result is prof
     kernels = [k.kernel for k in prof.kernels()]
-    assert {"cpu.matmul", "cpu.softmax", "cpu.add"} <= set(kernels)
+    assert {"matmul", "softmax", "add"} <= set(kernels)
     assert prof.display_top == 2
     assert prof._repr_html_().count("<span class='ak-swatch") >= 2
     assert "1 more kernels" in prof._repr_html_()
@@ -142,7 +142,7 @@ def test_profile_trace_is_valid_chrome_json(ip, tmp_path):
     events = doc["traceEvents"]
     spans = [e for e in events if e["ph"] == "X"]
     assert spans and all({"name", "ts", "dur", "pid", "tid"} <= set(e) for e in spans)
-    assert any(e["args"]["kernel"] == "cpu.matmul" for e in spans)
+    assert any(e["args"]["kernel"] == "matmul" for e in spans)
 
 
 def test_profile_line_magic_keeps_the_statement_as_typed(ip):
@@ -150,7 +150,7 @@ def test_profile_line_magic_keeps_the_statement_as_typed(ip):
     with capture_output() as out:
         prof = ip.run_line_magic("accel", 'profile -o q --no-plot print("a  b", (x @ x).numpy().sum())')
     assert out.stdout.strip() == "a  b 64.0"
-    assert ip.user_ns["q"] is prof and prof.kernels()[0].kernel == "cpu.matmul"
+    assert ip.user_ns["q"] is prof and prof.kernels()[0].kernel == "matmul"
 
 
 def test_profile_plot_shows_a_timeline(ip):
@@ -168,7 +168,7 @@ def test_profile_cell_that_raises_keeps_partial_profile(ip):
     with capture_output():
         result = ip.run_cell("%%accel profile -o broken --no-plot\n(x @ x).numpy()\nraise ValueError('boom')")
     assert isinstance(result.error_in_exec, ValueError)
-    assert [k.kernel for k in ip.user_ns["broken"].kernels()] == ["cpu.matmul"]
+    assert [k.kernel for k in ip.user_ns["broken"].kernels()] == ["matmul"]
 
 
 @pytest.mark.parametrize(
@@ -233,9 +233,9 @@ def test_reprs_are_deterministic_and_carry_the_key_fields(ip):
         ],
         "profile": [
             "ak-repr ak-profile'",
-            "cpu.matmul",
-            "cpu.softmax",
-            "cpu.add",
+            "matmul",
+            "softmax",
+            "add",
             "dispatches",
             "class='ak-stack'",
             "device ms",
@@ -523,3 +523,49 @@ def test_one_byte_and_count_formatter():
         "1.23M",
         "3.00G",
     ]
+
+
+# ============================================================================ comments and Profile.show (issue 9)
+
+
+def test_line_magics_ignore_trailing_comments(ip):
+    with capture_output() as cap:
+        ip.run_line_magic("accel", "use cpu   # make the CPU the default")
+    assert "default device: cpu" in cap.stdout
+    with capture_output() as cap:
+        result = ip.run_line_magic("accel", "devices   # every device, best first")
+    assert isinstance(result, DeviceList)
+    with capture_output():
+        prof = ip.run_line_magic("accel", "profile --no-plot ak.tensor(np.ones(3)) + 1  # one add")
+    assert [k.kernel for k in prof.kernels()] == ["add"]
+    with capture_output():
+        ip.run_cell("s = '#not a comment'")
+        prof = ip.run_line_magic("accel", "profile --no-plot -o hash_prof ak.tensor([len(s)]) * 2  # c")
+    assert ip.user_ns["hash_prof"] is prof and [k.kernel for k in prof.kernels()] == ["mul"]
+
+
+def test_strip_comment_keeps_hashes_in_quotes_and_words():
+    from accelkit.notebook.magics import strip_comment
+
+    assert strip_comment("devices   # comment") == "devices"
+    assert strip_comment('profile f("# x")  # c') == 'profile f("# x")'
+    assert strip_comment("profile --trace run#1.json") == "profile --trace run#1.json"
+    assert strip_comment("profile f('it\\'s # here')") == "profile f('it\\'s # here')"
+    assert strip_comment("# only a comment") == ""
+
+
+def test_profile_show_lists_the_top_kernels(ip, capsys):
+    prof = _profile()
+    n = len(prof.kernels())
+    assert n >= 2
+    prof.show(top=1)
+    shown = capsys.readouterr().out
+    assert shown.strip(), "Profile.show displayed nothing"
+    assert f"{n - 1} more kernels" in shown
+    with capture_output() as cap:
+        ip.user_ns["shown_prof"] = prof
+        ip.run_cell("shown_prof.show(top=1)")
+    shown = cap.stdout + "".join(o.data.get("text/plain", "") for o in cap.outputs)
+    assert f"{n - 1} more kernels" in shown
+    with pytest.raises(ak.InputError):
+        prof.show(top=-1)

@@ -24,7 +24,10 @@ def allocated(dev) -> int:
 
 @pytest.fixture(scope="module")
 def models():
-    return {"bert": ak.load("bert-tiny", device="cpu"), "vit": ak.load("vit-tiny", device="cpu")}
+    return {
+        "bert": ak.load("tiny-random-bert", device="cpu"),
+        "vit": ak.load("tiny-random-vit", device="cpu"),
+    }
 
 
 def make_requests(n: int, seed: int = 0) -> list[tuple[str, dict]]:
@@ -103,7 +106,7 @@ def test_unbatched_pool_is_bitwise_equal(models):
 
 
 def test_batches_on_webgpu_equal_unbatched(webgpu):
-    bert, vit = ak.load("bert-tiny", device=webgpu), ak.load("vit-tiny", device=webgpu)
+    bert, vit = ak.load("tiny-random-bert", device=webgpu), ak.load("tiny-random-vit", device=webgpu)
     mods = {"bert": bert, "vit": vit}
     reqs = make_requests(12, seed=2)
     sequential = [host(mods[k](**x)) for k, x in reqs]
@@ -161,24 +164,30 @@ def test_lru_eviction_under_a_budget_and_reload(private_weights):
     ids = {"input_ids": np.array([[1, 2, 3, 4]])}
     px = {"pixel_values": np.zeros((1, 3, 30, 30), np.float32)}
     with Pool("cpu") as probe:  # measure what each model adds, to size the budget
-        for name, x in (("bert-tiny", ids), ("vit-tiny", px), ("bert-tiny-mlm", ids)):
+        for name, x in (("tiny-random-bert", ids), ("tiny-random-vit", px), ("tiny-random-bert-mlm", ids)):
             probe.submit(name, **x).result()
         sizes = {m["name"]: m["bytes"] for m in probe.stats().models}
     assert all(v > 0 for v in sizes.values())
-    budget = sizes["bert-tiny"] + sizes["vit-tiny"] + sizes["bert-tiny-mlm"] // 2  # two fit, not three
+    budget = (
+        sizes["tiny-random-bert"] + sizes["tiny-random-vit"] + sizes["tiny-random-bert-mlm"] // 2
+    )  # two fit, not three
     base = allocated(dev)
     with Pool("cpu", memory_budget=budget) as pool:
-        first = pool.submit("bert-tiny", **ids).result()
-        pool.submit("vit-tiny", **px).result()
-        pool.submit("bert-tiny-mlm", **ids).result()  # evicts bert-tiny, the least recently used
+        first = pool.submit("tiny-random-bert", **ids).result()
+        pool.submit("tiny-random-vit", **px).result()
+        pool.submit(
+            "tiny-random-bert-mlm", **ids
+        ).result()  # evicts tiny-random-bert, the least recently used
         state = {m["name"]: m for m in pool.stats().models}
-        assert not state["bert-tiny"]["loaded"] and state["bert-tiny"]["evictions"] == 1
-        assert state["vit-tiny"]["loaded"] and state["bert-tiny-mlm"]["loaded"]
+        assert not state["tiny-random-bert"]["loaded"] and state["tiny-random-bert"]["evictions"] == 1
+        assert state["tiny-random-vit"]["loaded"] and state["tiny-random-bert-mlm"]["loaded"]
         assert allocated(dev) - base <= budget
-        again = pool.submit("bert-tiny", **ids).result()  # reloaded on demand (evicting vit-tiny)
+        again = pool.submit(
+            "tiny-random-bert", **ids
+        ).result()  # reloaded on demand (evicting tiny-random-vit)
         state = {m["name"]: m for m in pool.stats().models}
-        assert state["bert-tiny"]["loads"] == 2 and state["bert-tiny"]["loaded"]
-        assert not state["vit-tiny"]["loaded"]
+        assert state["tiny-random-bert"]["loads"] == 2 and state["tiny-random-bert"]["loaded"]
+        assert not state["tiny-random-vit"]["loaded"]
         assert allocated(dev) - base <= budget
         np.testing.assert_array_equal(first.logits, again.logits)
         (dev_stats,) = pool.stats().devices
@@ -189,7 +198,7 @@ def test_lru_eviction_under_a_budget_and_reload(private_weights):
 def test_a_model_over_budget_fails_its_requests(private_weights):
     with Pool("cpu", memory_budget=10_000) as pool:
         with pytest.raises(ak.OutOfMemoryError, match="over its budget of 10000"):
-            pool.submit("vit-tiny", pixel_values=np.zeros((1, 3, 30, 30), np.float32)).result()
+            pool.submit("tiny-random-vit", pixel_values=np.zeros((1, 3, 30, 30), np.float32)).result()
         assert not pool.stats().models[0]["loaded"]
 
 
@@ -197,7 +206,7 @@ def test_explicit_add_evict_and_preload(private_weights):
     dev = ak.device("cpu")
     base = allocated(dev)
     with Pool("cpu") as pool:
-        name = pool.add("bert-tiny", name="sentiment", preload=True)
+        name = pool.add("tiny-random-bert", name="sentiment", preload=True)
         assert name == "sentiment" and pool.stats().models[0]["loaded"]
         assert allocated(dev) > base
         pool.evict("sentiment")
@@ -205,7 +214,7 @@ def test_explicit_add_evict_and_preload(private_weights):
         out = pool.submit("sentiment", input_ids=[[1, 2, 3]]).result()
         assert out.logits.shape == (1, 3)
         with pytest.raises(ak.AccelkitError, match="already in the pool"):
-            pool.add("bert-tiny", name="sentiment")
+            pool.add("tiny-random-bert", name="sentiment")
 
 
 def test_close_drains_and_rejects_new_requests(models):
@@ -265,7 +274,7 @@ def test_map_and_asyncio_run(models):
 
 
 def test_whisper_forward_batches_and_methods_run_alone():
-    whisper = ak.load("whisper-tiny", device="cpu")
+    whisper = ak.load("tiny-random-whisper", device="cpu")
     rng = np.random.default_rng(5)
     feats = [rng.standard_normal((1, 80, 3000)).astype(np.float32) * 0.1 for _ in range(3)]
     ids = np.array([[591, 592, 600]])
@@ -290,7 +299,7 @@ def test_stats_text_and_html(models):
         assert stats.completed == 6 and stats.p50_ms > 0 and stats.p95_ms >= stats.p50_ms
         assert stats.throughput_rps > 0
         text = stats.text()
-        assert "latency p50" in text and "BertForSequenceClassification(bert-tiny)" in text
+        assert "latency p50" in text and "BertForSequenceClassification(tiny-random-bert)" in text
         assert "0x" not in text and "0x" not in repr(pool)
         html = stats._repr_html_()
         assert html is None or ("p50" in html and "<pre" in html)
@@ -302,7 +311,7 @@ def test_a_pool_dropped_without_close_stops_and_frees(private_weights):
     dev = ak.device("cpu")
     base = allocated(dev)
     pool = Pool("cpu")
-    pool.submit("bert-tiny", input_ids=[[1, 2, 3]]).result()
+    pool.submit("tiny-random-bert", input_ids=[[1, 2, 3]]).result()
     threads = [w.thread for w in pool._workers.values()]
     assert allocated(dev) > base
     del pool

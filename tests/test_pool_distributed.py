@@ -47,7 +47,10 @@ def cluster():
 
 @pytest.fixture(scope="module")
 def direct():
-    return {"bert": ak.load("bert-tiny", device="cpu"), "vit": ak.load("vit-tiny", device="cpu")}
+    return {
+        "bert": ak.load("tiny-random-bert", device="cpu"),
+        "vit": ak.load("tiny-random-vit", device="cpu"),
+    }
 
 
 def requests(n: int, seed: int) -> list[tuple[str, dict]]:
@@ -101,7 +104,7 @@ def test_results_equal_direct_calls(cluster, direct):
     with ak.Pool(client=client, max_batch_size=8) as pool:
         assert type(pool).__name__ == "DistributedPool" and isinstance(pool, ak.Pool)
         # by source name and by a loaded model (sent as its checkpoint's source, never its weights)
-        futures = [pool.submit("vit-tiny" if k == "vit" else direct[k], **x) for k, x in reqs]
+        futures = [pool.submit("tiny-random-vit" if k == "vit" else direct[k], **x) for k, x in reqs]
         for f, (k, x) in zip(futures, reqs):
             check(answer(f, pool), direct[k](**x))
         assert "last_hidden_state=<float32 [1," in repr(futures[1].result())
@@ -120,9 +123,9 @@ def test_a_bad_request_fails_only_its_own_future(cluster, direct):
     _, client = cluster
     ids = np.array([[3, 4, 5]])
     with ak.Pool(client=client) as pool:
-        good = [pool.submit("bert-tiny", input_ids=ids) for _ in range(3)]
-        bad = pool.submit("bert-tiny", input_ids=np.array([[1, 10**6]]))
-        more = [pool.submit("bert-tiny", input_ids=ids) for _ in range(3)]
+        good = [pool.submit("tiny-random-bert", input_ids=ids) for _ in range(3)]
+        bad = pool.submit("tiny-random-bert", input_ids=np.array([[1, 10**6]]))
+        more = [pool.submit("tiny-random-bert", input_ids=ids) for _ in range(3)]
         with pytest.raises(ak.InputError, match="out of range"):
             bad.result(timeout=60)
         for f in good + more:
@@ -135,13 +138,13 @@ def test_close_drains_or_cancels(cluster):
     _, client = cluster
     ids = np.array([[1, 2, 3]])
     pool = ak.Pool(client=client)
-    futures = [pool.submit("bert-tiny", input_ids=ids) for _ in range(10)]
+    futures = [pool.submit("tiny-random-bert", input_ids=ids) for _ in range(10)]
     pool.close(wait=True)
     assert all(f.done() and not f.cancelled() for f in futures)
     with pytest.raises(PoolClosedError):
-        pool.submit("bert-tiny", input_ids=ids)
+        pool.submit("tiny-random-bert", input_ids=ids)
     pool = ak.Pool(client=client)
-    futures = [pool.submit("bert-tiny", input_ids=ids) for _ in range(30)]
+    futures = [pool.submit("tiny-random-bert", input_ids=ids) for _ in range(30)]
     pool.close(wait=True, cancel_pending=True)
     assert all(f.done() for f in futures)
     assert pool.stats().cancelled == sum(f.cancelled() for f in futures)
@@ -154,10 +157,10 @@ def test_a_callback_may_wait_for_another_request(cluster):
     with ak.Pool(client=client) as pool:
 
         def chained(f):
-            pool.submit("bert-tiny", input_ids=ids).result(timeout=60)
+            pool.submit("tiny-random-bert", input_ids=ids).result(timeout=60)
             got.set()
 
-        pool.submit("bert-tiny", input_ids=ids).add_done_callback(chained)
+        pool.submit("tiny-random-bert", input_ids=ids).add_done_callback(chained)
         assert got.wait(60)
 
 
@@ -166,7 +169,7 @@ def test_asyncio_run(cluster):
 
     _, client = cluster
     with ak.Pool(client=client) as pool:
-        out = asyncio.run(pool.run("bert-tiny", input_ids=np.array([[2, 3, 4]])))
+        out = asyncio.run(pool.run("tiny-random-bert", input_ids=np.array([[2, 3, 4]])))
     assert out.logits.shape == (1, 3)
 
 
@@ -184,7 +187,7 @@ def test_bench_pool_on_a_scheduler_address(cluster):
 
 
 def test_sources_of_loaded_models(direct, tmp_path):
-    assert checkpoint_source(direct["bert"].checkpoint) == "bert-tiny"
+    assert checkpoint_source(direct["bert"].checkpoint) == "tiny-random-bert"
     assert checkpoint_source(tmp_path) == str(tmp_path.absolute())
 
 
@@ -193,7 +196,7 @@ def test_the_local_pool_works_without_distributed():
         "import sys; sys.modules['distributed'] = None\n"
         "import numpy as np, accelkit as ak\n"
         "with ak.Pool('cpu') as pool:\n"
-        "    assert pool.submit('bert-tiny', input_ids=np.array([[1, 2]])).result().logits.shape == (1, 3)\n"
+        "    assert pool.submit('tiny-random-bert', input_ids=np.array([[1, 2]])).result().logits.shape == (1, 3)\n"
         "try:\n"
         "    ak.Pool(client=object())\n"
         "except ak.AccelkitError as e:\n"
@@ -213,10 +216,10 @@ def test_a_worker_killed_mid_stream_loses_no_request(cluster, direct):
     reqs = requests(90, seed=2)
     answers = []
     with ak.Pool(client=client, max_batch_size=4) as pool:
-        pool.add("bert-tiny", preload=True)  # both workers hold it: the stream spreads at once
+        pool.add("tiny-random-bert", preload=True)  # both workers hold it: the stream spreads at once
         futures = []
         for i, (k, x) in enumerate(reqs):
-            f = pool.submit("bert-tiny" if k == "bert" else "vit-tiny", **x)
+            f = pool.submit("tiny-random-bert" if k == "bert" else "tiny-random-vit", **x)
             f.add_done_callback(lambda f, i=i: answers.append(i))
             futures.append(f)
         next(as_completed(futures, timeout=60))  # the stream is flowing
@@ -247,7 +250,7 @@ def test_a_request_lost_on_its_last_attempt_names_the_worker(cluster):
             for w in pool._workers.values():
                 if w.address != victim:
                     w.outstanding += 1000
-            fut = pool.submit("bert-tiny", input_ids=np.array([[1, 2, 3]]))
+            fut = pool.submit("tiny-random-bert", input_ids=np.array([[1, 2, 3]]))
             for w in pool._workers.values():
                 if w.address != victim:
                     w.outstanding -= 1000
@@ -256,7 +259,7 @@ def test_a_request_lost_on_its_last_attempt_names_the_worker(cluster):
             fut.result(timeout=60)
         assert isinstance(fut.exception(), ak.AccelkitError)
         # the pool keeps serving on the workers left
-        pool.submit("bert-tiny", input_ids=np.array([[1, 2, 3]])).result(timeout=60)
+        pool.submit("tiny-random-bert", input_ids=np.array([[1, 2, 3]])).result(timeout=60)
 
 
 def test_a_new_worker_takes_work(cluster, direct):
@@ -264,7 +267,7 @@ def test_a_new_worker_takes_work(cluster, direct):
     live_workers(c, client, 1)
     ids = np.array([[7, 8, 9, 10]])
     with ak.Pool(client=client, max_batch_size=2) as pool:
-        pool.add("bert-tiny", preload=True)
+        pool.add("tiny-random-bert", preload=True)
         before = {w["worker"] for w in pool.stats().workers if w["alive"]}
         c.scale(len(c.worker_spec) + 1)
         deadline = time.monotonic() + 30
@@ -273,10 +276,10 @@ def test_a_new_worker_takes_work(cluster, direct):
             time.sleep(0.1)
         # a burst: no answer is counted before it is all routed (completions wait for the pool's lock)
         with pool._lock:
-            futures = [pool.submit("bert-tiny", input_ids=ids) for _ in range(12)]
+            futures = [pool.submit("tiny-random-bert", input_ids=ids) for _ in range(12)]
         for f in futures:
             check(answer(f, pool), direct["bert"](input_ids=ids))
         new = [w for w in pool.stats().workers if w["worker"] not in before]
-        assert new and all(w["completed"] >= 1 and "bert-tiny" in w["models"] for w in new), (
+        assert new and all(w["completed"] >= 1 and "tiny-random-bert" in w["models"] for w in new), (
             pool.stats().text()
         )

@@ -173,7 +173,7 @@ def test_report_counts_views_and_bytes_saved(cpu, reg):
 
 
 def test_published_name_shows_in_the_module_repr(cpu):
-    model = ak.load("bert-tiny", device=cpu)
+    model = ak.load("tiny-random-bert", device=cpu)
     with ak.sharing.publish(
         "bert/word_embeddings", model.bert.embeddings.word_embeddings.weight, owner="bert"
     ):
@@ -187,7 +187,7 @@ def test_published_name_shows_in_the_module_repr(cpu):
 
 @pytest.fixture(scope="module")
 def whisper():
-    return ak.load("whisper-tiny", device="cpu")
+    return ak.load("tiny-random-whisper", device="cpu")
 
 
 def _speech(seconds: float = 1.0, rate: int = 16000) -> np.ndarray:
@@ -240,7 +240,7 @@ def test_whisper_encoder_output_shared_by_transcribe_and_translate(whisper, monk
 def test_vit_embeddings_shared_by_two_heads(dev, monkeypatch):
     from accelkit.models.vit import ViTModel
 
-    vit = ak.load("vit-tiny", device=dev)
+    vit = ak.load("tiny-random-vit", device=dev)
     rng = np.random.default_rng(1)
     pixels = rng.standard_normal((3, 3, 30, 30)).astype(np.float32)
     expected_a = vit(pixels).logits.numpy()
@@ -267,7 +267,7 @@ def test_vit_embeddings_shared_by_two_heads(dev, monkeypatch):
 def test_bert_hidden_states_shared_by_classifier_and_search(cpu, monkeypatch):
     from accelkit.models.bert import BertModel
 
-    bert = ak.load("bert-tiny", device=cpu)
+    bert = ak.load("tiny-random-bert", device=cpu)
     corpus = [
         "the cat sat on the mat",
         "a dog ran in the park",

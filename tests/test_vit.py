@@ -1,4 +1,4 @@
-"""ViT against transformers: the bundled vit-tiny checkpoint (sharded) vs tests/fixtures/references (float64).
+"""ViT against transformers: the bundled tiny-random-vit checkpoint (sharded) vs tests/fixtures/references (float64).
 
 Runs on every device: a batch, single images (3-D input), every hidden state, the base model of
 the classification checkpoint, preprocessing + ``classify``, and input shape errors.
@@ -30,13 +30,13 @@ def rel_err(actual, expected) -> float:
 def vit(dev) -> ViTForImageClassification:
     m = _models.get(dev.spec)
     if m is None or m.device is not dev:
-        m = _models[dev.spec] = ak.load("vit-tiny", device=dev)
+        m = _models[dev.spec] = ak.load("tiny-random-vit", device=dev)
     return m
 
 
 @pytest.fixture(scope="module")
 def ref():
-    return np.load(REFS / "vit-tiny.npz")
+    return np.load(REFS / "tiny-random-vit.npz")
 
 
 def test_batch_matches_transformers(dev, ref):
@@ -61,7 +61,7 @@ def test_single_images(dev, ref):
 
 
 def test_base_model_of_a_classification_checkpoint(dev, ref):
-    base = ak.load("vit-tiny", device=dev, architecture="ViTModel")
+    base = ak.load("tiny-random-vit", device=dev, architecture="ViTModel")
     assert type(base) is ViTModel and base.pooler is None
     out = base(ref["pixel_values"])
     assert rel_err(out.last_hidden_state, ref["last_hidden_state"]) < TOL

@@ -1,6 +1,6 @@
-"""Whisper on every backend against transformers' references (tests/fixtures/references/whisper-tiny.npz).
+"""Whisper on every backend against transformers' references (tests/fixtures/references/tiny-random-whisper.npz).
 
-The bundled whisper-tiny is random; the references are transformers' float64 outputs and greedy ids. The
+The bundled tiny-random-whisper is random; the references are transformers' float64 outputs and greedy ids. The
 encoder runs over 3000 frames, slow on lavapipe, so a model is loaded once per device and tests reuse
 encoder outputs where they can.
 """
@@ -16,7 +16,7 @@ import pytest
 import accelkit as ak
 from accelkit.models.whisper import WhisperConfig, WhisperForConditionalGeneration
 
-REFERENCES = Path(__file__).parent / "fixtures" / "references" / "whisper-tiny.npz"
+REFERENCES = Path(__file__).parent / "fixtures" / "references" / "tiny-random-whisper.npz"
 RTOL = 2e-4  # max |error| relative to the reference's largest magnitude
 
 _models: dict[str, WhisperForConditionalGeneration] = {}
@@ -34,7 +34,7 @@ def whisper(dev) -> WhisperForConditionalGeneration:
     model = _models.get(dev.spec)
     fresh = model is not None and model.proj_out.weight.storage.backend is dev.backend  # not since lost
     if not fresh:
-        model = _models[dev.spec] = ak.load("whisper-tiny", device=dev)
+        model = _models[dev.spec] = ak.load("tiny-random-whisper", device=dev)
     return model
 
 
@@ -207,7 +207,7 @@ def test_config_errors():
         "d_model 48 is not a multiple of decoder_attention_heads 5": dict(decoder_attention_heads=5),
         "unsupported activation 'swish'": dict(activation_function="swish"),
         "'decoder_start_token_id': token ids must be integers in": dict(decoder_start_token_id=700),
-        "'suppress_tokens': token ids must be integers in": dict(suppress_tokens=[1, -2]),
+        "'suppress_tokens': token ids must be integers, got": dict(suppress_tokens=[1, "2"]),
         "field 'd_model' must be an integer": dict(d_model="48"),
         "field 'encoder_layers' must be positive": dict(encoder_layers=0),
     }
@@ -231,7 +231,7 @@ def test_module_names_and_fused_weights(whisper):
 def test_float16(dev, ref):
     if not dev.supports_f16:
         pytest.skip(f"{dev.spec} has no shader-f16")
-    model = ak.load("whisper-tiny", device=dev, dtype="float16")
+    model = ak.load("tiny-random-whisper", device=dev, dtype="float16")
     assert model.dtype is ak.float16
     out = model(ref["input_features"], ref["decoder_input_ids"])
     assert out.logits.dtype is ak.float16

@@ -56,6 +56,29 @@ class MemoryCounter:
         }
 
 
+#: rough floating-point operations per element of a unary op, for the profiler (both backends)
+UNARY_FLOPS = {
+    "copy": 0,
+    "cast": 0,
+    "neg": 1,
+    "abs": 1,
+    "relu": 1,
+    "scale": 1,
+    "exp": 4,
+    "log": 4,
+    "sqrt": 4,
+    "rsqrt": 5,
+    "tanh": 8,
+    "sigmoid": 6,
+    "silu": 7,
+    "erf": 20,
+    "gelu": 24,
+    "gelu_tanh": 14,
+    "sin": 18,
+    "cos": 18,
+}
+
+
 @dataclass
 class TimedDispatch:
     """One recorded op/dispatch, for the profiler: label, grid, host time, and (after a sync) device time."""
@@ -227,8 +250,19 @@ class Backend(ABC):
         out: TensorLike,
         scale: float,
         causal: bool,
+        kv_start: TensorLike | None = None,
     ) -> None:
-        """``softmax(q k^T * scale + mask [+ causal]) v`` over (B, H, T, D) views."""
+        """``softmax(q k^T * scale + mask [+ causal]) v`` over (B, H, T, D) views.
+
+        With ``kv_start`` (int32, its first element p read on the device) q's rows sit at key positions
+        p, p + 1, ...: keys from p + Tq on are not attended (causal: row i sees keys j <= p + i), so a
+        fixed-size KV cache serves every decoding step with the same dispatch.
+        """
+
+    @abstractmethod
+    def update_slice(self, dst: TensorLike, src: TensorLike, start: TensorLike, axis: int) -> None:
+        """``dst[..., p : p + n, ...] = src`` along ``axis`` (n = src's length there), in place; p is the
+        first element of the int32 ``start``, read on the device and clamped to [0, dst's length - n]."""
 
     # ----------------------------------------------------------------------------- compiled execution
     # The graph layer (``accelkit/graph``) captures a call with a recorder (``graph/capture.py``), lowers
@@ -263,8 +297,14 @@ class Backend(ABC):
         """Give a built program's buffers back (idempotent)."""
 
 
-def profiled(kernel: str, out_arg: int | None = None):
-    """Decorate a host-side backend op so a listening profiler sees it (its device time is its host time)."""
+def profiled(kernel: str, out_arg: int | None = None, flops=None, variant=None):
+    """Decorate a host-side backend op so a listening profiler sees it (its device time is its host time).
+
+    The record's kernel name is the op's (``matmul``, ``add``, ``layer_norm+residual``): the same
+    name the WebGPU backend gives the same op, so profiles of both backends line up. ``flops(*args,
+    **kwargs)`` counts the op's floating-point operations (the profile's GFLOP/s); ``variant(*args,
+    **kwargs)`` returns a suffix of the kernel name (``"+residual"``).
+    """
 
     def wrap(fn):
         def method(self, *args, **kwargs):
@@ -274,10 +314,12 @@ def profiled(kernel: str, out_arg: int | None = None):
             result = fn(self, *args, **kwargs)
             t1 = time.perf_counter_ns()
             op = args[0] if args and isinstance(args[0], str) else kernel
+            op += variant(*args, **kwargs) if variant is not None else ""
             out = kwargs.get("out", args[out_arg] if out_arg is not None and out_arg < len(args) else None)
             shape = getattr(out, "shape", None)
             label = f"{op}{list(shape) if shape is not None else ''}"
-            rec = TimedDispatch(label, f"cpu.{op}", (), t0, t1 - t0, gpu_start_ns=t0, gpu_end_ns=t1)
+            n_flops = float(flops(*args, **kwargs)) if flops is not None else 0.0
+            rec = TimedDispatch(label, op, (), t0, t1 - t0, flops=n_flops, gpu_start_ns=t0, gpu_end_ns=t1)
             for sink in self.listeners:
                 sink.append(rec)
             return result

@@ -11,8 +11,8 @@ import math
 
 import numpy as np
 
-from ..errors import DeviceError
-from .base import Backend, profiled
+from ..errors import DeviceError, OutOfMemoryError
+from .base import UNARY_FLOPS, Backend, profiled
 
 _SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
 
@@ -94,6 +94,32 @@ BINARY = {
 ACTIVATIONS = {None: None, "gelu": gelu, "gelu_tanh": gelu_tanh, "relu": UNARY["relu"], "tanh": np.tanh}
 
 
+# floating-point operations per op, for the profile's GFLOP/s (the counts the WebGPU planners use);
+# each takes the op's arguments (extra ones ignored)
+def _size(t) -> int:
+    return math.prod(t.shape)
+
+
+def _matmul_flops(a, b, out, *_, **__) -> float:
+    return 2.0 * _size(out) * a.shape[-1]
+
+
+def _attention_flops(q, k, v, *_, **__) -> float:
+    return 2.0 * _size(q) / q.shape[-1] * k.shape[-2] * (q.shape[-1] + v.shape[-1])
+
+
+def _softmax_flops(x, *_, **__) -> float:
+    return 6.0 * _size(x)
+
+
+def _layer_norm_flops(x, weight, bias, out, eps, residual=None, *_, **__) -> float:
+    return (8.0 + (residual is not None)) * _size(x)
+
+
+def _residual(x, weight, bias, out, eps, residual=None, *_, **__) -> str:
+    return "+residual" if residual is not None else ""
+
+
 class CPUBackend(Backend):
     """numpy arrays as device buffers; every op is a numpy expression over views."""
 
@@ -131,7 +157,12 @@ class CPUBackend(Backend):
 
     # ----------------------------------------------------------------------------- buffers
     def alloc(self, nbytes: int, *, exact: bool = False) -> np.ndarray:
-        buf = np.empty(max(int(nbytes), 0), dtype=np.uint8)
+        try:
+            buf = np.empty(max(int(nbytes), 0), dtype=np.uint8)
+        except (MemoryError, ValueError) as exc:  # ValueError: more bytes than an array can index
+            raise OutOfMemoryError(
+                f"cpu: cannot allocate {nbytes:,} bytes ({nbytes / 2**30:.1f} GiB) of host memory: {exc}"
+            ) from None
         self.memory_counter.add(buf.nbytes)
         return buf
 
@@ -198,7 +229,7 @@ class CPUBackend(Backend):
     def fill(self, out, value: float) -> None:
         self._store(out, np.asarray(value, dtype=np.float64))
 
-    @profiled("unary", out_arg=2)
+    @profiled("unary", out_arg=2, flops=lambda op, x, *_, **__: _size(x) * UNARY_FLOPS.get(op, 1))
     def unary(self, op: str, x, out, alpha: float = 0.0) -> None:
         v = self._compute(x)
         with np.errstate(all="ignore"):
@@ -212,7 +243,7 @@ class CPUBackend(Backend):
                 res = fn(src)
         self._store(out, res)
 
-    @profiled("binary", out_arg=3)
+    @profiled("binary", out_arg=3, flops=lambda op, a, b, out, *_, **__: _size(out))
     def binary(self, op: str, a, b, out) -> None:
         va, vb = self._compute(a), self._compute(b)
         with np.errstate(all="ignore"):
@@ -222,7 +253,7 @@ class CPUBackend(Backend):
                 res = BINARY[op](va, vb)
         self._store(out, res)
 
-    @profiled("matmul", out_arg=2)
+    @profiled("matmul", out_arg=2, flops=_matmul_flops)
     def matmul(self, a, b, out, bias=None, activation: str | None = None, residual=None) -> None:
         va, vb = self._compute(a), self._compute(b)
         if va.dtype.kind == "i":
@@ -239,7 +270,7 @@ class CPUBackend(Backend):
             res = res + self._compute(residual)
         self._store(out, res)
 
-    @profiled("softmax", out_arg=1)
+    @profiled("softmax", out_arg=1, flops=_softmax_flops)
     def softmax(self, x, out) -> None:
         v = self._compute(x)
         m = v.max(axis=-1, keepdims=True)
@@ -250,7 +281,7 @@ class CPUBackend(Backend):
             res = np.where(s > 0, e / np.where(s > 0, s, 1.0), 0.0)
         self._store(out, res)
 
-    @profiled("layer_norm", out_arg=3)
+    @profiled("layer_norm", out_arg=3, flops=_layer_norm_flops, variant=_residual)
     def layer_norm(self, x, weight, bias, out, eps: float, residual=None) -> None:
         v = self._compute(x)
         if residual is not None:
@@ -289,13 +320,18 @@ class CPUBackend(Backend):
         tab = self._compute(table)
         self._store(out, tab[np.clip(idx, 0, tab.shape[0] - 1)].reshape(out.shape))
 
-    @profiled("attention", out_arg=4)
-    def attention(self, q, k, v, mask, out, scale: float, causal: bool) -> None:
+    @profiled("attention", out_arg=4, flops=_attention_flops)
+    def attention(self, q, k, v, mask, out, scale: float, causal: bool, kv_start=None) -> None:
         """softmax(q k^T * scale + mask [+ causal]) v over (B, H, T, D) tensors, in float32."""
         vq, vk, vv = self._compute(q), self._compute(k), self._compute(v)
+        vm = self._compute(mask) if mask is not None else None
+        if kv_start is not None:  # only the keys before p + Tq exist for these rows
+            tk = min(max(int(self.view(kv_start).reshape(-1)[0]), 0) + vq.shape[-2], vk.shape[-2])
+            vk, vv = vk[..., :tk, :], vv[..., :tk, :]
+            vm = vm[..., :tk] if vm is not None else None
         scores = np.matmul(vq, np.swapaxes(vk, -1, -2)) * np.float32(scale)
-        if mask is not None:
-            scores = scores + self._compute(mask)
+        if vm is not None:
+            scores = scores + vm
         tq, tk = scores.shape[-2], scores.shape[-1]
         if causal:
             allowed = np.arange(tk)[None, :] <= (np.arange(tq)[:, None] + (tk - tq))
@@ -307,3 +343,12 @@ class CPUBackend(Backend):
         with np.errstate(all="ignore"):
             p = np.where(s > 0, e / np.where(s > 0, s, 1.0), 0.0)
         self._store(out, np.matmul(p.astype(np.float32), vv))
+
+    @profiled("update_slice", out_arg=0)
+    def update_slice(self, dst, src, start, axis: int) -> None:
+        n = src.shape[axis]
+        at = min(max(int(self.view(start).reshape(-1)[0]), 0), dst.shape[axis] - n)
+        index = (slice(None),) * axis + (slice(at, at + n),)
+        values = self.view(src).copy()  # src may overlap dst
+        if dst.size:
+            self.view(dst)[index] = values

@@ -51,7 +51,7 @@ from .onnx_reference import TARGET as ORT_TARGET
 from .onnx_reference import OnnxRuntimeWebGPU
 from .onnx_reference import measure_target as measure_ort
 from .presets import FAMILIES, PRESETS, TINY, random_state_dict, write_checkpoint
-from .sweep import Progress, environment, parse, show, write_json
+from .sweep import Progress, environment, parse, plain, show, write_json
 
 MODELS = FAMILIES
 SIZES = ("tiny", "base")
@@ -475,6 +475,26 @@ def _ak_whisper(ak, dev, model, x: dict, rec: dict, cfg: dict, first: bool) -> N
     rec["record_ms"] = pe["record_ms"] + pd["record_ms"]
     rec["decode_token_gpu_ms"] = pd["gpu_ms"] / max(steps, 1) if pd["gpu_ms"] is not None else None
     rec["decode_token_dispatches"] = pd["dispatches"] / max(steps, 1)
+    rec["decode_step"] = _ak_decode_step(ak, dev, model, enc_out, len(prompt), cfg)
+
+
+def _ak_decode_step(ak, dev, model, enc_out, position: int, cfg: dict) -> dict:
+    """One greedy decoding step in steady state (the same step plan every token replays): token ids in, the
+    B chosen ids back (wall ms, the readback included), the host time until the call returns, dispatches."""
+    sync = dev.backend.sync
+    ids = np.full((enc_out.shape[0], 1), model.generation_config.decoder_start_token_id, np.int32)
+    with model.prepare_generation(encoder_hidden_states=enc_out) as state:
+
+        def step():
+            state.cache.length = position  # every measured step decodes the first position after the prompt
+            return state.step(ids, "every")
+
+        rec = _measure(step, sync, cfg["repeats"], cfg["budget_s"])
+        positions = np.array([position], np.int32)
+        rec["host_ms"] = _host_ms(lambda: state.run(ids, positions, "every", "ids"), sync, cfg["repeats"])
+        rec.update({k: v for k, v in _profile(ak, dev, step, 1).items() if k in ("dispatches", "gpu_ms")})
+    rec["host_us_per_dispatch"] = rec["host_ms"] * 1e3 / rec["dispatches"] if rec["dispatches"] else None
+    return rec
 
 
 # ---------------------------------------------------------------------------------- torch targets
@@ -1053,7 +1073,8 @@ def format_table(result: dict) -> str:
         if model == "whisper":
             head = (
                 f"{'target':<18} {'load s':>7} {'first ms':>9} {'generate ms':>12} {'p90':>8} {'items/s':>8} "
-                f"{'enc ms':>8} {'[GPU]':>8} {'tok ms':>7} {'[GPU]':>7} {'disp enc/tok':>13} "
+                f"{'enc ms':>8} {'[GPU]':>8} {'tok ms':>7} {'[GPU]':>7} {'step ms':>8} {'host us/d':>9} "
+                f"{'disp enc/tok':>13} "
                 f"{'MiB w/peak':>14} {'rel err':>8} {'tokens':>7}"
             )
         else:
@@ -1078,6 +1099,7 @@ def format_table(result: dict) -> str:
             if model == "whisper":
                 enc = r.get("encoder", {})
                 tok_gpu = r.get("decode_token_gpu_ms")
+                step = r.get("decode_step") or {}
                 disp = (
                     f"{enc.get('dispatches')}/{r.get('decode_token_dispatches', 0):.0f}"
                     if enc.get("dispatches") is not None
@@ -1087,6 +1109,7 @@ def format_table(result: dict) -> str:
                     f"{name:<18} {r['load_s']:>7.2f} {_f(r.get('first_ms'), '.1f'):>9} {r['median_ms']:>12.2f} "
                     f"{r['p90_ms']:>8.2f} {r['items_per_s']:>8.2f} {_f(enc.get('median_ms'), '.2f'):>8} "
                     f"{_f(enc.get('gpu_ms'), '.2f'):>8} {r['decode_token_ms']:>7.2f} {_f(tok_gpu, '.2f'):>7} "
+                    f"{_f(step.get('median_ms'), '.3f'):>8} {_f(step.get('host_us_per_dispatch'), '.1f'):>9} "
                     f"{disp:>13} {mib:>14} {_err(r):>8} {r.get('tokens_agree', '-'):>7}"
                 )
             else:
@@ -1114,8 +1137,9 @@ def format_table(result: dict) -> str:
         " per call; host us/d: host time of a call until it returns, per dispatch (eager: the op layer records"
         " each dispatch; replay: a captured plan is encoded and submitted); MiB w/peak: weights / peak device bytes;"
         " rel err: max |out - ref| / max |ref|;"
-        " whisper: generate = encode + greedy decode, tok = decode ms per token, tokens = prefix agreeing with the"
-        " reference"
+        " whisper: generate = encode + greedy decode, tok = decode ms per token, step = one steady-state decoding"
+        " step (ids in, chosen ids read back; replay: the one step plan every token uses) and its host us per"
+        " dispatch, tokens = prefix agreeing with the reference"
     )
     for r in result["results"]:
         if "error" in r:
@@ -1137,7 +1161,7 @@ def _csv(kind: Callable, name: str):
 
 
 def build_parser(prog: str = "accelkit bench models") -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog=prog, description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(prog=prog, description=plain(__doc__.split("\n\n")[0]))
     p.add_argument(
         "--device",
         action="append",

@@ -21,7 +21,7 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from .sweep import Progress, blas_name, environment, parse, show, write_json
+from .sweep import Progress, blas_name, environment, parse, plain, show, write_json
 
 DEFAULT_SIZES = (256, 512, 1024, 2048, 4096)
 QUICK_MAX = 512  # --quick skips larger matmul sizes on every device
@@ -541,7 +541,7 @@ def _sizes(text: str) -> list[int]:
 
 
 def build_parser(prog: str = "accelkit bench ops") -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog=prog, description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(prog=prog, description=plain(__doc__.split("\n\n")[0]))
     p.add_argument("--device", action="append", help="device spec (repeatable); default: every device")
     p.add_argument(
         "--sizes", type=_sizes, default=list(DEFAULT_SIZES), help="matmul sizes N (NxNxN), e.g. 256,1024"

@@ -15,7 +15,7 @@ On Dask (``ak.Pool(client=...)``): ``--client SCHEDULER_ADDRESS`` uses a running
 ``--client local:N`` starts a local one of N worker processes (one per GPU where hardware GPUs
 exist: each worker gets ``resources={"GPU": 1}``, ``CUDA_VISIBLE_DEVICES`` and ``ACCELKIT_DEVICE=webgpu:i``;
 else CPU workers sharing the cores' BLAS threads). Repeat ``--client`` to compare clusters in one
-run; ``--model`` names the model every worker loads (default ``bert-tiny``). Reported: the direct
+run; ``--model`` names the model every worker loads (default ``tiny-random-bert``). Reported: the direct
 reference, then per cluster the throughput and latency seen from the client, the mean batch, how
 many requests each worker served, and the largest difference from the direct results.
 
@@ -34,7 +34,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from .sharing import Checkpoints, add_common_arguments, common_options, wait
-from .sweep import Progress, environment, parse, show, write_json
+from .sweep import Progress, environment, parse, plain, show, write_json
 
 WORKLOADS = ("bert", "vit", "mixed")
 
@@ -378,7 +378,7 @@ def _gpu_count() -> int:
 def run_clusters(
     targets: Sequence[str],
     *,
-    model: str = "bert-tiny",
+    model: str = "tiny-random-bert",
     batch_size: int = 8,
     requests: int | None = None,
     threads: int = 8,
@@ -454,7 +454,7 @@ def _ints(text: str) -> list[int]:
 
 
 def build_parser(prog: str = "accelkit bench pool") -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog=prog, description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(prog=prog, description=plain(__doc__.split("\n\n")[0]))
     add_common_arguments(p, quick="fewer requests")
     p.add_argument("--workload", action="append", choices=WORKLOADS, help="run only these (repeatable)")
     p.add_argument(
@@ -471,7 +471,9 @@ def build_parser(prog: str = "accelkit bench pool") -> argparse.ArgumentParser:
         metavar="SCHEDULER_ADDRESS|local:N",
         help="serve through Pool(client=...) on this Dask cluster (repeatable); local:N starts N workers",
     )
-    p.add_argument("--model", default="bert-tiny", help="with --client: the model source the workers load")
+    p.add_argument(
+        "--model", default="tiny-random-bert", help="with --client: the model source the workers load"
+    )
     return p
 
 

@@ -1,6 +1,6 @@
 """The model sizes the benchmarks run at, and the random-weight checkpoints written for them.
 
-``tiny`` is the bundled checkpoints (``bert-tiny``, ``vit-tiny``, ``whisper-tiny``). ``small`` and ``base``
+``tiny`` is the bundled checkpoints (``tiny-random-bert``, ``tiny-random-vit``, ``tiny-random-whisper``). ``small`` and ``base``
 are real model dimensions (``PRESETS``): a benchmark puts them into a config.json, and
 ``write_checkpoint`` writes that with seeded random weights (``random_state_dict``) in Hugging Face
 layout, so that the real loading path runs and no hub access is needed. ``accelkit bench models``,
@@ -18,7 +18,7 @@ import numpy as np
 FAMILIES = ("bert", "vit", "whisper")
 
 #: the bundled checkpoint of each family (--size tiny)
-TINY = {"bert": "bert-tiny", "vit": "vit-tiny", "whisper": "whisper-tiny"}
+TINY = {"bert": "tiny-random-bert", "vit": "tiny-random-vit", "whisper": "tiny-random-whisper"}
 
 
 def _bert(hidden: int, layers: int, heads: int) -> dict:

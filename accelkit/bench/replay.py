@@ -21,7 +21,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from .sweep import environment, parse, show, write_json
+from .sweep import environment, parse, plain, show, write_json
 
 DEFAULT_LENGTHS = (1, 16, 92, 256)
 DEFAULT_REPEAT = 30
@@ -165,7 +165,7 @@ def format_table(result: dict) -> str:
 
 
 def build_parser(prog: str = "accelkit bench replay") -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog=prog, description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(prog=prog, description=plain(__doc__.split("\n\n")[0]))
     p.add_argument("--device", action="append", help="device spec (repeatable); default: every WebGPU device")
     p.add_argument(
         "--lengths",

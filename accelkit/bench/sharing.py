@@ -35,7 +35,7 @@ from pathlib import Path
 import numpy as np
 
 from .presets import PRESETS, SIZES, TINY, random_state_dict, write_checkpoint
-from .sweep import Progress, environment, parse, show, write_json
+from .sweep import Progress, environment, parse, plain, show, write_json
 
 SCENARIOS = ("dedup", "whisper", "vit", "bert")
 
@@ -533,7 +533,7 @@ def common_options(args: argparse.Namespace, command: str) -> dict:
 
 
 def build_parser(prog: str = "accelkit bench sharing") -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog=prog, description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(prog=prog, description=plain(__doc__.split("\n\n")[0]))
     add_common_arguments(p, quick="fewer repeats and tokens")
     p.add_argument("--scenario", action="append", choices=SCENARIOS, help="run only these (repeatable)")
     p.add_argument("--repeat", type=int, default=None, help="timed runs per figure (the median is reported)")

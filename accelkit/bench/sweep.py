@@ -9,11 +9,18 @@ import importlib.util
 import json
 import os
 import platform
+import re
 import sys
 import time
 from collections.abc import Sequence
 
 import numpy as np
+
+
+def plain(doc: str) -> str:
+    """``doc`` (a docstring's first paragraph) as plain text for ``--help``: no reStructuredText markup."""
+    text = re.sub(r":[a-z]+:`~?([^`]+)`", r"\1", doc)  # :func:`x` -> x
+    return re.sub(r"``([^`]+)``", r"\1", text).strip()
 
 
 class Progress:

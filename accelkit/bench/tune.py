@@ -18,6 +18,7 @@ from collections.abc import Sequence
 
 from . import Progress
 from .models import BASE_CONFIGS, BASE_NAMES
+from .sweep import plain
 
 #: tokens per sequence the presets are tuned for: BERT at 128, ViT-B/16 at 224 px, Whisper's 30 s window
 TOKENS = {"bert": 128, "vit": (224 // 16) ** 2 + 1, "whisper": 1500}
@@ -124,7 +125,7 @@ def table(records: list[dict]) -> str:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="accelkit tune", description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(prog="accelkit tune", description=plain(__doc__.splitlines()[0]))
     p.add_argument("--device", default=None, help="device spec (default: the best)")
     p.add_argument("--model", action="append", choices=sorted(TOKENS), help="preset(s); default: all")
     p.add_argument("--batch", default="1,32", help="comma-separated batch sizes (default 1,32)")

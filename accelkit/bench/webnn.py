@@ -1,7 +1,7 @@
 """``accelkit bench webnn``: host time per ``MLContext.dispatch`` of a WebNN graph, beside the same
 computation as eager accelkit op calls and as an ``ak.compile`` replay, in the same process.
 
-The graph is BERT's first encoder layer built with the WebNN builder from ``bert-tiny``'s weights.
+The graph is BERT's first encoder layer built with the WebNN builder from ``tiny-random-bert``'s weights.
 Three ways are timed: ``webnn dispatch`` (the graph's compiled plan, replayed on a device that
 replays), ``eager layer call`` (the model's own ``encoder.layer[0]`` module called on accelkit
 Tensors, one Python op call after another) and ``compiled layer replay`` (``ak.compile`` of that
@@ -33,6 +33,7 @@ import numpy as np
 
 import accelkit as ak
 from accelkit import webnn
+from accelkit.bench.sweep import plain
 
 
 def _bert_layer_graph(ctx, model, x_shape):
@@ -101,7 +102,7 @@ def _gpu_dispatches(plans) -> int | None:
 def run(device=None, iterations: int = 1000, seq: int = 16, quiet: bool = True) -> dict:
     """Time the WebNN dispatch and the eager layer call on ``device``; returns the JSON-able result."""
     dev = ak.device(device)
-    model = ak.load("bert-tiny", device=dev)
+    model = ak.load("tiny-random-bert", device=dev)
     c = model.config.hidden_size
     x_np = np.random.default_rng(0).normal(0, 1, (1, seq, c)).astype(np.float32)
     ctx = webnn.ml.create_context(device=dev)
@@ -145,7 +146,7 @@ def run(device=None, iterations: int = 1000, seq: int = 16, quiet: bool = True) 
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
         "device": dev.spec,
         "device_name": dev.name,
-        "graph": f"bert-tiny layer 0, x (1, {seq}, {c})",
+        "graph": f"tiny-random-bert layer 0, x (1, {seq}, {c})",
         "graph_steps": [s.op for s in graph.steps],
         "iterations": iterations,
         "equal_outputs": bool(same),
@@ -171,7 +172,7 @@ def table(result: dict) -> str:
 
 
 def build_parser(prog: str = "accelkit bench webnn") -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog=prog, description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(prog=prog, description=plain(__doc__.split("\n\n")[0]))
     p.add_argument("--device", default=None, help="device spec (default: the best)")
     p.add_argument("--iterations", type=int, default=1000, help="dispatches per way (default 1000)")
     p.add_argument("--seq", type=int, default=16, help="sequence length of the layer input")

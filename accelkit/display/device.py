@@ -51,10 +51,18 @@ def _default_of(devs: Sequence):
     return next((d for d in devs if d.is_default), None)
 
 
-def device_line(dev) -> str:
-    """One line: ``<accelkit.Device spec 'name' kind [software] [(fallback: why)]>``."""
-    extra = " software" if dev.is_software else ""
-    why = f" (fallback: {dev.fallback_reason})" if dev.fallback_reason else ""
+def _software_note(dev) -> str:
+    """`` software`` for a software adapter whose kind does not already say so, else nothing."""
+    return " software" if dev.is_software and dev.kind != "software" else ""
+
+
+def device_line(dev, *, reason: bool = True) -> str:
+    """One line: ``<accelkit.Device spec 'name' kind [(fallback: why)]>``; "software" appears once.
+
+    ``reason=False`` leaves the fallback reason out (``str(dev)``, printed next to the reason).
+    """
+    extra = _software_note(dev)
+    why = f" (fallback: {dev.fallback_reason})" if reason and dev.fallback_reason else ""
     return f"<accelkit.Device {dev.spec} {dev.name!r} {dev.kind}{extra}{why}>"
 
 
@@ -91,7 +99,7 @@ def device_text(dev) -> str:
 
 def _device_badges(dev) -> str:
     parts = [badge(dev.kind)]
-    if dev.is_software:
+    if dev.is_software and dev.kind != "software":
         parts.append(badge("software", "warn"))
     if dev.is_default:
         parts.append(badge("default", "accent"))
@@ -148,7 +156,7 @@ def devices_text(devs: Sequence) -> str:
     lines = [f"accelkit devices ({len(devs)}, best first):"]
     for d in devs:
         mark = "*" if d.is_default else " "
-        soft = " [software]" if d.is_software else ""
+        soft = " [software]" if d.is_software and d.kind != "software" else ""
         lines.append(f" {mark} {d.spec:<10} {d.kind:<12} {d.name}{soft}")
     chosen = _default_of(devs)
     if chosen is not None:
@@ -166,7 +174,7 @@ def devices_html(devs: Sequence) -> str:
         mark = raw("<span title='default device'>&#9679;</span>") if d is chosen else ""
         api = d.backend_api or d.backend_name
         feats = [("yes" if ok else "no") if ok is not None else "-" for _, ok in _key_features(d)]
-        soft = raw(badge("software", "warn")) if d.is_software else ""
+        soft = raw(badge("software", "warn")) if d.is_software and d.kind != "software" else ""
         rows.append([mark, raw(f"<code>{esc(d.spec)}</code>"), d.kind, d.name, soft, api, *feats])
     heads = ["", "spec", "kind", "name", "", "API", "f16", "subgroups", "timestamps"]
     parts = [

@@ -134,7 +134,7 @@ class options:  # noqa: N801 - called like a function, usable as a context manag
 
     >>> ak.options(display="text")     # rich output off
     >>> with ak.options(top=5, display="html"):
-    ...     prof
+    ...     display(prof)               # a bare ``prof`` here would show nothing: only a cell's last line does
     """
 
     def __init__(

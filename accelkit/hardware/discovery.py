@@ -138,6 +138,11 @@ class Device:
     def __repr__(self) -> str:
         return device_line(self)
 
+    def __str__(
+        self,
+    ) -> str:  # without the fallback reason: ``print(dev, dev.fallback_reason)`` shows it once
+        return device_line(self, reason=False)
+
     def _repr_html_(self) -> str | None:
         return device_html(self) if html_enabled() else None
 
@@ -217,6 +222,9 @@ def _classify(info: dict) -> tuple[str, bool]:
 def _enumerate_webgpu() -> list[Device]:
     global _wgpu_problem
     try:
+        from ..backends.webgpu import ensure_runtime_dir
+
+        ensure_runtime_dir()  # before the Vulkan loader starts (at the first adapter enumeration)
         import wgpu
     except Exception as exc:  # ImportError, or a missing native library
         _wgpu_problem = f"the wgpu package could not be imported ({type(exc).__name__}: {exc})"
@@ -311,7 +319,18 @@ def _parse(spec: str) -> Device:
     ranked = _enumerate()
     if text in ("cpu", "numpy", "cpu:0"):
         return _cache["cpu"]
-    if text in ("gpu", "webgpu", "webgpu:gpu"):
+    if text == "gpu":  # the best hardware GPU; a software adapter is not a GPU
+        hardware = [d for d in ranked if d.backend_name == "webgpu" and not d.is_software]
+        if not hardware:
+            soft = [d.spec for d in ranked if d.is_software]
+            found = (
+                f"only software WebGPU adapters ({', '.join(soft)}; ask for 'webgpu' to use one anyway)"
+                if soft
+                else (_wgpu_problem or "no WebGPU adapter found")
+            )
+            raise DeviceError(f"no hardware GPU for 'gpu': {found}")
+        return hardware[0]
+    if text in ("webgpu", "webgpu:gpu"):
         gpus = [d for d in ranked if d.backend_name == "webgpu"]
         if not gpus:
             raise DeviceError(f"no WebGPU device for {spec!r}: {_wgpu_problem or 'no adapter found'}")
@@ -335,7 +354,7 @@ def _parse(spec: str) -> Device:
         rest = text.split(":", 1)[1] if ":" in text else ""
         return _parse("cpu") if rest == "cpu" else (_parse("webgpu") if rest == "gpu" else _best())
     raise DeviceError(
-        f"unknown device spec {spec!r}; expected None, 'cpu', 'webgpu', 'webgpu:N', 'webnn' or 'webnn:gpu'"
+        f"unknown device spec {spec!r}; expected None, 'cpu', 'gpu', 'webgpu', 'webgpu:N', 'webnn' or 'webnn:gpu'"
     )
 
 
@@ -352,7 +371,9 @@ def _reopen_if_lost(dev: Device) -> Device:
 
 
 def device(spec=None) -> Device:
-    """Pick a device: None = the best (or ``ACCELKIT_DEVICE``), else "cpu", "webgpu", "webgpu:1", "webnn:gpu".
+    """Pick a device: None = the best (or ``ACCELKIT_DEVICE``), else "cpu", "gpu" (the best hardware GPU,
+    never a software adapter), "webgpu" (the best WebGPU adapter, software ones included), "webgpu:1",
+    "webnn:gpu".
 
     An unknown spec raises DeviceError. A device that was lost is reopened.
     """

@@ -1,6 +1,6 @@
 """models: BERT, ViT and Whisper, one readable file each, loaded from Hugging Face checkpoints.
 
-    model = accelkit.load("bert-tiny")            # or a directory, or "hf:org/name"
+    model = accelkit.load("tiny-random-bert")            # or a directory, or "hf:org/name"
     out = model(input_ids, attention_mask)        # -> ModelOutput(last_hidden_state, pooler_output, logits)
 
 Owns the model files (``bert.py``, ``vit.py``, ``whisper.py`` + ``whisper_decoding.py`` for greedy

@@ -7,14 +7,14 @@ Sources, tried in this order:
   always wins over a bundled name
 - ``"hf:org/name"`` or ``"hf:org/name@revision"``: the Hugging Face Hub, through the weight store
   (needs huggingface_hub the first time; served offline afterwards)
-- a bundled tiny checkpoint: ``"bert-tiny"``, ``"bert-tiny-mlm"``, ``"vit-tiny"``, ``"whisper-tiny"``,
+- a bundled tiny checkpoint: ``"tiny-random-bert"``, ``"tiny-random-bert-mlm"``, ``"tiny-random-vit"``, ``"tiny-random-whisper"``,
   also written ``"tiny:bert"``, ``"tiny:bert-mlm"``, ``"tiny:vit"``, ``"tiny:whisper"``
 
 The class comes from config.json: ``model_type`` picks the family, the first of ``architectures``
 the head (``BertForSequenceClassification`` ...); pass ``architecture="BertModel"`` to load only
 the base model of a task checkpoint.
 
-    bert = accelkit.load("bert-tiny", device="cpu")
+    bert = accelkit.load("tiny-random-bert", device="cpu")
     vit = accelkit.load("hf:google/vit-base-patch16-224", device="webgpu", dtype="float16")
 """
 
@@ -27,12 +27,12 @@ from ..errors import ConfigError, InputError, WeightsError
 from .model import PreTrainedModel
 from .registry import model_class
 
-BUNDLED = ("bert-tiny", "bert-tiny-mlm", "vit-tiny", "whisper-tiny")
+BUNDLED = ("tiny-random-bert", "tiny-random-bert-mlm", "tiny-random-vit", "tiny-random-whisper")
 TINY_PREFIX = "tiny:"
 
 
 def bundled_dir(name: str) -> Path:
-    """The directory of a bundled tiny checkpoint (``bert-tiny``, ``vit-tiny`` ...)."""
+    """The directory of a bundled tiny checkpoint (``tiny-random-bert``, ``tiny-random-vit`` ...)."""
     try:
         from ..checkpoints import path as checkpoint_path  # written by the io/checkpoints engineer
     except ImportError:
@@ -41,22 +41,41 @@ def bundled_dir(name: str) -> Path:
 
 
 def bundled_name(source) -> str | None:
-    """The bundled checkpoint a source names ("bert-tiny", "tiny:bert", "tiny:bert-mlm" ...), or None."""
+    """The bundled checkpoint a source names ("tiny-random-bert", "tiny:bert", "tiny:bert-mlm" ...), or None."""
     if not isinstance(source, str):
         return None
     name = source
     if name.startswith(TINY_PREFIX):
+        short = {_short(n): n for n in BUNDLED}
         name = name[len(TINY_PREFIX) :]
         if name not in BUNDLED:
-            family, _, task = name.partition("-")
-            name = f"{family}-tiny" + (f"-{task}" if task else "")
+            name = short.get(name, name)
         if name not in BUNDLED:
             raise WeightsError(
-                f"no bundled checkpoint {source!r}; bundled: {', '.join(BUNDLED)} "
-                f"(or {', '.join(TINY_PREFIX + n.replace('-tiny', '') for n in BUNDLED)})"
+                f"no bundled checkpoint {source!r}; bundled (tiny, random weights): {', '.join(BUNDLED)} "
+                f"(or {', '.join(TINY_PREFIX + s for s in short)}); {HF_HINT}"
             )
         return name
     return name if name in BUNDLED else None
+
+
+def _short(name: str) -> str:
+    """The family (and task) of a bundled name: ``bert-mlm`` for ``tiny:bert-mlm``."""
+    return name.replace("tiny-random-", "").replace("-tiny", "")
+
+
+HF_HINT = (
+    "for a trained model on the Hugging Face Hub write 'hf:org/name' (e.g. 'hf:openai/whisper-tiny', "
+    "'hf:google-bert/bert-base-uncased', 'hf:google/vit-base-patch16-224')"
+)
+
+
+def _unknown(source: str) -> WeightsError:
+    hint = f"; for the Hugging Face model write 'hf:{source}'" if source.count("/") == 1 else f"; {HF_HINT}"
+    return WeightsError(
+        f"model source {source!r} is not a checkpoint directory (it does not exist) nor a bundled checkpoint; "
+        f"bundled (tiny, random weights): {', '.join(BUNDLED)}{hint}"
+    )
 
 
 def resolve_source(source) -> Path:
@@ -68,6 +87,8 @@ def resolve_source(source) -> Path:
         name = bundled_name(source)
         if name is not None:
             return bundled_dir(name)
+        if not path.exists():
+            raise _unknown(str(source))
     from ..io.hub import resolve
 
     return Path(resolve(source))
@@ -76,7 +97,7 @@ def resolve_source(source) -> Path:
 def load(
     source, device=None, dtype=None, *, architecture: str | None = None, compile: bool = True, **kwargs
 ) -> PreTrainedModel:
-    """Load a model: ``source`` is a checkpoint directory, ``"hf:org/name"`` or a bundled name ("bert-tiny").
+    """Load a model: ``source`` is a checkpoint directory, ``"hf:org/name"`` or a bundled name ("tiny-random-bert").
 
     ``device``: None (the best), "cpu", "webgpu", "webgpu:N" or a Device. ``dtype``: None/"float32",
     or "float16" (computes in f16 where the device has shader-f16; elsewhere warns and stays f32,

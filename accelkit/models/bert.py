@@ -5,7 +5,7 @@ Module and parameter names are transformers' (``bert.encoder.layer.0.attention.s
 per layer one fused q/k/v matmul, one attention kernel writing heads straight into (B, T, H, D),
 bias+GELU in the intermediate matmul, and residual+LayerNorm in one kernel (twice).
 
-    bert = accelkit.load("bert-tiny")
+    bert = accelkit.load("tiny-random-bert")
     out = bert(**bert.tokenizer(["a sentence", "another one"]))
     out.logits, out.pooler_output, bert.embed(["a sentence"], pooling="mean")
 """
@@ -212,19 +212,28 @@ class BertPreTrainedModel(PreTrainedModel):
     def embed(self, texts, pooling: str = "cls", batch_size: int = 32, normalize: bool = False) -> np.ndarray:
         """Sentence embeddings (N, hidden_size) float32: the [CLS] hidden state or the mean over real tokens.
 
+        Texts longer than ``max_position_embeddings`` tokens are truncated, with a warning.
+
         >>> bert.embed(["a cat", "a dog"], pooling="mean").shape   # doctest: +SKIP
         (2, 42)
         """
         if pooling not in ("cls", "mean"):
             raise InputError(f"embed: pooling must be 'cls' or 'mean', got {pooling!r}")
-        texts = [texts] if isinstance(texts, str) else list(texts)
+        if isinstance(texts, str):
+            texts = [texts]
+        elif isinstance(texts, (list, tuple)) or (
+            hasattr(texts, "__iter__") and not isinstance(texts, bytes)
+        ):
+            texts = list(texts)
+        else:
+            raise InputError(f"embed: expected a str or a list of str, got {type(texts).__name__}")
         if not texts:
             return np.zeros((0, self.config.hidden_size), np.float32)
         if batch_size < 1:
             raise InputError(f"embed: batch_size must be >= 1, got {batch_size}")
         chunks = []
         for start in range(0, len(texts), batch_size):
-            batch = self.encode(texts[start : start + batch_size])
+            batch = self.encode(texts[start : start + batch_size], warn_truncation="bert.embed")
             h = self.base(**batch).last_hidden_state  # (B, T, C)
             if pooling == "cls":
                 pooled = h[:, 0]
@@ -253,6 +262,12 @@ class BertModel(BertPreTrainedModel):
     def __call__(
         self, input_ids, attention_mask=None, token_type_ids=None, output_hidden_states: bool = False
     ):
+        """``input_ids`` (B, T) or (T,): numpy, nested lists, a torch tensor or an int32 Tensor.
+
+        Ids from the host are checked to lie in [0, vocab_size) (InputError naming the largest);
+        ids already on the device (a Tensor) are NOT checked, since that would need a readback:
+        the embedding kernel clamps out-of-range ids there, silently.
+        """
         inputs = self.inputs(input_ids, attention_mask, token_type_ids)
         return ModelOutput(**self.run_compiled(BertModel.forward, *inputs, output_hidden_states))
 

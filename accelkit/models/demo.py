@@ -63,47 +63,47 @@ def run(device, quiet: bool = False) -> int:
 
     # BERT: sentence embeddings and their cosine similarities
     try:
-        bert, t_load = _timed(lambda: load("bert-tiny", device=dev))
+        bert, t_load = _timed(lambda: load("tiny-random-bert", device=dev))
         _, t_first = _timed(lambda: bert.embed(SENTENCES, pooling="mean"))
         emb, t_warm = _timed(lambda: bert.embed(SENTENCES, pooling="mean", normalize=True))
-        report("bert-tiny", t_load, t_first, t_warm)
+        report("tiny-random-bert", t_load, t_first, t_warm)
         sims = emb @ emb.T
         for i in range(len(SENTENCES)):
             for j in range(i + 1, len(SENTENCES)):
                 say(f"    cos {sims[i, j]:+.3f}  {SENTENCES[i]!r} ~ {SENTENCES[j]!r}")
     except Exception as exc:  # the demo reports every failure and goes on
         failures += 1
-        say(f"  bert-tiny failed: {type(exc).__name__}: {exc}")
+        say(f"  tiny-random-bert failed: {type(exc).__name__}: {exc}")
 
     # ViT: classify a generated image
     try:
-        vit, t_load = _timed(lambda: load("vit-tiny", device=dev))
+        vit, t_load = _timed(lambda: load("tiny-random-vit", device=dev))
         image = _image()
         _, t_first = _timed(lambda: vit.classify(image, top_k=3))
         [top], t_warm = _timed(lambda: vit.classify(image, top_k=3))
-        report("vit-tiny", t_load, t_first, t_warm)
+        report("tiny-random-vit", t_load, t_first, t_warm)
         say("    top-3 for a generated test card: " + ", ".join(f"{label} {p:.2f}" for label, p in top))
     except Exception as exc:
         failures += 1
-        say(f"  vit-tiny failed: {type(exc).__name__}: {exc}")
+        say(f"  tiny-random-vit failed: {type(exc).__name__}: {exc}")
 
     # Whisper: transcribe a generated speech-like signal (written separately; may not be ready)
     try:
-        whisper, t_load = _timed(lambda: load("whisper-tiny", device=dev))
+        whisper, t_load = _timed(lambda: load("tiny-random-whisper", device=dev))
         if not hasattr(whisper, "transcribe"):
             raise NotImplementedError("the Whisper model has no transcribe() yet")
     except Exception as exc:
-        say(f"  whisper-tiny is not available yet ({type(exc).__name__}: {exc}); skipped")
+        say(f"  tiny-random-whisper is not available yet ({type(exc).__name__}: {exc}); skipped")
         return 1 if failures else 0
     try:
         audio = _audio()
         _, t_first = _timed(lambda: whisper.transcribe(audio))
         text, t_warm = _timed(lambda: whisper.transcribe(audio))
-        report("whisper-tiny", t_load, t_first, t_warm)
+        report("tiny-random-whisper", t_load, t_first, t_warm)
         say(f"    transcript of {len(audio) / 16000:.1f} s of synthetic audio: {text!r}")
     except Exception as exc:
         failures += 1
-        say(f"  whisper-tiny failed: {type(exc).__name__}: {exc}")
+        say(f"  tiny-random-whisper failed: {type(exc).__name__}: {exc}")
         if not quiet:
             traceback.print_exc(limit=3)
     return 1 if failures else 0

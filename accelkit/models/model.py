@@ -22,6 +22,7 @@ from .. import nn, ops
 from ..errors import InputError
 from ..graph import Compiled
 from ..tensor.dtype import DType, dtype_for_array, float32, int32, narrow
+from ..tensor.host import NUMERIC_KINDS, host_array
 from ..tensor.tensor import Tensor
 from .config import Config, labels_from_config
 from .loading import load_checkpoint
@@ -69,6 +70,16 @@ class PreTrainedModel(nn.Module):
     @property
     def dtype(self) -> DType:
         return self.compute_dtype
+
+    @property
+    def random_weights(self) -> bool:
+        """Whether the weights are random: one of accelkit's bundled test checkpoints (tiny-random-*).
+
+        Their outputs show that the machinery works, not what a trained model would say.
+        """
+        from ..checkpoints import is_bundled
+
+        return self.checkpoint is not None and is_bundled(self.checkpoint)
 
     @property
     def id2label(self) -> dict[int, str] | None:
@@ -137,31 +148,48 @@ class PreTrainedModel(nn.Module):
                     f"{name} is on {x.device.spec} but the model is on {self.device.spec}; move it with .to()"
                 )
             return x if dtype is None or x.dtype is dtype else ops.cast(x, dtype)
-        arr = np.asarray(x)
-        if arr.dtype == object:
-            raise InputError(f"{name} must be a numeric array, got ragged or non-numeric data")
+        arr = self._host_input(x, name)
         if not upload:
             return np.ascontiguousarray(narrow(arr, dtype if dtype is not None else dtype_for_array(arr)))
         return Tensor.from_numpy(arr, dtype, self.device)
 
+    @staticmethod
+    def _host_input(x, name: str, kinds: str = NUMERIC_KINDS) -> np.ndarray:
+        """A host model input (numpy, nested lists, a torch tensor, detached) as a non-empty numpy array.
+
+        None, text, paths and non-numeric or ragged data raise InputError, as does an empty array
+        (a batch of 0 examples or a length of 0), before any reshape could fail on it.
+        """
+        arr = host_array(x, name, kinds)
+        if arr.size == 0:
+            raise InputError(f"{name} is empty (shape {arr.shape}); give at least one example of length >= 1")
+        return arr
+
     def _ids_input(self, ids, name: str, vocab: int, ndim: int = 2, *, upload: bool = True) -> tuple:
-        """Integer ids (numpy checked to be in [0, vocab); a Tensor is trusted) -> int32 Tensor and its shape
-        (``upload=False``: an int32 host array for numpy ids)."""
+        """Integer ids -> int32 Tensor and its shape (``upload=False``: an int32 host array for host ids).
+
+        Host ids (numpy, lists, torch) are checked to lie in [0, vocab) here, on the host. Ids that
+        are already a device Tensor are NOT checked (that would need a readback): out-of-range ids
+        there are clamped by the embedding kernel, silently.
+        """
         if isinstance(ids, Tensor):
             if ids.dtype is not int32:
                 raise InputError(f"{name} must hold integers, got a {ids.dtype.name} tensor")
+            if ids.size == 0:
+                raise InputError(
+                    f"{name} is empty (shape {ids.shape}); give at least one sequence of >= 1 token"
+                )
             shape = ids.shape
         else:
-            arr = np.asarray(ids)
-            if arr.dtype.kind not in "iu":
-                raise InputError(f"{name} must hold integers, got dtype {arr.dtype}")
+            arr = self._host_input(ids, name, "iu")
             if arr.ndim == ndim - 1:
                 arr = arr[None]
             if arr.size and (arr.min() < 0 or arr.max() >= vocab):
                 bad = arr[(arr < 0) | (arr >= vocab)]
                 raise InputError(
                     f"{name}: token ids must be in [0, {vocab}) (vocab_size {vocab}); "
-                    f"got {bad.size} out of range, e.g. {int(bad.flat[0])}"
+                    f"got {bad.size} out of range, e.g. {int(bad.flat[0])} (max id {int(arr.max())}, "
+                    f"min id {int(arr.min())})"
                 )
             ids = arr.astype(np.int32)
             if upload:
@@ -185,7 +213,7 @@ class PreTrainedModel(nn.Module):
             m = self._tensor_input(attention_mask, "attention_mask", self.compute_dtype)
             mask = ops.mul(ops.sub(1.0, m), neg)
         else:
-            arr = np.asarray(attention_mask)
+            arr = self._host_input(attention_mask, "attention_mask")
             if arr.ndim == len(shape) - 1:
                 arr = arr[None]
             if arr.shape != shape:
@@ -199,6 +227,8 @@ class PreTrainedModel(nn.Module):
     def extra_repr(self) -> str:
         spec = self.device.spec if self.device is not None else "not loaded"
         text = f"{spec}, {self.compute_dtype.name}"
+        if self.random_weights:
+            text += f", random weights ({self.checkpoint.name}, a bundled test checkpoint)"
         if not self.compile:
             text += ", compile off"
         elif self._last_compiled is not None:

@@ -6,7 +6,7 @@ token is prepended and position embeddings added; each layer is pre-LN:
 ``x = x + attn(LN(x)); x = x + mlp(LN(x))``, with q/k/v fused into one matmul and bias+GELU in the
 matmul epilogue.
 
-    vit = accelkit.load("vit-tiny")
+    vit = accelkit.load("tiny-random-vit")
     vit.classify(image, top_k=3)       # [[("cat", 0.41), ("dog", 0.22), ...]]
 """
 
@@ -224,12 +224,14 @@ class ViTPreTrainedModel(PreTrainedModel):
         """Checked pixel values (B, C, H, W): a Tensor, or a host array with ``upload=False``."""
         cfg = self.config
         want = (cfg.num_channels, cfg.image_size, cfg.image_size)
+        if not isinstance(pixel_values, Tensor):  # numpy, nested lists of numbers, torch
+            pixel_values = self._host_input(pixel_values, "pixel_values")
         shape = tuple(pixel_values.shape)
         if len(shape) == 3:
             if isinstance(pixel_values, Tensor):
                 pixel_values = pixel_values.unsqueeze(0)
             else:
-                pixel_values = np.asarray(pixel_values)[None]
+                pixel_values = pixel_values[None]
             shape = (1,) + shape
         if len(shape) != 4 or shape[1:] != want:
             what = "channels" if len(shape) == 4 and shape[1] != want[0] else "size"

@@ -3,16 +3,19 @@
 Module and parameter names are transformers' (``model.encoder.conv1``, ``model.decoder.layers.0.encoder_attn.k_proj``,
 ``proj_out`` tied to ``model.decoder.embed_tokens``), so a ``save_pretrained`` checkpoint loads as is.
 
-    whisper = accelkit.load("whisper-tiny")
+    whisper = accelkit.load("tiny-random-whisper")
     whisper.transcribe(audio, sampling_rate=44100)                      # -> str
     ids = whisper.generate(features, language="en", max_new_tokens=20)   # -> (B, T) int64, prompt included
 
 Performance: self-attention projects q/k/v with one matmul, cross-attention k/v with one; bias+GELU ride in
-the matmul epilogues (conv stem included). Decoding keeps everything on the device: per layer a preallocated
-(B, H, max_len, D) key/value buffer filled in place step by step, the cross-attention K/V projected once per
-generate, the suppress-token mask folded into the logits matmul as its bias, and argmax on the device, so a
-step reads back only the chosen token ids. Decoding itself (``generate``, suppressed tokens, timestamps,
-language detection, ``transcribe``) lives in ``whisper_decoding.py``.
+the matmul epilogues (conv stem included). Decoding keeps everything on the device and every step at one
+shape: per layer a preallocated (B, max_len, 2C) key/value buffer that a step writes at the position held
+in a small int32 position tensor (``ops.update_slice_``), attention that reads the key count from the same
+tensor (``kv_start``), position embeddings gathered from it; the cross-attention K/V projected once per
+batch of audio, the suppress-token mask folded into the logits matmul as its bias, and argmax on the
+device, so a step reads back only the chosen token ids. Because positions are data, not shapes, one
+captured plan replays every decoding step (``whisper_decoding.py``: ``generate``, suppressed tokens,
+timestamps, language detection, ``transcribe``, and the per-batch-size plans).
 """
 
 from __future__ import annotations
@@ -23,11 +26,18 @@ import numpy as np
 
 from .. import nn, ops
 from ..errors import ConfigError, InputError
+from ..tensor.dtype import int32
 from ..tensor.tensor import Tensor
 from .config import ACTIVATIONS, Config, check_activation, positive
 from .model import PreTrainedModel
 from .outputs import ModelOutput
-from .whisper_decoding import TOKEN_FIELDS, WhisperGenerationConfig, WhisperGenerationMixin, check_token_ids
+from .whisper_decoding import (
+    SUPPRESS_FIELDS,
+    TOKEN_FIELDS,
+    WhisperGenerationConfig,
+    WhisperGenerationMixin,
+    check_token_ids,
+)
 
 
 @dataclasses.dataclass
@@ -66,7 +76,11 @@ class WhisperConfig(Config):
                 )
         positive(self, *sizes.split())
         check_activation(self.activation_function, "activation_function")
-        check_token_ids(self.vocab_size, {k: getattr(self, k) for k in TOKEN_FIELDS})
+        check_token_ids(
+            self.vocab_size, {k: getattr(self, k) for k in TOKEN_FIELDS if k not in SUPPRESS_FIELDS}
+        )
+        # suppressed ids outside the vocabulary are dropped (with a warning) by the generation config
+        check_token_ids(None, {k: getattr(self, k) for k in SUPPRESS_FIELDS})
 
     @property
     def input_frames(self) -> int:
@@ -93,10 +107,14 @@ class WhisperAttention(nn.Module):
         linears = (self.k_proj, self.v_proj) if self.cross else (self.q_proj, self.k_proj, self.v_proj)
         self.fused_weight, self.fused_bias = fuse(*linears)
 
+    def project(self, x: Tensor) -> Tensor:
+        """Cross-attention keys and values of the encoder output x (B, S, C), side by side: (B, S, 2C)."""
+        return ops.linear(x, self.fused_weight, self.fused_bias)
+
     def project_kv(self, x: Tensor) -> tuple[Tensor, Tensor]:
         """Cross-attention keys and values of the encoder output x (B, S, C) -> two (B, H, S, D) views."""
         c = x.shape[-1]
-        kv = ops.linear(x, self.fused_weight, self.fused_bias)  # (B, S, 2C)
+        kv = self.project(x)  # (B, S, 2C)
         return nn.split_heads(kv[..., :c], self.num_heads), nn.split_heads(kv[..., c:], self.num_heads)
 
     def __call__(
@@ -104,31 +122,35 @@ class WhisperAttention(nn.Module):
         x: Tensor,
         kv: tuple[Tensor, Tensor] | None = None,
         cache=None,
-        start: int = 0,
+        positions: Tensor | None = None,
         causal: bool = False,
         residual: Tensor | None = None,
     ) -> Tensor:
-        """x (B, T, C) -> (B, T, C). Self-attention projects q/k/v from x; with ``cache`` ((B, H, L, D) key
-        and value buffers) the new keys/values are written at positions start.. and the prefix is attended.
-        Cross-attention takes ``kv`` from project_kv. ``residual`` is added in out_proj's epilogue."""
+        """x (B, T, C) -> (B, T, C). Self-attention projects q/k/v from x; with ``cache`` (a (B, L, 2C) buffer:
+        keys then values, position by position) the new keys/values are written (one dispatch) at the
+        position ``positions`` (int32 (T,), read on the device) starts at, and the keys up to the last of
+        them are attended: the shapes are the same at every step. Cross-attention takes ``kv`` from
+        project_kv. ``residual`` is added in out_proj's epilogue."""
         b, t, c = x.shape
         h = self.num_heads
+        start = None
         if self.cross:
             q = nn.split_heads(self.q_proj(x), h)  # (B, H, T, D)
-            k, v = kv  # (B, H, S, D) each, projected once per generate
+            k, v = kv  # (B, H, S, D) each, projected once per batch of audio
         else:
             qkv = ops.linear(x, self.fused_weight, self.fused_bias)  # (B, T, 3C)
             q, k, v = (
                 nn.split_heads(qkv[..., i * c : (i + 1) * c], h) for i in range(3)
             )  # (B, H, T, D) each
-            if cache is not None:  # append this step's keys/values, attend to everything cached so far
-                cache_k, cache_v = cache  # (B, H, L, D) each
-                cache_k[:, :, start : start + t] = k
-                cache_v[:, :, start : start + t] = v
-                k, v = cache_k[:, :, : start + t], cache_v[:, :, : start + t]  # (B, H, start+T, D)
+            if cache is not None:  # write this step's keys/values at its positions; attend the filled prefix
+                ops.update_slice_(cache, qkv[..., c:], positions, axis=1)  # (B, T, 2C) into (B, L, 2C)
+                k, v = nn.split_heads(cache[..., :c], h), nn.split_heads(cache[..., c:], h)  # (B, H, L, D)
+                start = positions if cache.shape[1] != t else None  # (a step filling it all starts at 0)
         # per head: softmax(q k^T / sqrt(D) (+ causal mask)) v, written straight into (B, T, H, D)
         out = Tensor.empty((b, t, h, c // h), x.dtype, x.device)
-        ops.scaled_dot_product_attention(q, k, v, is_causal=causal, out=out.permute(0, 2, 1, 3))
+        ops.scaled_dot_product_attention(
+            q, k, v, is_causal=causal, out=out.permute(0, 2, 1, 3), kv_start=start
+        )
         return self.out_proj(out.reshape(b, t, c), residual=residual)  # (B, T, C)
 
 
@@ -187,9 +209,9 @@ class WhisperDecoderLayer(nn.Module):
         self.final_layer_norm = nn.LayerNorm(d)
         self.activation = ACTIVATIONS[config.activation_function]
 
-    def __call__(self, x: Tensor, cross_kv, cache, start: int) -> Tensor:
+    def __call__(self, x: Tensor, cross_kv, cache, positions: Tensor) -> Tensor:
         x = self.self_attn(
-            self.self_attn_layer_norm(x), cache=cache, start=start, causal=True, residual=x
+            self.self_attn_layer_norm(x), cache=cache, positions=positions, causal=True, residual=x
         )  # (B, T, C)
         x = self.encoder_attn(
             self.encoder_attn_layer_norm(x), kv=cross_kv, residual=x
@@ -199,7 +221,7 @@ class WhisperDecoderLayer(nn.Module):
 
 
 class WhisperDecoder(nn.Module):
-    """Token + position embeddings -> layers -> LN; positions continue from what the cache holds."""
+    """Token + position embeddings -> layers -> LN, at the positions given as data (int32 (T,) on the device)."""
 
     def __init__(self, config: WhisperConfig) -> None:
         super().__init__()
@@ -209,12 +231,15 @@ class WhisperDecoder(nn.Module):
         self.layers = nn.ModuleList(WhisperDecoderLayer(config) for _ in range(config.decoder_layers))
         self.layer_norm = nn.LayerNorm(d)
 
-    def __call__(self, ids: Tensor, cache: WhisperCache) -> Tensor:
-        start, t = cache.length, ids.shape[1]
-        x = ops.add(self.embed_tokens(ids), self.embed_positions.weight[start : start + t])  # (B, T, C)
+    def __call__(self, ids: Tensor, positions: Tensor, cache: WhisperCache) -> Tensor:
+        """ids (B, T) int32 at positions (T,) int32 (consecutive) -> (B, T, C); keys/values go into the cache.
+
+        Nothing here depends on the values of ids or positions on the host, so the dispatches are the
+        same at every step: a captured plan replays for all of them.
+        """
+        x = ops.add(self.embed_tokens(ids), self.embed_positions(positions))  # (B, T, C) + (T, C)
         for layer, cross_kv, self_kv in zip(self.layers, cache.cross_kv, cache.self_kv):
-            x = layer(x, cross_kv, self_kv, start)  # (B, T, C)
-        cache.length = start + t
+            x = layer(x, cross_kv, self_kv, positions)  # (B, T, C)
         return self.layer_norm(x)  # (B, T, C)
 
 
@@ -226,28 +251,51 @@ class WhisperModel(nn.Module):
 
 
 class WhisperCache:
-    """Decoder state that stays on the device for one batch of encoder outputs.
+    """Decoder state that stays on the device for one batch of encoder outputs, in buffers of fixed size.
 
-    ``self_kv``: per layer (key, value) buffers (B, H, max_length, D), written in place as tokens are
-    decoded; ``cross_kv``: per layer the cross-attention (key, value) (B, H, S, D), projected once.
-    ``length`` is how many positions are filled.
+    ``self_kv``: per layer a (B, max_length, 2C) buffer, keys then values; a step writes its keys/values at
+    the positions of its position tensor (``ops.update_slice_``) and attention reads from the same tensor
+    how many keys exist, so every step has the same shapes. ``cross_kv``: per layer the cross-attention
+    (key, value) (B, H, S, D) views of one (B, S, 2C) buffer, which ``project`` fills from encoder
+    outputs (a cache is reused across batches of audio of one shape). ``length`` is how many positions
+    are filled (host bookkeeping: the next step's positions and the bounds checks).
     """
 
-    def __init__(self, decoder: WhisperDecoder, encoder_hidden_states: Tensor, max_length: int) -> None:
-        enc = encoder_hidden_states  # (B, S, C)
-        self.length, self.max_length = 0, max_length
-        self.cross_kv = [layer.encoder_attn.project_kv(enc) for layer in decoder.layers]
-        self.self_kv = []
+    def __init__(self, decoder: WhisperDecoder, source_shape: tuple, max_length: int, dtype, device) -> None:
+        b, s, c = source_shape  # of the encoder output (B, S, C)
+        self.decoder, self.length, self.max_length = decoder, 0, max_length
+        self.source_shape = (b, s, c)
+        self.cross, self.cross_kv, self.self_kv = [], [], []
         for layer in decoder.layers:
             h = layer.self_attn.num_heads
-            shape = (enc.shape[0], h, max_length, enc.shape[-1] // h)
-            self.self_kv.append(
-                (Tensor.empty(shape, enc.dtype, enc.device), Tensor.empty(shape, enc.dtype, enc.device))
-            )
+            kv = Tensor.empty((b, s, 2 * c), dtype, device)  # (B, S, 2C)
+            self.cross.append(kv)
+            self.cross_kv.append((nn.split_heads(kv[..., :c], h), nn.split_heads(kv[..., c:], h)))
+            self.self_kv.append(Tensor.empty((b, max_length, 2 * c), dtype, device))
+
+    def project(self, encoder_hidden_states: Tensor) -> None:
+        """Write the cross-attention keys/values of encoder outputs (B, S, C) into the cache (device work only)."""
+        for layer, kv in zip(self.decoder.layers, self.cross):
+            ops.copy_(kv, layer.encoder_attn.project(encoder_hidden_states))
+
+    def fill(self, encoder_hidden_states: Tensor) -> WhisperCache:
+        """``project`` new encoder outputs and empty the cache (length 0)."""
+        self.project(encoder_hidden_states)
+        self.length = 0
+        return self
 
     @property
     def batch_size(self) -> int:
-        return self.self_kv[0][0].shape[0] if self.self_kv else 0
+        return self.source_shape[0]
+
+    @property
+    def nbytes(self) -> int:
+        """Device bytes the cache's buffers hold."""
+        return sum(t.nbytes for t in self.cross + self.self_kv)
+
+    def positions(self, t: int) -> np.ndarray:
+        """The int32 positions (t,) of the next t tokens."""
+        return np.arange(self.length, self.length + t, dtype=np.int32)
 
 
 # ------------------------------------------------------------------------------------ the model
@@ -269,7 +317,8 @@ class WhisperForConditionalGeneration(WhisperGenerationMixin, PreTrainedModel):
         self.tied_weights = (
             {"proj_out.weight": "model.decoder.embed_tokens.weight"} if config.tie_word_embeddings else {}
         )
-        self.generation_config = WhisperGenerationConfig.for_model(None, config, "config.json")
+        # from_checkpoint replaces this with generation_config.json's, and warns about it then
+        self.generation_config = WhisperGenerationConfig.for_model(None, config, "config.json", warn=False)
 
     @classmethod
     def from_checkpoint(cls, ckpt, device=None, dtype=None):
@@ -321,8 +370,16 @@ class WhisperForConditionalGeneration(WhisperGenerationMixin, PreTrainedModel):
         return self.checkpoint
 
     def _features_input(self, input_features, *, upload: bool = True):
+        """Features as a Tensor (``upload=False``: host features stay a host array); host features are
+        checked for NaN and infinities here (they would decode to confident nonsense), a device Tensor
+        when ``generate`` reads its encoder output."""
         cfg = self.config
-        shape = tuple(input_features.shape) if hasattr(input_features, "shape") else np.shape(input_features)
+        if not isinstance(input_features, Tensor):
+            input_features = self._host_input(input_features, "input_features")
+            if input_features.dtype.kind == "f" and not np.isfinite(input_features).all():
+                bad = int(np.size(input_features) - np.count_nonzero(np.isfinite(input_features)))
+                raise InputError(f"input_features hold {bad} NaN or infinite values; features must be finite")
+        shape = tuple(input_features.shape)
         if len(shape) != 3 or shape[1:] != (cfg.num_mel_bins, cfg.input_frames) or shape[0] == 0:
             raise InputError(
                 f"input_features must have shape (batch, {cfg.num_mel_bins}, {cfg.input_frames}): num_mel_bins and "
@@ -337,11 +394,9 @@ class WhisperForConditionalGeneration(WhisperGenerationMixin, PreTrainedModel):
                 raise InputError("pass input_features (B, num_mel_bins, frames) or encoder_hidden_states")
             return self.encode(input_features)
         cfg = self.config
-        shape = tuple(
-            np.shape(encoder_hidden_states)
-            if not isinstance(encoder_hidden_states, Tensor)
-            else encoder_hidden_states.shape
-        )
+        if not isinstance(encoder_hidden_states, Tensor):
+            encoder_hidden_states = self._host_input(encoder_hidden_states, "encoder_hidden_states")
+        shape = tuple(encoder_hidden_states.shape)
         if len(shape) != 3 or shape[1:] != (cfg.max_source_positions, cfg.d_model) or shape[0] == 0:
             raise InputError(
                 f"encoder_hidden_states must have shape (batch, {cfg.max_source_positions}, {cfg.d_model}), got {shape}"
@@ -365,7 +420,9 @@ class WhisperForConditionalGeneration(WhisperGenerationMixin, PreTrainedModel):
             raise InputError(
                 f"cache max_length must be in [1, {limit}] (max_target_positions), got {max_length}"
             )
-        return WhisperCache(self.model.decoder, encoder_hidden_states, max_length)
+        enc = encoder_hidden_states
+        cache = WhisperCache(self.model.decoder, enc.shape, max_length, enc.dtype, enc.device)
+        return cache.fill(enc)
 
     def decode(
         self, decoder_input_ids, cache: WhisperCache, *, last_only: bool = False, logits_bias=None
@@ -383,7 +440,23 @@ class WhisperForConditionalGeneration(WhisperGenerationMixin, PreTrainedModel):
                 f"decoder_input_ids: {cache.length} cached + {shape[1]} new tokens exceed the cache's "
                 f"{cache.max_length} positions (max_target_positions {self.config.max_target_positions})"
             )
-        h = self.model.decoder(ids, cache)  # (B, T, C)
+        positions = Tensor.from_numpy(cache.positions(shape[1]), int32, self.device)
+        logits = self.decode_step(ids, positions, cache, last_only=last_only, logits_bias=logits_bias)
+        cache.length += shape[1]
+        return logits
+
+    def decode_step(
+        self,
+        ids: Tensor,
+        positions: Tensor,
+        cache: WhisperCache,
+        *,
+        last_only: bool = False,
+        logits_bias=None,
+    ) -> Tensor:
+        """The device part of ``decode``: ids (B, T) and positions (T,) int32 Tensors -> logits; no host reads,
+        no checks (``decode`` does them), and the same dispatches whatever the values: what a plan captures."""
+        h = self.model.decoder(ids, positions, cache)  # (B, T, C)
         if last_only:
             h = h[:, -1:]
         return ops.linear(h, self.proj_out.weight, logits_bias)  # (B, T, V): hidden @ embed_tokens.T
@@ -396,7 +469,9 @@ class WhisperForConditionalGeneration(WhisperGenerationMixin, PreTrainedModel):
             raise InputError(
                 "decoder_input_ids is required (e.g. [[decoder_start_token_id]]); see generate()"
             )
-        ids, shape = self._ids_input(decoder_input_ids, "decoder_input_ids", self.config.vocab_size)
+        ids, shape = self._ids_input(
+            decoder_input_ids, "decoder_input_ids", self.config.vocab_size, upload=False
+        )
         if not 0 < shape[1] <= self.config.max_target_positions:
             raise InputError(
                 f"decoder_input_ids: sequence length {shape[1]} must be in [1, {self.config.max_target_positions}] "
@@ -407,9 +482,15 @@ class WhisperForConditionalGeneration(WhisperGenerationMixin, PreTrainedModel):
             raise InputError(
                 f"decoder_input_ids has batch {shape[0]} but the audio has batch {encoder_hidden_states.shape[0]}"
             )
-        cache = self.new_cache(encoder_hidden_states, shape[1])
-        logits = self.decode(ids, cache)
+        logits = self.run_compiled(WhisperForConditionalGeneration._forward, ids, encoder_hidden_states)
         return ModelOutput(logits=logits, encoder_last_hidden_state=encoder_hidden_states)
+
+    def _forward(self, ids: Tensor, encoder_hidden_states: Tensor) -> Tensor:
+        """The decoder over ids (B, T) from position 0 with a cache of exactly T positions -> logits (B, T, V)."""
+        t = ids.shape[1]
+        cache = self.new_cache(encoder_hidden_states, t)
+        positions = Tensor.from_numpy(np.arange(t, dtype=np.int32), int32, self.device)  # a plan constant
+        return self.decode_step(ids, positions, cache)
 
 
 __all__ = ["WhisperCache", "WhisperConfig", "WhisperForConditionalGeneration", "WhisperGenerationConfig"]

@@ -1,28 +1,45 @@
 """Whisper decoding: the generation config, greedy ``generate``, suppressed tokens, timestamps, language detection, ``transcribe``.
 
-``WhisperGenerationMixin`` gives the model (``whisper.py``) its decoding methods; they drive the
-model's ``decode(ids, cache)`` step, which keeps the KV cache on the device. Greedy decoding matches
+``WhisperGenerationMixin`` gives the model (``whisper.py``) its decoding methods. Greedy decoding matches
 transformers' ``generate``: the prompt is <|startoftranscript|>, the language (detected from the
 first step when not given), the task and <|notimestamps|>; ``suppress_tokens`` are masked every step
 (the mask rides in the logits matmul as its bias) and ``begin_suppress_tokens`` on the first one;
 argmax runs on the device, so a step reads back only the chosen ids (the timestamp rules, which
 need the probabilities, read back one (B, vocab) row per step).
+
+Generation runs on compiled plans (``graph``): per batch size the model keeps a ``GenerationState``, a
+``WhisperCache`` of max_target_positions positions and three compiled calls over it: ``encode``
+(encoder + cross-attention K/V projection into the cache: one plan), ``fill`` (the projection alone,
+for given encoder outputs) and ``step`` (one decoder step: token ids and positions in, chosen ids or
+logits out). A step's position is data (an int32 tensor the KV-cache write, the attention key count and
+the position embedding read on the device), not a shape, so every token of every ``generate`` of that
+batch size replays one step plan; the prompt step and language detection have one each (other
+shapes). Per token only the ids and positions are uploaded, one pass is submitted and B ids read back.
+``ak.options(compile=False)`` runs the same calls eagerly (same kernels, same tokens).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import threading
+import warnings
+import weakref
+from collections import OrderedDict
 from typing import TYPE_CHECKING
 
 import numpy as np
 
 from .. import ops
 from ..errors import ConfigError, InputError
+from ..graph import compile as compile_calls
 from ..tensor.tensor import Tensor
 from .config import Config
 
 if TYPE_CHECKING:
     from .whisper import WhisperConfig
+
+#: generation states (one per batch size) a model keeps, least recently used dropped first
+MAX_GENERATION_STATES = 4
 
 
 @dataclasses.dataclass
@@ -44,14 +61,18 @@ class WhisperGenerationConfig(Config):
 
     @classmethod
     def for_model(
-        cls, generation: dict | None, config: WhisperConfig, source: str
+        cls, generation: dict | None, config: WhisperConfig, source: str, warn: bool = True
     ) -> WhisperGenerationConfig:
-        """generation_config.json over the generation fields of config.json (what transformers falls back to)."""
+        """generation_config.json over the generation fields of config.json (what transformers falls back to).
+
+        Suppressed token ids outside the vocabulary are dropped, with a warning when ``warn``.
+        """
         base = {k: getattr(config, k) for k in TOKEN_FIELDS}
         base.update({k: v for k, v in config.extra.items() if k in ("forced_decoder_ids", "max_length")})
         gen = cls.from_dict(
             {**base, **{k: v for k, v in (generation or {}).items() if v is not None}}, source=source
         )
+        gen.drop_suppressed_outside(config.vocab_size, source, warn)
         fields = {k: getattr(gen, k) for k in TOKEN_FIELDS}
         fields.update(
             lang_to_id=list((gen.lang_to_id or {}).values()), task_to_id=list((gen.task_to_id or {}).values())
@@ -61,6 +82,32 @@ class WhisperGenerationConfig(Config):
         except ConfigError as e:
             raise ConfigError(f"{source}: {e}") from None
         return gen
+
+    def drop_suppressed_outside(self, vocab_size: int, source: str, warn: bool = True) -> None:
+        """Ignore suppressed token ids outside [0, vocab_size), with one warning (when ``warn``).
+
+        transformers' default config suppresses ids of the full Whisper vocabulary (e.g. 50256), which a
+        small vocabulary lacks; suppressing a token that cannot be produced changes nothing.
+        """
+        dropped = {}
+        for name in SUPPRESS_FIELDS:
+            ids = getattr(self, name)
+            if ids is None:
+                continue
+            check_token_ids(None, {name: ids})  # integers, whatever their range
+            outside = [v for v in _ids(ids) if not 0 <= v < vocab_size]
+            if outside:
+                dropped[name] = outside
+                setattr(self, name, [v for v in _ids(ids) if 0 <= v < vocab_size])
+        if dropped and warn:
+            said = "; ".join(
+                f"{name} {ids[:5]}{' ...' if len(ids) > 5 else ''}" for name, ids in dropped.items()
+            )
+            warnings.warn(
+                f"{source}: ignoring suppressed token ids outside the vocabulary [0, {vocab_size}): {said}",
+                UserWarning,
+                stacklevel=4,  # the load call (load -> from_checkpoint -> for_model -> here)
+            )
 
     @property
     def eos_ids(self) -> list[int]:
@@ -85,19 +132,37 @@ def _ids(value) -> list:
     return [] if value is None else (list(value) if isinstance(value, (list, tuple)) else [value])
 
 
-def check_token_ids(vocab_size: int, fields: dict) -> None:
-    """Raise ConfigError naming the first field whose token id(s) are not integers in [0, vocab_size)."""
+#: suppressed-token lists: ids outside the vocabulary there are ignored (with a warning), not an error
+SUPPRESS_FIELDS = ("suppress_tokens", "begin_suppress_tokens")
+
+
+def check_token_ids(vocab_size: int | None, fields: dict) -> None:
+    """Raise ConfigError naming the first field whose token id(s) are not integers in [0, vocab_size)
+    (any integer when ``vocab_size`` is None)."""
     for name, value in fields.items():
         bad = [
-            v for v in _ids(value) if isinstance(v, bool) or not isinstance(v, int) or not 0 <= v < vocab_size
+            v
+            for v in _ids(value)
+            if isinstance(v, bool)
+            or not isinstance(v, int)
+            or (vocab_size is not None and not 0 <= v < vocab_size)
         ]
         if bad:
-            raise ConfigError(
-                f"field {name!r}: token ids must be integers in [0, {vocab_size}), got {bad[:5]}"
-            )
+            expected = "integers" if vocab_size is None else f"integers in [0, {vocab_size})"
+            raise ConfigError(f"field {name!r}: token ids must be {expected}, got {bad[:5]}")
 
 
 # ------------------------------------------------------------------------------------ greedy decoding
+
+
+def _check_finite(enc: Tensor) -> None:
+    """InputError when device-side audio (features or an encoder output given as a Tensor) holds NaN or infinities."""
+    total = float(ops.sum(ops.cast(enc, "float32")).numpy())
+    if not np.isfinite(total):
+        raise InputError(
+            "the audio input (input_features or encoder_hidden_states) holds NaN or infinite values; "
+            "decoding it would give meaningless tokens"
+        )
 
 
 class WhisperGenerationMixin:
@@ -187,40 +252,104 @@ class WhisperGenerationMixin:
                 f"{cfg.max_target_positions}; ask for at most {room} new tokens"
             )
         timestamps = _TimestampRules(gen, n_prompt, cfg.vocab_size) if return_timestamps else None
-        encoder_hidden_states = self._encoder_input(input_features, encoder_hidden_states)
-        b = encoder_hidden_states.shape[0]
-        cache = self.new_cache(encoder_hidden_states, n_prompt + max(max_new_tokens, 1))
-        mask, first_mask = self._suppress_masks()
-
-        ids, languages = np.empty((b, 0), dtype=np.int64), [None] * b
-        if None in prompt:  # language detection: the first step from <|startoftranscript|> alone
-            detect = self.decode(
-                np.full((b, 1), prompt[0]), cache, last_only=True, logits_bias=self._language_mask()
+        want = "ids" if timestamps is None else "logits"
+        with self.prepare_generation(input_features, encoder_hidden_states=encoder_hidden_states) as state:
+            b = state.cache.batch_size
+            ids, languages = np.empty((b, 0), dtype=np.int64), [None] * b
+            if None in prompt:  # language detection: the first step from <|startoftranscript|> alone
+                languages = state.step(np.full((b, 1), prompt[0]), "language")
+                ids = np.full((b, 1), prompt[0], dtype=np.int64)
+                prompt = prompt[1:]
+            rest = np.array(
+                [[languages[i] if t is None else t for t in prompt] for i in range(b)], dtype=np.int64
             )
-            languages = _argmax(detect)
-            ids = np.full((b, 1), prompt[0], dtype=np.int64)
-            prompt = prompt[1:]
-        rest = np.array(
-            [[languages[i] if t is None else t for t in prompt] for i in range(b)], dtype=np.int64
-        )
-        ids = np.concatenate([ids, rest], axis=1)
-        if max_new_tokens == 0:
-            return ids
-        step_ids, finished, bias = rest, np.zeros(b, dtype=bool), first_mask
-        eos, pad = gen.eos_ids, gen.pad_id
-        for _ in range(max_new_tokens):
-            if timestamps is None:
-                tokens = _argmax(self.decode(step_ids, cache, last_only=True, logits_bias=bias))
-            else:  # the timestamp rules read the probabilities: one (B, vocab) row per step comes back
-                logits = self.decode(step_ids, cache, last_only=True, logits_bias=bias).numpy()[:, 0]
-                tokens = timestamps(ids, logits)
-            tokens = np.where(finished, pad, tokens)
-            ids = np.concatenate([ids, tokens[:, None]], axis=1)
-            finished |= np.isin(tokens, eos)
-            if finished.all():
-                break
-            step_ids, bias = tokens[:, None], mask
+            ids = np.concatenate([ids, rest], axis=1)
+            if max_new_tokens == 0:
+                return ids
+            step_ids, finished, bias = rest, np.zeros(b, dtype=bool), "first"
+            eos, pad = gen.eos_ids, gen.pad_id
+            for _ in range(max_new_tokens):
+                out = state.step(step_ids, bias, want)
+                # the timestamp rules read the probabilities: one (B, vocab) row per step comes back
+                tokens = out if timestamps is None else timestamps(ids, out)
+                tokens = np.where(finished, pad, tokens)
+                ids = np.concatenate([ids, tokens[:, None]], axis=1)
+                finished |= np.isin(tokens, eos)
+                if finished.all():
+                    break
+                step_ids, bias = tokens[:, None], "every"
         return ids
+
+    def prepare_generation(self, input_features=None, *, encoder_hidden_states=None) -> GenerationState:
+        """The GenerationState for this batch size, its cache filled from the audio (checked first) and empty
+        of tokens, locked until its ``with`` block ends: ``state.step(ids, "every")`` decodes one step.
+
+        ``generate`` uses it; it is public for step-level use and measurement (``accelkit bench models``).
+        """
+        if encoder_hidden_states is None:
+            if input_features is None:
+                raise InputError("pass input_features (B, num_mel_bins, frames) or encoder_hidden_states")
+            audio = self._features_input(input_features, upload=False)  # one write into the plan's input
+        else:
+            audio = self._encoder_input(None, encoder_hidden_states)
+        if encoder_hidden_states is not None or isinstance(input_features, Tensor):
+            _check_finite(audio)  # host features were checked on the host; a device input costs one reduction
+        state = self._generation_state(audio.shape[0])
+        state.enable(self.compile)
+        try:
+            (state.encode if encoder_hidden_states is None else state.fill)(audio)
+        except BaseException:
+            state.lock.release()
+            raise
+        state.cache.length = 0
+        self._last_compiled = state.run  # the model's repr and last_call tell how the decoding steps ran
+        return state
+
+    def _generation_state(self, batch_size: int) -> GenerationState:
+        """This batch size's GenerationState, locked for the caller (a fresh one while another thread holds it)."""
+        with _STATES_LOCK:
+            states = self.__dict__.get("_generation_states")
+            if states is None:
+                states = OrderedDict()
+                object.__setattr__(self, "_generation_states", states)
+            state = states.get(batch_size)
+            if state is None or state.device is not self.device:
+                state = states[batch_size] = GenerationState(self, batch_size)
+                while len(states) > MAX_GENERATION_STATES:
+                    states.popitem(last=False)
+            states.move_to_end(batch_size)
+        if state.lock.acquire(blocking=False):
+            return state
+        state = GenerationState(self, batch_size)  # a concurrent generate: its own buffers and plans
+        state.lock.acquire()
+        return state
+
+    @property
+    def generation_states(self) -> list[GenerationState]:
+        """The generation states this model keeps (one per batch size, least recently used first)."""
+        with _STATES_LOCK:
+            return list((self.__dict__.get("_generation_states") or {}).values())
+
+    @property
+    def plans(self) -> list:
+        """Every plan of this model: its forwards' and its generation states' (``GenerationState.calls``)."""
+        extra = [e for state in self.generation_states for c in state.calls.values() for e in c.plans]
+        return super().plans + extra
+
+    def free(self) -> None:
+        """Give the device buffers of every plan back now, the generation states' caches too."""
+        super().free()
+        self.free_generation_states()
+
+    def free_generation_states(self) -> None:
+        """Drop the generation states: their plans now, their caches' buffers once no generate holds them."""
+        with _STATES_LOCK:
+            states = self.__dict__.get("_generation_states") or {}
+            for state in states.values():
+                state.free()
+                if self.__dict__.get("_last_compiled") in state.calls.values():
+                    self._last_compiled = None  # (it would keep the cache's buffers alive)
+            states.clear()
 
     def _suppress_masks(self) -> tuple[Tensor | None, Tensor | None]:
         """Additive (vocab,) masks: -inf on suppress_tokens (every step) and also on begin_suppress_tokens (first step)."""
@@ -236,6 +365,16 @@ class WhisperGenerationMixin:
                 masks.append(Tensor.from_numpy(bias, self.compute_dtype, self.device) if tokens else None)
             object.__setattr__(self, "_masks", tuple(masks))
         return self.__dict__["_masks"]
+
+    def _logits_bias(self, name: str | None) -> Tensor | None:
+        """The additive (vocab,) mask a step adds to its logits: "first" (suppress + begin_suppress tokens),
+        "every" (suppress tokens), "language" (all but the language tokens), or None."""
+        if name is None:
+            return None
+        if name == "language":
+            return self._language_mask()
+        every, first = self._suppress_masks()
+        return {"first": first, "every": every}[name]
 
     def _language_mask(self) -> Tensor:
         """Additive (vocab,) mask: 0 on the language tokens, -inf elsewhere (for language detection)."""
@@ -254,16 +393,11 @@ class WhisperGenerationMixin:
             raise InputError(
                 "this checkpoint's generation config has no lang_to_id, so it cannot detect languages"
             )
-        enc = self._encoder_input(input_features, encoder_hidden_states)
-        cache = self.new_cache(enc, 1)
-        logits = self.decode(
-            np.full((enc.shape[0], 1), gen.decoder_start_token_id),
-            cache,
-            last_only=True,
-            logits_bias=self._language_mask(),
-        )
+        with self.prepare_generation(input_features, encoder_hidden_states=encoder_hidden_states) as state:
+            b = state.cache.batch_size
+            tokens = state.step(np.full((b, 1), gen.decoder_start_token_id), "language")
         names = {v: k for k, v in gen.lang_to_id.items()}
-        return [names[int(t)] for t in _argmax(logits)]
+        return [names[int(t)] for t in tokens]
 
     # ------------------------------------------------------------------ audio -> text
     def transcribe(
@@ -278,10 +412,20 @@ class WhisperGenerationMixin:
         """Audio (mono or multichannel, float or int PCM, any rate) -> text.
 
         Audio is resampled to the feature extractor's rate; longer than the model's window (30 s) it is cut
-        into windows, which are decoded in batches of ``batch_size`` and their texts joined.
+        into windows, which are decoded in batches of ``batch_size`` and their texts joined. A model
+        with random weights (a bundled test checkpoint) warns, once, that its text means nothing.
         """
         from ..preprocess import chunk_audio, resample, to_mono_float32
 
+        if self.random_weights and not self.__dict__.get("_warned_random"):
+            object.__setattr__(self, "_warned_random", True)  # once per model
+            warnings.warn(
+                f"transcribe: {self.checkpoint.name} is a bundled test checkpoint with random weights, so its "
+                "transcript is meaningless; for real speech recognition load a trained model, e.g. "
+                "ak.load('hf:openai/whisper-tiny')",
+                UserWarning,
+                stacklevel=2,
+            )
         fe = self.feature_extractor
         samples = to_mono_float32(audio)
         if sampling_rate != fe.sampling_rate:
@@ -302,9 +446,87 @@ class WhisperGenerationMixin:
         return "".join(texts)
 
 
-def _argmax(logits: Tensor) -> np.ndarray:
-    """(B, 1, vocab) logits -> (B,) int64 token ids: argmax on the device, only the ids come back."""
-    return ops.argmax(logits, axis=-1).numpy().reshape(-1).astype(np.int64)
+_STATES_LOCK = threading.Lock()
+
+
+class GenerationState:
+    """One batch size's decoding state: a WhisperCache of max_target_positions and compiled calls over it.
+
+    ``encode(features)``: encoder + cross-attention K/V into the cache; ``fill(encoder_hidden_states)``:
+    the K/V alone; ``run(ids, positions, bias, want)``: one decoder step (``step`` wraps it with the
+    cache's bookkeeping), returning the chosen ids (argmax on the device) or the last position's logits.
+    Each is an ``ak.compile``d callable (``.plans``, ``.captures``, ``.replayed``) whose plans bind the
+    cache's buffers as state, so they replay into the same cache. The calls hold the model weakly (a
+    model's states must not keep it alive). Use it locked (``with state:``).
+    """
+
+    def __init__(self, model, batch_size: int) -> None:
+        from .. import nn
+        from .whisper import WhisperCache
+
+        cfg = model.config
+        self.device = model.device
+        self.lock = threading.Lock()
+        source = (batch_size, cfg.max_source_positions, cfg.d_model)
+        cache = self.cache = WhisperCache(
+            model.model.decoder, source, cfg.max_target_positions, model.compute_dtype, model.device
+        )
+        ref = weakref.ref(model)
+
+        # the captured functions: device work only (no host reads, no host state)
+        def encode(features: Tensor) -> None:
+            cache.project(ref().model.encoder(features))
+
+        def fill(encoder_hidden_states: Tensor) -> None:
+            cache.project(encoder_hidden_states)
+
+        def step(ids: Tensor, positions: Tensor, bias: str | None, want: str) -> Tensor:
+            m = ref()
+            logits = m.decode_step(ids, positions, cache, last_only=True, logits_bias=m._logits_bias(bias))
+            return ops.argmax(logits, axis=-1) if want == "ids" else logits  # (B, 1) or (B, 1, V)
+
+        options = {"device": model.device, "version": nn.weights_version}
+        self.encode, self.fill, self.run = (compile_calls(f, **options) for f in (encode, fill, step))
+        self.enable(model.compile)
+
+    def enable(self, on: bool) -> None:
+        """Whether the calls replay (the model's ``compile`` flag; ``ak.options(compile=False)`` also stops them)."""
+        for c in self.calls.values():
+            c.enabled = on
+
+    def step(self, ids: np.ndarray, bias: str | None, want: str = "ids") -> np.ndarray:
+        """Decode ids (B, T) at the next T positions: the chosen ids (B,) int64, or logits (B, vocab)."""
+        cache = self.cache
+        t = ids.shape[1]
+        if cache.length + t > cache.max_length:
+            raise InputError(
+                f"{cache.length} cached + {t} new tokens exceed max_target_positions {cache.max_length}"
+            )
+        out = self.run(np.ascontiguousarray(ids, dtype=np.int32), cache.positions(t), bias, want)
+        cache.length += t
+        if want == "ids":
+            return out.numpy().reshape(-1).astype(np.int64)
+        return out.numpy()[:, 0]
+
+    @property
+    def calls(self) -> dict:
+        """The compiled calls by name."""
+        return {"encode": self.encode, "fill": self.fill, "step": self.run}
+
+    def free(self) -> None:
+        """Drop every plan now."""
+        for c in self.calls.values():
+            c.free()
+
+    def __enter__(self) -> GenerationState:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.lock.release()
+
+    def __repr__(self) -> str:
+        plans = ", ".join(f"{name} {len(c.plans)}" for name, c in self.calls.items())
+        return f"<GenerationState batch {self.cache.batch_size}: plans {plans}; last step: {self.run.last}>"
 
 
 class _TimestampRules:
@@ -379,6 +601,7 @@ _LANGUAGE_CODES = {
 
 
 __all__ = [
+    "SUPPRESS_FIELDS",
     "TOKEN_FIELDS",
     "WhisperGenerationConfig",
     "WhisperGenerationMixin",

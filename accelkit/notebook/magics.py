@@ -113,8 +113,29 @@ ACCEL_HELP = (
 )
 
 
+def strip_comment(line: str) -> str:
+    """``line`` without a trailing ``# comment``: a ``#`` outside quotes that starts a word.
+
+    IPython hands a line magic its whole line, comment included (``%accel devices   # list them``);
+    a ``#`` inside quotes or inside a word (``--trace run#1.json``) is kept.
+    """
+    quote, escaped = None, False
+    for i, ch in enumerate(line):
+        if escaped:
+            escaped = False
+        elif quote:
+            escaped = ch == "\\"
+            if ch == quote:
+                quote = None
+        elif ch in "'\"":
+            quote = ch
+        elif ch == "#" and (i == 0 or line[i - 1].isspace()):
+            return line[:i].rstrip()
+    return line
+
+
 def _split(line: str) -> tuple[str, str]:
-    head, _, rest = line.strip().partition(" ")
+    head, _, rest = strip_comment(line).strip().partition(" ")
     return head, rest.strip()
 
 
@@ -271,4 +292,4 @@ class AccelMagics(Magics):
         return None
 
 
-__all__ = ["ACCEL_HELP", "AccelMagics", "COMMANDS"]
+__all__ = ["ACCEL_HELP", "AccelMagics", "COMMANDS", "strip_comment"]

@@ -12,7 +12,7 @@ Owns, one module per family (this file only re-exports):
 - ``conv``: ``conv1d``, ``conv2d`` (views + one matmul)
 - ``nn``: ``gelu``, ``softmax``, ``layer_norm``, ``scaled_dot_product_attention``
 - ``reduce``: ``sum``, ``mean``, ``max``, ``min``, ``argmax``
-- ``shape``: ``embedding``/``take``, ``concat``/``stack``, ``pad``
+- ``shape``: ``embedding``/``take``, ``concat``/``stack``, ``pad``, ``update_slice_``
 
 May import: errors, backends (the protocol, for types), tensor (one layer with ops), and
 ``hardware.device`` for the default device.
@@ -50,7 +50,7 @@ from .elementwise import (
 from .linalg import linear, matmul
 from .nn import attention, gelu, layer_norm, scaled_dot_product_attention, softmax
 from .reduce import argmax, max, mean, min, sum
-from .shape import cat, concat, embedding, pad, stack, take
+from .shape import cat, concat, embedding, pad, stack, take, update_slice_
 
 __all__ = [
     "abs",
@@ -98,5 +98,6 @@ __all__ = [
     "sub",
     "sum",
     "take",
+    "update_slice_",
     "tanh",
 ]

@@ -88,7 +88,15 @@ def layer_norm(x, weight=None, bias=None, eps: float = 1e-5, *, residual=None) -
 
 
 def scaled_dot_product_attention(
-    q, k, v, attn_mask=None, is_causal: bool = False, scale: float | None = None, *, out: Tensor | None = None
+    q,
+    k,
+    v,
+    attn_mask=None,
+    is_causal: bool = False,
+    scale: float | None = None,
+    *,
+    out: Tensor | None = None,
+    kv_start=None,
 ) -> Tensor:
     """softmax(q @ k^T * scale + mask) @ v over (..., T, D) tensors, as one fused kernel on WebGPU.
 
@@ -98,6 +106,11 @@ def scaled_dot_product_attention(
     attend to give zeros. q, k, v may be strided views (e.g. heads split out of a fused projection),
     and ``out`` a preallocated (strided) view to write into, e.g. ``y.permute(0, 2, 1, 3)`` of a
     (B, T, H, D) tensor, so merging the heads back needs no copy.
+
+    ``kv_start`` (an int32 Tensor; its first element p is read on the device) places q's rows at key
+    positions p, p + 1, ...: k and v are a fixed-size cache of which only the first p + Tq keys exist
+    (causal: row i sees keys j <= p + i). The shapes stay the same at every decoding step, so one
+    compiled plan serves them all.
     """
     dev = device_of(q, k, v)
     q, k, v = as_tensor(q, dev), as_tensor(k, dev), as_tensor(v, dev)
@@ -145,7 +158,11 @@ def scaled_dot_product_attention(
             raise ShapeError(
                 f"attention: mask of shape {mask.shape} does not broadcast to scores of shape {batch + (tq, tk)}"
             )
-    be = backend_of(q, k, v, mask)
+    if kv_start is not None:
+        from .shape import device_index
+
+        kv_start = device_index(kv_start, dev, "attention")
+    be = backend_of(q, k, v, mask, kv_start)
     if out is None:
         out = Tensor.empty(batch + (tq, dv), dt, q.device)
     elif out.shape != batch + (tq, dv) or out.dtype is not dt:
@@ -170,10 +187,10 @@ def scaled_dot_product_attention(
     m4 = four(mask, tq, tk) if mask is not None else None
     out4 = four(out, tq, dv)
     if out4.storage is out.storage:
-        be.attention(q4, k4, v4, m4, out4, float(scale), bool(is_causal))
+        be.attention(q4, k4, v4, m4, out4, float(scale), bool(is_causal), kv_start)
     else:  # an out= view whose batch dims cannot merge: compute densely, then write into the view
         tmp = Tensor.empty(out.shape, dt, q.device)
-        be.attention(q4, k4, v4, m4, four(tmp, tq, dv), float(scale), bool(is_causal))
+        be.attention(q4, k4, v4, m4, four(tmp, tq, dv), float(scale), bool(is_causal), kv_start)
         copy_(out, tmp)
     return out
 

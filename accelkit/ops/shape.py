@@ -1,4 +1,5 @@
-"""Ops that move elements without arithmetic: gathers (``embedding``, ``take``), ``concat``/``stack``, ``pad``."""
+"""Ops that move elements without arithmetic: gathers (``embedding``, ``take``), ``concat``/``stack``, ``pad``,
+and ``update_slice_`` (a write at an offset held on the device)."""
 
 from __future__ import annotations
 
@@ -42,6 +43,48 @@ def embedding(ids, table) -> Tensor:
     if out.size:
         be.embedding(idc.reshape(-1), tab, out.reshape(-1, table.shape[1]))
     return out
+
+
+def device_index(start, dev, what: str) -> Tensor:
+    """An int32 Tensor of at least one element on ``dev`` whose first element is an offset read on the device."""
+    start = as_tensor(start, dev, int32)
+    if start.dtype is not int32:
+        raise DTypeError(f"{what}: the offset tensor must be int32, got {start.dtype.name}")
+    if start.size == 0:
+        raise ShapeError(f"{what}: the offset tensor is empty; its first element is the offset")
+    return start
+
+
+def update_slice_(dst: Tensor, src, start, axis: int = 0) -> Tensor:
+    """In place: ``dst[..., p : p + n, ...] = src`` along ``axis`` where p is ``start``'s first element, read
+    on the device (clamped to [0, dst.shape[axis] - n]), as XLA's dynamic_update_slice along one axis.
+
+    ``start`` is an int32 Tensor (a host int is uploaded): because the offset is data, not a shape, one
+    compiled plan serves every offset (a decoder writing each step's keys into a fixed-size KV cache).
+    Returns ``dst``.
+    """
+    if not isinstance(dst, Tensor):
+        raise InputError(
+            f"update_slice_: dst must be a Tensor (it is written in place), got {type(dst).__name__}"
+        )
+    dev = dst.device
+    src = as_tensor(src, dev, dst.dtype)
+    axis = axis_index(axis, dst.ndim, "update_slice_")
+    if src.ndim != dst.ndim or any(a != b for i, (a, b) in enumerate(zip(src.shape, dst.shape)) if i != axis):
+        raise ShapeError(
+            f"update_slice_: src {src.shape} must match dst {dst.shape} in every dim but axis {axis}"
+        )
+    if src.shape[axis] > dst.shape[axis]:
+        raise ShapeError(f"update_slice_: src {src.shape} is longer than dst {dst.shape} along axis {axis}")
+    if src.dtype is not dst.dtype:
+        from .elementwise import cast
+
+        src = cast(src, dst.dtype)
+    start = device_index(start, dev, "update_slice_")
+    be = backend_of(dst, src, start)
+    if src.size:
+        be.update_slice(dst, src, start, axis)
+    return dst
 
 
 def take(table, ids, axis: int = 0) -> Tensor:

@@ -1,14 +1,14 @@
 """Concurrent model execution: one worker thread per device, dynamic batching, a memory budget, futures.
 
     with ak.Pool(max_batch_size=16, memory_budget=512 * 2**20) as pool:
-        fut = pool.submit("bert-tiny", input_ids=ids)           # a concurrent.futures.Future
+        fut = pool.submit("tiny-random-bert", input_ids=ids)           # a concurrent.futures.Future
         out = fut.result()                                      # ModelOutput of numpy arrays
         outs = list(pool.map(vit, [{"pixel_values": x} for x in images]))
         out = await pool.run(whisper, input_features=f, decoder_input_ids=d)   # from asyncio
         pool.stats()                                            # queue depth, p50/p95, throughput
 
 A model is a loaded model (the caller owns it: the pool never evicts it), a source ``ak.load``
-accepts ("bert-tiny", a directory, "hf:org/name"), or a name given to ``pool.add``; sources are
+accepts ("tiny-random-bert", a directory, "hf:org/name"), or a name given to ``pool.add``; sources are
 loaded by the pool on first use, on the device with the shortest queue, and may be evicted when
 idle to keep the device within ``memory_budget`` (least recently used first), then reloaded on
 demand.
@@ -466,7 +466,7 @@ class Pool:
         """
         if loader is None:
             if source is None:
-                raise AccelkitError("Pool.add: pass a source (e.g. 'bert-tiny') or a loader(device)")
+                raise AccelkitError("Pool.add: pass a source (e.g. 'tiny-random-bert') or a loader(device)")
             loader = _source_loader(source, dtype)
         with self._lock:
             self._check_open()

@@ -3,7 +3,7 @@
     from distributed import Client, LocalCluster
     client = Client(LocalCluster(n_workers=2, processes=True, threads_per_worker=1))
     with ak.Pool(client=client, max_batch_size=16) as pool:
-        fut = pool.submit("bert-tiny", input_ids=ids)    # a concurrent.futures.Future, as locally
+        fut = pool.submit("tiny-random-bert", input_ids=ids)    # a concurrent.futures.Future, as locally
         out = fut.result()                               # ModelOutput of numpy arrays
         pool.stats()                                     # per worker: device, models, queue, p50/p95
 
@@ -210,7 +210,9 @@ class DistributedPool(Pool):
                 "Pool(client=...).add: each worker serves on its own device; device= does not apply"
             )
         if source is None:
-            raise AccelkitError("Pool.add: pass a source (e.g. 'bert-tiny', 'hf:org/name' or a directory)")
+            raise AccelkitError(
+                "Pool.add: pass a source (e.g. 'tiny-random-bert', 'hf:org/name' or a directory)"
+            )
         spec = _spec_of(source, dtype)
         with self._lock:
             self._check_open()

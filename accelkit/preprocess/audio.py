@@ -293,7 +293,7 @@ class FeatureExtractor:
     (more samples than channels), which is one multichannel clip: it is mixed to mono with a warning.
     Clips longer than chunk_length are cut, as in transformers; use `chunk_audio` to keep all.
 
-    >>> fe = FeatureExtractor()  # or FeatureExtractor.from_dir("whisper-tiny/")
+    >>> fe = FeatureExtractor()  # or FeatureExtractor.from_dir("tiny-random-whisper/")
     >>> fe([np.zeros(16000), np.zeros(8000)]).shape
     (2, 80, 3000)
     """

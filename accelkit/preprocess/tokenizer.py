@@ -16,6 +16,7 @@ Example::
 from __future__ import annotations
 
 import threading
+import warnings
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -144,6 +145,7 @@ class TextTokenizer:
         padding: bool | str = True,
         truncation: bool = True,
         add_special_tokens: bool = True,
+        warn_truncation: str | None = None,
     ) -> dict[str, np.ndarray]:
         """Tokenize a text, a list of texts or a list of (text, text_pair) tuples.
 
@@ -151,6 +153,7 @@ class TextTokenizer:
         (or model_max_length), False leaves lengths alone (they must then agree). truncation
         cuts to max_length, else model_max_length ("longest_first" for pairs). Returns int64
         arrays (B, T): input_ids, attention_mask, token_type_ids. A single str gives B = 1.
+        ``warn_truncation="who"`` warns (naming ``who``) when truncation cut any text short.
 
         >>> tokenizer.encode([("who?", "the cat")])["token_type_ids"]   # doctest: +SKIP
         array([[0, 0, 0, 0, 1, 1, 1]])
@@ -196,6 +199,14 @@ class TextTokenizer:
             except Exception as exc:  # e.g. max_length shorter than the special tokens it must keep
                 raise InputError(f"tokenizer: cannot encode with max_length={limit}: {exc}") from exc
 
+        cut = sum(1 for e in encodings if e.overflowing)
+        if cut and warn_truncation:
+            warnings.warn(
+                f"{warn_truncation}: {cut} of {len(encodings)} texts were longer than {limit} tokens and were "
+                f"truncated; their results cover only the first {limit} tokens",
+                UserWarning,
+                stacklevel=4,  # the line that called the model method (bert.embed -> encode -> here)
+            )
         lengths = {len(e.ids) for e in encodings}
         if len(lengths) > 1:
             raise InputError(f"tokenizer: texts have different lengths {sorted(lengths)}; pass padding=True")
@@ -216,15 +227,30 @@ class TextTokenizer:
                 f"tokenizer: expected a str, a list of str or a list of (str, str), got {texts!r:.80}"
             )
         if all(isinstance(t, str) for t in texts):
+            TextTokenizer._check_unicode(texts)
             return list(texts)
         if all(
             isinstance(t, (list, tuple)) and len(t) == 2 and all(isinstance(s, str) for s in t) for t in texts
         ):
+            TextTokenizer._check_unicode([s for pair in texts for s in pair])
             return [tuple(t) for t in texts]
         raise InputError(
             "tokenizer: expected a list of str or a list of (str, str) pairs, not a mix or other types, "
             f"got {texts!r:.80}"
         )
+
+    @staticmethod
+    def _check_unicode(texts: list[str]) -> None:
+        """InputError for a text that is not valid Unicode (a lone surrogate, e.g. from a bad decode)."""
+        for i, text in enumerate(texts):
+            try:
+                text.encode("utf-8")
+            except UnicodeEncodeError as exc:
+                raise InputError(
+                    f"tokenizer: text {i} is not valid Unicode: {exc.object[exc.start : exc.end]!r} at position "
+                    f"{exc.start} is a lone surrogate ({exc.reason}); fix the text's decoding, e.g. "
+                    "bytes.decode('utf-8', errors='replace')"
+                ) from None
 
     # --- decoding ------------------------------------------------------------------------------
     def decode(self, ids: Iterable[int] | np.ndarray, skip_special_tokens: bool = True) -> str:

@@ -21,6 +21,7 @@ from pathlib import Path
 
 from ..backends.base import TimedDispatch
 from ..display import html_enabled, mimebundle, profile_html, profile_text
+from ..errors import InputError
 from ..hardware import device as pick_device
 
 
@@ -106,6 +107,22 @@ class Profile:
     def table(self, top: int | None = 15) -> str:
         """A text table of the top kernels by device time (``top=None``: every kernel)."""
         return profile_text(self, top or 0)
+
+    def show(self, top: int | None = None) -> None:
+        """Display the profile with its ``top`` kernels (None: the display default): as HTML in a
+        notebook, as the text table elsewhere. ``prof.show(top=5)``."""
+        if top is not None and (isinstance(top, bool) or not isinstance(top, int) or top < 0):
+            raise InputError(f"top must be an int >= 0 (0: every kernel), got {top!r}")
+        shown = _ProfileShown(self, top)
+        try:
+            from IPython import get_ipython
+            from IPython.display import display
+        except ImportError:
+            get_ipython = None
+        if get_ipython is not None and get_ipython() is not None:
+            display(shown)
+        else:
+            print(repr(shown))
 
     def __repr__(self) -> str:
         return profile_text(self)
@@ -202,6 +219,20 @@ class Profile:
                 handles, ks, loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize="small", frameon=False
             )
         return ax
+
+
+class _ProfileShown:
+    """A profile shown with a chosen number of kernels (what ``Profile.show`` displays)."""
+
+    def __init__(self, prof: Profile, top: int | None) -> None:
+        self.prof, self.top = prof, top
+
+    def __repr__(self) -> str:
+        return profile_text(self.prof, self.top)
+
+    def _repr_html_(self) -> str | None:
+        top = max(len(self.prof.kernels()), 1) if self.top == 0 else self.top  # 0: every kernel
+        return profile_html(self.prof, top) if html_enabled() else None
 
 
 class profile:  # noqa: N801 - used as a context manager, like contextlib's

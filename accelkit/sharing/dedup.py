@@ -9,9 +9,9 @@ device when the last model using it goes. Fused q/k/v weights are keyed by their
 (:func:`fuse`), and a part of a live fused tensor is served as a view into it, so loading the same
 checkpoint twice allocates nothing the second time.
 
-    a = ak.load("bert-tiny"); b = ak.load("bert-tiny")     # b's weights are views of a's storages
+    a = ak.load("tiny-random-bert"); b = ak.load("tiny-random-bert")     # b's weights are views of a's storages
     ak.sharing.dedup_report()                               # what is shared, by whom, bytes saved
-    with ak.sharing.no_dedup(): c = ak.load("bert-tiny")    # a private copy
+    with ak.sharing.no_dedup(): c = ak.load("tiny-random-bert")    # a private copy
 """
 
 from __future__ import annotations

@@ -9,14 +9,16 @@ from __future__ import annotations
 
 import math
 import numbers
+import operator
 import threading
 from typing import TYPE_CHECKING
 
 import numpy as np
 
 from ..display import html_enabled, mimebundle, tensor_html, tensor_summary
-from ..errors import DTypeError, ShapeError
+from ..errors import DTypeError, InputError, ShapeError
 from .dtype import DType, as_dtype, dtype_for_array, narrow
+from .host import _from_torch
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..hardware import Device
@@ -76,9 +78,9 @@ def _normalize_shape(shape) -> tuple:
         shape = tuple(shape[0])
     if type(shape) is tuple and all(type(n) is int for n in shape):
         return shape
-    try:
-        out = tuple(int(n) for n in shape)
-    except (TypeError, ValueError):
+    try:  # operator.index: ints and numpy integers, never 2.5 (or 2.0) silently truncated
+        out = tuple(operator.index(n) for n in shape)
+    except TypeError:
         raise ShapeError(f"shape must be a sequence of ints, got {shape!r}") from None
     return out
 
@@ -541,6 +543,8 @@ def tensor(data, dtype=None, device=None) -> Tensor:
         return data.to(device, dtype=dtype)
     if dtype is not None and not isinstance(dtype, (DType, str, np.dtype, type)):
         raise DTypeError(f"unsupported dtype {dtype!r}")
+    if type(data).__module__.startswith("torch") and hasattr(data, "detach"):
+        data = _from_torch(data)  # detached: a tensor that requires grad is accepted
     try:
         array = np.asarray(data)
     except (ValueError, TypeError) as exc:
@@ -555,6 +559,9 @@ def tensor(data, dtype=None, device=None) -> Tensor:
 def _filled(shape, value, dtype, device) -> Tensor:
     from .. import ops
     from ..hardware import device as pick_device
+
+    if isinstance(value, (str, bytes)) or not isinstance(value, (numbers.Real, np.bool_)):
+        raise DTypeError(f"fill value must be a real number, got {value!r:.40} ({type(value).__name__})")
 
     t = Tensor.empty(shape, as_dtype(dtype or "float32"), pick_device(device))
     ops.fill_(t, value)
@@ -580,5 +587,13 @@ def empty(*shape, dtype=None, device=None) -> Tensor:
 
 
 def arange(start, stop=None, step=1, dtype=None, device=None) -> Tensor:
+    """Evenly spaced values in [start, stop) as numpy's ``arange``; a zero step or a non-number raises InputError."""
+    for name, value in (("start", start), ("stop", stop), ("step", step)):
+        if value is not None and (
+            isinstance(value, (str, bytes)) or not isinstance(value, (numbers.Real, np.bool_))
+        ):
+            raise InputError(f"arange: {name} must be a real number, got {value!r:.40}")
+    if step == 0:
+        raise InputError("arange: step must not be zero")
     values = np.arange(start, stop, step) if stop is not None else np.arange(start)
     return tensor(values, dtype=dtype, device=device)

@@ -97,6 +97,7 @@ class AttentionShape:
     subgroups: bool = False  # tile: row reductions by subgroup shuffles
     vec: bool = False  # q, k, v read as vec4 rows
     vec_out: bool = False  # out written as vec4s
+    dyn: bool = False  # decode: the key count comes from a kv_start buffer (a fixed-size KV cache)
 
     @property
     def stage(self) -> bool:
@@ -175,6 +176,8 @@ def _source(shape: AttentionShape) -> str:
         "E": f"vec4<{t}>" if shape.vec else t,
         "O": f"vec4<{t}>" if shape.vec_out else t,
         "TILE": shape.stage,
+        "DYN": shape.dyn,
+        "PB": 6 if shape.dyn else 5,
         "VEC": shape.vec,
         "VEC_O": shape.vec_out,
         "DK4": shape.dk4,
@@ -274,6 +277,7 @@ def choose_shape(
     subgroups: bool | None = None,
     vec: bool = False,
     vec_out: bool = False,
+    dyn: bool = False,
 ) -> AttentionShape:
     """The kernel shape for one call: decode for a few query rows, else the largest tile that fits.
 
@@ -283,7 +287,11 @@ def choose_shape(
     dk4, dv4 = dim_bucket(d), dim_bucket(dv)
     lanes = _pow2_at_most(min(caps.max_invocations, caps.max_workgroup_size_x))
     budget = caps.max_workgroup_storage
-    flags = {"vec": vec, "vec_out": vec_out}
+    flags = {"vec": vec, "vec_out": vec_out, "dyn": dyn}
+    if dyn and config is None:
+        config = "decode"  # the key count read on the device: only the decode shape reads it
+    elif dyn and not config.startswith("decode"):
+        raise KernelError("attention: a key count read on the device (kv_start) needs the decode shape")
     # (a CPU rasteriser runs lanes one after another: there the fewest were fastest)
     want = 128 if caps.is_software else decode_lanes(tk)
     if config is not None:
@@ -354,11 +362,13 @@ def plan_attention(
     *,
     config: str | None = None,
     subgroups: bool | None = None,
+    kv_start=None,
 ) -> KernelPlan:
     """One dispatch of ``attention.wgsl`` for (B, H, T, D) layouts; bindings [q, k, v, mask | dummy, out].
 
     ``config`` ("decode" or a ``TILE_CONFIGS`` name) and ``subgroups`` override the planner's choice
-    (for benchmarks and tests).
+    (for benchmarks and tests). With ``kv_start`` (an int32 layout; bound after out) the decode shape
+    reads q's first key position p from it and sees only the first min(p + Tq, Tk) keys of k and v.
     """
     if len(q.shape) != 4:
         raise ShapeError(f"attention kernel: q must be rank 4 (B, H, T, D), got shape {tuple(q.shape)}")
@@ -409,6 +419,7 @@ def plan_attention(
         subgroups=subgroups,
         vec=vec,
         vec_out=_rows_of_vec4(out),
+        dyn=kv_start is not None,
     )
     q_blocks = ceil_div(tq, shape.qb)
     total = bsz * heads * q_blocks
@@ -417,6 +428,10 @@ def plan_attention(
     for t in (q, k, v, out):
         p.i32(t.offset, *t.strides)
     p.i32(*((mask.offset, *mask.strides) if mask is not None else (0, 0, 0, 0, 0)))
+    if kv_start is not None:
+        if kv_start.dtype.wgsl != "i32":
+            raise DTypeError(f"attention kernel: kv_start must be int32, got {kv_start.dtype.name}")
+        p.i32(kv_start.offset)
 
     # elements each layout really holds (broadcast dims count once)
     held = sum(
@@ -429,7 +444,7 @@ def plan_attention(
         )
         what += f" u{shape.ux}" if shape.ux > 1 else ""
     else:
-        what = f"decode {shape.tpr} lanes k{shape.kb}"
+        what = f"decode {shape.tpr} lanes k{shape.kb}" + (" kv@buf" if shape.dyn else "")
     what += " vec" if shape.vec else ""
     return KernelPlan(
         key=(
@@ -447,9 +462,10 @@ def plan_attention(
             shape.subgroups,
             shape.vec,
             shape.vec_out,
+            shape.dyn,
         ),
         source=shape.render(),
-        access=("read", "read", "read", "read", "read_write"),
+        access=("read", "read", "read", "read", "read_write") + (("read",) if shape.dyn else ()),
         params=p.to_bytes(),
         workgroups=grid_1d(total, caps.max_workgroups_per_dim),
         label=f"attention[{what}] {bsz}x{heads} q{tq} k{tk} d{d}/{dv} {dt.name}{flags}",

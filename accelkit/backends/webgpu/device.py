@@ -33,6 +33,7 @@ from .plans import (
     plan_unary,
 )
 from .replay import Replay
+from .update_slice import plan_update_slice
 from .wgsl import Caps, KernelPlan
 
 MIN_BUFFER = 256
@@ -680,9 +681,15 @@ class WebGPUBackend(Backend):
     def embedding(self, ids, table, out) -> None:
         self.launch(plan_embedding(self.caps, ids, table, out), [_buf(ids), _buf(table), _buf(out)])
 
-    def attention(self, q, k, v, mask, out, scale: float, causal: bool) -> None:
-        plan = plan_attention(self.caps, q, k, v, mask, out, scale, causal)
-        self.launch(plan, [_buf(q), _buf(k), _buf(v), _buf(mask), _buf(out)])
+    def attention(self, q, k, v, mask, out, scale: float, causal: bool, kv_start=None) -> None:
+        plan = plan_attention(self.caps, q, k, v, mask, out, scale, causal, kv_start=kv_start)
+        buffers = [_buf(q), _buf(k), _buf(v), _buf(mask), _buf(out)]
+        self.launch(plan, buffers if kv_start is None else [*buffers, _buf(kv_start)])
+
+    def update_slice(self, dst, src, start, axis: int) -> None:
+        if src.storage is dst.storage:  # one buffer cannot be bound read-only and writable at once
+            src = src.clone()
+        self.launch(plan_update_slice(self.caps, dst, src, start, axis), [_buf(src), _buf(start), _buf(dst)])
 
 
 def _buf(t):

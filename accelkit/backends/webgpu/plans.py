@@ -17,6 +17,7 @@ import math
 import numpy as np
 
 from ...errors import KernelError
+from ..base import UNARY_FLOPS
 from .wgsl import MAX_RANK, Caps, KernelPlan, Params, ceil_div, grid_1d, render_cached
 
 WG = 256  # invocations per workgroup for every kernel in this file
@@ -123,28 +124,6 @@ UNARY_OPS = {
     "scale": "return x * p.alpha;",
 }
 INT_UNARY = ("copy", "cast", "neg", "abs", "relu")  # ops that stay in int32 for int32 input
-
-# rough flops per element, for the profiler
-UNARY_FLOPS = {
-    "copy": 0,
-    "cast": 0,
-    "neg": 1,
-    "abs": 1,
-    "relu": 1,
-    "scale": 1,
-    "exp": 4,
-    "log": 4,
-    "sqrt": 4,
-    "rsqrt": 5,
-    "tanh": 8,
-    "sigmoid": 6,
-    "silu": 7,
-    "erf": 20,
-    "gelu": 24,
-    "gelu_tanh": 14,
-    "sin": 18,
-    "cos": 18,
-}
 
 BINARY_OPS = {
     "add": ("return a + b;", "return a + b;"),  # (f32 body, i32 body)
