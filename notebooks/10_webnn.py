@@ -142,7 +142,7 @@ print(
 
 # %% [markdown]
 # The graph is a list of steps in topological order; `graph.run` is the whole graph as one
-# function of accelkit Tensors, which is what a dispatch calls (and what a compiled plan can wrap).
+# function of accelkit Tensors, compiled by `build()` with `ak.compile`: a dispatch replays its plan.
 
 # %%
 steps = graphs["cpu"].summary()

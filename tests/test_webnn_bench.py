@@ -8,7 +8,7 @@ from accelkit import cli
 from accelkit.bench import webnn as bench
 
 
-def test_bench_webnn_reports_both_ways(tmp_path, capsys):
+def test_bench_webnn_reports_every_way(tmp_path, capsys):
     out = tmp_path / "webnn.json"
     assert (
         cli.main(["bench", "webnn", "--device", "cpu", "--iterations", "3", "--json", str(out), "--quiet"])
@@ -17,8 +17,15 @@ def test_bench_webnn_reports_both_ways(tmp_path, capsys):
     result = json.loads(out.read_text())
     assert result["benchmark"] == "webnn" and result["device"] == "cpu" and result["iterations"] == 3
     assert result["equal_outputs"] is True
-    assert [r["way"] for r in result["results"]] == ["webnn dispatch", "eager layer call"]
+    assert [r["way"] for r in result["results"]] == [
+        "webnn dispatch",
+        "eager layer call",
+        "compiled layer replay",
+        "graph.run (same steps)",
+    ]
+    assert result["results"][0]["execution"] == "eager (cpu runs compiled calls eagerly)"
     assert all(r["host_us"] > 0 and r["synced_us"] >= r["host_us"] for r in result["results"])
+    assert all(r["thread_cpu_us"] >= 0 and r["gpu_dispatches"] is None for r in result["results"])
     assert "matmul+add+gelu" in result["graph_steps"] and "add+layer_normalization" in result["graph_steps"]
     assert "host us/call" in capsys.readouterr().out
-    assert bench.table(result).count("\n") == 3
+    assert bench.table(result).count("\n") == 5

@@ -1,12 +1,21 @@
 """``accelkit bench webnn``: host time per ``MLContext.dispatch`` of a WebNN graph, beside the same
-computation as eager accelkit op calls, in the same process.
+computation as eager accelkit op calls and as an ``ak.compile`` replay, in the same process.
 
-The graph is BERT's first encoder layer built with the WebNN builder from ``tiny-random-bert``'s weights
-(or ``--graph mlp``: matmul + bias + gelu + layer norm). Each way is called ``--iterations`` times
-(default 1,000) in a loop after a warm-up; ``host_us`` is the wall time of the loop divided by the
-iterations, measured up to the last call returning (recorded work still in flight on a GPU), and
-``synced_us`` includes waiting for the device at the end. The eager way is the model's own
-``encoder.layer[0]`` module called on accelkit Tensors.
+The graph is BERT's first encoder layer built with the WebNN builder from ``tiny-random-bert``'s weights.
+Three ways are timed: ``webnn dispatch`` (the graph's compiled plan, replayed on a device that
+replays), ``eager layer call`` (the model's own ``encoder.layer[0]`` module called on accelkit
+Tensors, one Python op call after another) and ``compiled layer replay`` (``ak.compile`` of that
+same eager call: the compiled model replay the WebNN dispatch is measured against); a fourth,
+``graph.run (same steps)``, replays the graph's own steps with fresh output tensors and no
+dispatch validation, which separates what the graph's structure costs (its kernel count) from
+what ``dispatch`` adds. Each way is
+called ``--iterations`` times (default 1,000) in a loop after a warm-up; ``host_us`` is the wall
+time of the loop divided by the iterations, measured up to the last call returning (recorded work
+still in flight on a GPU), ``thread_cpu_us`` the CPU time of the calling thread alone (on a software
+adapter such as lavapipe, whose submit can wait for the device's work, the cost of the host's own
+work), and ``synced_us`` includes waiting for the device at the end. ``gpu_dispatches`` is the
+replayed plan's kernel count, ``execution`` what the last call did ("replayed plan #1, 10
+dispatches", or why it ran eagerly).
 
     accelkit bench webnn --device cpu --json webnn.json
     accelkit bench webnn --device webgpu --iterations 200
@@ -67,17 +76,27 @@ def _bert_layer_graph(ctx, model, x_shape):
     return g.build({"y": h2})
 
 
-def _timed(fn, iterations: int, device) -> tuple[float, float]:
+def _timed(fn, iterations: int, device) -> tuple[float, float, float]:
+    """(host, thread CPU, synced) microseconds per call of ``fn`` over ``iterations`` calls."""
     fn()
     fn()
     device.synchronize()
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.thread_time()
     for _ in range(iterations):
         fn()
-    t1 = time.perf_counter()
+    t1, c1 = time.perf_counter(), time.thread_time()
     device.synchronize()
     t2 = time.perf_counter()
-    return (t1 - t0) / iterations * 1e6, (t2 - t0) / iterations * 1e6
+    per = 1e6 / iterations
+    return (t1 - t0) * per, (c1 - c0) * per, (t2 - t0) * per
+
+
+def _gpu_dispatches(plans) -> int | None:
+    """Kernel dispatches per call of a compiled function's replayed plan (None: it does not replay)."""
+    from ..graph import Plan
+
+    found = [p.stats.dispatches for p in plans if isinstance(p, Plan)]
+    return found[-1] if found else None
 
 
 def run(device=None, iterations: int = 1000, seq: int = 16, quiet: bool = True) -> dict:
@@ -93,20 +112,38 @@ def run(device=None, iterations: int = 1000, seq: int = 16, quiet: bool = True) 
     ctx.write_tensor(tx, x_np)
     x = ak.tensor(x_np, device=dev)
     layer = model.base.encoder.layer[0]
+    compiled_layer = ak.compile(lambda h: layer(h, None))
+    ways = (
+        ("webnn dispatch", lambda: ctx.dispatch(graph, {"x": tx}, {"y": ty}), graph),
+        ("eager layer call", lambda: layer(x, None), None),
+        ("compiled layer replay", lambda: compiled_layer(x), compiled_layer),
+        ("graph.run (same steps)", lambda: graph.run({"x": x}), graph),
+    )
     rows = []
-    for name, fn in (
-        ("webnn dispatch", lambda: ctx.dispatch(graph, {"x": tx}, {"y": ty})),
-        ("eager layer call", lambda: layer(x, None)),
-    ):
-        host, synced = _timed(fn, iterations, dev)
-        rows.append({"way": name, "host_us": round(host, 1), "synced_us": round(synced, 1)})
+    for name, fn, compiled in ways:
+        host, cpu, synced = _timed(fn, iterations, dev)
+        plans = compiled.plans if compiled is not None else []
+        rows.append(
+            {
+                "way": name,
+                "host_us": round(host, 1),
+                "thread_cpu_us": round(cpu, 1),
+                "synced_us": round(synced, 1),
+                "gpu_dispatches": _gpu_dispatches(plans),
+                "execution": compiled.last if compiled is not None else "eager (op calls)",
+            }
+        )
         if not quiet:
-            print(f"  {name:18s} {host:10.1f} us/call host   {synced:10.1f} us/call synced", file=sys.stderr)
-    same = np.allclose(ctx.read_tensor(ty), layer(x, None).numpy(), atol=1e-4)
+            print(f"  {name:22s} {host:10.1f} us/call host   {synced:10.1f} us/call synced", file=sys.stderr)
+    eager = layer(x, None).numpy()
+    same = np.allclose(ctx.read_tensor(ty), eager, atol=1e-4) and np.allclose(
+        compiled_layer(x).numpy(), eager, atol=1e-4
+    )
     return {
         "benchmark": "webnn",
         "command": "accelkit bench webnn "
         + " ".join(sys.argv[3:] if sys.argv[1:3] == ["bench", "webnn"] else []),
+        "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
         "device": dev.spec,
         "device_name": dev.name,
         "graph": f"tiny-random-bert layer 0, x (1, {seq}, {c})",
@@ -119,13 +156,18 @@ def run(device=None, iterations: int = 1000, seq: int = 16, quiet: bool = True) 
 
 def table(result: dict) -> str:
     lines = [
-        f"WebNN dispatch vs eager ops on {result['device']} ({result['device_name']}): {result['graph']}, "
-        f"{len(result['graph_steps'])} steps, {result['iterations']} iterations, outputs equal: "
-        f"{result['equal_outputs']}",
-        f"{'way':20s} {'host us/call':>14s} {'synced us/call':>16s}",
+        f"WebNN dispatch vs eager ops vs ak.compile on {result['device']} ({result['device_name']}): "
+        f"{result['graph']}, {len(result['graph_steps'])} steps, {result['iterations']} iterations, "
+        f"outputs equal: {result['equal_outputs']}",
+        f"{'way':24s} {'host us/call':>13s} {'thread CPU us':>14s} {'synced us/call':>15s} "
+        f"{'kernels':>8s}  execution",
     ]
     for r in result["results"]:
-        lines.append(f"{r['way']:20s} {r['host_us']:14.1f} {r['synced_us']:16.1f}")
+        kernels = "-" if r["gpu_dispatches"] is None else str(r["gpu_dispatches"])
+        lines.append(
+            f"{r['way']:24s} {r['host_us']:13.1f} {r['thread_cpu_us']:14.1f} {r['synced_us']:15.1f} "
+            f"{kernels:>8s}  {r['execution']}"
+        )
     return "\n".join(lines)
 
 

@@ -1,8 +1,9 @@
 """``ml.create_context()`` and MLContext: tensors, reading and writing them, dispatching graphs.
 
 A context is one accelkit device (``"cpu"`` or ``"webgpu"``); everything built or created on it
-runs there. ``dispatch`` validates its tensors as the spec says, then runs the graph's one
-function of Tensors and writes the results into the output MLTensors.
+runs there. ``dispatch`` validates its tensors as the spec says, then calls the graph's compiled
+function of Tensors (``MLGraph``: the first dispatch captures a plan, later ones replay it), which
+writes the results into the output MLTensors' own buffers.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import numpy as np
 
 from ..tensor.tensor import Tensor
 from .errors import InvalidStateError, MLTypeError, NotSupportedError
+from .graph import MLGraph
 from .operand import DATA_TYPES, MAX_RANK, SPEC_DATA_TYPES, descriptor
 from .tensor import MLTensor
 
@@ -186,9 +188,13 @@ class MLContext:
 
     # ------------------------------------------------------------------------------ dispatch
     def dispatch(self, graph, inputs: dict, outputs: dict) -> None:
-        """Run ``graph`` reading ``inputs`` and writing ``outputs`` ({name: MLTensor} each)."""
-        from .graph import MLGraph
+        """Run ``graph`` reading ``inputs`` and writing ``outputs`` ({name: MLTensor} each).
 
+        The graph's compiled function captures a plan on the first dispatch and replays it on later
+        ones (one pass, no Python per op); the results are written into the output MLTensors' own
+        buffers (in the replay, and copied back into them), so tensors shared through
+        ``tensor_from`` see them.
+        """
         self._check("dispatch")
         if not isinstance(graph, MLGraph):
             raise MLTypeError(f"dispatch: graph must be an MLGraph, got {type(graph).__name__}")
@@ -198,23 +204,23 @@ class MLContext:
         for what, named in (("inputs", inputs), ("outputs", outputs)):
             if not isinstance(named, dict):
                 raise MLTypeError(f"dispatch: {what} must be a dict {{name: MLTensor}}")
-        every = list(inputs.values()) + list(outputs.values())
+        every = [*inputs.values(), *outputs.values()]
         if len({id(t) for t in every}) != len(every):
             raise MLTypeError("dispatch: the same MLTensor is given twice among inputs and outputs")
-        for name, t in list(inputs.items()) + list(outputs.items()):
-            self._own(t, "dispatch", f"tensor {name!r}")
-        _match("inputs", inputs, {n: (dt, s) for n, (_, dt, s) in graph._inputs.items()})
+        for named in (inputs, outputs):
+            for name, t in named.items():
+                self._own(t, "dispatch", f"tensor {name!r}")
+        _match("inputs", inputs, graph._in_desc)
         _match("outputs", outputs, graph._out_desc)
-        results = graph.run({name: t._tensor for name, t in inputs.items()})
-        from .. import ops
-
-        for name, t in outputs.items():
-            ops.copy_(t._tensor, results[name])
+        graph._run_into(
+            {name: inputs[name]._tensor for name in graph._in_desc},
+            {name: outputs[name]._tensor for name in graph._out_desc},
+        )
 
     def compute(self, graph, inputs: dict) -> dict:
-        """Convenience: numpy arrays in ({input name: array}), {output name: numpy array} out."""
-        from .graph import MLGraph
-        from .primitives import upload
+        """Convenience: numpy arrays in ({input name: array}), {output name: numpy array} out (the
+        arrays are uploaded with one write each into the plan's input buffers when it replays)."""
+        from .primitives import storage_values
 
         self._check("compute")
         if not isinstance(graph, MLGraph) or graph.context is not self:
@@ -225,17 +231,17 @@ class MLContext:
             raise MLTypeError(f"compute: inputs must be exactly {sorted(graph._inputs)}, got {got}")
         from .builder import buffer_values
 
-        tensors = {}
+        arrays = {}
         for name, (_, dt, shape) in graph._inputs.items():
             given = _shape_of(inputs[name])
             if len(given) > 1 and tuple(given) != tuple(shape):  # a flat buffer is fine, a wrong shape is not
                 raise MLTypeError(
                     f"compute: input {name!r} has shape {list(given)}; the graph expects {list(shape)}"
                 )
-            tensors[name] = upload(
-                buffer_values(inputs[name], dt, shape, f"compute input {name!r}"), dt.storage, self.device
+            arrays[name] = storage_values(
+                buffer_values(inputs[name], dt, shape, f"compute input {name!r}"), dt.storage
             )
-        results = graph.run(tensors)
+        results = graph._run_host(arrays)
         return {
             n: results[n].numpy().astype(dt.np, copy=False).reshape(s)
             for n, (dt, s) in graph._out_desc.items()
@@ -288,9 +294,9 @@ def _shape_of(value) -> tuple:
 
 def _match(what: str, named: dict, expected: dict) -> None:
     """The spec's "validate tensors with descriptors": same names, same data types and shapes."""
-    missing = sorted(set(expected) - set(named))
-    extra = sorted(set(named) - set(expected))
-    if missing or extra:
+    if named.keys() != expected.keys():
+        missing = sorted(set(expected) - set(named))
+        extra = sorted(set(named) - set(expected))
         raise MLTypeError(
             f"dispatch: {what} must be exactly {sorted(expected)}; missing {missing}, unexpected {extra}"
         )

@@ -1,11 +1,16 @@
-"""MLGraph: a built graph as a topologically sorted list of steps, run as ONE function of Tensors.
+"""MLGraph: a built graph as a topologically sorted list of steps, run as ONE compiled function of Tensors.
 
 ``compile_graph`` walks back from the outputs, fuses neighbours the backend has a fused kernel for
 (``fusion.py``), orders the operators so each runs after its inputs, uploads the constants and the
-ops' build-time data (index maps, masks) to the context's device once, and gives every value a slot. ``MLGraph.run``
-takes {input name: accelkit Tensor} and returns {output name: Tensor}: each step calls its op
-family's execution (``accelkit.ops`` and the WebNN primitives) on the slots it reads, and slots
-are dropped after their last reader, so intermediates go back to the device's pool as the graph runs.
+ops' build-time data (index maps, masks) to the context's device once, and gives every value a slot.
+
+The steps are evaluated by one function of Tensors ({input name: Tensor}, optionally {output name:
+Tensor} to write into) that ``build()`` hands to ``accelkit.graph.compile``: the first dispatch runs
+it eagerly while the backend records it, every later dispatch with the same tensors' layout replays
+that plan (prebuilt bind groups, one compute pass, one submit: no Python per op). Eagerly, each step
+calls its op family's execution (``accelkit.ops`` and the WebNN primitives) on the slots it reads,
+and slots are dropped after their last reader, so intermediates go back to the device's pool (and
+the plan's memory plan can reuse their buffers). On the CPU the compiled function runs eagerly.
 """
 
 from __future__ import annotations
@@ -114,36 +119,22 @@ def compile_graph(builder, outputs: dict):
     return MLGraph(ctx, steps, inputs, out_slots, out_desc, constants, len(slots))
 
 
-class MLGraph:
-    """A compiled graph: dispatch it with ``context.dispatch(graph, inputs, outputs)``; ``run`` is the
-    underlying function of accelkit Tensors ({name: Tensor} -> {name: Tensor})."""
+class _Body:
+    """What the compiled function evaluates: the steps, the constants and the slots (no back-reference
+    to the MLGraph, so the graph, its compiled function and its plans form no reference cycle)."""
 
-    def __init__(self, context, steps, inputs, out_slots, out_desc, constants, n_slots) -> None:
-        self.context = context
-        self.steps = steps
-        self._inputs = inputs  # name -> (slot, DataType, shape)
-        self._out_slots = out_slots
-        self._out_desc = out_desc  # name -> (DataType, shape)
-        self._constants = constants
-        self._n_slots = n_slots
-        self.destroyed = False
+    __slots__ = ("steps", "inputs", "out_slots", "constants", "n_slots")
 
-    @property
-    def input_descriptors(self) -> dict:
-        return {n: {"data_type": dt.name, "shape": list(s)} for n, (_, dt, s) in self._inputs.items()}
+    def __init__(self, steps, inputs, out_slots, constants, n_slots) -> None:
+        self.steps, self.inputs, self.out_slots = steps, inputs, out_slots
+        self.constants, self.n_slots = constants, n_slots
 
-    @property
-    def output_descriptors(self) -> dict:
-        return {n: {"data_type": dt.name, "shape": list(s)} for n, (dt, s) in self._out_desc.items()}
-
-    def run(self, inputs: dict) -> dict:
-        """The graph as one function: {input name: Tensor} -> {output name: Tensor} (inputs are not validated)."""
-        if self.destroyed:
-            raise InvalidStateError("run: the MLGraph is destroyed")
-        env: list = [None] * self._n_slots
-        for s, t in self._constants.items():
+    def evaluate(self, inputs: dict) -> dict:
+        """Each step in order on the slots it reads: {input name: Tensor} -> {output name: Tensor}."""
+        env: list = [None] * self.n_slots
+        for s, t in self.constants.items():
             env[s] = t
-        for name, (s, _, _) in self._inputs.items():
+        for name, (s, _, _) in self.inputs.items():
             env[s] = inputs[name]
         for step in self.steps:
             result = step.run(*[env[r] for r in step.reads])
@@ -154,11 +145,117 @@ class MLGraph:
                     env[w] = t
             for f in step.frees:
                 env[f] = None
-        return {name: env[s] for name, s in self._out_slots.items()}
+        return {name: env[s] for name, s in self.out_slots.items()}
+
+
+def _write(dst: Tensor, src: Tensor) -> None:
+    """``dst[...] = src``: a buffer-to-buffer copy where the backend records one (both contiguous, one
+    dtype, 4-byte aligned), else ``ops.copy_`` (a copy kernel; the CPU backend copies in numpy)."""
+    from .. import ops
+
+    backend = dst.storage.backend
+    isz = dst.dtype.itemsize
+    lo, n = dst.offset * isz, dst.size * isz
+    if (
+        hasattr(backend, "copy")
+        and src.storage.backend is backend
+        and src.storage.handle is not dst.storage.handle  # WebGPU copies between two buffers only
+        and src.dtype is dst.dtype
+        and src.shape == dst.shape
+        and src.is_contiguous
+        and dst.is_contiguous
+        and n % 4 == 0
+        and lo % 4 == 0
+        and (src.offset * isz) % 4 == 0
+    ):
+        if n:
+            backend.copy(src.storage.handle, src.offset * isz, dst.storage.handle, lo, n)
+    else:
+        ops.copy_(dst, src)
+
+
+def _graph_function(body: _Body, name: str):
+    """The function ``accelkit.graph.compile`` captures: with ``outputs`` it copies each result into
+    the given output Tensor (an in-place write into a device argument, which a replay copies back)
+    and returns nothing; without, it returns the results."""
+
+    def webnn_graph(inputs: dict, outputs: dict | None = None):
+        results = body.evaluate(inputs)
+        if outputs is None:
+            return results
+        for n, t in outputs.items():
+            _write(t, results[n])
+        return None
+
+    webnn_graph.__qualname__ = webnn_graph.__name__ = name
+    return webnn_graph
+
+
+class MLGraph:
+    """A compiled graph: dispatch it with ``context.dispatch(graph, inputs, outputs)``; ``run`` is the
+    underlying function of accelkit Tensors ({name: Tensor} -> {name: Tensor}).
+
+    ``plans`` lists the compiled function's plans (a ``Plan`` per tensor layout, or an ``EagerEntry``
+    with the reason a layout cannot replay); ``last`` says what the latest dispatch did
+    ("captured plan #1, 14 dispatches", "replayed plan #1, 14 dispatches", "eager (compile is off)").
+    """
+
+    def __init__(self, context, steps, inputs, out_slots, out_desc, constants, n_slots) -> None:
+        from ..graph import compile as compile_plan
+
+        self.context = context
+        self.steps = steps
+        self._inputs = inputs  # name -> (slot, DataType, shape)
+        self._in_desc = {n: (dt, s) for n, (_, dt, s) in inputs.items()}  # name -> (DataType, shape)
+        self._out_slots = out_slots
+        self._out_desc = out_desc  # name -> (DataType, shape)
+        self._constants = constants
+        self._n_slots = n_slots
+        self.destroyed = False
+        self._body = _Body(steps, inputs, out_slots, constants, n_slots)
+        name = f"MLGraph({', '.join(inputs)}) -> ({', '.join(out_slots)})"
+        # one compiled function per graph; a dispatch's signature is its tensors' shapes, dtypes and
+        # layout (fixed by the graph, so one plan for the tensors-in-tensors-out call, one for compute)
+        self._compiled = compile_plan(_graph_function(self._body, name), device=context.device)
+
+    @property
+    def input_descriptors(self) -> dict:
+        return {n: {"data_type": dt.name, "shape": list(s)} for n, (_, dt, s) in self._inputs.items()}
+
+    @property
+    def output_descriptors(self) -> dict:
+        return {n: {"data_type": dt.name, "shape": list(s)} for n, (dt, s) in self._out_desc.items()}
+
+    @property
+    def plans(self) -> list:
+        """The compiled function's plans: ``Plan`` (replayed) or ``EagerEntry`` (with its reason)."""
+        return self._compiled.plans
+
+    @property
+    def last(self) -> str:
+        """What the latest dispatch, compute or run did ("replayed plan #1, 14 dispatches", ...)."""
+        return self._compiled.last
+
+    def run(self, inputs: dict) -> dict:
+        """The graph as one compiled function: {input name: Tensor} -> {output name: Tensor} (inputs are
+        not validated). Results are fresh Tensors: a later run never overwrites them."""
+        self._check("run")
+        return self._compiled({name: inputs[name] for name in self._inputs})
+
+    def _run_into(self, inputs: dict, outputs: dict) -> None:
+        """Evaluate (or replay) writing each result into ``outputs[name]`` (Tensors, validated, in the
+        graph's name order: the order is part of the compiled function's signature)."""
+        self._compiled(inputs, outputs)
+
+    def _run_host(self, arrays: dict) -> dict:
+        """Evaluate (or replay) on host arrays of the inputs' storage dtypes (uploaded with one write each)."""
+        return self._compiled({name: arrays[name] for name in self._inputs})
 
     def destroy(self) -> None:
-        """Release the constants; dispatching afterwards raises InvalidStateError."""
+        """Release the constants and the compiled plans; dispatching afterwards raises InvalidStateError."""
         self.destroyed = True
+        self._compiled.free()
+        self._body.steps, self._body.constants = [], {}
         self._constants = {}
         self.steps = []
 
@@ -173,7 +270,14 @@ class MLGraph:
         ]
 
     def __repr__(self) -> str:
-        state = " destroyed" if self.destroyed else ""
         ins = ", ".join(self._inputs)
         outs = ", ".join(self._out_slots)
-        return f"<MLGraph{state} {len(self.steps)} steps on {self.context.device.spec}: ({ins}) -> ({outs})>"
+        head = f"<MLGraph{' destroyed' if self.destroyed else ''} {len(self.steps)} steps on {self.context.device.spec}"
+        if self.destroyed:
+            return f"{head}: ({ins}) -> ({outs})>"
+        from ..graph import EagerEntry
+
+        plans = self._compiled.plans
+        n = sum(not isinstance(p, EagerEntry) for p in plans)
+        eager = "".join(f"; eager #{p.number}: {p.reason}" for p in plans if isinstance(p, EagerEntry))
+        return f"{head}: ({ins}) -> ({outs}); {n} plan(s){eager}; last: {self._compiled.last}>"

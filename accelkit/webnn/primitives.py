@@ -38,17 +38,22 @@ def host(t: Tensor) -> np.ndarray:
     return a.astype(np.float32) if a.dtype == np.float16 else a
 
 
-def upload(values: np.ndarray, dtype: DType, device) -> Tensor:
-    """A numpy array as a new tensor of storage ``dtype`` (float -> int conversions truncate, saturating)."""
+def storage_values(values, dtype: DType) -> np.ndarray:
+    """``values`` as a contiguous numpy array of storage ``dtype`` (float -> int truncates, saturating)."""
     values = np.asarray(values)
     if not dtype.is_float and values.dtype.kind == "f":
         with np.errstate(invalid="ignore"):
             values = np.nan_to_num(np.trunc(values), nan=0.0)
             values = np.clip(values, -(2.0**31), 2.0**31 - 128)
-    out = Tensor.empty(values.shape, dtype, device)
+    with np.errstate(all="ignore"):
+        return np.ascontiguousarray(values, dtype=dtype.np).reshape(values.shape)  # 0-d stays 0-d
+
+
+def upload(values: np.ndarray, dtype: DType, device) -> Tensor:
+    """A numpy array as a new tensor of storage ``dtype`` (float -> int conversions truncate, saturating)."""
+    data = storage_values(values, dtype)
+    out = Tensor.empty(data.shape, dtype, device)
     if out.size:
-        with np.errstate(all="ignore"):
-            data = np.ascontiguousarray(values, dtype=dtype.np)
         out.storage.backend.write(out.storage.handle, 0, data)
     return out
 
