@@ -25,6 +25,8 @@ FENCE = re.compile(r"^```(\w+)\n(.*?)^```", re.S | re.M)
 
 #: commands from bash blocks not run here, by prefix, and why
 SKIPPED = {
+    "python3 -m venv": "creates a virtual environment (the tests already run inside one)",
+    ". .venv/bin/activate": "activates that environment",
     "pip install": "installs packages",
     "bash .ci/run": "runs the whole test suite",
     "accelkit bench": "benchmarks take minutes (tests/test_bench*.py run them small)",
