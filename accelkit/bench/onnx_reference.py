@@ -77,28 +77,12 @@ class OnnxRuntimeWebGPU:
         args = tuple(torch.from_numpy(example[k]) for k in names)
         dynamic = {k: {0: "batch"} for k in names}
         dynamic.update({k: {0: "batch"} for k in outputs})
+        options = dict(input_names=names, output_names=outputs, dynamic_axes=dynamic, opset_version=17)
         with torch.no_grad():
-            try:
-                torch.onnx.export(
-                    wrapper,
-                    args,
-                    str(path),
-                    input_names=names,
-                    output_names=outputs,
-                    dynamic_axes=dynamic,
-                    opset_version=17,
-                    dynamo=False,
-                )
+            try:  # the TorchScript exporter: dynamic batch through dynamic_axes
+                torch.onnx.export(wrapper, args, str(path), dynamo=False, **options)
             except TypeError:  # a torch without the dynamo= switch
-                torch.onnx.export(
-                    wrapper,
-                    args,
-                    str(path),
-                    input_names=names,
-                    output_names=outputs,
-                    dynamic_axes=dynamic,
-                    opset_version=17,
-                )
+                torch.onnx.export(wrapper, args, str(path), **options)
         self.outputs = outputs
         return names
 
