@@ -100,6 +100,36 @@ def bench_direct(dev, models: dict, reqs: list) -> tuple[dict, list]:
     }, results
 
 
+def _submit_from_threads(pool, calls: list, threads: int) -> tuple[list, float]:
+    """``threads`` threads submit ``calls`` ((model, inputs) pairs, interleaved) to ``pool`` from one start
+    signal; returns each call's main output, in order, and the seconds from the start until the last."""
+    futures = [None] * len(calls)
+    start = threading.Barrier(threads + 1)
+
+    def submit(k: int) -> None:
+        start.wait()
+        for i in range(k, len(calls), threads):
+            model, inputs = calls[i]
+            futures[i] = pool.submit(model, **inputs)
+
+    workers = [threading.Thread(target=submit, args=(k,)) for k in range(threads)]
+    for w in workers:
+        w.start()
+    start.wait()
+    t0 = time.perf_counter()
+    for w in workers:
+        w.join()
+    results = [_main_output(f.result()) for f in futures]
+    return results, time.perf_counter() - t0
+
+
+def _max_diff(results: list, reference: list) -> float:
+    """The largest absolute difference from the reference outputs (inf where a shape differs)."""
+    return max(
+        float(np.abs(a - b).max()) if a.shape == b.shape else float("inf") for a, b in zip(results, reference)
+    )
+
+
 def bench_pool(
     dev, models: dict, reqs: list, reference: list, batch_size: int, threads: int, window: float
 ) -> dict:
@@ -110,29 +140,10 @@ def bench_pool(
         for f in [pool.submit(models[k], **x) for k, x in reqs[: min(len(reqs), 2 * batch_size)]]:
             f.result()
     base = _baseline(dev)
-    futures = [None] * len(reqs)
     with ak.Pool(dev, max_batch_size=batch_size, batch_window=window) as pool:
-        start = threading.Barrier(threads + 1)
-
-        def submit(k: int) -> None:
-            start.wait()
-            for i in range(k, len(reqs), threads):
-                key, inputs = reqs[i]
-                futures[i] = pool.submit(models[key], **inputs)
-
-        workers = [threading.Thread(target=submit, args=(k,)) for k in range(threads)]
-        for w in workers:
-            w.start()
-        start.wait()
-        t0 = time.perf_counter()
-        for w in workers:
-            w.join()
-        results = [_main_output(f.result()) for f in futures]
-        wall = time.perf_counter() - t0
+        results, wall = _submit_from_threads(pool, [(models[key], inputs) for key, inputs in reqs], threads)
         stats = pool.stats()
-    diff = max(
-        float(np.abs(a - b).max()) if a.shape == b.shape else float("inf") for a, b in zip(results, reference)
-    )
+    diff = _max_diff(results, reference)
     return {
         "config": f"pool b={batch_size}",
         "batch_size": batch_size,
@@ -323,31 +334,13 @@ def bench_cluster(
                 f.result()
         with ak.Pool(client=client, max_batch_size=batch_size, batch_window=window) as pool:
             pool.add(model, preload=True)
-            futures = [None] * len(reqs)
-            start = threading.Barrier(threads + 1)
-
-            def submit(k: int) -> None:
-                start.wait()
-                for i in range(k, len(reqs), threads):
-                    futures[i] = pool.submit(model, **reqs[i])
-
-            workers = [threading.Thread(target=submit, args=(k,)) for k in range(threads)]
-            for w in workers:
-                w.start()
-            start.wait()
-            t0 = time.perf_counter()
-            for w in workers:
-                w.join()
-            results = [_main_output(f.result()) for f in futures]
-            wall = time.perf_counter() - t0
+            results, wall = _submit_from_threads(pool, [(model, inputs) for inputs in reqs], threads)
             stats = pool.stats()
     finally:
         client.close()
         if cluster is not None:
             cluster.close()
-    diff = max(
-        float(np.abs(a - b).max()) if a.shape == b.shape else float("inf") for a, b in zip(results, reference)
-    )
+    diff = _max_diff(results, reference)
     alive = [w for w in stats.workers if w["alive"]]
     return {
         "config": f"dask {target}",
