@@ -22,7 +22,7 @@ PACKAGE = ROOT / "accelkit"
 
 #: bottom first; names on one line are one layer (they may import each other)
 ORDER = [
-    ["errors"],
+    ["errors", "cache_dir"],
     ["display"],
     ["backends"],
     ["hardware"],

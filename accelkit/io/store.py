@@ -49,6 +49,8 @@ from datetime import timedelta
 from pathlib import Path, PurePosixPath
 from urllib.parse import quote
 
+from accelkit.cache_dir import ENV_ROOT
+from accelkit.cache_dir import cache_root as default_root  # the store root; accelkit.io exports it
 from accelkit.errors import WeightsError
 
 try:
@@ -57,7 +59,6 @@ except ImportError:  # Windows
     fcntl = None
     import msvcrt
 
-ENV_ROOT = "ACCELKIT_CACHE"
 MANIFEST = ".accelkit-snapshot.json"
 CHUNK = 8 * 1024 * 1024
 PROGRESS_MIN_BYTES = 64 * 1024 * 1024  # store writes smaller than this show no terminal bar
@@ -67,21 +68,6 @@ _STALE_TMP_S = 24 * 3600  # tmp entries this old are removed whoever wrote them
 
 class StoreError(WeightsError):
     """A weight-store write that failed (disk full, permissions); nothing half-written is left."""
-
-
-def default_root() -> Path:
-    """The store root: $ACCELKIT_CACHE, else the platform's user cache directory + accelkit."""
-    env = os.environ.get(ENV_ROOT)
-    if env:
-        return Path(env).expanduser()
-    home = Path.home()
-    if sys.platform == "win32":
-        base = os.environ.get("LOCALAPPDATA")
-        return (Path(base) if base else home / "AppData" / "Local") / "accelkit" / "cache"
-    if sys.platform == "darwin":
-        return home / "Library" / "Caches" / "accelkit"
-    xdg = os.environ.get("XDG_CACHE_HOME")
-    return (Path(xdg) if xdg and os.path.isabs(xdg) else home / ".cache") / "accelkit"
 
 
 # -- progress -----------------------------------------------------------------------------------

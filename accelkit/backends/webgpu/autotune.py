@@ -25,7 +25,6 @@ import contextlib
 import hashlib
 import json
 import os
-import sys
 import tempfile
 import threading
 import warnings
@@ -33,34 +32,19 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import NamedTuple
 
+from ...cache_dir import cache_root
 from ...errors import AccelkitError
 from .matmul import F16_ARITHMETIC, LOADS, MAX_SPLIT, TILES, _fits, pick_split, pick_tile
 from .wgsl import Caps, kernel_source
 
 FORMAT = 1
 TABLE_NAME = "autotune.json"
-ENV_ROOT = "ACCELKIT_CACHE"
 ENV_SWITCH = "ACCELKIT_AUTOTUNE"
 REPEATS = 5  # timed dispatches per candidate (after one untimed)
 
 
 class AutotuneWarning(UserWarning):
     """The on-disk autotune table was unusable (corrupt, other kernels, other driver) and is rebuilt."""
-
-
-def cache_root() -> Path:
-    """Where the weight store lives: $ACCELKIT_CACHE, else the platform's user cache directory + accelkit."""
-    env = os.environ.get(ENV_ROOT)
-    if env:
-        return Path(env).expanduser()
-    home = Path.home()
-    if sys.platform == "win32":
-        base = os.environ.get("LOCALAPPDATA")
-        return (Path(base) if base else home / "AppData" / "Local") / "accelkit" / "cache"
-    if sys.platform == "darwin":
-        return home / "Library" / "Caches" / "accelkit"
-    xdg = os.environ.get("XDG_CACHE_HOME")
-    return (Path(xdg) if xdg and os.path.isabs(xdg) else home / ".cache") / "accelkit"
 
 
 def kernels_hash() -> str:
