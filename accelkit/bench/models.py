@@ -51,7 +51,7 @@ from .onnx_reference import TARGET as ORT_TARGET
 from .onnx_reference import OnnxRuntimeWebGPU
 from .onnx_reference import measure_target as measure_ort
 from .presets import FAMILIES, PRESETS, TINY, random_state_dict, write_checkpoint
-from .sweep import Progress, environment, parse, plain, show, write_json
+from .sweep import Progress, environment, finish, parse, plain, show, write_json
 
 MODELS = FAMILIES
 SIZES = ("tiny", "base")
@@ -961,10 +961,7 @@ def run(
         bar.close()
         if tmp is not None:
             tmp.cleanup()
-    result["table"] = format_table(result)
-    if json_path:
-        write_json(json_path, result)
-    return result
+    return finish(result, format_table, json_path)
 
 
 def _case_config(family, ckpt, batches, seq, repeats, budget_s, max_new_tokens, seed, notes, quick) -> dict:

@@ -21,7 +21,7 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from .sweep import Progress, blas_name, environment, parse, plain, show, write_json
+from .sweep import Progress, blas_name, environment, finish, parse, plain, show
 
 DEFAULT_SIZES = (256, 512, 1024, 2048, 4096)
 QUICK_MAX = 512  # --quick skips larger matmul sizes on every device
@@ -372,10 +372,7 @@ def run(
         for d in devs:
             if d.is_open:
                 d.empty_cache()
-    result["table"] = format_table(result)
-    if json_path:
-        write_json(json_path, result)
-    return result
+    return finish(result, format_table, json_path)
 
 
 def _bench_matmul(

@@ -34,7 +34,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from .sharing import Checkpoints, add_common_arguments, common_options, wait
-from .sweep import Progress, environment, parse, plain, show, write_json
+from .sweep import Progress, environment, finish, parse, plain, show
 
 WORKLOADS = ("bert", "vit", "mixed")
 
@@ -130,6 +130,20 @@ def _max_diff(results: list, reference: list) -> float:
     )
 
 
+def _pooled_row(batch_size: int, n: int, wall: float, stats) -> dict:
+    """What every pooled row reports: ``n`` requests served in ``wall`` s, the pool's latency and batching."""
+    return {
+        "batch_size": batch_size,
+        "wall_s": wall,
+        "throughput_rps": n / wall,
+        "p50_ms": stats.p50_ms,
+        "p95_ms": stats.p95_ms,
+        "mean_batch": stats.mean_batch_size,
+        "batches": stats.batches,
+        "failed": stats.failed,
+    }
+
+
 def bench_pool(
     dev, models: dict, reqs: list, reference: list, batch_size: int, threads: int, window: float
 ) -> dict:
@@ -143,19 +157,11 @@ def bench_pool(
     with ak.Pool(dev, max_batch_size=batch_size, batch_window=window) as pool:
         results, wall = _submit_from_threads(pool, [(models[key], inputs) for key, inputs in reqs], threads)
         stats = pool.stats()
-    diff = _max_diff(results, reference)
     return {
         "config": f"pool b={batch_size}",
-        "batch_size": batch_size,
-        "wall_s": wall,
-        "throughput_rps": len(reqs) / wall,
-        "p50_ms": stats.p50_ms,
-        "p95_ms": stats.p95_ms,
-        "mean_batch": stats.mean_batch_size,
-        "batches": stats.batches,
-        "failed": stats.failed,
+        **_pooled_row(batch_size, len(reqs), wall, stats),
         "peak_bytes": _peak(dev, base),
-        "max_abs_diff": diff,
+        "max_abs_diff": _max_diff(results, reference),
     }
 
 
@@ -212,10 +218,7 @@ def run(
     finally:
         ckpts.close()
         gc.collect()
-    result["table"] = format_table(result)
-    if json_path:
-        write_json(json_path, result)
-    return result
+    return finish(result, format_table, json_path)
 
 
 def format_table(result: dict) -> str:
@@ -277,13 +280,7 @@ def local_cluster(n: int, device: str | None = None):
 
     from distributed import Nanny, Scheduler, SpecCluster
 
-    import accelkit as ak
-
-    gpus = (
-        [d for d in ak.devices() if d.backend_name == "webgpu" and not d.is_software]
-        if device is None
-        else []
-    )
+    gpus = _hardware_gpus() if device is None else []
     cores = os.cpu_count() or 1
     workers, described = {}, []
     for i in range(n):
@@ -320,7 +317,7 @@ def bench_cluster(
     cluster, described = None, None
     if target.startswith("local"):
         n = target.partition(":")[2]
-        cluster, described = local_cluster(int(n) if n else max(1, _gpu_count()))
+        cluster, described = local_cluster(int(n) if n else max(1, len(_hardware_gpus())))
         client = Client(cluster)
         client.wait_for_workers(len(described), timeout=300)
     else:
@@ -340,32 +337,25 @@ def bench_cluster(
         client.close()
         if cluster is not None:
             cluster.close()
-    diff = _max_diff(results, reference)
     alive = [w for w in stats.workers if w["alive"]]
     return {
         "config": f"dask {target}",
         "client": target,
         "workers": len(alive),
         "devices": sorted({w["device"] or "-" for w in alive}),
-        "batch_size": batch_size,
-        "wall_s": wall,
-        "throughput_rps": len(reqs) / wall,
-        "p50_ms": stats.p50_ms,
-        "p95_ms": stats.p95_ms,
-        "mean_batch": stats.mean_batch_size,
-        "batches": stats.batches,
-        "failed": stats.failed,
+        **_pooled_row(batch_size, len(reqs), wall, stats),
         "retried": stats.retried,
         "served": {w["name"]: w["completed"] for w in alive},
         "worker_env": described,
-        "max_abs_diff": diff,
+        "max_abs_diff": _max_diff(results, reference),
     }
 
 
-def _gpu_count() -> int:
+def _hardware_gpus() -> list:
+    """The WebGPU adapters that are not software ones (a Dask worker each)."""
     import accelkit as ak
 
-    return sum(1 for d in ak.devices() if d.backend_name == "webgpu" and not d.is_software)
+    return [d for d in ak.devices() if d.backend_name == "webgpu" and not d.is_software]
 
 
 def run_clusters(
@@ -414,10 +404,7 @@ def run_clusters(
         row = bench_cluster(target, model, reqs, reference, batch_size, threads, window)
         result["rows"].append({**row, "requests": requests})
     bar.close()
-    result["table"] = format_cluster_table(result)
-    if json_path:
-        write_json(json_path, result)
-    return result
+    return finish(result, format_cluster_table, json_path)
 
 
 def format_cluster_table(result: dict) -> str:

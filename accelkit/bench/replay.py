@@ -21,7 +21,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from .sweep import environment, parse, plain, show, write_json
+from .sweep import environment, finish, parse, plain, show
 
 DEFAULT_LENGTHS = (1, 16, 92, 256)
 DEFAULT_REPEAT = 30
@@ -124,10 +124,7 @@ def run(
             for r in mine:
                 r[f"{kind}_fit_us_per_dispatch"], r[f"{kind}_fit_call_us"] = slope, intercept
     result["results"] = records
-    result["table"] = format_table(result)
-    if json_path:
-        write_json(json_path, result)
-    return result
+    return finish(result, format_table, json_path)
 
 
 def format_table(result: dict) -> str:

@@ -35,7 +35,7 @@ from pathlib import Path
 import numpy as np
 
 from .presets import PRESETS, SIZES, TINY, random_state_dict, write_checkpoint
-from .sweep import Progress, environment, parse, plain, show, write_json
+from .sweep import Progress, environment, finish, parse, plain, show
 
 SCENARIOS = ("dedup", "whisper", "vit", "bert")
 
@@ -455,10 +455,7 @@ def run(
     finally:
         ckpts.close()
         gc.collect()
-    result["table"] = format_table(result)
-    if json_path:
-        write_json(json_path, result)
-    return result
+    return finish(result, format_table, json_path)
 
 
 def _mib(n) -> str:

@@ -12,7 +12,7 @@ import platform
 import re
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
@@ -135,6 +135,14 @@ def write_json(path: str | os.PathLike, result: dict) -> None:
     with open(tmp, "w", encoding="utf-8") as fh:
         json.dump(result, fh, indent=1, default=str)
     os.replace(tmp, path)
+
+
+def finish(result: dict, format_table: Callable[[dict], str], json_path: str | None) -> dict:
+    """The end of every ``run``: its table into ``result["table"]``, the JSON written if asked; returns ``result``."""
+    result["table"] = format_table(result)
+    if json_path:
+        write_json(json_path, result)
+    return result
 
 
 def show(result: dict, json_path: str | None) -> int:
