@@ -13,7 +13,7 @@ attributes it reads, so the layers above pass their objects in without this laye
 - ``html``, ``css``: the repr frame and building blocks (``repr_block``, ``section``, ``table``, ...)
 - ``device``, ``tensor``, ``module``, ``profile``, ``pool``, ``sharing``: one file per object's reprs
 - ``settings``: ``options``, ``DisplayOptions``, ``OptionsError``, ``get_options``, ``html_enabled``
-- ``hooks``: ``mimebundle``, ``set_widget_view``, ``html_of``
+- ``hooks``: ``Displayable`` (the repr mixin), ``mimebundle``, ``set_widget_view``, ``html_of``
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ from .device import (
     memory_report_text,
     memory_text,
 )
-from .hooks import html_of, mimebundle, set_widget_view
+from .hooks import Displayable, html_of, mimebundle, set_widget_view
 from .html import Raw, badge, bar, esc, header, kv_table, raw, repr_block, section, table
 from .module import module_html, module_tree_text
 from .pool import cluster_stats_html, pool_stats_html
@@ -42,6 +42,7 @@ from .text import format_bytes, format_count, format_ms
 
 __all__ = [
     "DISPLAY_MODES",
+    "Displayable",
     "DisplayOptions",
     "OptionsError",
     "Raw",

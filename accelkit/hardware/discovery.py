@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..display import device_html, device_line, devices_html, devices_text, html_enabled, mimebundle
+from ..display import Displayable, device_html, device_line, devices_html, devices_text
 from ..errors import AccelkitError, DeviceError, DTypeError
 
 _lock = threading.RLock()
@@ -28,7 +28,7 @@ RANK = {"discrete": 0, "integrated": 1, "cpu-backend": 2, "software": 3, "other"
 
 
 @dataclass
-class Device:
+class Device(Displayable, text=device_line, html=device_html):
     """One place tensors can live: a WebGPU adapter or the CPU.
 
     ``spec`` is how to ask for it again (``"webgpu:0"``, ``"cpu"``); ``fallback_reason`` says why a
@@ -135,19 +135,10 @@ class Device:
         out.update({k: v for k, v in self.info.items() if k not in out})
         return out
 
-    def __repr__(self) -> str:
-        return device_line(self)
-
     def __str__(
         self,
     ) -> str:  # without the fallback reason: ``print(dev, dev.fallback_reason)`` shows it once
         return device_line(self, reason=False)
-
-    def _repr_html_(self) -> str | None:
-        return device_html(self) if html_enabled() else None
-
-    def _repr_mimebundle_(self, include=None, exclude=None):  # a widget view with options(display="widget")
-        return mimebundle(self, include, exclude)
 
     @property
     def is_default(self) -> bool:
@@ -274,17 +265,11 @@ def _enumerate() -> list[Device]:
         return list(_enumeration)
 
 
-class DeviceList(list):
+class DeviceList(Displayable, list, html=devices_html):
     """A plain list of Devices that shows itself as a table in notebooks (``accelkit.devices()``)."""
 
     def _repr_pretty_(self, p, cycle) -> None:
         p.text("[...]" if cycle else devices_text(self))
-
-    def _repr_html_(self) -> str | None:
-        return devices_html(self) if html_enabled() else None
-
-    def _repr_mimebundle_(self, include=None, exclude=None):
-        return mimebundle(self, include, exclude)
 
 
 def devices() -> DeviceList:

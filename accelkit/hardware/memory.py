@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from ..display import html_enabled, memory_report_html, memory_report_text
+from ..display import Displayable, memory_report_html, memory_report_text
 
 
-class MemoryReport:
+class MemoryReport(Displayable, text=memory_report_text, html=memory_report_html):
     """Memory of one or more devices: ``entries`` are (spec, name, ``Device.memory()``) per device."""
 
     def __init__(self, entries: list[tuple[str, str, dict]]) -> None:
@@ -20,12 +20,6 @@ class MemoryReport:
             if reset_peak:
                 d.reset_peak()
         return cls(entries)
-
-    def __repr__(self) -> str:
-        return memory_report_text(self)
-
-    def _repr_html_(self) -> str | None:
-        return memory_report_html(self) if html_enabled() else None
 
 
 __all__ = ["MemoryReport"]

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .. import ops
-from ..display import html_enabled, mimebundle, module_html, module_tree_text
+from ..display import Displayable, module_html, module_tree_text
 from ..errors import WeightsError
 from ..tensor.dtype import DType, as_dtype, float32
 from ..tensor.tensor import Tensor
@@ -61,7 +61,7 @@ class Parameter:
             _weights_changed()
 
 
-class Module:
+class Module(Displayable, text=module_tree_text, html=module_html):
     """A tree of modules and parameters; ``named_parameters`` walks it with dotted HF names."""
 
     def __init__(self) -> None:
@@ -219,15 +219,6 @@ class Module:
     # ------------------------------------------------------------------ display
     def extra_repr(self) -> str:
         return ""
-
-    def __repr__(self) -> str:
-        return module_tree_text(self)
-
-    def _repr_html_(self) -> str | None:
-        return module_html(self) if html_enabled() else None
-
-    def _repr_mimebundle_(self, include=None, exclude=None):  # a widget view with options(display="widget")
-        return mimebundle(self, include, exclude)
 
 
 # ---------------------------------------------------------------------------------- layers

@@ -12,7 +12,7 @@ from collections import deque
 
 import numpy as np
 
-from ..display import cluster_stats_html, format_bytes, format_ms, html_enabled, mimebundle, pool_stats_html
+from ..display import Displayable, cluster_stats_html, format_bytes, format_ms, pool_stats_html
 
 #: latencies kept for the percentiles (the most recent ones)
 LATENCY_WINDOW = 2048
@@ -98,7 +98,7 @@ class StatsRecorder:
         return PoolStats(data)
 
 
-class PoolStats:
+class PoolStats(Displayable, html=pool_stats_html):
     """A snapshot of a pool: request counts, queue depth, p50/p95/p99 latency (submit to result),
     throughput (requests finished per second since the first submit, idle time included) and
     ``recent_rps`` (over the last 10 s: the live rate, 0 when idle), batches, and per model and per
@@ -143,19 +143,10 @@ class PoolStats:
             )
         return "\n".join(lines)
 
-    __str__ = text
-
-    def __repr__(self) -> str:
-        return self.text()
-
-    def _repr_html_(self) -> str | None:
-        return pool_stats_html(self) if html_enabled() else None
-
-    def _repr_mimebundle_(self, include=None, exclude=None):  # a widget view with options(display="widget")
-        return mimebundle(self, include, exclude)
+    __repr__ = __str__ = text
 
 
-class ClusterStats(PoolStats):
+class ClusterStats(PoolStats, html=cluster_stats_html):
     """A snapshot of a pool on Dask (``Pool(client=...)``): the pool's counts and latency (submit to
     result, seen from the client), batches summed over the workers, and per worker its device, the
     models it holds loaded, its queue (requests sent and not answered), p50/p95 latency, throughput
@@ -191,10 +182,7 @@ class ClusterStats(PoolStats):
             )
         return "\n".join(lines)
 
-    __str__ = text
-
-    def _repr_html_(self) -> str | None:
-        return cluster_stats_html(self) if html_enabled() else None
+    __repr__ = __str__ = text
 
 
 __all__ = ["ClusterStats", "PoolStats", "StatsRecorder"]

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..backends.base import TimedDispatch
-from ..display import html_enabled, mimebundle, profile_html, profile_text
+from ..display import Displayable, html_enabled, profile_html, profile_text
 from ..errors import InputError
 from ..hardware import device as pick_device
 
@@ -44,7 +44,7 @@ class KernelStat:
         return self.host_ns / 1e6
 
 
-class Profile:
+class Profile(Displayable, text=profile_text, html=profile_html):
     """What ran while profiling: every dispatch with its host and device time, and summaries."""
 
     def __init__(self, device, records: list[TimedDispatch], wall_ns: int, label: str = "") -> None:
@@ -123,15 +123,6 @@ class Profile:
             display(shown)
         else:
             print(repr(shown))
-
-    def __repr__(self) -> str:
-        return profile_text(self)
-
-    def _repr_html_(self) -> str | None:
-        return profile_html(self) if html_enabled() else None
-
-    def _repr_mimebundle_(self, include=None, exclude=None):  # a widget view with options(display="widget")
-        return mimebundle(self, include, exclude)
 
     # ------------------------------------------------------------------ exports
     def trace_events(self) -> list[dict]:

@@ -6,10 +6,10 @@ times of day.
 
 from __future__ import annotations
 
-from ..display import consumers_text, format_bytes, html_enabled, mimebundle, sharing_report_html
+from ..display import Displayable, consumers_text, format_bytes, sharing_report_html
 
 
-class SharingReport:
+class SharingReport(Displayable, html=sharing_report_html):
     """``entries``: one dict per published name; ``dedup``: one per deduplicated weight storage;
     ``totals``: cumulative ``views_served`` and ``bytes_saved``. Shows itself as text and HTML."""
 
@@ -84,15 +84,7 @@ class SharingReport:
     def __str__(self) -> str:
         return self.text()
 
-    def __repr__(self) -> str:
-        return self.text()
-
-    # ------------------------------------------------------------------ html
-    def _repr_html_(self) -> str | None:
-        return sharing_report_html(self) if html_enabled() else None
-
-    def _repr_mimebundle_(self, include=None, exclude=None):  # a widget view with options(display="widget")
-        return mimebundle(self, include, exclude)
+    __repr__ = __str__
 
 
 __all__ = ["SharingReport"]

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ..display import html_enabled, mimebundle, tensor_html, tensor_summary
+from ..display import Displayable, tensor_html, tensor_summary
 from ..errors import DTypeError, InputError, ShapeError
 from .dtype import DType, as_dtype, dtype_for_array, narrow
 from .host import _from_torch
@@ -93,7 +93,7 @@ def _axis(axis: int, ndim: int, what: str = "axis") -> int:
     return axis % max(ndim, 1)
 
 
-class Tensor:
+class Tensor(Displayable, text=tensor_summary, html=tensor_html):
     """An n-d array on a device: ``shape``, ``dtype``, ``strides`` and ``offset`` (in elements) over a Storage.
 
     >>> t = ak.tensor(np.arange(6.0).reshape(2, 3))
@@ -491,16 +491,6 @@ class Tensor:
 
     def __int__(self):
         return int(self.item())
-
-    # ----------------------------------------------------------------------------- display
-    def __repr__(self) -> str:
-        return tensor_summary(self)
-
-    def _repr_html_(self) -> str | None:
-        return tensor_html(self) if html_enabled() else None
-
-    def _repr_mimebundle_(self, include=None, exclude=None):  # a widget view with options(display="widget")
-        return mimebundle(self, include, exclude)
 
 
 def _reshape_strides(shape: tuple, strides: tuple, new_shape: tuple) -> tuple | None:
