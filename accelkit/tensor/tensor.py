@@ -93,6 +93,18 @@ def _axis(axis: int, ndim: int, what: str = "axis") -> int:
     return axis % max(ndim, 1)
 
 
+def _operator(op: str, reflected: bool = False):
+    """A Tensor operator method calling ``ops.<op>(self, other)``, or ``ops.<op>(other, self)`` when reflected."""
+
+    def method(self, other):
+        from .. import ops  # tensor and ops are one layer; ops imports this module at its top
+
+        fn = getattr(ops, op)
+        return fn(other, self) if reflected else fn(self, other)
+
+    return method
+
+
 class Tensor(Displayable, text=tensor_summary, html=tensor_html):
     """An n-d array on a device: ``shape``, ``dtype``, ``strides`` and ``offset`` (in elements) over a Storage.
 
@@ -396,70 +408,17 @@ class Tensor(Displayable, text=tensor_summary, html=tensor_html):
         ops.copy_(self[key], value)
 
     # ----------------------------------------------------------------------------- arithmetic
-    def __add__(self, other):
-        from .. import ops
-
-        return ops.add(self, other)
-
-    def __radd__(self, other):
-        from .. import ops
-
-        return ops.add(other, self)
-
-    def __sub__(self, other):
-        from .. import ops
-
-        return ops.sub(self, other)
-
-    def __rsub__(self, other):
-        from .. import ops
-
-        return ops.sub(other, self)
-
-    def __mul__(self, other):
-        from .. import ops
-
-        return ops.mul(self, other)
-
-    def __rmul__(self, other):
-        from .. import ops
-
-        return ops.mul(other, self)
-
-    def __truediv__(self, other):
-        from .. import ops
-
-        return ops.div(self, other)
-
-    def __rtruediv__(self, other):
-        from .. import ops
-
-        return ops.div(other, self)
-
-    def __pow__(self, other):
-        from .. import ops
-
-        return ops.pow(self, other)
-
-    def __rpow__(self, other):
-        from .. import ops
-
-        return ops.pow(other, self)
+    __add__, __radd__ = _operator("add"), _operator("add", reflected=True)
+    __sub__, __rsub__ = _operator("sub"), _operator("sub", reflected=True)
+    __mul__, __rmul__ = _operator("mul"), _operator("mul", reflected=True)
+    __truediv__, __rtruediv__ = _operator("div"), _operator("div", reflected=True)
+    __pow__, __rpow__ = _operator("pow"), _operator("pow", reflected=True)
+    __matmul__, __rmatmul__ = _operator("matmul"), _operator("matmul", reflected=True)
 
     def __neg__(self):
         from .. import ops
 
         return ops.neg(self)
-
-    def __matmul__(self, other):
-        from .. import ops
-
-        return ops.matmul(self, other)
-
-    def __rmatmul__(self, other):
-        from .. import ops
-
-        return ops.matmul(other, self)
 
     def sum(self, axis=None, keepdims=False):
         from .. import ops
