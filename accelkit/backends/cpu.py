@@ -57,6 +57,16 @@ def gelu_tanh(x: np.ndarray) -> np.ndarray:
     return 0.5 * x * (1.0 + np.tanh(np.asarray(_SQRT_2_OVER_PI, x.dtype) * (x + 0.044715 * x * x * x)))
 
 
+def softmax_last(v: np.ndarray) -> np.ndarray:
+    """Softmax over the last axis; a row that is all -inf (everything masked) gives zeros, not NaN."""
+    m = v.max(axis=-1, keepdims=True)
+    m = np.where(np.isfinite(m), m, 0.0)
+    e = np.exp(v - m)
+    s = e.sum(axis=-1, keepdims=True)
+    with np.errstate(all="ignore"):
+        return np.where(s > 0, e / np.where(s > 0, s, 1.0), 0.0)
+
+
 def _sigmoid(x):
     return 1.0 / (1.0 + np.exp(-x))
 
@@ -272,14 +282,7 @@ class CPUBackend(Backend):
 
     @profiled("softmax", out_arg=1, flops=_softmax_flops)
     def softmax(self, x, out) -> None:
-        v = self._compute(x)
-        m = v.max(axis=-1, keepdims=True)
-        m = np.where(np.isfinite(m), m, 0.0)
-        e = np.exp(v - m)
-        s = e.sum(axis=-1, keepdims=True)
-        with np.errstate(all="ignore"):
-            res = np.where(s > 0, e / np.where(s > 0, s, 1.0), 0.0)
-        self._store(out, res)
+        self._store(out, softmax_last(self._compute(x)))
 
     @profiled("layer_norm", out_arg=3, flops=_layer_norm_flops, variant=_residual)
     def layer_norm(self, x, weight, bias, out, eps: float, residual=None) -> None:
@@ -336,13 +339,7 @@ class CPUBackend(Backend):
         if causal:
             allowed = np.arange(tk)[None, :] <= (np.arange(tq)[:, None] + (tk - tq))
             scores = np.where(allowed, scores, -np.inf)
-        m = scores.max(axis=-1, keepdims=True)
-        m = np.where(np.isfinite(m), m, 0.0)
-        e = np.exp(scores - m)
-        s = e.sum(axis=-1, keepdims=True)
-        with np.errstate(all="ignore"):
-            p = np.where(s > 0, e / np.where(s > 0, s, 1.0), 0.0)
-        self._store(out, np.matmul(p.astype(np.float32), vv))
+        self._store(out, np.matmul(softmax_last(scores).astype(np.float32), vv))
 
     @profiled("update_slice", out_arg=0)
     def update_slice(self, dst, src, start, axis: int) -> None:
