@@ -94,13 +94,18 @@ def take(table, ids, axis: int = 0) -> Tensor:
     return embedding(ids, table)
 
 
-def concat(tensors, axis: int = 0) -> Tensor:
-    """Join tensors along ``axis``; every other dim must match."""
+def _on_one_device(tensors, op: str) -> list[Tensor]:
+    """The tensors of a join (at least one) as Tensors on their common device."""
     tensors = list(tensors)
     if not tensors:
-        raise ShapeError("concat: needs at least one tensor")
+        raise ShapeError(f"{op}: needs at least one tensor")
     dev = device_of(*tensors)
-    tensors = [as_tensor(t, dev) for t in tensors]
+    return [as_tensor(t, dev) for t in tensors]
+
+
+def concat(tensors, axis: int = 0) -> Tensor:
+    """Join tensors along ``axis``; every other dim must match."""
+    tensors = _on_one_device(tensors, "concat")
     first = tensors[0]
     axis = axis_index(axis, first.ndim, "concat")
     dt = first.dtype
@@ -127,11 +132,8 @@ cat = concat
 
 
 def stack(tensors, axis: int = 0) -> Tensor:
-    tensors = list(tensors)
-    if not tensors:
-        raise ShapeError("stack: needs at least one tensor")
-    dev = device_of(*tensors)
-    tensors = [as_tensor(t, dev) for t in tensors]
+    """Join same-shaped tensors along a new axis ``axis``."""
+    tensors = _on_one_device(tensors, "stack")
     axis = axis_index(axis, tensors[0].ndim + 1, "stack")
     if any(t.shape != tensors[0].shape for t in tensors):
         shapes = [tuple(t.shape) for t in tensors]
