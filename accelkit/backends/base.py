@@ -105,6 +105,26 @@ class TensorLike(Protocol):
     storage: Any  # accelkit.tensor.Storage (``handle``)
 
 
+def contiguous_strides(shape) -> tuple:
+    """The row-major strides, in elements, of a dense tensor of ``shape`` (size-0 dims count as 1)."""
+    strides, acc = [], 1
+    for n in reversed(tuple(shape)):
+        strides.append(acc)
+        acc *= max(int(n), 1)
+    return tuple(reversed(strides))
+
+
+def is_contiguous(layout) -> bool:
+    """True when ``layout``'s (a TensorLike's) elements lie densely in row-major order (size-1 dims may
+    have any stride)."""
+    expected = 1
+    for n, s in zip(reversed(layout.shape), reversed(layout.strides)):
+        if n != 1 and s != expected:
+            return False
+        expected *= n
+    return True
+
+
 class Backend(ABC):
     """The protocol: every call the tensor, op, sharing, profiler and bench layers make on a backend.
 

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from ..backends.base import contiguous_strides, is_contiguous
 from ..display import Displayable, tensor_html, tensor_summary
 from ..errors import DTypeError, InputError, ShapeError
 from .dtype import DType, as_dtype, dtype_for_array, narrow
@@ -56,14 +57,6 @@ class Storage:
 
     def __del__(self) -> None:
         self.free()
-
-
-def _contiguous_strides(shape) -> tuple:
-    strides, acc = [], 1
-    for n in reversed(shape):
-        strides.append(acc)
-        acc *= max(n, 1)
-    return tuple(reversed(strides))
 
 
 def _ints(values) -> tuple:
@@ -133,7 +126,7 @@ class Tensor(Displayable, text=tensor_summary, html=tensor_html):
         device.check_dtype(dtype)
         numel = math.prod(shape)
         storage = Storage(device, numel * dtype.itemsize, dtype, exact=exact)
-        return cls(storage, shape, _contiguous_strides(shape), 0, dtype)
+        return cls(storage, shape, contiguous_strides(shape), 0, dtype)
 
     @classmethod
     def from_numpy(cls, array: np.ndarray, dtype=None, device: Device | None = None, *, exact: bool = False):
@@ -169,12 +162,7 @@ class Tensor(Displayable, text=tensor_summary, html=tensor_html):
 
     @property
     def is_contiguous(self) -> bool:
-        expected = 1
-        for n, s in zip(reversed(self.shape), reversed(self.strides)):
-            if n != 1 and s != expected:
-                return False
-            expected *= n
-        return True
+        return is_contiguous(self)
 
     def __len__(self) -> int:
         if not self.shape:
@@ -455,7 +443,7 @@ class Tensor(Displayable, text=tensor_summary, html=tensor_html):
 def _reshape_strides(shape: tuple, strides: tuple, new_shape: tuple) -> tuple | None:
     """Strides that view ``shape``/``strides`` as ``new_shape`` without copying, or None (numpy's rule)."""
     if math.prod(shape) == 0:
-        return _contiguous_strides(new_shape)
+        return contiguous_strides(new_shape)
     old = [(n, s) for n, s in zip(shape, strides) if n != 1]
     odims, ostrides = [n for n, _ in old], [s for _, s in old]
     new_shape = list(new_shape)

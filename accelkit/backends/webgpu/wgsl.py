@@ -24,6 +24,7 @@ from importlib import resources
 from pathlib import Path
 
 from ...errors import KernelError
+from ..base import contiguous_strides
 
 MAX_RANK = 8
 
@@ -281,21 +282,3 @@ class Layout:
     @staticmethod
     def contiguous(dtype, shape, offset: int = 0) -> Layout:
         return Layout(dtype, tuple(shape), contiguous_strides(shape), offset)
-
-
-def contiguous_strides(shape) -> tuple:
-    strides, acc = [], 1
-    for n in reversed(tuple(shape)):
-        strides.append(acc)
-        acc *= max(int(n), 1)
-    return tuple(reversed(strides))
-
-
-def is_contiguous(layout) -> bool:
-    """True when the elements lie densely in row-major order (size-1 dims may have any stride)."""
-    expected = 1
-    for n, s in zip(reversed(layout.shape), reversed(layout.strides)):
-        if n != 1 and s != expected:
-            return False
-        expected *= n
-    return True
