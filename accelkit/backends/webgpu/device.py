@@ -34,7 +34,7 @@ from .plans import (
 )
 from .replay import Replay
 from .update_slice import plan_update_slice
-from .wgsl import Caps, KernelPlan
+from .wgsl import Caps, KernelPlan, bind_group_entries
 
 MIN_BUFFER = 256
 WANTED_FEATURES = ("shader-f16", "subgroup", "timestamp-query", "timestamp-query-inside-passes")
@@ -443,17 +443,7 @@ class WebGPUBackend(Backend):
                 bg_key = (plan.key, serials, plan.params)
                 bg = self._bind_groups.get(bg_key)
                 if bg is None:
-                    entries = [
-                        {"binding": i, "resource": {"buffer": g, "offset": 0, "size": g.size}}
-                        for i, g in enumerate(gpus)
-                    ]
-                    entries.append(
-                        {
-                            "binding": len(gpus),
-                            "resource": {"buffer": uniform, "offset": 0, "size": uniform.size},
-                        }
-                    )
-                    bg = self.device.create_bind_group(layout=bgl, entries=entries)
+                    bg = self.device.create_bind_group(layout=bgl, entries=bind_group_entries(gpus, uniform))
                     self._bind_groups[bg_key] = bg
                     if len(self._bind_groups) > 4096:
                         self._bind_groups.popitem(last=False)

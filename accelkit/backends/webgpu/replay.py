@@ -19,6 +19,7 @@ import time
 
 from ...errors import DeviceError, KernelError
 from ..base import TimedDispatch
+from .wgsl import bind_group_entries
 
 #: encode replayed dispatches through wgpu-native's C entry points where wgpu-py exposes them: the
 #: public ``set_bind_group`` builds a cffi array of dynamic offsets on every call (a quarter of the
@@ -90,18 +91,10 @@ class Replay:
                 if step[0] == "dispatch":
                     _, (pipe, bgl, uniform, workgroups), meta, binds = step
                     gpus = [be.dummy if i is None else self.buffers[i].gpu for i in binds]
-                    entries = [
-                        {"binding": i, "resource": {"buffer": g, "offset": 0, "size": g.size}}
-                        for i, g in enumerate(gpus)
-                    ]
-                    entries.append(
-                        {
-                            "binding": len(gpus),
-                            "resource": {"buffer": uniform, "offset": 0, "size": uniform.size},
-                        }
-                    )
                     try:
-                        bg = be.device.create_bind_group(layout=bgl, entries=entries)
+                        bg = be.device.create_bind_group(
+                            layout=bgl, entries=bind_group_entries(gpus, uniform)
+                        )
                     except Exception as exc:
                         raise be._wrap(exc, f"building a replay of {meta['label']!r}") from exc
                     if batch is None:

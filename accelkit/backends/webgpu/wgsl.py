@@ -235,6 +235,15 @@ class Params:
         return bytes(self._buf) or bytes(16)
 
 
+def bind_group_entries(storage: list, uniform) -> list[dict]:
+    """The bind-group entries of one dispatch, by the binding convention above: the ``storage`` buffers
+    (GPUBuffers, bound whole) at bindings 0..n-1, the ``uniform`` buffer at n."""
+    return [
+        {"binding": i, "resource": {"buffer": g, "offset": 0, "size": g.size}}
+        for i, g in enumerate([*storage, uniform])
+    ]
+
+
 def ceil_div(a: int, b: int) -> int:
     return -(-a // b)
 
