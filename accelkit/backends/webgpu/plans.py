@@ -215,6 +215,15 @@ class _Access:
         rank = 1 if self.mode == 0 else len(self.shape)
         return {"WG": WG, "EPT": self.ept, "MODE": self.mode, "RANK": rank, "RL": self.row_lanes}
 
+    def values(self, c: str, types: dict, **extra) -> dict:
+        """elementwise.wgsl's template values: compute type ``c``; per operand (``{"X": "f16", "O": ...}``) its
+        element type ``T<name>`` and storage type ``S<name>`` (vec4 where this walk is); then ``extra``."""
+        v = self.vec
+        values = dict(_ELEMENTWISE_DEFAULTS, C=c, VC=_vec(c, v), **self.template(), **extra)
+        for name, t in types.items():
+            values["S" + name], values["T" + name] = _vec(t, v), t
+        return values
+
     def params(self, *, alpha: float = 0.0, bits: int = 0) -> bytes:
         """Params with operands ordered (out, a/x, b)."""
         offs = self.offsets + [0, 0]
@@ -251,19 +260,7 @@ def plan_unary(caps: Caps, op: str, x, out, alpha: float = 0.0) -> KernelPlan:
         c = "f32"
     body = "return max(x, 0);" if (op == "relu" and c == "i32") else UNARY_OPS[op]
     acc = _Access(out.shape, [out, x])
-    v = acc.vec
-    values = dict(
-        _ELEMENTWISE_DEFAULTS,
-        C=c,
-        VC=_vec(c, v),
-        SX=_vec(tx, v),
-        SO=_vec(to, v),
-        UNARY_OP=body,
-        APPLY_UNARY=_APPLY1[v],
-        TX=tx,
-        TO=to,
-    )
-    values.update(acc.template())
+    values = acc.values(c, {"X": tx, "O": to}, UNARY_OP=body, APPLY_UNARY=_APPLY1[acc.vec])
     key = ("unary", op, tx, to, acc.name, WG)
     n = acc.numel
     kind = f"{tx}->{to}" if tx != to else tx
@@ -292,22 +289,8 @@ def plan_binary(caps: Caps, op: str, a, b, out) -> KernelPlan:
     ta, tb, to = _wgsl(a), _wgsl(b), _wgsl(out)
     c = "i32" if to == "i32" else "f32"
     acc = _Access(out.shape, [out, a, b])
-    v = acc.vec
     body = BINARY_OPS[op][1 if c == "i32" else 0]
-    values = dict(
-        _ELEMENTWISE_DEFAULTS,
-        C=c,
-        VC=_vec(c, v),
-        SA=_vec(ta, v),
-        SB=_vec(tb, v),
-        SO=_vec(to, v),
-        BINARY_OP=body,
-        APPLY_BINARY=_APPLY2[v],
-        TA=ta,
-        TB=tb,
-        TO=to,
-    )
-    values.update(acc.template())
+    values = acc.values(c, {"A": ta, "B": tb, "O": to}, BINARY_OP=body, APPLY_BINARY=_APPLY2[acc.vec])
     key = ("binary", op, ta, tb, to, acc.name, WG)
     n = acc.numel
     kind = to if ta == to else f"{ta}->{to}"
@@ -338,9 +321,7 @@ def plan_fill(caps: Caps, out, value: float) -> KernelPlan:
     to = _wgsl(out)
     c = "i32" if to == "i32" else "f32"
     acc = _Access(out.shape, [out])
-    v = acc.vec
-    values = dict(_ELEMENTWISE_DEFAULTS, C=c, VC=_vec(c, v), SO=_vec(to, v), TO=to)
-    values.update(acc.template())
+    values = acc.values(c, {"O": to})
     if acc.mode != 0:
         raise KernelError(f"fill: out must be contiguous, got shape {out.shape} strides {out.strides}")
     return KernelPlan(
