@@ -5,7 +5,7 @@ weight store under the user cache directory, and optional Hugging Face Hub downl
     ckpt = Checkpoint.open(resolve("hf:google/vit-base-patch16-224"))
 """
 
-from accelkit.io.checkpoint import Checkpoint, read_json, tensor_digest
+from accelkit.io.checkpoint import Checkpoint, read_json, read_preprocessor_config, tensor_digest
 from accelkit.io.hub import resolve
 from accelkit.io.safetensors import SafetensorsFile, TensorInfo
 from accelkit.io.store import (
@@ -36,6 +36,7 @@ __all__ = [
     "default_root",
     "progress",
     "read_json",
+    "read_preprocessor_config",
     "resolve",
     "tensor_digest",
 ]

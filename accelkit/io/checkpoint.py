@@ -43,6 +43,16 @@ def read_json(path: str | os.PathLike, error: type[WeightsError] = ConfigError) 
     return value
 
 
+def read_preprocessor_config(path: str | os.PathLike, what: str) -> dict:
+    """``path/preprocessor_config.json`` (or the file ``path`` itself) as a dict, for the processor ``what``."""
+    file = Path(path)
+    if file.is_dir():
+        file = file / "preprocessor_config.json"
+    if not file.is_file():
+        raise WeightsError(f"{what}: no preprocessor config at {file}")
+    return read_json(file)
+
+
 def tensor_digest(info: TensorInfo, raw) -> str:
     """sha256 hex of `json.dumps([dtype, shape])`, a newline, then the tensor's stored bytes."""
     h = hashlib.sha256(json.dumps([info.dtype, list(info.shape)]).encode() + b"\n")

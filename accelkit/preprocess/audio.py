@@ -23,8 +23,8 @@ from pathlib import Path
 
 import numpy as np
 
-from accelkit.errors import ConfigError, InputError, WeightsError
-from accelkit.io import read_json
+from accelkit.errors import ConfigError, InputError
+from accelkit.io import read_preprocessor_config
 
 WHISPER_SAMPLING_RATE = 16000
 MAX_CHANNELS = 8  # a (samples, channels) array with at most this many channels is one multichannel clip
@@ -332,12 +332,7 @@ class FeatureExtractor:
     @classmethod
     def from_dir(cls, path: str | Path) -> FeatureExtractor:
         """Read `path/preprocessor_config.json` (or that file itself)."""
-        file = Path(path)
-        if file.is_dir():
-            file = file / "preprocessor_config.json"
-        if not file.is_file():
-            raise WeightsError(f"feature extractor: no preprocessor config at {file}")
-        return cls.from_config(read_json(file))
+        return cls.from_config(read_preprocessor_config(path, "feature extractor"))
 
     def __call__(
         self,

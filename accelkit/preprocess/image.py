@@ -20,8 +20,8 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from accelkit.errors import ConfigError, InputError, WeightsError
-from accelkit.io import read_json
+from accelkit.errors import ConfigError, InputError
+from accelkit.io import read_preprocessor_config
 
 ImageInput = Image.Image | np.ndarray | Sequence[Image.Image | np.ndarray]
 
@@ -145,12 +145,7 @@ class ImageProcessor:
     @classmethod
     def from_dir(cls, path: str | Path) -> ImageProcessor:
         """Read `path/preprocessor_config.json` (or that file itself)."""
-        file = Path(path)
-        if file.is_dir():
-            file = file / "preprocessor_config.json"
-        if not file.is_file():
-            raise WeightsError(f"image processor: no preprocessor config at {file}")
-        return cls.from_config(read_json(file))
+        return cls.from_config(read_preprocessor_config(path, "image processor"))
 
     def __call__(self, images: ImageInput) -> np.ndarray:
         processed = [self._process(image) for image in _split_batch(images)]
