@@ -235,13 +235,20 @@ def _ids(bert) -> np.ndarray:
     return np.array([[2, 11, 12, 3]])
 
 
-@pytest.mark.parametrize("bad", [None, "hello world", b"ids", "path", [["a", "b"]], [[1, 2], [3]]])
-def test_bert_refuses_non_ids_with_an_input_error(dev, bad, tmp_path):
-    bert = _model("tiny-random-bert", dev)
+@pytest.mark.parametrize(
+    ("name", "what", "bad"),
+    [
+        ("tiny-random-bert", "input_ids", bad)
+        for bad in (None, "hello world", b"ids", "path", [["a", "b"]], [[1, 2], [3]])
+    ]
+    + [("tiny-random-vit", "pixel_values", bad) for bad in (None, "image.png", "path")],
+)
+def test_models_refuse_what_is_not_their_input_with_an_input_error(dev, name, what, bad, tmp_path):
+    model = _model(name, dev)
     if bad == "path":
-        bad = tmp_path / "ids.npy"
-    with pytest.raises(ak.InputError, match="input_ids"):
-        bert(bad)
+        bad = tmp_path / "input.npy"
+    with pytest.raises(ak.InputError, match=what):
+        model(bad)
 
 
 def test_bert_accepts_lists_and_torch_tensors_that_require_grad(dev):
@@ -287,15 +294,6 @@ def test_text_with_a_lone_surrogate_is_not_valid_unicode():
         with pytest.raises(ak.InputError, match="not valid Unicode") as info:
             call()
         assert "max_length" not in str(info.value)
-
-
-@pytest.mark.parametrize("bad", [None, "image.png", "path"])
-def test_vit_refuses_non_pixels(dev, bad, tmp_path):
-    vit = _model("tiny-random-vit", dev)
-    if bad == "path":
-        bad = tmp_path / "image.png"
-    with pytest.raises(ak.InputError, match="pixel_values"):
-        vit(bad)
 
 
 def test_vit_nested_list_of_pixels_is_accepted(dev):
