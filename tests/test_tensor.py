@@ -262,15 +262,19 @@ INDICES = [
 ]
 
 
-@pytest.mark.parametrize("index", INDICES, ids=[repr(i) for i in INDICES])
-def test_basic_indexing_is_a_view_with_numpy_values(dev, index):
-    a, t = arange_nd((4, 5, 6), dev)
-    with no_allocation(dev):
+def assert_index_is_a_view_with_numpy_values(a: np.ndarray, t: ak.Tensor, index) -> None:
+    """``t[index]`` allocates nothing, shares ``t``'s storage and holds ``a[index]``."""
+    with no_allocation(t.device):
         v = t[index]
         assert v.storage is t.storage
     expected = a[index]
     assert v.shape == expected.shape
     np.testing.assert_array_equal(v.numpy(), expected)
+
+
+@pytest.mark.parametrize("index", INDICES, ids=[repr(i) for i in INDICES])
+def test_basic_indexing_is_a_view_with_numpy_values(dev, index):
+    assert_index_is_a_view_with_numpy_values(*arange_nd((4, 5, 6), dev), index)
 
 
 def test_index_errors(cpu):
@@ -650,13 +654,7 @@ def test_hypothesis_basic_indexing(dev, n_examples):
     def check(case):
         shape, index = case
         a = np.arange(math.prod(shape), dtype=np.float32).reshape(shape) - 7.0
-        t = ak.tensor(a, device=dev)
-        with no_allocation(dev):
-            v = t[index]
-            assert v.storage is t.storage
-        expected = a[index]
-        assert v.shape == expected.shape
-        np.testing.assert_array_equal(v.numpy(), expected)
+        assert_index_is_a_view_with_numpy_values(a, ak.tensor(a, device=dev), index)
 
     check()
 
