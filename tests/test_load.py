@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from reference_error import rel_err
 
 import accelkit as ak
 from accelkit.io import Checkpoint
@@ -25,11 +26,6 @@ from accelkit.models.outputs import ModelOutput
 from accelkit.models.registry import model_class
 
 REFS = Path(__file__).parent / "fixtures" / "references"
-
-
-def rel_err(actual, expected) -> float:
-    a = (actual.numpy() if isinstance(actual, ak.Tensor) else np.asarray(actual)).astype(np.float64)
-    return float(np.linalg.norm(a - expected) / np.linalg.norm(expected))
 
 
 @pytest.fixture(scope="module")

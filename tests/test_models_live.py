@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from reference_error import rel_err
 
 import accelkit as ak
 
@@ -21,13 +22,6 @@ from torch_reference import fresh_checkpoint  # noqa: E402
 
 pytestmark = pytest.mark.live
 TOL = 2e-4
-
-
-def rel_err(actual: ak.Tensor, expected) -> float:
-    e = expected.detach().numpy() if hasattr(expected, "detach") else np.asarray(expected)
-    a = actual.numpy().astype(np.float64)
-    assert a.shape == e.shape, f"shape {a.shape} != {e.shape}"
-    return float(np.linalg.norm(a - e) / np.linalg.norm(e))
 
 
 def assert_matches(got, expected, case: str, dev, **extra) -> None:

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from reference_error import rel_err
 
 import accelkit as ak
 from accelkit.models.vit import ViTForImageClassification, ViTModel
@@ -18,13 +19,6 @@ from accelkit.models.vit import ViTForImageClassification, ViTModel
 REFS = Path(__file__).parent / "fixtures" / "references"
 TOL = 2e-4
 _models: dict = {}
-
-
-def rel_err(actual, expected) -> float:
-    a = actual.numpy() if isinstance(actual, ak.Tensor) else np.asarray(actual)
-    e = np.asarray(expected, dtype=np.float64)
-    assert a.shape == e.shape, f"shape {a.shape} != {e.shape}"
-    return float(np.linalg.norm(a - e) / np.linalg.norm(e))
 
 
 def vit(dev) -> ViTForImageClassification:

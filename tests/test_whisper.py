@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from reference_error import rel_error
 
 import accelkit as ak
 from accelkit.models.whisper import WhisperConfig, WhisperForConditionalGeneration
@@ -44,12 +45,6 @@ def encoded(whisper, features: np.ndarray, key: str) -> ak.Tensor:
     if key not in done:
         done[key] = whisper.encode(features)
     return done[key]
-
-
-def rel_error(actual, expected) -> float:
-    actual = actual.numpy() if isinstance(actual, ak.Tensor) else np.asarray(actual)
-    assert actual.shape == expected.shape, (actual.shape, expected.shape)
-    return float(np.abs(actual.astype(np.float64) - expected).max() / np.abs(expected).max())
 
 
 def test_forward_matches_transformers(whisper, ref):

@@ -16,6 +16,7 @@ import pytest
 torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")
 
+from reference_error import rel_error  # noqa: E402
 from torch_reference import (  # noqa: E402
     byte_level_bpe,
     scramble_parameters,
@@ -193,12 +194,6 @@ def encoded(whisper, reference) -> ak.Tensor:
     if whisper not in _encoded:
         _encoded[whisper] = whisper.encode(reference.features)
     return _encoded[whisper]
-
-
-def rel_error(actual, expected) -> float:
-    actual = actual.numpy() if isinstance(actual, ak.Tensor) else np.asarray(actual)
-    assert actual.shape == expected.shape, (actual.shape, expected.shape)
-    return float(np.abs(actual.astype(np.float64) - expected).max() / np.abs(expected).max())
 
 
 def assert_same_greedy(ours: np.ndarray, sequences: np.ndarray, gaps: np.ndarray, prompt: int) -> None:
