@@ -81,3 +81,18 @@ def test_no_layer_above_branches_on_a_backend_name():
                 if pattern.search(line):
                     found.append(f"{path.relative_to(root)}:{i}: {line.strip()}")
     assert not found, "\n".join(found)
+
+
+def test_a_profile_longer_than_one_timestamp_query_set(webgpu):
+    """Past 2,048 timed dispatches the query set is resolved and submitted with the encoder recorded so
+    far; the next dispatch's pass must open on a fresh encoder (it once opened on the submitted one)."""
+    x = ak.tensor(np.arange(4, dtype=np.float32), device=webgpu)
+    n = 2100
+    with ak.profile(webgpu) as prof:
+        y = x
+        for _ in range(n):
+            y = y + x
+    np.testing.assert_array_equal(y.numpy(), np.arange(4, dtype=np.float32) * (n + 1))
+    assert len(prof.records) == n
+    if webgpu.backend.has_timestamps:
+        assert all(r.gpu_start_ns is not None for r in prof.records)

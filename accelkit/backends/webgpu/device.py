@@ -449,21 +449,13 @@ class WebGPUBackend(Backend):
                         self._bind_groups.popitem(last=False)
                 else:
                     self._bind_groups.move_to_end(bg_key)
-                enc = self._ensure_encoder()
                 timed = bool(self.listeners) and self.caps.timestamps
                 if timed:
                     self._end_pass()
-                    qi = self._reserve_queries()
-                    cpass = enc.begin_compute_pass(
-                        timestamp_writes={
-                            "query_set": self._queries,
-                            "beginning_of_pass_write_index": qi,
-                            "end_of_pass_write_index": qi + 1,
-                        }
-                    )
+                    cpass, qi = self._timestamped_pass()
                 else:
                     if self._pass is None:
-                        self._pass = enc.begin_compute_pass()
+                        self._pass = self._ensure_encoder().begin_compute_pass()
                     cpass = self._pass
                 cpass.set_pipeline(pipe)
                 cpass.set_bind_group(0, bg)
@@ -515,6 +507,18 @@ class WebGPUBackend(Backend):
             self._query_buf = self.device.create_buffer(
                 size=self._query_capacity * 8, usage=usage.QUERY_RESOLVE | usage.COPY_SRC
             )
+
+    def _timestamped_pass(self):
+        """A compute pass of its own whose start and end write GPU timestamps: (pass, first query index)."""
+        qi = self._reserve_queries()  # may submit what is recorded so far: take the encoder after it
+        cpass = self._ensure_encoder().begin_compute_pass(
+            timestamp_writes={
+                "query_set": self._queries,
+                "beginning_of_pass_write_index": qi,
+                "end_of_pass_write_index": qi + 1,
+            }
+        )
+        return cpass, qi
 
     def _reserve_queries(self) -> int:
         if self._queries is None or self._query_used + 2 > self._query_capacity:

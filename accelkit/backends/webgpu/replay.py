@@ -210,18 +210,9 @@ class Replay:
                 continue
             for pipe, bg, (x, y, z), meta in run[1]:
                 t0 = time.perf_counter_ns()
-                qi = be._reserve_queries() if stamps else None  # may submit what is recorded so far
-                enc = be._ensure_encoder()
-                if stamps:
-                    cpass = enc.begin_compute_pass(
-                        timestamp_writes={
-                            "query_set": be._queries,
-                            "beginning_of_pass_write_index": qi,
-                            "end_of_pass_write_index": qi + 1,
-                        }
-                    )
-                else:
-                    cpass = enc.begin_compute_pass()
+                cpass, qi = (
+                    be._timestamped_pass() if stamps else (be._ensure_encoder().begin_compute_pass(), None)
+                )
                 cpass.set_pipeline(pipe)
                 cpass.set_bind_group(0, bg)
                 cpass.dispatch_workgroups(x, y, z)
