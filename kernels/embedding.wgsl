@@ -8,9 +8,9 @@
 // S is the element type, or vec4 of it when d and both offsets are multiples of 4 (then d, t_off and
 // o_off are counted in vec4s).
 //
-// Workgroup layout: 1-D, WG = 256 invocations, one (vec4) element of out each; the flat workgroup index
-// is wid.x + wid.y * nwg.x (grid_1d). Neighbouring invocations copy neighbouring elements of a row, so
-// both the table row and the output row are read and written coalesced.
+// Workgroup layout: flat_1d.wgsl's, WG = 256 invocations, one (vec4) element of out each. Neighbouring
+// invocations copy neighbouring elements of a row, so both the table row and the output row are read
+// and written coalesced.
 
 alias S = {{S}};
 
@@ -30,13 +30,13 @@ struct Params {
 @group(0) @binding(2) var<storage, read_write> out: array<S>;
 @group(0) @binding(3) var<uniform> p: Params;
 
-@compute @workgroup_size(WG)
-fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
-        @builtin(local_invocation_index) lid: u32) {
-    let e = (wid.x + wid.y * nwg.x) * WG + lid;
-    if (e >= p.total) {
-        return;
-    }
+//# include flat_1d
+
+fn element_count() -> u32 {
+    return p.total;
+}
+
+fn element(e: u32) {
     let row = e / p.d;
     let col = e - row * p.d;
     let id = u32(clamp(ids[p.ids_off + row], 0, i32(p.vocab) - 1));

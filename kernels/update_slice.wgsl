@@ -11,9 +11,8 @@
 //   @binding(3) p      uniform Params
 // T is the element type of both (f32, f16 or i32): values are moved, never converted.
 //
-// Workgroup layout: 1-D, WG = 256 invocations, one element of src each, in src's row-major order; the
-// flat workgroup index is wid.x + wid.y * nwg.x (grid_1d). The flat index is split into RANK
-// coordinates (innermost first), each adding its stride to both offsets (strides are i32 bits).
+// Workgroup layout: flat_1d.wgsl's, WG = 256 invocations, one element of src each, in src's row-major
+// order. The flat index is split into RANK coordinates (innermost first), each adding its stride to both offsets (strides are i32 bits).
 
 alias T = {{T}};
 
@@ -38,13 +37,13 @@ struct Params {
 @group(0) @binding(2) var<storage, read_write> dst: array<T>;
 @group(0) @binding(3) var<uniform> p: Params;
 
-@compute @workgroup_size(WG)
-fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
-        @builtin(local_invocation_index) lid: u32) {
-    let e = (wid.x + wid.y * nwg.x) * WG + lid;
-    if (e >= p.numel) {
-        return;
-    }
+//# include flat_1d
+
+fn element_count() -> u32 {
+    return p.numel;
+}
+
+fn element(e: u32) {
     let at = clamp(start[p.start_off], 0, p.limit);
     var rem = e;
     var so = i32(p.src_off);

@@ -1,13 +1,13 @@
 // WebNN flat gather and scatter over int32 index maps.
 //
-// The file is one shared part (Params, bindings) and two kernel sections, each starting at a line
-// "//! kernel" + its name; the planner compiles the shared part with the one section it needs.
+// Workgroup layout: flat_1d.wgsl's, 64 invocations, one (outer, inner) line each; each invocation
+// walks its n inputs in order, accumulating in C (f32 for float storage, i32 for int32).
 //
 // Bindings (group 0), both kernels:
 //   @binding(0) X array<T> read (gather: the source; scatter: the updates)
 //   @binding(1) I array<i32> read (flat element positions)
 //   @binding(2) O array<T> read_write                @binding(3) p Params (uniform)
-// Workgroup layout: 1-D, 64 invocations, one element each (flat workgroup index wid.x + wid.y * nwg.x).
+// Workgroup layout: flat_1d.wgsl's, 64 invocations, one element (output or update) each.
 //   gather:  O[i] = X[x_off + I[i]], or the fill value where I[i] < 0. Every data-movement op with
 //            static shapes (pad, reverse, triangular, im2col for conv, pooling windows, resample) is
 //            this kernel over an index map built at build time; gather ops with runtime indices work
@@ -16,6 +16,8 @@
 //            are clamped to O's length; where two updates hit one element, which one lands is
 //            unspecified (as the spec allows).
 {{ENABLE}}
+const WG: u32 = 64u;
+
 struct Params {
     n: u32,       // outputs (gather) or updates (scatter)
     x_off: u32,
@@ -29,14 +31,14 @@ struct Params {
 @group(0) @binding(2) var<storage, read_write> O: array<{{T}}>;
 @group(0) @binding(3) var<uniform> p: Params;
 
+//# include flat_1d
+
+fn element_count() -> u32 {
+    return p.n;
+}
+
 //! kernel gather
-@compute @workgroup_size(64)
-fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
-        @builtin(local_invocation_index) lid: u32) {
-    let i = (wid.x + wid.y * nwg.x) * 64u + lid;
-    if (i >= p.n) {
-        return;
-    }
+fn element(i: u32) {
     let idx = I[p.i_off + i];
     if (idx < 0) {
         O[i] = {{FILL}};
@@ -46,13 +48,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
 }
 
 //! kernel scatter
-@compute @workgroup_size(64)
-fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
-        @builtin(local_invocation_index) lid: u32) {
-    let i = (wid.x + wid.y * nwg.x) * 64u + lid;
-    if (i >= p.n) {
-        return;
-    }
+fn element(i: u32) {
     let idx = clamp(I[p.i_off + i], 0, i32(p.len) - 1);
     O[u32(idx)] = X[p.x_off + i];
 }

@@ -1,7 +1,7 @@
 """WGSL plumbing shared by the WebGPU planners: kernel sources, the one templating step, uniform packing, plans.
 
-Owns: finding ``kernels/*.wgsl``, ``render`` (sections, ``{{NAME}}`` values, ``//#`` directives: the
-only way a planner turns a kernel file into WGSL), ``Params`` (uniform layout), ``KernelPlan``,
+Owns: finding ``kernels/*.wgsl``, ``render`` (sections, ``//# include`` of shared WGSL, ``{{NAME}}``
+values, ``//#`` directives: the only way a planner turns a kernel file into WGSL), ``Params`` (uniform layout), ``KernelPlan``,
 ``Caps`` (what the device can do, as planners need it) and ``Layout`` (a tensor's place in a buffer).
 
 A *planner* turns one op call (shapes, strides, dtypes) into a :class:`KernelPlan`: the WGSL source,
@@ -70,6 +70,7 @@ def kernel_source(name: str) -> str:
         raise KernelError(f"no WGSL kernel file {path}") from None
 
 
+_INCLUDE = re.compile(r"^[ \t]*//#[ \t]*include[ \t]+([A-Za-z_][A-Za-z0-9_]*)[ \t]*$", re.MULTILINE)
 _PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
 _DIRECTIVE = re.compile(r"^\s*//#\s*(if|elif|else|endif|for|endfor)\b\s*(.*?)\s*$")
 _EXPR = re.compile(r"\$\[([^\]]+)\]")
@@ -79,7 +80,9 @@ def render(name: str, kernel: str | None = None, **values) -> str:
     """``kernels/<name>.wgsl`` specialised for one kernel: the one templating step every planner uses.
 
     1. With ``kernel``, only the file's shared head plus its ``//! kernel <kernel>`` section is kept
-       (files holding several entry points, e.g. ``elementwise.wgsl``).
+       (files holding several entry points, e.g. ``elementwise.wgsl``). Then each line
+       ``//# include NAME`` is replaced by the text of ``kernels/NAME.wgsl`` (WGSL several kernel files
+       share, e.g. ``flat_1d.wgsl``'s entry point); what it includes goes through steps 2 and 3 too.
     2. Every ``{{NAME}}`` is replaced by ``str(values[NAME])``; an unfilled placeholder is an error.
        A value ``f16`` also switches on ``enable f16;``.
     3. Directives are expanded: ``//# if EXPR`` / ``//# elif EXPR`` / ``//# else`` / ``//# endif``
@@ -90,6 +93,7 @@ def render(name: str, kernel: str | None = None, **values) -> str:
     text = kernel_source(name)
     if kernel is not None:
         text = _section(text, name, kernel)
+    text = _include(text, name)
 
     def sub(m: re.Match) -> str:
         key = m.group(1)
@@ -117,6 +121,18 @@ def _section(text: str, name: str, kernel: str) -> str:
         if label.strip() == kernel:
             return parts[0] + body
     raise KernelError(f"no '//! kernel {kernel}' section in kernels/{name}.wgsl")
+
+
+def _include(text: str, name: str, seen: tuple = ()) -> str:
+    """``text`` with every ``//# include NAME`` line replaced by ``kernels/NAME.wgsl`` (nested ones too)."""
+
+    def sub(m: re.Match) -> str:
+        included = m.group(1)
+        if included in seen or included == name:
+            raise KernelError(f"kernels/{name}.wgsl: '//# include {included}' includes itself")
+        return _include(kernel_source(included).rstrip("\n"), included, (*seen, name))
+
+    return _INCLUDE.sub(sub, text)
 
 
 def expand_directives(text: str, name: str = "template") -> str:
