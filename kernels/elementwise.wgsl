@@ -1,7 +1,8 @@
 // Elementwise kernels: unary (copy, cast, scale and the math ops), binary (add ... minimum) and fill.
 //
-// The file is one shared part (types, Params, math helpers) and three kernel sections, each starting
-// at a line "//! kernel" + its name; the planner compiles the shared part with the one section it needs.
+// The file is one shared part (types, Params, math helpers, the entry point) and three kernel sections
+// (each its bindings and `store`), each starting at a line "//! kernel" + its name; the planner
+// compiles the shared part with the one section it needs.
 //
 // Bindings (group 0):
 //   unary:  @binding(0) x    array<SX> read         @binding(1) out array<SO> read_write   @binding(2) p
@@ -182,10 +183,6 @@ fn min_nan(a: f32, b: f32) -> f32 {
     return min(a, b);
 }
 
-fn flat_workgroup(wid: vec3u, nwg: vec3u) -> u32 {
-    return wid.x + wid.y * nwg.x;
-}
-
 fn dim_of(a: array<vec4<u32>, 2>, d: i32) -> u32 {
     return a[d / 4][d % 4];
 }
@@ -199,6 +196,27 @@ struct Where {
     valid: bool,
 }
 
+// w moved by c steps along dim d of every operand
+fn moved(w: Where, c: u32, d: i32) -> Where {
+    return Where(w.o + c * dim_of(p.os, d), w.a + c * dim_of(p.as_, d), w.b + c * dim_of(p.bs, d), w.valid);
+}
+
+// w moved to the coordinates of flat index `flat` over dims 0..=last (row-major; dim 0 takes the rest)
+fn at_coords(w_in: Where, flat: u32, last: i32) -> Where {
+    var w = w_in;
+    var rest = flat;
+    for (var d = last; d >= 0; d--) {
+        var c = rest;
+        if (d > 0) {
+            let n_d = dim_of(p.shape, d);
+            c = rest % n_d;
+            rest = rest / n_d;
+        }
+        w = moved(w, c, d);
+    }
+    return w;
+}
+
 fn locate(wg: u32, lid: u32, k: u32) -> Where {
     var w = Where(p.o_off, p.a_off, p.b_off, true);
     if (MODE == 2u) {
@@ -206,44 +224,28 @@ fn locate(wg: u32, lid: u32, k: u32) -> Where {
         let row = group * (WG / RL) + lid / RL;
         let j = (wg - group * p.chunks) * RL + lid % RL;
         w.valid = j < p.inner && row < p.n;
-        var rest = row;
-        for (var d = RANK - 2; d >= 0; d--) {
-            var c = rest;
-            if (d > 0) {
-                let n_d = dim_of(p.shape, d);
-                c = rest % n_d;
-                rest = rest / n_d;
-            }
-            w.o += c * dim_of(p.os, d);
-            w.a += c * dim_of(p.as_, d);
-            w.b += c * dim_of(p.bs, d);
-        }
-        w.o += j * dim_of(p.os, RANK - 1);
-        w.a += j * dim_of(p.as_, RANK - 1);
-        w.b += j * dim_of(p.bs, RANK - 1);
-        return w;
+        return moved(at_coords(w, row, RANK - 2), j, RANK - 1);
     }
     let i = wg * (WG * EPT) + lid + k * WG;
     w.valid = i < p.n;
     if (MODE == 0u) {
-        w.o += i;
-        w.a += i;
-        w.b += i;
-        return w;
+        return Where(w.o + i, w.a + i, w.b + i, w.valid);
     }
-    var rest = i;
-    for (var d = RANK - 1; d >= 0; d--) {
-        var c = rest;
-        if (d > 0) {
-            let n_d = dim_of(p.shape, d);
-            c = rest % n_d;
-            rest = rest / n_d;
+    return at_coords(w, i, RANK - 1);
+}
+
+// Every kernel: each invocation stores its EPT elements (locate), through its section's `store`.
+@compute @workgroup_size(WG)
+fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
+        @builtin(local_invocation_index) lid: u32) {
+    let wg = wid.x + wid.y * nwg.x;
+    for (var k = 0u; k < EPT; k++) {
+        let w = locate(wg, lid, k);
+        if (!w.valid) {
+            return;
         }
-        w.o += c * dim_of(p.os, d);
-        w.a += c * dim_of(p.as_, d);
-        w.b += c * dim_of(p.bs, d);
+        store(w);
     }
-    return w;
 }
 
 //! kernel unary
@@ -260,17 +262,8 @@ fn apply(v: VC) -> VC {
     {{APPLY_UNARY}}
 }
 
-@compute @workgroup_size(WG)
-fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
-        @builtin(local_invocation_index) lid: u32) {
-    let wg = flat_workgroup(wid, nwg);
-    for (var k = 0u; k < EPT; k++) {
-        let w = locate(wg, lid, k);
-        if (!w.valid) {
-            return;
-        }
-        out[w.o] = SO(apply(VC(x[w.a])));
-    }
+fn store(w: Where) {
+    out[w.o] = SO(apply(VC(x[w.a])));
 }
 
 //! kernel binary
@@ -288,34 +281,16 @@ fn apply(u: VC, v: VC) -> VC {
     {{APPLY_BINARY}}
 }
 
-@compute @workgroup_size(WG)
-fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
-        @builtin(local_invocation_index) lid: u32) {
-    let wg = flat_workgroup(wid, nwg);
-    for (var k = 0u; k < EPT; k++) {
-        let w = locate(wg, lid, k);
-        if (!w.valid) {
-            return;
-        }
-        out[w.o] = SO(apply(VC(a[w.a]), VC(b[w.b])));
-    }
+fn store(w: Where) {
+    out[w.o] = SO(apply(VC(a[w.a]), VC(b[w.b])));
 }
 
 //! kernel fill
+// (dense out only: MODE 0)
 
 @group(0) @binding(0) var<storage, read_write> out: array<SO>;
 @group(0) @binding(1) var<uniform> p: Params;
 
-@compute @workgroup_size(WG)
-fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
-        @builtin(local_invocation_index) lid: u32) {
-    let value = SO(VC(bitcast<C>(p.bits)));
-    let base = flat_workgroup(wid, nwg) * (WG * EPT) + lid;
-    for (var k = 0u; k < EPT; k++) {
-        let i = base + k * WG;
-        if (i >= p.n) {
-            return;
-        }
-        out[p.o_off + i] = value;
-    }
+fn store(w: Where) {
+    out[w.o] = SO(VC(bitcast<C>(p.bits)));
 }
