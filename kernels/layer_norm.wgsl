@@ -19,8 +19,7 @@
 // wid.x + wid.y * nwg.x, grid_1d). Lane c of a row takes units c, c + TPR, ... (coalesced).
 //   CACHED (n <= TPR * K units): each lane keeps its K units of v in registers: x is read once.
 //   streamed: three passes over the row in global memory (sum, squared deviations, output).
-// Row sums: with SUBGROUPS, a butterfly of subgroup shuffles inside each aligned block of
-// min(TPR, subgroup size) lanes, then (only when a row spans several subgroups) a second butterfly over their results (exchanged through workgroup memory); without, a tree over workgroup memory (sequential addressing: no bank conflicts).
+// Row sums: row_reduce.wgsl's (subgroup shuffles where the device has them).
 // SG_ARG/SG_SIZE bring in @builtin(subgroup_size) only with SUBGROUPS (it needs the device feature).
 
 alias T = {{T}};
@@ -56,60 +55,7 @@ struct Params {
 @group(0) @binding(4) var<storage, read_write> out: array<S>;
 @group(0) @binding(5) var<uniform> p: Params;
 
-var<workgroup> red: array<f32, WG>;
-
-fn hsum(v: V) -> f32 {
-    {{HSUM}}
-}
-
-fn first(v: V) -> f32 {
-    {{FIRST}}
-}
-
-// a butterfly of subgroup shuffles: the sum over each aligned block of `width` lanes
-fn shuffle_sum(v: f32, width: u32) -> f32 {
-    var r = v;
-    for (var m = 1u; m < width; m = m << 1u) {
-        r += subgroupShuffleXor(r, m);
-    }
-    return r;
-}
-
-// the sum over the TPR lanes of this invocation's row; every lane gets the result
-fn row_sum(lid: u32, sgs: u32, v: f32) -> f32 {
-    let lane = lid % TPR;
-    let base = lid - lane;
-    if (SUBGROUPS) {
-        let block = min(TPR, sgs);
-        let r = shuffle_sum(v, block);
-        if (block == TPR) {
-            return r;
-        }
-        // the row spans TPR / block subgroups: their sums meet in workgroup memory (compacted,
-        // row after row) and one more butterfly adds them up
-        if (lid % block == 0u) {
-            red[lid / block] = r;
-        }
-        workgroupBarrier();
-        var t = 0.0;
-        for (var j = lid % block; j < TPR / block; j += block) {
-            t += red[base / block + j];
-        }
-        workgroupBarrier();
-        return shuffle_sum(t, block);
-    }
-    red[lid] = v;
-    workgroupBarrier();
-    for (var s = TPR / 2u; s > 0u; s = s >> 1u) {
-        if (lane < s) {
-            red[lid] = red[lid] + red[lid + s];
-        }
-        workgroupBarrier();
-    }
-    let r = red[base];
-    workgroupBarrier();
-    return r;
-}
+//# include row_reduce
 
 fn load(row_base: u32, i: u32) -> V {
     var v = V(x[p.x_off + row_base + i]);

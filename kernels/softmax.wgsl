@@ -13,8 +13,7 @@
 // c, c + TPR, ... (coalesced).
 //   CACHED (n <= TPR * K units): each lane keeps its K units in registers: one read and one write of x.
 //   streamed: each lane keeps a running (max, sum) (online softmax), and a second pass writes.
-// Row reductions: with SUBGROUPS, a butterfly of subgroup shuffles inside each aligned block of
-// min(TPR, subgroup size) lanes, then (only when a row spans several subgroups) a second butterfly over their results (exchanged through workgroup memory); without, a tree over workgroup memory (sequential addressing: no bank conflicts).
+// Row reductions: row_reduce.wgsl's (subgroup shuffles where the device has them).
 // SG_ARG/SG_SIZE bring in @builtin(subgroup_size) only with SUBGROUPS (it needs the device feature).
 // Every invocation reaches every barrier, also those of rows past the end.
 // The running max starts at -F32_MAX rather than -inf, so exp(-inf - max) = 0 and no inf - inf appears.
@@ -29,7 +28,6 @@ const K: u32 = {{K}}u;       // units per lane kept in registers (CACHED)
 const CACHED: bool = {{CACHED}};
 const SUBGROUPS: bool = {{SUBGROUPS}};
 const ROWS_PER_WG: u32 = WG / TPR;
-const LOWEST: f32 = -3.4028234663852886e38;
 
 struct Params {
     rows: u32,
@@ -42,64 +40,7 @@ struct Params {
 @group(0) @binding(1) var<storage, read_write> out: array<S>;
 @group(0) @binding(2) var<uniform> p: Params;
 
-var<workgroup> red: array<f32, WG>;
-
-fn hmax(v: V) -> f32 {
-    {{HMAX}}
-}
-
-fn hsum(v: V) -> f32 {
-    {{HSUM}}
-}
-
-fn combine(a: f32, b: f32, is_max: bool) -> f32 {
-    return select(a + b, max(a, b), is_max);
-}
-
-// a butterfly of subgroup shuffles: the max or sum over each aligned block of `width` lanes
-fn shuffle_reduce(v: f32, width: u32, is_max: bool) -> f32 {
-    var r = v;
-    for (var m = 1u; m < width; m = m << 1u) {
-        r = combine(r, subgroupShuffleXor(r, m), is_max);
-    }
-    return r;
-}
-
-// max (is_max) or sum over the TPR lanes of this invocation's row; every lane gets the result
-fn row_reduce(lid: u32, sgs: u32, v: f32, is_max: bool) -> f32 {
-    let lane = lid % TPR;
-    let base = lid - lane;
-    if (SUBGROUPS) {
-        let block = min(TPR, sgs);
-        let r = shuffle_reduce(v, block, is_max);
-        if (block == TPR) {
-            return r;
-        }
-        // the row spans TPR / block subgroups: their results meet in workgroup memory (compacted,
-        // row after row) and one more butterfly folds them
-        if (lid % block == 0u) {
-            red[lid / block] = r;
-        }
-        workgroupBarrier();
-        var t = select(0.0, LOWEST, is_max);
-        for (var j = lid % block; j < TPR / block; j += block) {
-            t = combine(t, red[base / block + j], is_max);
-        }
-        workgroupBarrier();
-        return shuffle_reduce(t, block, is_max);
-    }
-    red[lid] = v;
-    workgroupBarrier();
-    for (var s = TPR / 2u; s > 0u; s = s >> 1u) {
-        if (lane < s) {
-            red[lid] = combine(red[lid], red[lid + s], is_max);
-        }
-        workgroupBarrier();
-    }
-    let r = red[base];
-    workgroupBarrier();
-    return r;
-}
+//# include row_reduce
 
 @compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
