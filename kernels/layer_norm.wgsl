@@ -15,12 +15,11 @@
 // S is T, or vec4<T> when n and every offset are multiples of 4 (VEC = 4; then n and the offsets in
 // Params count vec4s, "units" below).
 //
-// Workgroup layout: WG invocations = (WG / TPR) rows x TPR lanes per row (flat workgroup index
-// wid.x + wid.y * nwg.x, grid_1d). Lane c of a row takes units c, c + TPR, ... (coalesced).
+// Workgroup layout (row_reduce.wgsl's entry point): WG invocations = (WG / TPR) rows x TPR lanes per
+// row. Lane c of a row takes units c, c + TPR, ... (coalesced).
 //   CACHED (n <= TPR * K units): each lane keeps its K units of v in registers: x is read once.
 //   streamed: three passes over the row in global memory (sum, squared deviations, output).
 // Row sums: row_reduce.wgsl's (subgroup shuffles where the device has them).
-// SG_ARG/SG_SIZE bring in @builtin(subgroup_size) only with SUBGROUPS (it needs the device feature).
 
 alias T = {{T}};
 alias S = {{S}};      // storage unit
@@ -31,7 +30,6 @@ const TPR: u32 = {{TPR}}u;
 const K: u32 = {{K}}u;
 const CACHED: bool = {{CACHED}};
 const SUBGROUPS: bool = {{SUBGROUPS}};
-const ROWS_PER_WG: u32 = WG / TPR;
 
 struct Params {
     rows: u32,
@@ -76,14 +74,8 @@ fn store(row_base: u32, i: u32, centered: V, rstd: f32) {
     out[p.o_off + row_base + i] = S(y);
 }
 
-@compute @workgroup_size(WG)
-fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
-        @builtin(local_invocation_index) lid: u32{{SG_ARG}}) {
-    let sgs = {{SG_SIZE}};   // the subgroup size (1 without SUBGROUPS)
-    let row = (wid.x + wid.y * nwg.x) * ROWS_PER_WG + lid / TPR;
-    let lane = lid % TPR;
+fn row_kernel(lid: u32, sgs: u32, row: u32, lane: u32, live: bool) {
     let n = p.n;
-    let live = row < p.rows;
     let base = row * n;
     let inv_n = 1.0 / f32(p.elements);
     var pivot = 0.0;

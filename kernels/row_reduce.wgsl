@@ -1,7 +1,9 @@
-// Reductions over the TPR lanes of a row, shared by the row kernels (softmax.wgsl, layer_norm.wgsl)
-// through "//# include row_reduce" (see render in accelkit/backends/webgpu/wgsl.py). The including
-// kernel defines WG, TPR, SUBGROUPS and V (f32 or vec4<f32>); HMAX, HSUM and FIRST fold a V to one
-// f32 (the planner's _VEC4_HELPERS / _SCALAR_HELPERS).
+// The entry point of the row kernels (softmax.wgsl, layer_norm.wgsl) and their reductions over the
+// TPR lanes of a row, shared through "//# include row_reduce" (see render in
+// accelkit/backends/webgpu/wgsl.py). The including kernel defines WG, TPR, SUBGROUPS, V (f32 or
+// vec4<f32>), Params p with a field `rows`, and `fn row_kernel(lid, sgs, row, lane, live)`; HMAX, HSUM
+// and FIRST fold a V to one f32 (the planner's _VEC4_HELPERS / _SCALAR_HELPERS), SG_ARG/SG_SIZE bring
+// in @builtin(subgroup_size) only with SUBGROUPS (it needs the device feature).
 // With SUBGROUPS, a butterfly of subgroup shuffles inside each aligned block of min(TPR, subgroup size)
 // lanes, then (only when a row spans several subgroups) a second butterfly over their results
 // (exchanged through workgroup memory); without, a tree over workgroup memory (sequential addressing:
@@ -74,4 +76,17 @@ fn row_reduce(lid: u32, sgs: u32, v: f32, is_max: bool) -> f32 {
 
 fn row_sum(lid: u32, sgs: u32, v: f32) -> f32 {
     return row_reduce(lid, sgs, v, false);
+}
+
+// WG / TPR rows per workgroup (its flat index wid.x + wid.y * nwg.x, grid_1d, times that is its first
+// row), TPR lanes per row. row_kernel gets the invocation's index in the workgroup, the subgroup size
+// (1 without SUBGROUPS), its row, its lane in the row and whether the row exists: rows past the end
+// still reach every barrier.
+const ROWS_PER_WG: u32 = WG / TPR;
+
+@compute @workgroup_size(WG)
+fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
+        @builtin(local_invocation_index) lid: u32{{SG_ARG}}) {
+    let row = (wid.x + wid.y * nwg.x) * ROWS_PER_WG + lid / TPR;
+    row_kernel(lid, {{SG_SIZE}}, row, lid % TPR, row < p.rows);
 }

@@ -8,13 +8,11 @@
 // S is T, or vec4<T> when n and both offsets are multiples of 4 (VEC = 4; then n and the offsets in
 // Params count vec4s, "units" below).
 //
-// Workgroup layout: WG invocations = (WG / TPR) rows x TPR lanes per row; the flat workgroup index
-// (wid.x + wid.y * nwg.x, grid_1d) times WG / TPR is its first row. Lane c of a row takes units
-// c, c + TPR, ... (coalesced).
+// Workgroup layout (row_reduce.wgsl's entry point): WG invocations = (WG / TPR) rows x TPR lanes per
+// row. Lane c of a row takes units c, c + TPR, ... (coalesced).
 //   CACHED (n <= TPR * K units): each lane keeps its K units in registers: one read and one write of x.
 //   streamed: each lane keeps a running (max, sum) (online softmax), and a second pass writes.
 // Row reductions: row_reduce.wgsl's (subgroup shuffles where the device has them).
-// SG_ARG/SG_SIZE bring in @builtin(subgroup_size) only with SUBGROUPS (it needs the device feature).
 // Every invocation reaches every barrier, also those of rows past the end.
 // The running max starts at -F32_MAX rather than -inf, so exp(-inf - max) = 0 and no inf - inf appears.
 
@@ -27,7 +25,6 @@ const TPR: u32 = {{TPR}}u;   // lanes per row (a power of two dividing WG)
 const K: u32 = {{K}}u;       // units per lane kept in registers (CACHED)
 const CACHED: bool = {{CACHED}};
 const SUBGROUPS: bool = {{SUBGROUPS}};
-const ROWS_PER_WG: u32 = WG / TPR;
 
 struct Params {
     rows: u32,
@@ -42,14 +39,8 @@ struct Params {
 
 //# include row_reduce
 
-@compute @workgroup_size(WG)
-fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
-        @builtin(local_invocation_index) lid: u32{{SG_ARG}}) {
-    let sgs = {{SG_SIZE}};   // the subgroup size (1 without SUBGROUPS)
-    let row = (wid.x + wid.y * nwg.x) * ROWS_PER_WG + lid / TPR;
-    let lane = lid % TPR;
+fn row_kernel(lid: u32, sgs: u32, row: u32, lane: u32, live: bool) {
     let n = p.n;
-    let live = row < p.rows;
     let xb = p.x_off + row * n;
     let ob = p.o_off + row * n;
 
