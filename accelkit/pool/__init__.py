@@ -463,7 +463,15 @@ class Pool:
 
         ``source`` is anything ``ak.load`` accepts; or pass ``loader(device) -> model``. The pool
         loads it on first use (``preload=True``: now), may evict it when idle, reloads it on demand.
+        On a cluster (``Pool(client=...)``) workers load by source (no ``loader``, no ``device``) and
+        ``preload=True`` loads it on every worker.
         """
+        label = self._register(source, name, loader, device, dtype)
+        if preload:
+            self._preload(label)
+        return label
+
+    def _register(self, source, name: str | None, loader: Callable | None, device, dtype) -> str:
         if loader is None:
             if source is None:
                 raise AccelkitError("Pool.add: pass a source (e.g. 'tiny-random-bert') or a loader(device)")
@@ -480,9 +488,10 @@ class Pool:
                 entry.device = pick_device(device)
                 self._worker(entry.device)
             self._models[label] = entry
-        if preload:
-            self.submit(label, method="__pool_load__").result()
         return label
+
+    def _preload(self, label: str) -> None:
+        self.submit(label, method="__pool_load__").result()
 
     def _entry(self, model) -> _Model:
         with self._lock:

@@ -190,17 +190,7 @@ class DistributedPool(Pool):
         self._monitor.start()
 
     # ------------------------------------------------------------------ models
-    def add(
-        self,
-        source=None,
-        *,
-        name: str | None = None,
-        loader: Callable | None = None,
-        device=None,
-        dtype=None,
-        preload: bool = False,
-    ) -> str:
-        """Register a model by source and return its name. ``preload=True`` loads it on every worker now."""
+    def _register(self, source, name: str | None, loader: Callable | None, device, dtype) -> str:
         if loader is not None:
             raise AccelkitError(
                 "Pool(client=...).add: workers load models by source (a bundled name, a directory every "
@@ -221,11 +211,14 @@ class DistributedPool(Pool):
             if label in self._specs:
                 raise AccelkitError(f"Pool.add: a model named {label!r} is already in the pool")
             self._specs[label] = ModelSpec(label, spec.source, spec.dtype, spec.architecture)
-            workers = [w.address for w in self._workers.values() if w.alive]
-        if preload:
-            for f in [self._submit_to(label, "__pool_load__", addr) for addr in workers]:
-                f.result()
         return label
+
+    def _preload(self, label: str) -> None:
+        """Load ``label`` on every live worker now."""
+        with self._lock:
+            workers = [w.address for w in self._workers.values() if w.alive]
+        for f in [self._submit_to(label, "__pool_load__", addr) for addr in workers]:
+            f.result()
 
     def _spec(self, model) -> ModelSpec:
         if isinstance(model, str) and model in self._specs:
