@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import gc
 import inspect
 import json
@@ -402,17 +403,25 @@ def _ak_batch(ak, dev, model, family: str, rec: dict, cfg: dict, first: bool) ->
     if family == "whisper":
         _ak_whisper(ak, dev, model, x, rec, cfg, first)
         return
+    outputs = functools.partial(_ak_outputs, family)
+    forward = _checked_and_timed(model, x, sync, rec, cfg, first, outputs, _ak_memory(dev))
+    rec.update(_profile(ak, dev, forward, cfg["profile_runs"] if dev.backend_name == "webgpu" else 1))
+    rec["host_ms"] = _host_ms(forward, sync, cfg["repeats"])
+    rec["host_us_per_dispatch"] = rec["host_ms"] * 1e3 / rec["dispatches"] if rec.get("dispatches") else None
+
+
+def _checked_and_timed(model, x: dict, sync, rec: dict, cfg: dict, first: bool, outputs, memory) -> Callable:
+    """``model(**x)`` run once (``outputs`` of it kept in ``rec`` for the reference check), then timed;
+    returns the call."""
 
     def forward():
         return model(**x)
 
     out, warm = _first_run(forward, sync, rec, cfg, first)
-    rec["outputs"] = _ak_outputs(family, out)
+    rec["outputs"] = outputs(out)
     del out
-    _timed_runs(forward, sync, rec, cfg, warm, _ak_memory(dev))
-    rec.update(_profile(ak, dev, forward, cfg["profile_runs"] if dev.backend_name == "webgpu" else 1))
-    rec["host_ms"] = _host_ms(forward, sync, cfg["repeats"])
-    rec["host_us_per_dispatch"] = rec["host_ms"] * 1e3 / rec["dispatches"] if rec.get("dispatches") else None
+    _timed_runs(forward, sync, rec, cfg, warm, memory)
+    return forward
 
 
 def _host_ms(fn: Callable[[], object], sync: Callable[[], None], repeats: int) -> float:
@@ -661,14 +670,7 @@ def _torch_batch(tt: _Torch, model, where: str, family: str, rec: dict, cfg: dic
     if family == "whisper":
         _torch_whisper(tt, model, where, x, rec, cfg, first)
         return
-
-    def forward():
-        return model(**x)
-
-    out, warm = _first_run(forward, sync, rec, cfg, first)
-    rec["outputs"] = _torch_outputs(out)
-    del out
-    _timed_runs(forward, sync, rec, cfg, warm, tt.memory(where))
+    _checked_and_timed(model, x, sync, rec, cfg, first, _torch_outputs, tt.memory(where))
 
 
 def _torch_whisper(tt: _Torch, model, where: str, x: dict, rec: dict, cfg: dict, first: bool) -> None:
