@@ -21,26 +21,23 @@ FAMILIES = ("bert", "vit", "whisper")
 TINY = {"bert": "tiny-random-bert", "vit": "tiny-random-vit", "whisper": "tiny-random-whisper"}
 
 
-def _bert(hidden: int, layers: int, heads: int) -> dict:
+def _encoder(hidden: int, layers: int, heads: int, **rest) -> dict:
+    """A BERT-style encoder's dimensions, named alike in BERT's and ViT's configs."""
     return dict(
         hidden_size=hidden,
         num_hidden_layers=layers,
         num_attention_heads=heads,
         intermediate_size=4 * hidden,
-        vocab_size=30522,
-        max_position_embeddings=512,
+        **rest,
     )
+
+
+def _bert(hidden: int, layers: int, heads: int) -> dict:
+    return _encoder(hidden, layers, heads, vocab_size=30522, max_position_embeddings=512)
 
 
 def _vit(hidden: int, layers: int, heads: int) -> dict:
-    return dict(
-        hidden_size=hidden,
-        num_hidden_layers=layers,
-        num_attention_heads=heads,
-        intermediate_size=4 * hidden,
-        image_size=224,
-        patch_size=16,
-    )
+    return _encoder(hidden, layers, heads, image_size=224, patch_size=16)
 
 
 def _whisper(width: int, layers: int, heads: int) -> dict:
