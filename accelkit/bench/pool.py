@@ -165,6 +165,17 @@ def bench_pool(
     }
 
 
+def _load(requests: int | None, threads: int, window: float, quick: bool) -> dict:
+    """What the clients of a pool benchmark do: ``requests`` (default 256, 64 with ``quick``) from
+    ``threads`` threads, into pools batching over ``window`` s."""
+    return {
+        "requests": int(requests) if requests else (64 if quick else 256),
+        "threads": threads,
+        "window_s": window,
+        "quick": quick,
+    }
+
+
 def run(
     device=None,
     *,
@@ -183,20 +194,13 @@ def run(
     import accelkit as ak
 
     dev = ak.device(device)
-    requests = int(requests) if requests else (64 if quick else 256)
+    load = _load(requests, threads, window, quick)
+    requests = load["requests"]
     batch_sizes = [int(b) for b in batch_sizes]
     command = command or f"accelkit.bench.pool.run(device={dev.spec!r}, size={size!r}, quick={quick})"
     result = {
         "env": environment(command, [dev]),
-        "config": {
-            "size": size,
-            "requests": requests,
-            "threads": threads,
-            "batch_sizes": batch_sizes,
-            "window_s": window,
-            "workloads": list(workloads),
-            "quick": quick,
-        },
+        "config": {"size": size, **load, "batch_sizes": batch_sizes, "workloads": list(workloads)},
         "rows": [],
     }
     ckpts = Checkpoints(size)
@@ -375,20 +379,13 @@ def run_clusters(
     each target (``local:N`` or a scheduler address); returns {"env", "config", "rows", "table"}."""
     import accelkit as ak
 
-    requests = int(requests) if requests else (64 if quick else 256)
+    load = _load(requests, threads, window, quick)
+    requests = load["requests"]
     cpu = ak.device("cpu")
     command = command or f"accelkit.bench.pool.run_clusters({list(targets)!r}, model={model!r})"
     result = {
         "env": environment(command, [cpu]),
-        "config": {
-            "model": model,
-            "requests": requests,
-            "threads": threads,
-            "batch_size": batch_size,
-            "window_s": window,
-            "clients": list(targets),
-            "quick": quick,
-        },
+        "config": {"model": model, **load, "batch_size": batch_size, "clients": list(targets)},
         "rows": [],
     }
     reference_model = ak.load(model, device=cpu)
