@@ -93,50 +93,26 @@ const NEG_INF_BITS: u32 = 0xff800000u;
 // ------------------------------------------------------------------------------ loads and stores
 // load_?4(base, x): elements 4x .. 4x+3 of the row starting at element `base` (zeros past the head dim)
 //# if {{VEC}}
-fn load_q4(base: i32, x: u32) -> vec4<T> {
-    return q[u32(base >> 2u) + x];
+//# for t in ("q", "k", "v")
+fn load_$[t]4(base: i32, x: u32) -> vec4<T> {
+    return $[t][u32(base >> 2u) + x];
 }
 
-fn load_k4(base: i32, x: u32) -> vec4<T> {
-    return k[u32(base >> 2u) + x];
-}
-
-fn load_v4(base: i32, x: u32) -> vec4<T> {
-    return v[u32(base >> 2u) + x];
-}
+//# endfor
 //# else
-fn load_q4(base: i32, x: u32) -> vec4<T> {
+//# for t, n in (("q", "d"), ("k", "d"), ("v", "dv"))
+fn load_$[t]4(base: i32, x: u32) -> vec4<T> {
     var r = vec4<T>();
     for (var i = 0u; i < 4u; i++) {
         let d = x * 4u + i;
-        if (d < P.d) {
-            r[i] = q[u32(base + i32(d) * P.q_sd)];
+        if (d < P.$[n]) {
+            r[i] = $[t][u32(base + i32(d) * P.$[t]_sd)];
         }
     }
     return r;
 }
 
-fn load_k4(base: i32, x: u32) -> vec4<T> {
-    var r = vec4<T>();
-    for (var i = 0u; i < 4u; i++) {
-        let d = x * 4u + i;
-        if (d < P.d) {
-            r[i] = k[u32(base + i32(d) * P.k_sd)];
-        }
-    }
-    return r;
-}
-
-fn load_v4(base: i32, x: u32) -> vec4<T> {
-    var r = vec4<T>();
-    for (var i = 0u; i < 4u; i++) {
-        let d = x * 4u + i;
-        if (d < P.dv) {
-            r[i] = v[u32(base + i32(d) * P.v_sd)];
-        }
-    }
-    return r;
-}
+//# endfor
 //# endif
 
 // out columns 4x .. 4x+3 of the row starting at element `base` (x < P.dv4)

@@ -63,3 +63,12 @@ def test_include_cycles_and_missing_files_are_kernel_errors(monkeypatch):
         wgsl.render("t_a")
     with pytest.raises(KernelError, match="no WGSL kernel file .*t_none.wgsl"):
         wgsl.render("t_c")
+
+
+def test_for_unpacks_tuples():
+    text = "//# for name, n in (('q', 1), ('v', 2))\nlet $[name] = $[n * 2];\n// $[name] stays\n//# endfor\n"
+    assert wgsl.expand_directives(text) == "let q = 2;\n// $[name] stays\nlet v = 4;\n// $[name] stays\n"
+    with pytest.raises(
+        KernelError, match=r"t.wgsl: '//# for a, b in \(\(1, 2, 3\),\)': \(1, 2, 3\) does not unpack"
+    ):
+        wgsl.expand_directives("//# for a, b in ((1, 2, 3),)\n$[a]\n//# endfor\n", "t")

@@ -87,7 +87,8 @@ def render(name: str, kernel: str | None = None, **values) -> str:
        A value ``f16`` also switches on ``enable f16;``.
     3. Directives are expanded: ``//# if EXPR`` / ``//# elif EXPR`` / ``//# else`` / ``//# endif``
        keep or drop lines; ``//# for NAME in EXPR`` ... ``//# endfor`` repeats its body for each
-       value, replacing ``$[expr]`` with the value of a Python expression over the loop names.
+       value (``//# for A, B in EXPR`` unpacks pairs), replacing ``$[expr]`` with the value of a
+       Python expression over the loop names.
        EXPR sees only the literals that step 2 wrote (``//# if {{VEC}}`` -> ``//# if True``).
     """
     text = kernel_source(name)
@@ -178,9 +179,13 @@ def _expand(lines, start: int, stop: int, env: dict, out: list, name: str) -> No
         word, arg = m.groups()
         if word == "for":
             end = _block_end(lines, i, stop, "for", "endfor", name)
-            var, _, expr = arg.partition(" in ")
+            names, _, expr = arg.partition(" in ")
+            names = [n.strip() for n in names.split(",")]
             for value in _eval(expr, env):
-                _expand(lines, i + 1, end, {**env, var.strip(): value}, out, name)
+                values = [value] if len(names) == 1 else list(value)
+                if len(values) != len(names):
+                    raise KernelError(f"kernels/{name}.wgsl: '//# for {arg}': {value!r} does not unpack")
+                _expand(lines, i + 1, end, {**env, **dict(zip(names, values))}, out, name)
             i = end + 1
         elif word == "if":
             end = _block_end(lines, i, stop, "if", "endif", name)
