@@ -435,15 +435,14 @@ def test_index_naming_a_tensor_not_in_its_shard(tmp_path):
     d = _sharded(tmp_path)
     index = json.loads((d / "model.safetensors.index.json").read_text())
     index["weight_map"]["c"] = "model-00001-of-00002.safetensors"
-    (d / "model.safetensors.index.json").write_text(json.dumps(index))
-    with pytest.raises(WeightsError, match="says tensor 'c' is in model-00001-of-00002.safetensors"):
-        Checkpoint.open(d)
-    (d / "model.safetensors.index.json").write_text("{oops")
-    with pytest.raises(WeightsError, match="index.json: malformed JSON"):
-        Checkpoint.open(d)
-    (d / "model.safetensors.index.json").write_text('{"weight_map": [1]}')
-    with pytest.raises(WeightsError, match="weight_map"):
-        Checkpoint.open(d)
+    for text, error in [
+        (json.dumps(index), "says tensor 'c' is in model-00001-of-00002.safetensors"),
+        ("{oops", "index.json: malformed JSON"),
+        ('{"weight_map": [1]}', "weight_map"),
+    ]:
+        (d / "model.safetensors.index.json").write_text(text)
+        with pytest.raises(WeightsError, match=error):
+            Checkpoint.open(d)
 
 
 def test_corrupt_shard_is_reported(tmp_path):
