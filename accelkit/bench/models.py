@@ -52,7 +52,7 @@ from .onnx_reference import TARGET as ORT_TARGET
 from .onnx_reference import OnnxRuntimeWebGPU
 from .onnx_reference import measure_target as measure_ort
 from .presets import FAMILIES, PRESETS, TINY, random_state_dict, write_checkpoint
-from .sweep import Progress, environment, finish, parse, plain, show, write_json
+from .sweep import Progress, environment, finish, parse, plain, run_options, show, write_json
 
 MODELS = FAMILIES
 SIZES = ("tiny", "base")
@@ -1229,13 +1229,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         batches=args.batch,
         seq=args.seq,
         repeats=args.repeat,
-        json_path=args.json,
-        quick=args.quick,
-        progress=not args.no_progress,
         max_new_tokens=args.max_new_tokens,
         references=not args.no_references,
         cpu_references=not args.no_cpu_references,
-        command=command,
+        **run_options(args, command),
     )
     return show(result, args.json)
 

@@ -21,7 +21,7 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from .sweep import Progress, blas_name, environment, finish, parse, plain, show
+from .sweep import Progress, blas_name, environment, finish, parse, plain, run_options, show
 
 DEFAULT_SIZES = (256, 512, 1024, 2048, 4096)
 QUICK_MAX = 512  # --quick skips larger matmul sizes on every device
@@ -566,12 +566,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         sizes=args.sizes,
         dtypes=dtypes,
         repeats=args.repeat,
-        json_path=args.json,
-        quick=args.quick,
-        progress=not args.no_progress,
         ops=not args.no_ops,
         references=not args.no_references,
-        command=command,
+        **run_options(args, command),
     )
     return show(result, args.json)
 

@@ -34,7 +34,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from .sharing import Checkpoints, add_common_arguments, common_options, wait
-from .sweep import Progress, environment, finish, parse, plain, show
+from .sweep import Progress, environment, finish, parse, plain, run_options, show
 
 WORKLOADS = ("bert", "vit", "mixed")
 
@@ -465,10 +465,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             requests=args.requests,
             threads=args.threads,
             window=args.window_ms / 1e3,
-            quick=args.quick,
-            json_path=args.json,
-            progress=not args.no_progress,
-            command=command,
+            **run_options(args, command),
         )
         return show(result, args.json)
     result = run(

@@ -35,7 +35,7 @@ from pathlib import Path
 import numpy as np
 
 from .presets import PRESETS, SIZES, TINY, random_state_dict, write_checkpoint
-from .sweep import Progress, environment, finish, parse, plain, show
+from .sweep import Progress, environment, finish, parse, plain, run_options, show
 
 SCENARIOS = ("dedup", "whisper", "vit", "bert")
 
@@ -519,14 +519,7 @@ def add_common_arguments(p: argparse.ArgumentParser, quick: str) -> None:
 
 def common_options(args: argparse.Namespace, command: str) -> dict:
     """The ``run`` keywords of the options ``add_common_arguments`` adds (and the command line)."""
-    return dict(
-        device=args.device,
-        size=args.size,
-        quick=args.quick,
-        json_path=args.json,
-        progress=not args.no_progress,
-        command=command,
-    )
+    return dict(device=args.device, size=args.size, **run_options(args, command))
 
 
 def build_parser(prog: str = "accelkit bench sharing") -> argparse.ArgumentParser:

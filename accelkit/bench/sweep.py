@@ -137,6 +137,12 @@ def write_json(path: str | os.PathLike, result: dict) -> None:
     os.replace(tmp, path)
 
 
+def run_options(args: argparse.Namespace, command: str) -> dict:
+    """The ``run`` keywords of the flags every ``accelkit bench`` command has: --json, --quick,
+    --no-progress, and the command line that gave them."""
+    return dict(json_path=args.json, quick=args.quick, progress=not args.no_progress, command=command)
+
+
 def finish(result: dict, format_table: Callable[[dict], str], json_path: str | None) -> dict:
     """The end of every ``run``: its table into ``result["table"]``, the JSON written if asked; returns ``result``."""
     result["table"] = format_table(result)
