@@ -344,6 +344,41 @@ def test_a_compiled_call_inside_a_capture_is_recorded_into_it(webgpu, w, rng):
 
 
 # ----------------------------------------------------------------------------------- profiler, CPU
+def test_the_autotuners_timing_runs_during_a_capture_are_not_recorded(webgpu, rng, tmp_path):
+    """A first call of a matmul shape on a tuning adapter times its candidates in the middle of the
+    capture: those dispatches are the backend's own work, not the call's, and must not be replayed
+    (they made a 10-dispatch WebNN graph replay 100 dispatches on the H200)."""
+    from accelkit.backends.webgpu.autotune import Autotuner, measure_candidate
+
+    be = webgpu.runtime
+    timed = []
+
+    def measure(backend, rows, n, k, dtype, b_k, cand):  # real candidate dispatches, a made-up time
+        measure_candidate(backend, rows, n, k, dtype, b_k, cand)
+        timed.append(cand)
+        return 1.0 + len(timed)
+
+    tuner = Autotuner(be, path=tmp_path / "autotune.json", measure=measure)
+    tuner.enabled = True
+    saved = be.__dict__.get("_autotuner")
+    be.__dict__["_autotuner"] = tuner
+    try:
+        f = compile(lambda x, w: ak.ops.gelu(x @ w))
+        x = ak.tensor(rng.standard_normal((24, 16)).astype(np.float32), device=webgpu)
+        wt = ak.tensor(rng.standard_normal((16, 20)).astype(np.float32), device=webgpu)
+        first = f(x, wt)
+        assert len(timed) > 1  # the shape was tuned inside the capture
+        assert f.last == "captured plan #1, 2 dispatches"
+        again = f(x, wt)
+        assert f.last == "replayed plan #1, 2 dispatches"
+        assert same(first, again)
+    finally:
+        if saved is None:
+            be.__dict__.pop("_autotuner", None)
+        else:
+            be.__dict__["_autotuner"] = saved
+
+
 def test_the_profiler_sees_replayed_dispatches(webgpu, w, rng):
     f = compile(gelu_softmax)
     x = ak.tensor(rng.standard_normal((5, 13)).astype(np.float32), device=webgpu)
