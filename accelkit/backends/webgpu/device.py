@@ -603,6 +603,10 @@ class WebGPUBackend(Backend):
         self.check()
         return Replay(self, program)
 
+    def bind_replay(self, handle: Replay, buffers: dict) -> Replay:
+        """A variant of a built program with ``buffers`` ({buffer index: buffer}) bound in place of its own."""
+        return handle.variant(buffers)
+
     def replay(self, handle: Replay, writes, copies_in, copies_out) -> None:
         """Upload ``writes``, copy ``copies_in``, run the program in one pass, copy ``copies_out``, submit."""
         handle.run(writes, copies_in, copies_out)
