@@ -39,7 +39,7 @@ from accelkit import webnn
 from accelkit.bench.sweep import plain
 
 
-def _bert_layer_graph(ctx, model, x_shape):
+def bert_layer_graph(ctx, model, x_shape):
     """BERT layer 0 of ``model`` as a WebNN graph on ``ctx`` (inputs: x (B, T, C))."""
     cfg = model.config
     prefix = "bert.encoder.layer.0."
@@ -109,7 +109,7 @@ def run(device=None, iterations: int = 1000, seq: int = 16, quiet: bool = True) 
     c = model.config.hidden_size
     x_np = np.random.default_rng(0).normal(0, 1, (1, seq, c)).astype(np.float32)
     ctx = webnn.ml.create_context(device=dev)
-    graph = _bert_layer_graph(ctx, model, x_np.shape)
+    graph = bert_layer_graph(ctx, model, x_np.shape)
     tx = ctx.create_tensor({"data_type": "float32", "shape": list(x_np.shape), "writable": True})
     ty = ctx.create_tensor({"data_type": "float32", "shape": list(x_np.shape), "readable": True})
     ctx.write_tensor(tx, x_np)
