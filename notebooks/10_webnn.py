@@ -149,8 +149,10 @@ steps = graphs["cpu"].summary()
 print(len(steps), "steps:", " ".join(s["op"] for s in steps))
 
 # %% [markdown]
-# With the profiler listening, one dispatch on WebGPU shows its kernels (the matmuls, the fused
-# softmax and layer-norm kernels, and WebNN's own element-wise and gather kernels):
+# With the profiler listening, one dispatch on WebGPU shows its kernels: `build()` fused the graph
+# into as many as `ak.compile` of the model's own layer runs (one matmul for q, k and v against their
+# weights concatenated at build time, one attention kernel writing the heads back in (B, T, H, D),
+# the other matmuls with their bias and GELU epilogues, two layer norms with their residuals):
 
 # %%
 if "webgpu" in contexts:

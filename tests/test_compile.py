@@ -308,6 +308,22 @@ def test_a_bound_call_replays_with_its_arguments_buffers_and_no_copies(webgpu, r
     assert plan.handle.variants == []
 
 
+def test_a_bound_call_inside_another_capture_is_recorded_into_it(webgpu, rng):
+    x = ak.tensor(rng.standard_normal(8).astype(np.float32), device=webgpu)
+    acc = ak.tensor(np.zeros(8, np.float32), device=webgpu)
+    call = compile(lambda x, acc: _copy_into(acc, acc * 0.5 + x)).bound(x, acc)
+    for _ in range(3):
+        call()  # bound from here on
+    outer = compile(lambda y: (call(), y * 1.0)[1])
+    y = ak.tensor(np.ones(2, np.float32), device=webgpu)
+    want = acc.numpy()
+    for _ in range(3):
+        outer(y)
+        want = want * np.float32(0.5) + x.numpy()
+        assert np.allclose(acc.numpy(), want)
+    assert outer.replayed == 2 and outer.plans[0].stats.dispatches == 3
+
+
 def test_an_upload_into_a_tensor_the_call_also_computes_replays_from_a_baked_image(webgpu, rng):
     def mixed(x):
         t = ak.tensor(np.arange(8, dtype=np.float32), device=x.device)  # an upload inside the call

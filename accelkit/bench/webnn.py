@@ -147,8 +147,7 @@ def run(device=None, iterations: int = 1000, seq: int = 16, quiet: bool = True) 
     )
     return {
         "benchmark": "webnn",
-        "command": "accelkit bench webnn "
-        + " ".join(sys.argv[3:] if sys.argv[1:3] == ["bench", "webnn"] else []),
+        "command": "accelkit bench webnn",  # main() adds its arguments
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
         "device": dev.spec,
         "device_name": dev.name,
@@ -218,8 +217,10 @@ def build_parser(prog: str = "accelkit bench webnn") -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
     result = run(args.device, args.iterations, args.seq, quiet=args.quiet)
+    result["command"] = " ".join(["accelkit bench webnn", *argv])
     print(table(result))
     if args.json:
         with open(args.json, "w", encoding="utf-8") as f:

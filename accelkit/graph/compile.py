@@ -300,6 +300,7 @@ class BoundCall:
         if (
             plan is not None
             and plan.alive
+            and not plan.backend.capturing  # inside another capture: the ordinary call records it
             and c.enabled
             and compile_enabled()
             and (c.version is None or plan.weights_version == c.version())

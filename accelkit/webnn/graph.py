@@ -11,6 +11,10 @@ that plan (prebuilt bind groups, one compute pass, one submit: no Python per op)
 calls its op family's execution (``accelkit.ops`` and the WebNN primitives) on the slots it reads,
 and slots are dropped after their last reader, so intermediates go back to the device's pool (and
 the plan's memory plan can reuse their buffers). On the CPU the compiled function runs eagerly.
+
+``MLContext.dispatch`` validates a set of MLTensors once and keeps it as a ``_Binding``: a
+``BoundCall`` of the compiled function that, from the set's second dispatch on, replays a variant of
+the plan with the tensors' own buffers bound (no copies in or out).
 """
 
 from __future__ import annotations
@@ -296,9 +300,8 @@ class MLGraph:
     def _bound(self, key: tuple, inputs: dict, outputs: dict) -> _Binding | None:
         """The binding of a validated set of MLTensors, made now if fewer than BOUND_SETS are held
         (after dropping those whose tensors died or were destroyed); None: dispatch without one."""
-        if len(self._bindings) >= BOUND_SETS:
-            for k in [k for k, b in self._bindings.items() if b.dead]:
-                self._drop(k)
+        for k in [k for k, b in self._bindings.items() if b.dead]:
+            self._drop(k)  # lets their Tensors go
         if len(self._bindings) >= BOUND_SETS:
             return None
         binding = self._bindings[key] = _Binding(self, inputs, outputs)
