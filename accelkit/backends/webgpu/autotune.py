@@ -120,6 +120,9 @@ def candidates(caps: Caps, rows: int, n: int, k: int, itemsize: int, b_k: bool =
         split = pick_split(caps, t, 1, rows, n, k)
         for s in sorted({split, max(1, split // 2), split * 2} if grid < 384 else {1}):
             add(tile, s, schemes[0])
+    if -(-rows // 128) * -(-n // 128) >= 384:  # a big grid: the tiles with 128 accumulators too
+        for tile in ("256x128k8", "128x256k8"):
+            add(tile, 1, schemes[0])
     return out
 
 

@@ -83,6 +83,10 @@ TILES = {
     "64x64": Tile(64, 64, 8, 4, 4),
     "32x64k16": Tile(32, 64, 16, 4, 4),
     "32x32": Tile(32, 32, 8, 4, 4),
+    # 16 x 8 (8 x 16) accumulators per invocation: the fastest at 4096^3 on the H200 in one run
+    # (benchmarks/RESULTS.md); autotuner candidates for big grids
+    "256x128k8": Tile(256, 128, 8, 16, 8),
+    "128x256k8": Tile(128, 256, 8, 8, 16),
 }
 #: the planner's rule order; the rest are candidates for the autotuner
 RULE_TILES = ("128x128k16", "128x128", "64x64k16", "64x64", "32x32")
