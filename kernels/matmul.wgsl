@@ -203,17 +203,59 @@ const BK: u32 = {{BK}}u;
 const WGX: u32 = {{WGX}}u;               // BN / TN: invocations along N
 const WGY: u32 = {{WGY}}u;               // BM / TM: invocations along M
 const THREADS: u32 = {{THREADS}}u;
-const AROW: u32 = BM / 4u + 1u;          // one k-row of the A tile in vec4s, padded by one (banks)
-const BROW: u32 = BN / 4u + 1u;
 // load units per K-tile: a 4x4 block (four vec4 loads along K, transposed in registers) for an
 // operand contiguous along K, one vec4 along M (N) otherwise
 const A_UNITS: u32 = {{A_UNITS}}u;
 const B_UNITS: u32 = {{B_UNITS}}u;
 const B_SHIFT: u32 = {{B_SHIFT}}u;       // B's units start at this invocation, so idle A lanes load B
 
-// [buffer][k][m/4] and [buffer][k][n/4]
-var<workgroup> As: array<vec4<C>, {{AS_LEN}}>;
-var<workgroup> Bs: array<vec4<C>, {{BS_LEN}}>;
+// Workgroup memory, vec4s of 4 rows (columns) of one k. LDS 1 ("thread-major"): one padded row per
+// buffer and invocation row (column), As[buffer * WGY + m4 % WGY][k * TM4 + m4 / WGY]: the inner loop
+// reads As[row][constant], so the bounds clamp the WGSL compiler adds to a dynamic index is paid
+// once per K-tile, not once per load. LDS 0 ("k-major"): [buffer][k][m4] flat, each k-row padded by one.
+//# if {{LDS}}
+const AROW: u32 = BK * {{TM4}}u + 1u;
+const BROW: u32 = BK * {{TN4}}u + 1u;
+var<workgroup> As: array<array<vec4<C>, AROW>, 2u * WGY>;
+var<workgroup> Bs: array<array<vec4<C>, BROW>, 2u * WGX>;
+
+fn put_a(buf: u32, k: u32, m4: u32, v: vec4<C>) {
+    As[buf * WGY + m4 % WGY][k * {{TM4}}u + m4 / WGY] = v;
+}
+
+fn put_a1(buf: u32, k: u32, row: u32, v: C) {
+    As[buf * WGY + (row / 4u) % WGY][k * {{TM4}}u + (row / 4u) / WGY][row % 4u] = v;
+}
+
+fn put_b(buf: u32, k: u32, n4: u32, v: vec4<C>) {
+    Bs[buf * WGX + n4 % WGX][k * {{TN4}}u + n4 / WGX] = v;
+}
+
+fn put_b1(buf: u32, k: u32, col: u32, v: C) {
+    Bs[buf * WGX + (col / 4u) % WGX][k * {{TN4}}u + (col / 4u) / WGX][col % 4u] = v;
+}
+//# else
+const AROW: u32 = BM / 4u + 1u;
+const BROW: u32 = BN / 4u + 1u;
+var<workgroup> As: array<vec4<C>, 2u * BK * AROW>;
+var<workgroup> Bs: array<vec4<C>, 2u * BK * BROW>;
+
+fn put_a(buf: u32, k: u32, m4: u32, v: vec4<C>) {
+    As[(buf * BK + k) * AROW + m4] = v;
+}
+
+fn put_a1(buf: u32, k: u32, row: u32, v: C) {
+    As[(buf * BK + k) * AROW + row / 4u][row % 4u] = v;
+}
+
+fn put_b(buf: u32, k: u32, n4: u32, v: vec4<C>) {
+    Bs[(buf * BK + k) * BROW + n4] = v;
+}
+
+fn put_b1(buf: u32, k: u32, col: u32, v: C) {
+    Bs[(buf * BK + k) * BROW + col / 4u][col % 4u] = v;
+}
+//# endif
 
 @compute @workgroup_size({{THREADS}})
 fn tiled(@builtin(local_invocation_index) tid: u32,
@@ -232,8 +274,16 @@ fn tiled(@builtin(local_invocation_index) tid: u32,
     let n0 = (in_group / rows_here) * BN;
     let tx = tid % WGX;
     let ty = tid / WGX;
+//# if {{B_SHIFT}}
     let ub = (tid + B_SHIFT) % THREADS;
+//# else
+    let ub = tid;
+//# endif
 
+    // Without split-K the loop walks the batch over all of K: no slice bounds stay live in the
+    // main loop (on the H200 a kernel holding them ran 20% slower at 4096^3, registers being
+    // what bounds two 256-invocation workgroups per multiprocessor).
+//# if {{SPLIT}}
     for (var z = wid.z; z < p.batch * p.splits; z += nwg.z) {
         let bi = z / p.splits;
         let sk = z % p.splits;
@@ -243,6 +293,11 @@ fn tiled(@builtin(local_invocation_index) tid: u32,
         if (kend > kbeg) {
             ntiles = (kend - kbeg + BK - 1u) / BK;
         }
+//# else
+    let ntiles = (p.K + BK - 1u) / BK;
+    for (var bi = wid.z; bi < p.batch; bi += nwg.z) {
+        let kbeg = 0u;
+//# endif
         let abase = p.a_off + bi * p.a_sb;
         let bbase = p.b_off + bi * p.b_sb;
 //# for i in range({{TM4}})
@@ -281,24 +336,23 @@ fn tiled(@builtin(local_invocation_index) tid: u32,
         for (var t = 0u; t <= ntiles; t++) {
             // 1. store the K-tile loaded last round into buffer (t - 1) % 2 (none before the first load)
             if (t > 0u) {
-                let sa = ((t - 1u) & 1u) * BK * AROW;
-                let sb = ((t - 1u) & 1u) * BK * BROW;
+                let buf = (t - 1u) & 1u;
 //# if {{UNION}}
                 if (tid < A_UNITS) {
                     let m4 = tid / (BK / 4u);
                     let kq = (tid % (BK / 4u)) * 4u;
-                    As[sa + (kq + 0u) * AROW + m4] = vec4<C>(pr0.x, pr1.x, pr2.x, pr3.x);
-                    As[sa + (kq + 1u) * AROW + m4] = vec4<C>(pr0.y, pr1.y, pr2.y, pr3.y);
-                    As[sa + (kq + 2u) * AROW + m4] = vec4<C>(pr0.z, pr1.z, pr2.z, pr3.z);
-                    As[sa + (kq + 3u) * AROW + m4] = vec4<C>(pr0.w, pr1.w, pr2.w, pr3.w);
+                    put_a(buf, kq + 0u, m4, vec4<C>(pr0.x, pr1.x, pr2.x, pr3.x));
+                    put_a(buf, kq + 1u, m4, vec4<C>(pr0.y, pr1.y, pr2.y, pr3.y));
+                    put_a(buf, kq + 2u, m4, vec4<C>(pr0.z, pr1.z, pr2.z, pr3.z));
+                    put_a(buf, kq + 3u, m4, vec4<C>(pr0.w, pr1.w, pr2.w, pr3.w));
                 } else if (tid < A_UNITS + B_UNITS) {
                     let s = tid - A_UNITS;
                     let n4 = s / (BK / 4u);
                     let kq = (s % (BK / 4u)) * 4u;
-                    Bs[sb + (kq + 0u) * BROW + n4] = vec4<C>(pr0.x, pr1.x, pr2.x, pr3.x);
-                    Bs[sb + (kq + 1u) * BROW + n4] = vec4<C>(pr0.y, pr1.y, pr2.y, pr3.y);
-                    Bs[sb + (kq + 2u) * BROW + n4] = vec4<C>(pr0.z, pr1.z, pr2.z, pr3.z);
-                    Bs[sb + (kq + 3u) * BROW + n4] = vec4<C>(pr0.w, pr1.w, pr2.w, pr3.w);
+                    put_b(buf, kq + 0u, n4, vec4<C>(pr0.x, pr1.x, pr2.x, pr3.x));
+                    put_b(buf, kq + 1u, n4, vec4<C>(pr0.y, pr1.y, pr2.y, pr3.y));
+                    put_b(buf, kq + 2u, n4, vec4<C>(pr0.z, pr1.z, pr2.z, pr3.z));
+                    put_b(buf, kq + 3u, n4, vec4<C>(pr0.w, pr1.w, pr2.w, pr3.w));
                 }
 //# else
 //# for l in range({{A_LOADS}})
@@ -308,19 +362,19 @@ fn tiled(@builtin(local_invocation_index) tid: u32,
 //# if {{A_MODE}} == 2
                         let m4 = s / (BK / 4u);
                         let kq = (s % (BK / 4u)) * 4u;
-                        As[sa + (kq + 0u) * AROW + m4] = vec4<C>(pa$[l]_0.x, pa$[l]_1.x, pa$[l]_2.x, pa$[l]_3.x);
-                        As[sa + (kq + 1u) * AROW + m4] = vec4<C>(pa$[l]_0.y, pa$[l]_1.y, pa$[l]_2.y, pa$[l]_3.y);
-                        As[sa + (kq + 2u) * AROW + m4] = vec4<C>(pa$[l]_0.z, pa$[l]_1.z, pa$[l]_2.z, pa$[l]_3.z);
-                        As[sa + (kq + 3u) * AROW + m4] = vec4<C>(pa$[l]_0.w, pa$[l]_1.w, pa$[l]_2.w, pa$[l]_3.w);
+                        put_a(buf, kq + 0u, m4, vec4<C>(pa$[l]_0.x, pa$[l]_1.x, pa$[l]_2.x, pa$[l]_3.x));
+                        put_a(buf, kq + 1u, m4, vec4<C>(pa$[l]_0.y, pa$[l]_1.y, pa$[l]_2.y, pa$[l]_3.y));
+                        put_a(buf, kq + 2u, m4, vec4<C>(pa$[l]_0.z, pa$[l]_1.z, pa$[l]_2.z, pa$[l]_3.z));
+                        put_a(buf, kq + 3u, m4, vec4<C>(pa$[l]_0.w, pa$[l]_1.w, pa$[l]_2.w, pa$[l]_3.w));
 //# elif {{A_MODE}} == 1
                         let row = s / (BK / 4u);
                         let kq = (s % (BK / 4u)) * 4u;
-                        As[sa + (kq + 0u) * AROW + row / 4u][row % 4u] = pa$[l]_0.x;
-                        As[sa + (kq + 1u) * AROW + row / 4u][row % 4u] = pa$[l]_0.y;
-                        As[sa + (kq + 2u) * AROW + row / 4u][row % 4u] = pa$[l]_0.z;
-                        As[sa + (kq + 3u) * AROW + row / 4u][row % 4u] = pa$[l]_0.w;
+                        put_a1(buf, kq + 0u, row, pa$[l]_0.x);
+                        put_a1(buf, kq + 1u, row, pa$[l]_0.y);
+                        put_a1(buf, kq + 2u, row, pa$[l]_0.z);
+                        put_a1(buf, kq + 3u, row, pa$[l]_0.w);
 //# else
-                        As[sa + (s / (BM / 4u)) * AROW + s % (BM / 4u)] = pa$[l]_0;
+                        put_a(buf, s / (BM / 4u), s % (BM / 4u), pa$[l]_0);
 //# endif
                     }
                 }
@@ -332,19 +386,19 @@ fn tiled(@builtin(local_invocation_index) tid: u32,
 //# if {{B_MODE}} == 2
                         let n4 = s / (BK / 4u);
                         let kq = (s % (BK / 4u)) * 4u;
-                        Bs[sb + (kq + 0u) * BROW + n4] = vec4<C>(pb$[l]_0.x, pb$[l]_1.x, pb$[l]_2.x, pb$[l]_3.x);
-                        Bs[sb + (kq + 1u) * BROW + n4] = vec4<C>(pb$[l]_0.y, pb$[l]_1.y, pb$[l]_2.y, pb$[l]_3.y);
-                        Bs[sb + (kq + 2u) * BROW + n4] = vec4<C>(pb$[l]_0.z, pb$[l]_1.z, pb$[l]_2.z, pb$[l]_3.z);
-                        Bs[sb + (kq + 3u) * BROW + n4] = vec4<C>(pb$[l]_0.w, pb$[l]_1.w, pb$[l]_2.w, pb$[l]_3.w);
+                        put_b(buf, kq + 0u, n4, vec4<C>(pb$[l]_0.x, pb$[l]_1.x, pb$[l]_2.x, pb$[l]_3.x));
+                        put_b(buf, kq + 1u, n4, vec4<C>(pb$[l]_0.y, pb$[l]_1.y, pb$[l]_2.y, pb$[l]_3.y));
+                        put_b(buf, kq + 2u, n4, vec4<C>(pb$[l]_0.z, pb$[l]_1.z, pb$[l]_2.z, pb$[l]_3.z));
+                        put_b(buf, kq + 3u, n4, vec4<C>(pb$[l]_0.w, pb$[l]_1.w, pb$[l]_2.w, pb$[l]_3.w));
 //# elif {{B_MODE}} == 1
                         let col = s / (BK / 4u);
                         let kq = (s % (BK / 4u)) * 4u;
-                        Bs[sb + (kq + 0u) * BROW + col / 4u][col % 4u] = pb$[l]_0.x;
-                        Bs[sb + (kq + 1u) * BROW + col / 4u][col % 4u] = pb$[l]_0.y;
-                        Bs[sb + (kq + 2u) * BROW + col / 4u][col % 4u] = pb$[l]_0.z;
-                        Bs[sb + (kq + 3u) * BROW + col / 4u][col % 4u] = pb$[l]_0.w;
+                        put_b1(buf, kq + 0u, col, pb$[l]_0.x);
+                        put_b1(buf, kq + 1u, col, pb$[l]_0.y);
+                        put_b1(buf, kq + 2u, col, pb$[l]_0.z);
+                        put_b1(buf, kq + 3u, col, pb$[l]_0.w);
 //# else
-                        Bs[sb + (s / (BN / 4u)) * BROW + s % (BN / 4u)] = pb$[l]_0;
+                        put_b(buf, s / (BN / 4u), s % (BN / 4u), pb$[l]_0);
 //# endif
                     }
                 }
@@ -413,8 +467,13 @@ fn tiled(@builtin(local_invocation_index) tid: u32,
             }
             // 3. multiply K-tile t - 1 from workgroup memory
             if (t > 0u) {
+//# if {{LDS}}
+                let ra = ((t - 1u) & 1u) * WGY + ty;
+                let rb = ((t - 1u) & 1u) * WGX + tx;
+//# else
                 let sa = ((t - 1u) & 1u) * BK * AROW + ty;
                 let sb = ((t - 1u) & 1u) * BK * BROW + tx;
+//# endif
 //# if {{BLOCK_ACC}}
 //# for i in range({{TM4}})
 //# for r in range(4)
@@ -426,10 +485,18 @@ fn tiled(@builtin(local_invocation_index) tid: u32,
 //# endif
 //# for kk in range({{BK}})
 //# for i in range({{TM4}})
+//# if {{LDS}}
+                let a$[kk]_$[i] = As[ra][$[kk * {{TM4}} + i]u];
+//# else
                 let a$[kk]_$[i] = As[sa + $[kk * ({{BM}} // 4 + 1) + i * {{WGY}}]u];
+//# endif
 //# endfor
 //# for j in range({{TN4}})
+//# if {{LDS}}
+                let b$[kk]_$[j] = Bs[rb][$[kk * {{TN4}} + j]u];
+//# else
                 let b$[kk]_$[j] = Bs[sb + $[kk * ({{BN}} // 4 + 1) + j * {{WGX}}]u];
+//# endif
 //# endfor
 //# for i in range({{TM4}})
 //# for r in range(4)

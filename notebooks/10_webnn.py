@@ -2,9 +2,11 @@
 # jupyter:
 #   jupytext:
 #     formats: ipynb,py:percent
+#     notebook_metadata_filter: -jupytext.text_representation.jupytext_version
 #     text_representation:
 #       extension: .py
 #       format_name: percent
+#       format_version: '1.3'
 #   kernelspec:
 #     display_name: Python 3
 #     language: python
@@ -149,8 +151,10 @@ steps = graphs["cpu"].summary()
 print(len(steps), "steps:", " ".join(s["op"] for s in steps))
 
 # %% [markdown]
-# With the profiler listening, one dispatch on WebGPU shows its kernels (the matmuls, the fused
-# softmax and layer-norm kernels, and WebNN's own element-wise and gather kernels):
+# With the profiler listening, one dispatch on WebGPU shows its kernels: `build()` fused the graph
+# into as many as `ak.compile` of the model's own layer runs (one matmul for q, k and v against their
+# weights concatenated at build time, one attention kernel writing the heads back in (B, T, H, D),
+# the other matmuls with their bias and GELU epilogues, two layer norms with their residuals):
 
 # %%
 if "webgpu" in contexts:

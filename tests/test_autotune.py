@@ -64,7 +64,8 @@ def test_tunes_once_then_reads_the_table(table_path):
     choice = t.choose(128, 768, 3072, "f32", True)
     assert choice["tile"] == "32x64k16" and choice["loads"] == "u"  # the rule's scheme for weight.T
     assert choice["split"] == min(c["split"] for c in m.calls if c["tile"] == "32x64k16")
-    assert len(m.calls) == len(at.candidates(GPU, 128, 768, 3072, 4)) > 3
+    n_cands = len(at.candidates(GPU, 128, 768, 3072, 4))
+    assert n_cands > 3 and len(m.calls) == n_cands + at.RETIME + 1  # + the fastest few and the rule, again
     assert t.choose(128, 768, 3072, "f32", True) == choice and len(m.calls) > 3  # memo: no new calls
     n_calls = len(m.calls)
     assert t.choose(128, 768, 3072, "f32", True) == choice and len(m.calls) == n_calls
@@ -175,6 +176,46 @@ def test_without_timestamps_on_software_or_switched_off_the_rules_decide(table_p
     assert m.calls == []
 
 
+def test_warm_up_then_retime_the_fastest_and_keep_the_rule_on_a_near_tie(table_path):
+    """A clock still rising during the first pass: the re-timed best run decides, and a candidate
+    barely faster than the planner's rule does not replace it."""
+    cands = at.candidates(GPU, 128, 768, 3072, 4)
+    rule = cands[0]
+    order: list[str] = []
+    warmed: list = []
+
+    def warm(backend, rows, n, k, dtype, b_k, cand, ms):
+        warmed.append((cand, ms))
+        assert order == []  # before anything is timed
+
+    def measure(backend, rows, n, k, dtype, b_k, cand):
+        order.append(f"{cand['tile']}/s{cand['split']}/{cand['loads']}")
+        first_pass = len(order) <= len(cands)
+        if cand == rule:
+            return 50.0 if first_pass else 10.0  # slow only while the clock was low
+        if cand == cands[-1]:
+            return 9.9  # 1% faster than the rule's second run: a near-tie
+        return 20.0
+
+    t = at.Autotuner(FakeBackend(), table_path, measure=measure, warm=warm)
+    choice = t.choose(128, 768, 3072, "f32", True)
+    assert warmed == [(rule, at.WARM_MS)]
+    assert choice == rule
+    entry = t.table.entries()[at.shape_class(128, 768, 3072, "f32", True)]
+    assert entry["us"][f"{rule['tile']}/s{rule['split']}/{rule['loads']}"] == 10.0  # the better run
+    # re-timed: the fastest RETIME of the first pass and the rule, in reverse order (the rule first)
+    assert len(order) == len(cands) + at.RETIME + 1
+    name = "{tile}/s{split}/{loads}".format
+    assert order[len(cands)] == name(**rule) and order[-1] == name(**cands[-1])
+
+    def clear_winner(backend, rows, n, k, dtype, b_k, cand):
+        return 5.0 if cand == cands[-1] else 10.0
+
+    t2 = at.Autotuner(FakeBackend(), table_path.with_name("t2.json"), measure=clear_winner)
+    assert t2.warm is None  # a given measure gets no warm-up of the real GPU
+    assert t2.choose(128, 768, 3072, "f32", True) == cands[-1]
+
+
 def test_a_candidate_that_fails_is_skipped(table_path):
     def measure(backend, rows, n, k, dtype, b_k, cand):
         if cand["tile"] == "32x64k16":
@@ -209,6 +250,9 @@ def test_measure_candidate_runs_on_the_device(webgpu):
         pytest.skip("adapter lacks timestamp queries")
     us = at.measure_candidate(be, 33, 40, 24, "f32", True, {"tile": "32x32", "split": 2, "loads": "u"})
     assert us is not None and us > 0
+    before = be.memory()["allocated_bytes"]
+    at.warm_gpu(be, 33, 40, 24, "f32", True, {"tile": "32x32", "split": 2, "loads": "u"}, 0.01)
+    assert be.memory()["allocated_bytes"] == before  # the scratch operands are freed
 
 
 @pytest.mark.webgpu

@@ -37,6 +37,9 @@ def test_quick_run_writes_json_and_table(tmp_path, capsys):
 
     targets = {r["target"] for r in result["matmul"]}
     assert set(_devices()) | {"numpy"} <= targets
+    assert {(r["target"], r["layout"]) for r in result["matmul"]} >= {
+        (d, lay) for d in _devices() for lay in ("b", "wT")
+    }
     for r in result["matmul"]:
         assert r["size"] in (32, 48) and r["dtype"] == "float32"  # 1024 > the --quick limit
         if "error" not in r and "skipped" not in r:
@@ -61,8 +64,9 @@ def test_quick_run_writes_json_and_table(tmp_path, capsys):
     lines = result["table"].splitlines()
     head = next(i for i, line in enumerate(lines) if line.startswith("matmul float32"))
     columns = lines[head + 1].split()
-    assert columns[0] == "N" and set(_devices()) <= set(columns[1:])
-    assert lines[head + 2].split()[0] == "32" and lines[head + 3].split()[0] == "48"
+    assert columns[:2] == ["N", "b"] and set(_devices()) <= set(columns[2:])
+    rows = [line.split()[:2] for line in lines[head + 2 : head + 6]]
+    assert rows == [["32", "b"], ["32", "wT"], ["48", "b"], ["48", "wT"]]
     assert any(line.startswith("attention") for line in lines)
 
 
@@ -70,11 +74,23 @@ def test_run_returns_the_same_structure_without_the_cli():
     result = bench_ops.run(
         devices=["cpu"], sizes=(16,), repeats=1, quick=True, progress=False, ops=False, references=False
     )
-    assert [r["target"] for r in result["matmul"]] == ["cpu"]
+    assert [(r["target"], r["layout"]) for r in result["matmul"]] == [("cpu", "b"), ("cpu", "wT")]
+    assert all(r["rel_err"] < 1e-5 for r in result["matmul"])
     assert result["ops"] == [] and "matmul float32" in result["table"]
 
 
-@pytest.mark.parametrize("bad", [["--sizes", "12,abc"], ["--repeat", "x"]])
+def test_one_layout_only(tmp_path):
+    path = tmp_path / "wt.json"
+    argv = "--device cpu --sizes 8 --layout wT --no-ops --no-references --no-progress --repeat 1 --json"
+    assert bench_ops.main([*argv.split(), str(path)]) == 0
+    result = json.loads(path.read_text())
+    assert [(r["size"], r["layout"]) for r in result["matmul"]] == [(8, "wT")]
+    assert result["config"]["layouts"] == ["wT"]
+
+
+@pytest.mark.parametrize(
+    "bad", [["--sizes", "12,abc"], ["--repeat", "x"], ["--layout", "nt"], ["--layout", ","]]
+)
 def test_bad_arguments_exit_with_usage(bad, capsys):
     with pytest.raises(SystemExit) as info:
         bench_ops.main(bad)

@@ -238,6 +238,92 @@ def test_in_place_writes_replay_into_state_and_back_into_device_arguments(webgpu
     assert f.replayed == 3
 
 
+def _copy_into(dst, src) -> None:
+    """``dst[...] = src`` as the backend's buffer-to-buffer copy (what WebNN's dispatch records)."""
+    n = src.size * src.dtype.itemsize
+    dst.storage.backend.copy(src.storage.handle, 0, dst.storage.handle, dst.offset * 4, n)
+
+
+def test_a_result_copied_into_a_device_argument_is_written_there_by_its_kernel(webgpu, rng):
+    """A final copy of a whole intermediate into a caller's buffer is dropped from the plan: the
+    kernel that made it writes the caller's buffer instead. Not where the buffer is read while the
+    intermediate lives, nor where the intermediate is read after the copy."""
+
+    def into(x, out):
+        _copy_into(out, ak.ops.gelu(x * 2.0))
+
+    def read_meanwhile(x, out):
+        y = x * 2.0
+        z = y + out  # reads the destination while y lives
+        _copy_into(out, y)
+        return z
+
+    def read_after(x, out):
+        y = x * 2.0
+        _copy_into(out, y)
+        return y + 1.0  # reads y after the copy
+
+    for fn, copies in ((into, 0), (read_meanwhile, 1), (read_after, 1)):
+        f = compile(fn)
+        for i in range(3):
+            xa = rng.standard_normal((4, 6)).astype(np.float32)
+            start = rng.standard_normal((4, 6)).astype(np.float32)
+            out = ak.tensor(start, device=webgpu)
+            got = f(ak.tensor(xa, device=webgpu), out)
+            eager_out = ak.tensor(start, device=webgpu)
+            want = fn(ak.tensor(xa, device=webgpu), eager_out)
+            assert same(out, eager_out), (fn.__name__, i)
+            if want is not None:
+                assert same(got, want), (fn.__name__, i)
+        [plan] = f.plans
+        assert plan.stats.copies == copies, fn.__name__
+
+
+def test_a_bound_call_replays_with_its_arguments_buffers_and_no_copies(webgpu, rng, monkeypatch):
+    """``compiled.bound(*args)``: its second call on replays a plan variant that binds the arguments'
+    own buffers (no copy in, no write back), and keeps working after the plan is dropped."""
+    f = compile(lambda x, acc: (_copy_into(acc, acc * 0.5 + x), (x * 3.0).sum())[1])
+    x = ak.tensor(rng.standard_normal(8).astype(np.float32), device=webgpu)
+    acc = ak.tensor(np.zeros(8, np.float32), device=webgpu)
+    call = f.bound(x, acc)
+    be = webgpu.runtime
+    seen = []
+    replay = be.replay
+    monkeypatch.setattr(be, "replay", lambda h, *io: (seen.append(io), replay(h, *io)))
+    want = np.zeros(8, np.float32)
+    for i in range(5):
+        total = call()
+        want = want * np.float32(0.5) + x.numpy()
+        assert np.allclose(acc.numpy(), want) and np.isclose(total.item(), 3 * x.numpy().sum(), rtol=1e-5)
+        if i == 3:
+            f.free()  # the plan goes: the next call captures again, then binds again
+    [plan] = f.plans
+    assert f.replayed == 3 and f.captures == 2
+    copies_in = [io[1] for io in seen]
+    assert copies_in[0] != [] and copies_in[1] == copies_in[2] == []  # ordinary, then bound twice
+    assert len(plan.handle.variants) == 0 and call._plan is None  # captured anew, bound next call
+    call()
+    assert len(plan.handle.variants) == 1
+    call.free()
+    assert plan.handle.variants == []
+
+
+def test_a_bound_call_inside_another_capture_is_recorded_into_it(webgpu, rng):
+    x = ak.tensor(rng.standard_normal(8).astype(np.float32), device=webgpu)
+    acc = ak.tensor(np.zeros(8, np.float32), device=webgpu)
+    call = compile(lambda x, acc: _copy_into(acc, acc * 0.5 + x)).bound(x, acc)
+    for _ in range(3):
+        call()  # bound from here on
+    outer = compile(lambda y: (call(), y * 1.0)[1])
+    y = ak.tensor(np.ones(2, np.float32), device=webgpu)
+    want = acc.numpy()
+    for _ in range(3):
+        outer(y)
+        want = want * np.float32(0.5) + x.numpy()
+        assert np.allclose(acc.numpy(), want)
+    assert outer.replayed == 2 and outer.plans[0].stats.dispatches == 3
+
+
 def test_an_upload_into_a_tensor_the_call_also_computes_replays_from_a_baked_image(webgpu, rng):
     def mixed(x):
         t = ak.tensor(np.arange(8, dtype=np.float32), device=x.device)  # an upload inside the call
@@ -344,6 +430,41 @@ def test_a_compiled_call_inside_a_capture_is_recorded_into_it(webgpu, w, rng):
 
 
 # ----------------------------------------------------------------------------------- profiler, CPU
+def test_the_autotuners_timing_runs_during_a_capture_are_not_recorded(webgpu, rng, tmp_path):
+    """A first call of a matmul shape on a tuning adapter times its candidates in the middle of the
+    capture: those dispatches are the backend's own work, not the call's, and must not be replayed
+    (they made a 10-dispatch WebNN graph replay 100 dispatches on the H200)."""
+    from accelkit.backends.webgpu.autotune import Autotuner, measure_candidate
+
+    be = webgpu.runtime
+    timed = []
+
+    def measure(backend, rows, n, k, dtype, b_k, cand):  # real candidate dispatches, a made-up time
+        measure_candidate(backend, rows, n, k, dtype, b_k, cand)
+        timed.append(cand)
+        return 1.0 + len(timed)
+
+    tuner = Autotuner(be, path=tmp_path / "autotune.json", measure=measure)
+    tuner.enabled = True
+    saved = be.__dict__.get("_autotuner")
+    be.__dict__["_autotuner"] = tuner
+    try:
+        f = compile(lambda x, w: ak.ops.gelu(x @ w))
+        x = ak.tensor(rng.standard_normal((24, 16)).astype(np.float32), device=webgpu)
+        wt = ak.tensor(rng.standard_normal((16, 20)).astype(np.float32), device=webgpu)
+        first = f(x, wt)
+        assert len(timed) > 1  # the shape was tuned inside the capture
+        assert f.last == "captured plan #1, 2 dispatches"
+        again = f(x, wt)
+        assert f.last == "replayed plan #1, 2 dispatches"
+        assert same(first, again)
+    finally:
+        if saved is None:
+            be.__dict__.pop("_autotuner", None)
+        else:
+            be.__dict__["_autotuner"] = saved
+
+
 def test_the_profiler_sees_replayed_dispatches(webgpu, w, rng):
     f = compile(gelu_softmax)
     x = ak.tensor(rng.standard_normal((5, 13)).astype(np.float32), device=webgpu)

@@ -957,6 +957,53 @@ def test_attention_pattern_runs_as_one_fused_kernel(ctx):
     assert_conforms(got, p @ v, np.float32, atol=1e-5)
 
 
+def test_projections_of_one_input_become_one_matmul_and_stay_conformant(ctx):
+    """q/k/v-style matmul(+bias) of one input by constants of one inner size run as ONE matmul against
+    the concatenated constants; each result is a column view (then reshaped and transposed as views),
+    and every value is within matmul's tolerance. A matmul of another input, or one whose weight is
+    not a build-time constant, stays apart."""
+    from accelkit import webnn
+
+    x, other = pos(2, 5, 7), pos(2, 5, 7)  # positive: the ULP rule has no cancellation to forgive
+    ws, bs = [pos(7, n) for n in (6, 6, 3)], [pos(n) for n in (6, 6, 3)]
+    wo = pos(7, 4)
+    g = webnn.MLGraphBuilder(ctx)
+    gx, go = g.input("x", ref.desc(x)), g.input("o", ref.desc(other))
+    gw = g.input("w", ref.desc(wo))  # a weight given at dispatch: not merged
+    outs = {}
+    for i, (w, b) in enumerate(zip(ws, bs)):
+        h = g.add(g.matmul(gx, g.constant(ref.desc(w), w)), g.constant(ref.desc(b), b))
+        outs[f"p{i}"] = g.transpose(g.reshape(h, [2, 5, w.shape[1] // 3, 3]), permutation=[0, 2, 1, 3])
+    outs["q"] = g.matmul(go, g.constant(ref.desc(ws[0]), ws[0]))  # another input
+    outs["r"] = g.matmul(gx, gw)
+    graph = g.build({n: g.identity(v) for n, v in outs.items()})
+    ops_run = [s.op for s in graph.steps]
+    assert ops_run.count("matmul+add x3 (one input)") == 1 and ops_run.count("matmul") == 2
+    got = ctx.compute(graph, {"x": x, "o": other, "w": wo})
+    for i, (w, b) in enumerate(zip(ws, bs)):
+        want = (x.astype(np.float64) @ w + b).reshape(2, 5, w.shape[1] // 3, 3).transpose(0, 2, 1, 3)
+        assert_conforms(got[f"p{i}"], want, np.float32, ulp=2 * 7 + 1)
+    assert_conforms(got["q"], other.astype(np.float64) @ ws[0], np.float32, ulp=2 * 7)
+    assert_conforms(got["r"], x.astype(np.float64) @ wo, np.float32, ulp=2 * 7)
+
+
+def test_attention_writes_heads_into_the_transposed_layout(ctx):
+    """attention -> transpose(0, 2, 1, 3) -> reshape (B, T, H*D) is one kernel writing (B, T, H, D);
+    the reshape is then a view, not a copy."""
+    from accelkit import webnn
+
+    q, k, v = rand(2, 3, 5, 4), rand(2, 3, 6, 4), rand(2, 3, 6, 4)
+    g = webnn.MLGraphBuilder(ctx)
+    gq, gk, gv = (g.input(n, ref.desc(a)) for n, a in (("q", q), ("k", k), ("v", v)))
+    scores = g.mul(g.matmul(gq, g.transpose(gk, permutation=[0, 1, 3, 2])), g.constant("float32", 0.5))
+    heads = g.matmul(g.softmax(scores, 3), gv)
+    graph = g.build({"o": g.reshape(g.transpose(heads, permutation=[0, 2, 1, 3]), [2, 5, 12])})
+    assert [s.op for s in graph.steps] == ["attention+transpose", "reshape"]
+    got = ctx.compute(graph, {"q": q, "k": k, "v": v})["o"]
+    p = ref.softmax(0.5 * q.astype(np.float64) @ np.swapaxes(k, -1, -2), 3)
+    assert_conforms(got, (p @ v).transpose(0, 2, 1, 3).reshape(2, 5, 12), np.float32, atol=1e-5)
+
+
 # the web-platform-tests' half-pixel nearest cases: (input, shape, options, expected, output shape)
 NEAREST_HALF_PIXEL = [
     ([10, 20, 30], [1, 1, 1, 3], {"scales": [1, 1.5]}, [10, 20, 20, 30], [1, 1, 1, 4]),

@@ -300,6 +300,11 @@ class Backend(ABC):
         """Allocate a program's buffers, upload its constants, prebuild its steps; returns a handle."""
 
     @abstractmethod
+    def bind_replay(self, handle: Any, buffers: dict) -> Any:
+        """A variant of a built program with ``buffers`` ({buffer index: backend buffer}: a caller's
+        tensors) bound in place of its own; replayed like it, freed with it or by ``free_replay``."""
+
+    @abstractmethod
     def replay(self, handle: Any, writes: list, copies_in: list, copies_out: list) -> None:
         """Run a built program once, in one submit.
 

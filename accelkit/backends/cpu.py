@@ -156,6 +156,9 @@ class CPUBackend(Backend):
     def build_replay(self, program) -> None:
         raise DeviceError("the CPU backend does not replay programs (its compiled calls run eagerly)")
 
+    def bind_replay(self, handle, buffers: dict) -> None:
+        raise DeviceError("the CPU backend does not replay programs (its compiled calls run eagerly)")
+
     def replay(self, handle, writes: list, copies_in: list, copies_out: list) -> None:
         raise DeviceError("the CPU backend does not replay programs (its compiled calls run eagerly)")
 

@@ -24,6 +24,7 @@ import numpy as np
 from .sweep import Progress, blas_name, environment, finish, parse, plain, run_options, show
 
 DEFAULT_SIZES = (256, 512, 1024, 2048, 4096)
+LAYOUTS = ("b", "wT")  # how the matmul's b is stored: row-major, or the transpose of an (N, K) weight
 QUICK_MAX = 512  # --quick skips larger matmul sizes on every device
 SOFTWARE_MAX = 512  # software adapters do a few GFLOP/s: larger sizes take minutes
 TARGET_S = 0.25  # aim for this much work per measurement (0.05 with --quick)
@@ -298,11 +299,14 @@ def run(
     ops: bool = True,
     references: bool = True,
     command: str | None = None,
+    layouts: Sequence[str] = LAYOUTS,
 ) -> dict:
     """Run the matmul sweep and the per-op timings; return everything as a dict (``result["table"]`` is the text).
 
     ``devices``: specs or Devices (default: every device of ``accelkit.devices()``). ``repeats``:
     measurements per figure (default 5, 3 with ``quick``). ``json_path``: also write the dict there.
+    ``layouts``: how b is stored, "b" (row-major (K, N)) and/or "wT" (the transpose of an (N, K)
+    weight: what every linear layer multiplies by).
     """
     import accelkit as ak
 
@@ -320,6 +324,10 @@ def run(
             f"accelkit.bench.ops.run(devices={[d.spec for d in devs]}, sizes={sizes}, dtypes={dtypes}, "
             f"repeats={repeats}, quick={quick})"
         )
+    layouts = [str(x) for x in layouts]
+    for lay in layouts:
+        if lay not in LAYOUTS:
+            raise ValueError(f"bench ops: unknown layout {lay!r}; expected some of {LAYOUTS}")
     refs = _References(notes) if references else None
     targets = [("accel", d) for d in devs] + ([("ref", t) for t in refs.targets] if refs else [])
 
@@ -341,13 +349,14 @@ def run(
     for kind, target in targets:
         for dt in dtypes:
             for s in sizes_for(kind, target):
-                plan.append(("matmul", kind, target, dt, s))
+                for lay in layouts:
+                    plan.append(("matmul", kind, target, dt, (s, lay)))
         if ops:
             plan.append(("ops", kind, target, "float32", None))
     bar = Progress(len(plan), progress, "accelkit bench ops")
     result = {
         "env": environment(command, devs),
-        "config": {"sizes": sizes, "dtypes": dtypes, "repeats": repeats, "quick": quick},
+        "config": {"sizes": sizes, "dtypes": dtypes, "layouts": layouts, "repeats": repeats, "quick": quick},
         "matmul": [],
         "ops": [],
         "notes": notes,
@@ -359,7 +368,7 @@ def run(
         for what, kind, target, dt, size in plan:
             spec = target.spec if kind == "accel" else target[0]
             if what == "matmul":
-                bar.step(f"{spec} matmul {size} {dt}")
+                bar.step(f"{spec} matmul {size[0]} {size[1]} {dt}")
                 rec = _bench_matmul(ak, kind, target, dt, size, repeats, target_s, refs, rng, notes)
                 result["matmul"].append(rec)
             else:
@@ -376,20 +385,27 @@ def run(
 
 
 def _bench_matmul(
-    ak, kind, target, dt: str, size: int, repeats: int, target_s: float, refs, rng, notes
+    ak, kind, target, dt: str, size_layout: tuple, repeats: int, target_s: float, refs, rng, notes
 ) -> dict:
+    size, layout = size_layout
     spec = target.spec if kind == "accel" else target[0]
     flops = 2.0 * size**3
-    rec = {"target": spec, "dtype": dt, "size": size, "flops": flops}
+    rec = {"target": spec, "dtype": dt, "size": size, "layout": layout, "flops": flops}
     a_np = rng.standard_normal((size, size), dtype=np.float32)
     b_np = rng.standard_normal((size, size), dtype=np.float32)
+    # "wT": b is the transpose of a contiguous (N, K) weight, as in a linear layer
+    stored = b_np.T.copy() if layout == "wT" else b_np
+
+    def b_of(t):
+        return t.T if layout == "wT" else t
+
     try:
         if kind == "accel":
             if dt == "float16" and not target.supports_f16:
                 rec["skipped"] = f"{spec} has no shader-f16"
                 return rec
             a = ak.tensor(a_np, dtype=dt, device=target)
-            b = ak.tensor(b_np, dtype=dt, device=target)
+            b = b_of(ak.tensor(stored, dtype=dt, device=target))
             timer = _Timer(target, repeats, target_s)
             rec.update(timer(lambda: a @ b))
             got = (a @ b).numpy().astype(np.float32)
@@ -399,7 +415,8 @@ def _bench_matmul(
                 if dt != "float32":
                     rec["skipped"] = "numpy has no BLAS path for float16"
                     return rec
-                rec.update(_time_host(lambda: a_np @ b_np, repeats, target_s))
+                b = b_of(stored)
+                rec.update(_time_host(lambda: a_np @ b, repeats, target_s))
                 got = None
             else:
                 torch = refs.torch
@@ -408,7 +425,7 @@ def _bench_matmul(
                     return rec
                 tdt = getattr(torch, dt)
                 a = torch.from_numpy(a_np).to(where, tdt)
-                b = torch.from_numpy(b_np).to(where, tdt)
+                b = b_of(torch.from_numpy(stored).to(where, tdt))
                 with refs.tf32_off():
                     rec.update(_time_host(lambda: a @ b, repeats, target_s, refs.sync(where)))
                     got = (a @ b).float().cpu().numpy()
@@ -489,17 +506,21 @@ def format_table(result: dict) -> str:
             continue
         lines.append("")
         lines.append(
-            f"matmul {dt}, square NxNxN: GFLOP/s from the median wall time per call [GPU timestamps]"
+            f"matmul {dt}, square NxNxN: GFLOP/s from the median wall time per call [GPU timestamps]; "
+            "b row-major (b) or a weight's transpose (wT)"
         )
         cols = [t for t in targets if any(r["target"] == t for r in rows)]
         widths = [max(len(t), 16) for t in cols]
-        lines.append(f"{'N':>6}  " + "  ".join(f"{t:>{w}}" for t, w in zip(cols, widths)))
-        for s in sorted({r["size"] for r in rows}):
+        lines.append(f"{'N':>6} {'b':>3}  " + "  ".join(f"{t:>{w}}" for t, w in zip(cols, widths)))
+        for s, lay in sorted({(r["size"], r.get("layout", "b")) for r in rows}):
             cells = []
             for t, w in zip(cols, widths):
-                rec = next((r for r in rows if r["target"] == t and r["size"] == s), None)
+                rec = next(
+                    (r for r in rows if r["target"] == t and (r["size"], r.get("layout", "b")) == (s, lay)),
+                    None,
+                )
                 cells.append(f"{_cell(rec, 'gflops', 'gpu_gflops', '.0f'):>{w}}")
-            lines.append(f"{s:>6}  " + "  ".join(cells))
+            lines.append(f"{s:>6} {lay:>3}  " + "  ".join(cells))
     if result["ops"]:
         lines.append("")
         lines.append("ops, float32: ms per call, median wall time [GPU timestamps]")
@@ -537,6 +558,16 @@ def _sizes(text: str) -> list[int]:
         raise argparse.ArgumentTypeError(f"--sizes takes integers like 256,512,1024; got {text!r}") from None
 
 
+def _layouts(text: str) -> list[str]:
+    got = [x for x in text.replace(",", " ").split() if x]
+    bad = [x for x in got if x not in LAYOUTS]
+    if bad or not got:
+        raise argparse.ArgumentTypeError(
+            f"--layout takes {' and/or '.join(LAYOUTS)} (comma list); got {text!r}"
+        )
+    return got
+
+
 def build_parser(prog: str = "accelkit bench ops") -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog=prog, description=plain(__doc__.split("\n\n")[0]))
     p.add_argument("--device", action="append", help="device spec (repeatable); default: every device")
@@ -545,6 +576,12 @@ def build_parser(prog: str = "accelkit bench ops") -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--dtype", action="append", help="float32 (default) and/or float16 (repeatable or comma list)"
+    )
+    p.add_argument(
+        "--layout",
+        action="append",
+        type=_layouts,
+        help="how the matmul's b is stored: b (row-major) and/or wT (a linear layer's weight.T); default both",
     )
     p.add_argument("--repeat", type=int, default=None, help="measurements per figure; the median is reported")
     p.add_argument("--json", metavar="FILE", help="also write the results as JSON")
@@ -561,6 +598,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``accelkit bench ops`` (the CLI passes the arguments after ``ops``)."""
     args, command = parse(build_parser(), argv)
     dtypes = [d for item in (args.dtype or ["float32"]) for d in item.split(",") if d]
+    layouts = list(dict.fromkeys(x for item in (args.layout or [list(LAYOUTS)]) for x in item))
     result = run(
         devices=args.device,
         sizes=args.sizes,
@@ -568,6 +606,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         repeats=args.repeat,
         ops=not args.no_ops,
         references=not args.no_references,
+        layouts=layouts,
         **run_options(args, command),
     )
     return show(result, args.json)

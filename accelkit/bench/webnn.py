@@ -15,7 +15,10 @@ still in flight on a GPU), ``thread_cpu_us`` the CPU time of the calling thread 
 adapter such as lavapipe, whose submit can wait for the device's work, the cost of the host's own
 work), and ``synced_us`` includes waiting for the device at the end. ``gpu_dispatches`` is the
 replayed plan's kernel count, ``execution`` what the last call did ("replayed plan #1, 10
-dispatches", or why it ran eagerly).
+dispatches", or why it ran eagerly), and the per-dispatch columns divide the host and thread CPU
+time by it. The verdict line compares the WebNN dispatch with the compiled layer replay (issue 12's
+"no more host time per dispatch than a compiled model replay"): the ratio of host time per call, of
+thread CPU time per call, and the two kernel counts.
 
     accelkit bench webnn --device cpu --json webnn.json
     accelkit bench webnn --device webgpu --iterations 200
@@ -36,7 +39,7 @@ from accelkit import webnn
 from accelkit.bench.sweep import plain
 
 
-def _bert_layer_graph(ctx, model, x_shape):
+def bert_layer_graph(ctx, model, x_shape):
     """BERT layer 0 of ``model`` as a WebNN graph on ``ctx`` (inputs: x (B, T, C))."""
     cfg = model.config
     prefix = "bert.encoder.layer.0."
@@ -106,7 +109,7 @@ def run(device=None, iterations: int = 1000, seq: int = 16, quiet: bool = True) 
     c = model.config.hidden_size
     x_np = np.random.default_rng(0).normal(0, 1, (1, seq, c)).astype(np.float32)
     ctx = webnn.ml.create_context(device=dev)
-    graph = _bert_layer_graph(ctx, model, x_np.shape)
+    graph = bert_layer_graph(ctx, model, x_np.shape)
     tx = ctx.create_tensor({"data_type": "float32", "shape": list(x_np.shape), "writable": True})
     ty = ctx.create_tensor({"data_type": "float32", "shape": list(x_np.shape), "readable": True})
     ctx.write_tensor(tx, x_np)
@@ -123,13 +126,16 @@ def run(device=None, iterations: int = 1000, seq: int = 16, quiet: bool = True) 
     for name, fn, compiled in ways:
         host, cpu, synced = _timed(fn, iterations, dev)
         plans = compiled.plans if compiled is not None else []
+        kernels = _gpu_dispatches(plans)
         rows.append(
             {
                 "way": name,
                 "host_us": round(host, 1),
                 "thread_cpu_us": round(cpu, 1),
                 "synced_us": round(synced, 1),
-                "gpu_dispatches": _gpu_dispatches(plans),
+                "gpu_dispatches": kernels,
+                "host_us_per_dispatch": round(host / kernels, 2) if kernels else None,
+                "thread_cpu_us_per_dispatch": round(cpu / kernels, 2) if kernels else None,
                 "execution": compiled.last if compiled is not None else "eager (op calls)",
             }
         )
@@ -141,8 +147,7 @@ def run(device=None, iterations: int = 1000, seq: int = 16, quiet: bool = True) 
     )
     return {
         "benchmark": "webnn",
-        "command": "accelkit bench webnn "
-        + " ".join(sys.argv[3:] if sys.argv[1:3] == ["bench", "webnn"] else []),
+        "command": "accelkit bench webnn",  # main() adds its arguments
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
         "device": dev.spec,
         "device_name": dev.name,
@@ -151,6 +156,20 @@ def run(device=None, iterations: int = 1000, seq: int = 16, quiet: bool = True) 
         "iterations": iterations,
         "equal_outputs": bool(same),
         "results": rows,
+        "verdict": verdict(rows),
+    }
+
+
+def verdict(rows: list[dict]) -> dict:
+    """WebNN dispatch against the compiled layer replay: ratios of host and thread CPU µs per call."""
+    by = {r["way"]: r for r in rows}
+    mine, ref = by["webnn dispatch"], by["compiled layer replay"]
+    return {
+        "host_ratio": round(mine["host_us"] / ref["host_us"], 3) if ref["host_us"] else None,
+        "thread_cpu_ratio": round(mine["thread_cpu_us"] / ref["thread_cpu_us"], 3)
+        if ref["thread_cpu_us"]
+        else None,
+        "gpu_dispatches": [mine["gpu_dispatches"], ref["gpu_dispatches"]],
     }
 
 
@@ -160,15 +179,31 @@ def table(result: dict) -> str:
         f"{result['graph']}, {len(result['graph_steps'])} steps, {result['iterations']} iterations, "
         f"outputs equal: {result['equal_outputs']}",
         f"{'way':24s} {'host us/call':>13s} {'thread CPU us':>14s} {'synced us/call':>15s} "
-        f"{'kernels':>8s}  execution",
+        f"{'kernels':>8s} {'host us/kernel':>15s} {'CPU us/kernel':>14s}  execution",
     ]
+
+    def per(value) -> str:
+        return "-" if value is None else f"{value:.2f}"
+
     for r in result["results"]:
         kernels = "-" if r["gpu_dispatches"] is None else str(r["gpu_dispatches"])
         lines.append(
             f"{r['way']:24s} {r['host_us']:13.1f} {r['thread_cpu_us']:14.1f} {r['synced_us']:15.1f} "
-            f"{kernels:>8s}  {r['execution']}"
+            f"{kernels:>8s} {per(r.get('host_us_per_dispatch')):>15s} "
+            f"{per(r.get('thread_cpu_us_per_dispatch')):>14s}  {r['execution']}"
+        )
+    v = result.get("verdict")
+    if v is not None:
+        mine, ref = ("-" if k is None else k for k in v["gpu_dispatches"])
+        lines.append(
+            f"WebNN dispatch / compiled layer replay: {_ratio(v['host_ratio'])} host time per call, "
+            f"{_ratio(v['thread_cpu_ratio'])} thread CPU time per call; kernels {mine} vs {ref}"
         )
     return "\n".join(lines)
+
+
+def _ratio(x) -> str:
+    return "-" if x is None else f"{x:.2f}x"
 
 
 def build_parser(prog: str = "accelkit bench webnn") -> argparse.ArgumentParser:
@@ -182,10 +217,16 @@ def build_parser(prog: str = "accelkit bench webnn") -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
     result = run(args.device, args.iterations, args.seq, quiet=args.quiet)
+    result["command"] = " ".join(["accelkit bench webnn", *argv])
     print(table(result))
     if args.json:
         with open(args.json, "w", encoding="utf-8") as f:
             json.dump(result, f, indent=2)
     return 0
+
+
+if __name__ == "__main__":  # python -m accelkit.bench.webnn
+    sys.exit(main())

@@ -38,11 +38,12 @@ backend side is ``backends/webgpu/replay.py``; the CPU backend runs compiled cal
 from __future__ import annotations
 
 from .capture import Recorder
-from .compile import Compiled, EagerEntry, compile, compile_enabled
+from .compile import BoundCall, Compiled, EagerEntry, compile, compile_enabled
 from .memory_plan import MemoryPlan, plan_memory
 from .plan import Plan, PlanStats
 
 __all__ = [
+    "BoundCall",
     "Compiled",
     "EagerEntry",
     "MemoryPlan",

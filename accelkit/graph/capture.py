@@ -21,6 +21,8 @@ weights, state) or ``new`` (allocated inside the call).
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -61,6 +63,7 @@ class Recorder:
         self.abort_reason: str | None = None
         self._vid_of: dict[int, int] = {}  # id(buffer) -> current value
         self._keep: list = []  # every buffer seen, so that no id is reused while recording
+        self._paused = 0  # > 0: the capturing thread does the backend's own work (not part of the call)
         self.live_bytes = 0  # bytes held by values allocated in the call and not yet freed
         self.peak_bytes = 0  # the most of them at once: the eager call's peak
 
@@ -88,6 +91,16 @@ class Recorder:
     def recording(self) -> bool:
         return self.abort_reason is None
 
+    @contextmanager
+    def paused(self) -> Iterator[None]:
+        """Keep what the capturing thread does inside out of the recording: the backend's own work in
+        the middle of a call (the matmul autotuner timing its candidates), which a replay must not repeat."""
+        self._paused += 1
+        try:
+            yield
+        finally:
+            self._paused -= 1
+
     def _new(self, handle, nbytes: int, origin: str) -> int:
         vid = len(self.values)
         self.values[vid] = Value(vid, handle, int(nbytes), origin)
@@ -96,7 +109,7 @@ class Recorder:
         return vid
 
     def _mine(self) -> bool:
-        return self.abort_reason is None and threading.get_ident() == self.thread
+        return self.abort_reason is None and not self._paused and threading.get_ident() == self.thread
 
     # ----------------------------------------------------------------------------- called by the backend
     def alloc(self, buf, nbytes: int) -> None:

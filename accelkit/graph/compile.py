@@ -239,6 +239,10 @@ class Compiled:
                 self._drop(next(iter(self._entries)))
         return result
 
+    def bound(self, *args, **kwargs) -> BoundCall:
+        """This call with these very arguments, kept: see ``BoundCall``."""
+        return BoundCall(self, args, kwargs)
+
     # ----------------------------------------------------------------------------- plans
     def _drop(self, key) -> None:
         entry = self._entries.pop(key, None)
@@ -269,6 +273,68 @@ class Compiled:
             f"<compiled {name}: {n} plan(s), {self.replayed} replayed / {self.calls} calls; "
             f"last: {self.last}>"
         )
+
+
+class BoundCall:
+    """A compiled call with fixed arguments (``compiled.bound(*args)``), for a caller that calls it again
+    and again with the same device Tensors (WebNN's dispatch into the same MLTensors).
+
+    Calling it calls the compiled function with those arguments; from the second call on, once their
+    signature has a plan, it replays a variant of that plan with the arguments' own buffers bound in
+    place of the plan's input buffers (``Plan.bind``): no argument is copied in or written back. Where
+    that cannot be done (compile off, a backend that does not replay, a signature that runs eagerly, a
+    plan dropped, lost or outdated) it is an ordinary call. It keeps the arguments alive, and a plan
+    variant keeps their buffers out of the pool: ``free()`` lets both go.
+    """
+
+    __slots__ = ("compiled", "args", "kwargs", "calls", "_plan", "_handle", "_leaves")
+
+    def __init__(self, compiled: Compiled, args: tuple, kwargs: dict) -> None:
+        self.compiled, self.args, self.kwargs = compiled, args, kwargs
+        self.calls = 0
+        self._plan = self._handle = self._leaves = None
+
+    def __call__(self):
+        c = self.compiled
+        plan = self._plan
+        if (
+            plan is not None
+            and plan.alive
+            and not plan.backend.capturing  # inside another capture: the ordinary call records it
+            and c.enabled
+            and compile_enabled()
+            and (c.version is None or plan.weights_version == c.version())
+        ):
+            c.calls += 1
+            out = plan(self._leaves, self._handle)
+            c.replayed += 1
+            c.last = f"replayed plan #{plan.number}, {plan.stats.dispatches} dispatches"
+            return _unflatten(plan.out_spec, out)
+        self.free()
+        result = c(*self.args, **self.kwargs)
+        self.calls += 1
+        if self.calls > 1 and c.last.startswith("replayed"):  # the second call: bind its plan
+            self._bind()
+        return result
+
+    def _bind(self) -> None:
+        c = self.compiled
+        leaves: list = []
+        spec = _flatten((self.args, self.kwargs), leaves, host_arrays=True)
+        first_use: dict = {}
+        key = (spec, tuple(_leaf_key(leaf, i, first_use) for i, leaf in enumerate(leaves)))
+        with c._lock:
+            plan = c._entries.get(key)
+        if isinstance(plan, Plan) and plan.alive:
+            self._handle = plan.bind(leaves)
+            self._plan, self._leaves = plan, leaves
+
+    def free(self) -> None:
+        """Let the plan variant go (the arguments stay until this object goes)."""
+        handle, plan = self._handle, self._plan
+        self._plan = self._handle = self._leaves = None
+        if handle is not None and plan is not None and plan.alive:
+            plan.backend.free_replay(handle)
 
 
 def _uploaded(leaves: list, device) -> tuple[list, list[bool]]:
@@ -329,4 +395,4 @@ def compile(
     return Compiled(fn, max_plans=max_plans, device=device, version=version)
 
 
-__all__ = ["Compiled", "EagerEntry", "compile", "compile_enabled"]
+__all__ = ["BoundCall", "Compiled", "EagerEntry", "compile", "compile_enabled"]

@@ -164,6 +164,7 @@ class Plan:
                 if pos < len(steps):
                     merged.append(steps[pos])
             steps = merged
+        steps = _forward_copies(steps, values, set(out_vids) | {v for v in arg_vid if v is not None})
         # buffers
         buffers: list[BufferSpec] = []
         index_of: dict[int, int] = {}
@@ -239,11 +240,19 @@ class Plan:
         return cls(device, backend, Program(buffers, lowered), in_specs, out_specs, groups, stats)
 
     # ----------------------------------------------------------------------------- replaying
-    def __call__(self, args: list) -> list:
-        """Replay with ``args`` (Tensors or host arrays, in capture order); returns the output leaves."""
+    def bind(self, args: list):
+        """A replay handle with the device Tensor arguments' own buffers bound in place of the plan's
+        input buffers (``args`` of this plan's signature, in capture order; host arrays stay uploads):
+        ``plan(args, bound)`` then reads and writes them directly, with no copies in or back."""
+        buffers = {spec.buffer: arg.storage.handle for spec, arg in zip(self.inputs, args) if not spec.host}
+        return self.backend.bind_replay(self.handle, buffers)
+
+    def __call__(self, args: list, bound=None) -> list:
+        """Replay with ``args`` (Tensors or host arrays, in capture order); returns the output leaves.
+        ``bound``: a handle from ``bind(args)`` (these very arguments), which replaces their copies."""
         writes, copies_in, copies_out = [], [], []
         for spec, arg in zip(self.inputs, args):
-            if spec.hi <= spec.lo:
+            if spec.hi <= spec.lo or (bound is not None and not spec.host):
                 continue
             if spec.host:
                 data = narrow(np.asarray(arg), spec.dtype)
@@ -256,10 +265,11 @@ class Plan:
             storage = Storage(self.device, hi - lo, dtype)
             fresh.append((storage, lo))
             copies_out.append((buffer, lo, storage.handle, 0, hi - lo))
-        for spec, arg in zip(self.inputs, args):
-            if spec.write_back and spec.hi > spec.lo:
-                copies_out.append((spec.buffer, spec.lo, arg.storage.handle, spec.lo, spec.hi - spec.lo))
-        self.backend.replay(self.handle, writes, copies_in, copies_out)
+        if bound is None:
+            for spec, arg in zip(self.inputs, args):
+                if spec.write_back and spec.hi > spec.lo:
+                    copies_out.append((spec.buffer, spec.lo, arg.storage.handle, spec.lo, spec.hi - spec.lo))
+        self.backend.replay(self.handle if bound is None else bound, writes, copies_in, copies_out)
         self.replays += 1
         leaves = []
         for out in self.outputs:
@@ -290,6 +300,47 @@ class Plan:
             f"<Plan {s.dispatches} dispatches, {s.slots} slots ({s.slot_bytes} B; eager peak "
             f"{s.eager_peak_bytes} B), replayed {self.replays}x>"
         )
+
+
+def _forward_copies(steps: list[Step], values: dict, keep: set) -> list[Step]:
+    """Drop a copy of a whole intermediate into a caller's buffer (``dst[...] = result``: an output
+    written into a device argument or a tensor made before the call) by having the steps that make and
+    read the intermediate use that buffer instead. Only where that is the same thing: the copy takes
+    the intermediate's every byte to the same byte offset, nothing uses it afterwards, and nothing
+    touches the destination while the intermediate lives."""
+    for pos in range(len(steps) - 1, -1, -1):
+        step = steps[pos]
+        if step.kind != "copy":
+            continue
+        (src, dst), (so, do, n) = step.bindings, step.payload
+        if src < 0 or src in keep or src == dst or so != do:
+            continue
+        value, target = values[src], values[dst]
+        if value.origin != "new" or value.host_writes or n != value.nbytes or target.origin == "new":
+            continue
+        if do + n > target.nbytes:
+            continue
+        uses = [i for i, s in enumerate(steps) if src in s.bindings]
+        if uses[-1] != pos:
+            continue  # read again after the copy
+        if any(dst in steps[i].bindings for i in range(uses[0], pos)):
+            continue  # the destination is used while the intermediate lives
+        swap = {src: dst}
+        steps = [
+            s
+            if src not in s.bindings
+            else Step(
+                s.kind,
+                tuple(swap.get(v, v) for v in s.bindings),
+                tuple(swap.get(v, v) for v in s.writes),
+                s.payload,
+                s.meta,
+            )
+            for i, s in enumerate(steps)
+            if i != pos
+        ]
+        target.gpu_written = True
+    return steps
 
 
 def _byte_span(t: Tensor) -> tuple[int, int]:

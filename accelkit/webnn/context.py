@@ -8,11 +8,13 @@ writes the results into the output MLTensors' own buffers.
 
 from __future__ import annotations
 
+import weakref
+
 import numpy as np
 
 from ..tensor.tensor import Tensor
 from .errors import InvalidStateError, MLTypeError, NotSupportedError
-from .graph import MLGraph
+from .graph import MLGraph, binding_key
 from .operand import DATA_TYPES, MAX_RANK, SPEC_DATA_TYPES, descriptor
 from .tensor import MLTensor
 
@@ -75,6 +77,7 @@ class MLContext:
         self.lost: dict | None = None
         names = [n for n in DATA_TYPES if n != "float16" or device.supports_f16]
         self._data_types = tuple(names)
+        self._bound_graphs: weakref.WeakSet = weakref.WeakSet()  # graphs with plans bound to MLTensors
 
     # ------------------------------------------------------------------------------ life
     def destroy(self) -> None:
@@ -190,10 +193,11 @@ class MLContext:
     def dispatch(self, graph, inputs: dict, outputs: dict) -> None:
         """Run ``graph`` reading ``inputs`` and writing ``outputs`` ({name: MLTensor} each).
 
-        The graph's compiled function captures a plan on the first dispatch and replays it on later
-        ones (one pass, no Python per op); the results are written into the output MLTensors' own
-        buffers (in the replay, and copied back into them), so tensors shared through
-        ``tensor_from`` see them.
+        The tensors are validated as the spec says the first time a set of them is given; the graph
+        then keeps, for that set (up to ``graph.BOUND_SETS`` sets), a plan that binds their buffers
+        directly: the first dispatch captures it, later ones replay it (one pass, no Python per op, no
+        copies in or out) after checking only that none of the tensors was destroyed. The results are
+        written into the output MLTensors' own buffers, so tensors shared through ``tensor_from`` see them.
         """
         self._check("dispatch")
         if not isinstance(graph, MLGraph):
@@ -201,6 +205,19 @@ class MLContext:
         if graph.context is not self:
             raise MLTypeError("dispatch: the graph was built on another MLContext")
         graph._check("dispatch")
+        key = None
+        if type(inputs) is dict and type(outputs) is dict:
+            key = binding_key(inputs, outputs)
+            binding = graph._bindings.get(key)
+            if binding is not None and binding.holds(inputs, outputs):
+                graph._dispatch(binding, inputs, outputs)  # validated when this set was first given
+                return
+        self._validate(graph, inputs, outputs)
+        binding = graph._bound(key, inputs, outputs) if key is not None else None
+        graph._dispatch(binding, inputs, outputs)
+
+    def _validate(self, graph: MLGraph, inputs: dict, outputs: dict) -> None:
+        """The spec's checks of a dispatch's tensors (raising MLTypeError for the first that fails)."""
         for what, named in (("inputs", inputs), ("outputs", outputs)):
             if not isinstance(named, dict):
                 raise MLTypeError(f"dispatch: {what} must be a dict {{name: MLTensor}}")
@@ -212,10 +229,11 @@ class MLContext:
                 self._own(t, "dispatch", f"tensor {name!r}")
         _match("inputs", inputs, graph._in_desc)
         _match("outputs", outputs, graph._out_desc)
-        graph._run_into(
-            {name: inputs[name]._tensor for name in graph._in_desc},
-            {name: outputs[name]._tensor for name in graph._out_desc},
-        )
+
+    def _tensor_destroyed(self, tensor: MLTensor) -> None:
+        """Drop the graphs' plans bound to ``tensor``'s buffer."""
+        for graph in list(self._bound_graphs):
+            graph._forget(tensor)
 
     def compute(self, graph, inputs: dict) -> dict:
         """Convenience: numpy arrays in ({input name: array}), {output name: numpy array} out (the

@@ -11,9 +11,15 @@ that plan (prebuilt bind groups, one compute pass, one submit: no Python per op)
 calls its op family's execution (``accelkit.ops`` and the WebNN primitives) on the slots it reads,
 and slots are dropped after their last reader, so intermediates go back to the device's pool (and
 the plan's memory plan can reuse their buffers). On the CPU the compiled function runs eagerly.
+
+``MLContext.dispatch`` validates a set of MLTensors once and keeps it as a ``_Binding``: a
+``BoundCall`` of the compiled function that, from the set's second dispatch on, replays a variant of
+the plan with the tensors' own buffers bound (no copies in or out).
 """
 
 from __future__ import annotations
+
+import weakref
 
 from ..tensor.tensor import Tensor
 from .errors import InvalidStateError
@@ -191,6 +197,47 @@ def _graph_function(body: _Body, name: str):
     return webnn_graph
 
 
+#: distinct sets of MLTensors a graph keeps validated and bound (their buffers bound into a variant
+#: of its plan: bind groups only); a set beyond these is validated on every dispatch and replayed
+#: through the plan's own input buffers (copied in and back)
+BOUND_SETS = 16
+
+
+class _Binding:
+    """One distinct set of MLTensors a graph is dispatched with: validated once, then dispatched as a
+    ``BoundCall`` of the graph's compiled function (from its second dispatch on, a replay with the
+    tensors' buffers bound directly: nothing copied in or out). Holds the MLTensors weakly (their
+    accelkit Tensors strongly, as the plan variant binds their buffers): a binding of a tensor that
+    died or was destroyed is dropped."""
+
+    __slots__ = ("refs", "call")
+
+    def __init__(self, graph: MLGraph, inputs: dict, outputs: dict) -> None:
+        self.refs = tuple(weakref.ref(t) for t in (*inputs.values(), *outputs.values()))
+        self.call = graph._compiled.bound(
+            {name: inputs[name]._tensor for name in graph._in_desc},
+            {name: outputs[name]._tensor for name in graph._out_desc},
+        )
+
+    def holds(self, inputs: dict, outputs: dict) -> bool:
+        """Still the very tensors given (same objects, none destroyed)."""
+        refs = iter(self.refs)
+        for named in (inputs, outputs):
+            for t in named.values():
+                if next(refs)() is not t or t.destroyed:
+                    return False
+        return True
+
+    @property
+    def dead(self) -> bool:
+        return any((t := r()) is None or t.destroyed for r in self.refs)
+
+
+def binding_key(inputs: dict, outputs: dict) -> tuple:
+    """What a dispatch's tensors are looked up by: names and object ids, in the dicts' order."""
+    return (*inputs, *map(id, inputs.values()), None, *outputs, *map(id, outputs.values()))
+
+
 class MLGraph:
     """A compiled graph: dispatch it with ``context.dispatch(graph, inputs, outputs)``; ``run`` is the
     underlying function of accelkit Tensors ({name: Tensor} -> {name: Tensor}).
@@ -214,9 +261,12 @@ class MLGraph:
         self.destroyed = False
         self._body = _Body(steps, inputs, out_slots, constants, n_slots)
         name = f"MLGraph({', '.join(inputs)}) -> ({', '.join(out_slots)})"
-        # one compiled function per graph; a dispatch's signature is its tensors' shapes, dtypes and
-        # layout (fixed by the graph, so one plan for the tensors-in-tensors-out call, one for compute)
+        # one compiled function per graph for run, compute and dispatches beyond BOUND_SETS; its
+        # signature is the tensors' shapes, dtypes and layout (fixed by the graph, so one plan for the
+        # tensors-in-tensors-out call, one for compute)
         self._compiled = compile_plan(_graph_function(self._body, name), device=context.device)
+        # dispatch: per distinct set of MLTensors, its validation and its bound call (``_Binding``)
+        self._bindings: dict[tuple, _Binding] = {}
 
     @property
     def input_descriptors(self) -> dict:
@@ -232,6 +282,11 @@ class MLGraph:
         return self._compiled.plans
 
     @property
+    def plan_bytes(self) -> int:
+        """Device bytes held by the graph's plans."""
+        return self._compiled.plan_bytes
+
+    @property
     def last(self) -> str:
         """What the latest dispatch, compute or run did ("replayed plan #1, 14 dispatches", ...)."""
         return self._compiled.last
@@ -242,10 +297,37 @@ class MLGraph:
         self._check("run")
         return self._compiled({name: inputs[name] for name in self._inputs})
 
-    def _run_into(self, inputs: dict, outputs: dict) -> None:
-        """Evaluate (or replay) writing each result into ``outputs[name]`` (Tensors, validated, in the
-        graph's name order: the order is part of the compiled function's signature)."""
-        self._compiled(inputs, outputs)
+    def _bound(self, key: tuple, inputs: dict, outputs: dict) -> _Binding | None:
+        """The binding of a validated set of MLTensors, made now if fewer than BOUND_SETS are held
+        (after dropping those whose tensors died or were destroyed); None: dispatch without one."""
+        for k in [k for k, b in self._bindings.items() if b.dead]:
+            self._drop(k)  # lets their Tensors go
+        if len(self._bindings) >= BOUND_SETS:
+            return None
+        binding = self._bindings[key] = _Binding(self, inputs, outputs)
+        self.context._bound_graphs.add(self)
+        return binding
+
+    def _drop(self, key: tuple) -> None:
+        binding = self._bindings.pop(key, None)
+        if binding is not None:
+            binding.call.free()
+
+    def _forget(self, tensor) -> None:
+        """``tensor`` was destroyed: drop the bindings that hold it (their plan variants bind its buffer)."""
+        for key in [k for k, b in self._bindings.items() if any(r() is tensor for r in b.refs)]:
+            self._drop(key)
+
+    def _dispatch(self, binding: _Binding | None, inputs: dict, outputs: dict) -> None:
+        """Evaluate (or replay) writing each result into the output MLTensors (validated): through the
+        tensors' binding, else as an ordinary call (Tensors in the graph's name order: its signature)."""
+        if binding is not None:
+            binding.call()
+            return
+        self._compiled(
+            {name: inputs[name]._tensor for name in self._in_desc},
+            {name: outputs[name]._tensor for name in self._out_desc},
+        )
 
     def _run_host(self, arrays: dict) -> dict:
         """Evaluate (or replay) on host arrays of the inputs' storage dtypes (uploaded with one write each)."""
@@ -255,6 +337,8 @@ class MLGraph:
         """Release the constants and the compiled plans; dispatching afterwards raises InvalidStateError."""
         self.destroyed = True
         self._compiled.free()
+        for key in list(self._bindings):
+            self._drop(key)
         self._body.steps, self._body.constants = [], {}
         self._constants = {}
         self.steps = []

@@ -35,7 +35,10 @@ class MLTensor(Described):
 
     def destroy(self) -> None:
         """Release the buffer (idempotent); using the tensor afterwards raises MLTypeError."""
+        if self.destroyed:
+            return
         self.destroyed = True
+        self.context._tensor_destroyed(self)  # plans bound to its buffer let it go
         self._tensor = None
 
     def to_accelkit(self) -> Tensor:

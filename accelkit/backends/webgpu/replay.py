@@ -11,6 +11,12 @@ recorded eager work), ``set_pipeline``/``set_bind_group``/``dispatch_workgroups`
 compute pass, one copy per output into the fresh buffer handed to the caller, and a submit (the
 first ones early, ``EARLY_SUBMITS``, so the GPU runs while the rest is encoded). With a
 profiler listening, each dispatch gets its own pass with timestamp writes and a ``TimedDispatch``.
+
+``bind_replay(handle, {buffer index: buffer})`` makes a *variant* of a built program: the same steps
+with a caller's buffers in place of some of the program's own (its input buffers), so a replay that
+reads and writes those tensors copies nothing in or out. A variant shares the program's other buffers
+and its pipelines; it has its own bind groups, keeps the caller's buffers out of the pool while it
+lives, and is freed with the program.
 """
 
 from __future__ import annotations
@@ -63,8 +69,14 @@ class Replay:
         self.dispatches = 0
         self.runs: list[tuple] = []
         self.native = None  # wgpu-native's three calls, when every object exposes its native handle
+        self.steps = program.steps if program is not None else []  # kept for variants (no images)
+        self.variants: list[Replay] = []
+        self.parent: Replay | None = None
+        if program is None:
+            return
         try:
             self._build(program)
+            self._encode()
         except BaseException:
             self.free()
             raise
@@ -84,10 +96,31 @@ class Replay:
             self.buffers.append(buf)
             if spec.image:
                 be.write(buf, 0, spec.image)
-        # runs: ("pass", [(pipeline, bind group, (x, y, z), meta), ...]) or ("copy", src, so, dst, do, n)
+
+    def variant(self, substitutes: dict) -> Replay:
+        """This program with ``substitutes`` ({buffer index: buffer}) bound in place of its own buffers."""
+        be = self.backend
+        be.check()
+        v = Replay(be, None)
+        v.steps, v.parent = self.steps, self
+        v.buffers = [substitutes.get(i, buf) for i, buf in enumerate(self.buffers)]
+        try:
+            for buf in substitutes.values():
+                be.pin(buf)
+                v.pinned.append(buf)
+            v._encode()
+        except BaseException:
+            v.free()
+            raise
+        self.variants.append(v)
+        return v
+
+    def _encode(self) -> None:
+        """The runs: ("pass", [(pipeline, bind group, (x, y, z), meta), ...]) or ("copy", src, so, dst, do, n)."""
+        be = self.backend
         batch: list | None = None
         with be.lock:
-            for step in program.steps:
+            for step in self.steps:
                 if step[0] == "dispatch":
                     _, (pipe, bgl, uniform, workgroups), meta, binds = step
                     gpus = [be.dummy if i is None else self.buffers[i].gpu for i in binds]
@@ -234,11 +267,15 @@ class Replay:
                     sink.append(rec)
 
     def free(self) -> None:
-        """Give the plan's buffers back and let the external ones go (idempotent)."""
+        """Give the plan's buffers back and let the external ones go, variants too (idempotent)."""
         be = self.backend
+        for v in self.variants:
+            v.free()
+        if self.parent is not None and self in self.parent.variants:
+            self.parent.variants.remove(self)
         owned, pinned = self.owned, self.pinned
         self.owned, self.pinned, self.runs, self.buffers = [], [], [], []
-        self.native, self.native_runs = None, []
+        self.native, self.native_runs, self.steps, self.variants = None, [], [], []
         for buf in owned:
             be.free(buf)
         for buf in pinned:
