@@ -252,20 +252,11 @@ fn lanes_sum(x: f32) -> f32 {
 }
 //# endif
 
-@compute @workgroup_size({{WG}})
-fn main(
-    @builtin(workgroup_id) wid: vec3<u32>,
-    @builtin(num_workgroups) nwg: vec3<u32>,
-    @builtin(local_invocation_index) t: u32,
-) {
-    let w = wid.x + wid.y * nwg.x;
-    if (w >= P.total) {
-        return;
-    }
-    let bh = w / P.q_blocks;
-    let q0 = (w % P.q_blocks) * BQ;
-    let b = i32(bh / P.heads);
-    let h = i32(bh % P.heads);
+const LANES: u32 = WG;
+
+// the tile of query rows `block` of head (b, h); t: this invocation
+fn attend(b: i32, h: i32, block: u32, t: u32) {
+    let q0 = block * BQ;
     let tx = t % WGX;
     let ty = t / WGX;
     let shift = i32(P.tk) - i32(P.tq);  // causal: query i sees keys j <= i + shift
@@ -485,20 +476,10 @@ fn key_count() -> u32 {
 //# endif
 }
 
-@compute @workgroup_size({{TPR}})
-fn main(
-    @builtin(workgroup_id) wid: vec3<u32>,
-    @builtin(num_workgroups) nwg: vec3<u32>,
-    @builtin(local_invocation_index) c: u32,
-) {
-    let w = wid.x + wid.y * nwg.x;
-    if (w >= P.total) {
-        return;
-    }
-    let bh = w / P.q_blocks;
-    let i = w % P.q_blocks;  // q_blocks == tq: one row per workgroup
-    let b = i32(bh / P.heads);
-    let h = i32(bh % P.heads);
+const LANES: u32 = TPR;
+
+// query row i of head (b, h) (q_blocks == tq: one row per workgroup); c: this lane
+fn attend(b: i32, h: i32, i: u32, c: u32) {
     let cl = c % CL;
     let g = c / CL;
     let tk = key_count();
@@ -618,3 +599,20 @@ fn main(
     }
 }
 //# endif
+
+// ------------------------------------------------------------------------------ entry point
+// One workgroup per (batch, head, block of query rows): flat workgroup index w = wid.x + wid.y * nwg.x
+// (grid_1d) < P.total = batch * heads * q_blocks; `attend` is the tile or the decode kernel above.
+@compute @workgroup_size(LANES)
+fn main(
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+    @builtin(local_invocation_index) lane: u32,
+) {
+    let w = wid.x + wid.y * nwg.x;
+    if (w >= P.total) {
+        return;
+    }
+    let bh = w / P.q_blocks;
+    attend(i32(bh / P.heads), i32(bh % P.heads), w % P.q_blocks, lane);
+}
