@@ -9,6 +9,7 @@ import pytest
 from conftest import WEBGPU_SPECS
 
 from accelkit.bench import Progress, presets
+from accelkit.bench import models as bench_models
 from accelkit.bench import ops as bench_ops
 from accelkit.bench import sharing as bench_sharing
 
@@ -88,12 +89,27 @@ def test_one_layout_only(tmp_path):
     assert result["config"]["layouts"] == ["wT"]
 
 
+BAD_ARGUMENTS = [
+    (bench_ops, ["--sizes", "12,abc"]),
+    (bench_ops, ["--repeat", "x"]),
+    (bench_ops, ["--layout", "nt"]),
+    (bench_ops, ["--layout", ","]),
+    (bench_models, ["--model", "gpt2"]),
+    (bench_models, ["--size", "huge"]),
+    (bench_models, ["--batch", "x"]),
+    (bench_models, ["--repeat", "y"]),
+]
+
+
 @pytest.mark.parametrize(
-    "bad", [["--sizes", "12,abc"], ["--repeat", "x"], ["--layout", "nt"], ["--layout", ","]]
+    ("bench", "bad"),
+    BAD_ARGUMENTS,
+    ids=[f"{m.__name__.rsplit('.', 1)[1]}:{' '.join(a)}" for m, a in BAD_ARGUMENTS],
 )
-def test_bad_arguments_exit_with_usage(bad, capsys):
+def test_bad_arguments_exit_with_usage(bench, bad, capsys):
+    """``accelkit bench ops`` and ``bench models``: a bad argument ends in argparse's usage exit (2)."""
     with pytest.raises(SystemExit) as info:
-        bench_ops.main(bad)
+        bench.main(bad)
     assert info.value.code == 2
 
 

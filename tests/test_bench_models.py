@@ -197,15 +197,6 @@ def test_run_without_references_is_accelkit_only():
     assert "vit tiny:" in result["table"]
 
 
-@pytest.mark.parametrize(
-    "bad", [["--model", "gpt2"], ["--size", "huge"], ["--batch", "x"], ["--repeat", "y"]]
-)
-def test_bad_arguments_exit_with_usage(bad, capsys):
-    with pytest.raises(SystemExit) as info:
-        bench_models.main(bad)
-    assert info.value.code == 2
-
-
 def test_a_wrong_result_is_flagged_and_its_speed_left_out():
     ref = {"target": "torch:cpu", "batch": 1, "size": "tiny", "outputs": {"logits": np.ones((2, 3))}}
     good = {"target": "cpu", "batch": 1, "size": "tiny", "outputs": {"logits": np.ones((2, 3)) + 1e-7}}
