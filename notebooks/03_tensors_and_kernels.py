@@ -170,7 +170,9 @@ fig.tight_layout()
 # On WebGPU every op is a compute shader in WGSL, one op family per file in `kernels/` (shipped inside
 # the wheel). Each file starts with a comment listing its bindings and its workgroup layout; the
 # `{{...}}` placeholders (element type, workgroup size, ...) are filled in per call, and the compiled
-# pipeline is cached by that specialisation. Here is the softmax kernel: its header, and its entry point.
+# pipeline is cached by that specialisation; WGSL that several kernels share (an entry point, row
+# reductions, float helpers) comes in through a `//# include` line. Here is the softmax kernel: its
+# header, and the work of one row (the entry point and the row reductions are `row_reduce.wgsl`'s).
 
 # %%
 from IPython.display import Code
@@ -181,7 +183,7 @@ print("kernels:", ", ".join(sorted(p.name for p in kernels_dir().glob("*.wgsl"))
 src = kernel_source("softmax")
 lines = src.splitlines()
 header = [l for l in lines[:25] if l.startswith("//")]
-start = next(i for i, l in enumerate(lines) if l.startswith("@compute"))
+start = next(i for i, l in enumerate(lines) if l.startswith("fn row_kernel"))
 Code(
     "\n".join(header + ["", "// ..."] + lines[start : start + 33] + ["    // ... (the streamed branch)"]),
     language="wgsl",
