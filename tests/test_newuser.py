@@ -260,6 +260,18 @@ def test_bert_attention_mask_of_strings(dev):
         bert(_ids(bert), attention_mask=np.array([["1", "1", "1", "0"]]))
 
 
+@pytest.mark.parametrize("value", [np.nan, 2.0, -1.0, np.inf])
+def test_bert_attention_mask_outside_zero_one(dev, value):
+    bert = _model("tiny-random-bert", dev)
+    ids = _ids(bert)
+    mask = np.ones(ids.shape, dtype=np.float32)
+    mask[0, -1] = value
+    with pytest.raises(ak.InputError, match=r"attention_mask must hold 1 \(attend\) and 0 \(padding\)"):
+        bert(ids, attention_mask=mask)
+    mask[0, -1] = 0.0  # the same mask with a 0 there runs
+    bert(ids, attention_mask=mask)
+
+
 @pytest.mark.parametrize("shape", [(0, 4), (1, 0), (0,)])
 def test_bert_empty_batch_or_sequence(dev, shape):
     bert = _model("tiny-random-bert", dev)
