@@ -260,6 +260,12 @@ def test_bert_attention_mask_of_strings(dev):
         bert(_ids(bert), attention_mask=np.array([["1", "1", "1", "0"]]))
 
 
+@pytest.mark.parametrize("source", ["", "   "])
+def test_empty_model_source_is_not_the_current_directory(source):
+    with pytest.raises(ak.WeightsError, match="model source is empty"):
+        ak.load(source)
+
+
 @pytest.mark.parametrize("value", [np.nan, 2.0, -1.0, np.inf])
 def test_bert_attention_mask_outside_zero_one(dev, value):
     bert = _model("tiny-random-bert", dev)
