@@ -292,10 +292,10 @@ def test_bert_host_ids_out_of_range_name_the_max_id_and_vocab(dev):
         bert(np.array([[2, vocab + 7, 3]]))
 
 
-@pytest.mark.parametrize("bad", [None, 3, b"bytes"])
+@pytest.mark.parametrize("bad", [None, 3, b"bytes", {"a": 1}, ["ok", 3], [b"x"]])
 def test_bert_embed_refuses_non_text(bad):
     bert = _model("tiny-random-bert", ak.device("cpu"))
-    with pytest.raises(ak.InputError):
+    with pytest.raises(ak.InputError, match="embed: expected a str or a list of str"):
         bert.embed(bad)
 
 
