@@ -209,32 +209,10 @@ const A_UNITS: u32 = {{A_UNITS}}u;
 const B_UNITS: u32 = {{B_UNITS}}u;
 const B_SHIFT: u32 = {{B_SHIFT}}u;       // B's units start at this invocation, so idle A lanes load B
 
-// Workgroup memory, vec4s of 4 rows (columns) of one k. LDS 1 ("thread-major"): one padded row per
-// buffer and invocation row (column), As[buffer * WGY + m4 % WGY][k * TM4 + m4 / WGY]: the inner loop
-// reads As[row][constant], so the bounds clamp the WGSL compiler adds to a dynamic index is paid
-// once per K-tile, not once per load. LDS 0 ("k-major"): [buffer][k][m4] flat, each k-row padded by one.
-//# if {{LDS}}
-const AROW: u32 = BK * {{TM4}}u + 1u;
-const BROW: u32 = BK * {{TN4}}u + 1u;
-var<workgroup> As: array<array<vec4<C>, AROW>, 2u * WGY>;
-var<workgroup> Bs: array<array<vec4<C>, BROW>, 2u * WGX>;
-
-fn put_a(buf: u32, k: u32, m4: u32, v: vec4<C>) {
-    As[buf * WGY + m4 % WGY][k * {{TM4}}u + m4 / WGY] = v;
-}
-
-fn put_a1(buf: u32, k: u32, row: u32, v: C) {
-    As[buf * WGY + (row / 4u) % WGY][k * {{TM4}}u + (row / 4u) / WGY][row % 4u] = v;
-}
-
-fn put_b(buf: u32, k: u32, n4: u32, v: vec4<C>) {
-    Bs[buf * WGX + n4 % WGX][k * {{TN4}}u + n4 / WGX] = v;
-}
-
-fn put_b1(buf: u32, k: u32, col: u32, v: C) {
-    Bs[buf * WGX + (col / 4u) % WGX][k * {{TN4}}u + (col / 4u) / WGX][col % 4u] = v;
-}
-//# else
+// Workgroup memory: [buffer][k][m/4] and [buffer][k][n/4], vec4s of 4 rows (columns) of one k,
+// each k-row padded by one vec4 (banks). (A thread-major layout, one padded row per invocation row
+// so that the inner loop's loads have constant offsets, ran 20% slower at 4096^3 on the H200:
+// benchmarks/RESULTS.md.)
 const AROW: u32 = BM / 4u + 1u;
 const BROW: u32 = BN / 4u + 1u;
 var<workgroup> As: array<vec4<C>, 2u * BK * AROW>;
@@ -255,7 +233,6 @@ fn put_b(buf: u32, k: u32, n4: u32, v: vec4<C>) {
 fn put_b1(buf: u32, k: u32, col: u32, v: C) {
     Bs[(buf * BK + k) * BROW + col / 4u][col % 4u] = v;
 }
-//# endif
 
 @compute @workgroup_size({{THREADS}})
 fn tiled(@builtin(local_invocation_index) tid: u32,
@@ -467,13 +444,8 @@ fn tiled(@builtin(local_invocation_index) tid: u32,
             }
             // 3. multiply K-tile t - 1 from workgroup memory
             if (t > 0u) {
-//# if {{LDS}}
-                let ra = ((t - 1u) & 1u) * WGY + ty;
-                let rb = ((t - 1u) & 1u) * WGX + tx;
-//# else
                 let sa = ((t - 1u) & 1u) * BK * AROW + ty;
                 let sb = ((t - 1u) & 1u) * BK * BROW + tx;
-//# endif
 //# if {{BLOCK_ACC}}
 //# for i in range({{TM4}})
 //# for r in range(4)
@@ -485,18 +457,10 @@ fn tiled(@builtin(local_invocation_index) tid: u32,
 //# endif
 //# for kk in range({{BK}})
 //# for i in range({{TM4}})
-//# if {{LDS}}
-                let a$[kk]_$[i] = As[ra][$[kk * {{TM4}} + i]u];
-//# else
                 let a$[kk]_$[i] = As[sa + $[kk * ({{BM}} // 4 + 1) + i * {{WGY}}]u];
-//# endif
 //# endfor
 //# for j in range({{TN4}})
-//# if {{LDS}}
-                let b$[kk]_$[j] = Bs[rb][$[kk * {{TN4}} + j]u];
-//# else
                 let b$[kk]_$[j] = Bs[sb + $[kk * ({{BN}} // 4 + 1) + j * {{WGX}}]u];
-//# endif
 //# endfor
 //# for i in range({{TM4}})
 //# for r in range(4)

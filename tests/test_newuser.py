@@ -267,6 +267,24 @@ def test_bert_attention_mask_of_strings(dev):
         bert(_ids(bert), attention_mask=np.array([["1", "1", "1", "0"]]))
 
 
+@pytest.mark.parametrize("source", ["", "   "])
+def test_empty_model_source_is_not_the_current_directory(source):
+    with pytest.raises(ak.WeightsError, match="model source is empty"):
+        ak.load(source)
+
+
+@pytest.mark.parametrize("value", [np.nan, 2.0, -1.0, np.inf])
+def test_bert_attention_mask_outside_zero_one(dev, value):
+    bert = _model("tiny-random-bert", dev)
+    ids = _ids(bert)
+    mask = np.ones(ids.shape, dtype=np.float32)
+    mask[0, -1] = value
+    with pytest.raises(ak.InputError, match=r"attention_mask must hold 1 \(attend\) and 0 \(padding\)"):
+        bert(ids, attention_mask=mask)
+    mask[0, -1] = 0.0  # the same mask with a 0 there runs
+    bert(ids, attention_mask=mask)
+
+
 @pytest.mark.parametrize("shape", [(0, 4), (1, 0), (0,)])
 def test_bert_empty_batch_or_sequence(dev, shape):
     bert = _model("tiny-random-bert", dev)
@@ -281,10 +299,10 @@ def test_bert_host_ids_out_of_range_name_the_max_id_and_vocab(dev):
         bert(np.array([[2, vocab + 7, 3]]))
 
 
-@pytest.mark.parametrize("bad", [None, 3, b"bytes"])
+@pytest.mark.parametrize("bad", [None, 3, b"bytes", {"a": 1}, ["ok", 3], [b"x"]])
 def test_bert_embed_refuses_non_text(bad):
     bert = _model("tiny-random-bert", ak.device("cpu"))
-    with pytest.raises(ak.InputError):
+    with pytest.raises(ak.InputError, match="embed: expected a str or a list of str"):
         bert.embed(bad)
 
 

@@ -412,6 +412,13 @@ def test_resample_tone(orig_sr):
     assert abs(spectrum.argmax() * 16000 / out.size - freq) < 16000 / out.size
 
 
+@pytest.mark.parametrize("rate", [1, 999, 800000])
+def test_resample_refuses_rates_that_are_not_audio(rate):
+    """sampling_rate=1 (a sample count passed by mistake?) would make gigabytes of 16 kHz samples."""
+    with pytest.raises(InputError, match=r"audio rate between 1000 and 768000 Hz.*got"):
+        resample(np.zeros(16000, np.float32), rate, 16000)
+
+
 def test_resample_removes_what_would_alias():
     t = np.arange(44100) / 44100
     for freq, most in ((7000.0, 1.0 + 1e-5), (9000.0, 1e-4), (15000.0, 1e-4)):

@@ -80,6 +80,11 @@ def _unknown(source: str) -> WeightsError:
 
 def resolve_source(source) -> Path:
     """The checkpoint directory for ``source`` (see the module docstring for the forms)."""
+    if isinstance(source, str) and not source.strip():  # "" would name the current directory
+        raise WeightsError(
+            f"model source is empty ({source!r}); expected a checkpoint directory, 'hf:org/name' or one of "
+            f"the bundled checkpoints: {', '.join(BUNDLED)}"
+        )
     if isinstance(source, (str, os.PathLike)) and not (isinstance(source, str) and source.startswith("hf:")):
         path = Path(source).expanduser()
         if path.is_dir():

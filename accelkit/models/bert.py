@@ -221,12 +221,15 @@ class BertPreTrainedModel(PreTrainedModel):
             raise InputError(f"embed: pooling must be 'cls' or 'mean', got {pooling!r}")
         if isinstance(texts, str):
             texts = [texts]
-        elif isinstance(texts, (list, tuple)) or (
-            hasattr(texts, "__iter__") and not isinstance(texts, bytes)
-        ):
+        elif hasattr(texts, "__iter__") and not isinstance(texts, (bytes, dict)):
             texts = list(texts)
         else:
             raise InputError(f"embed: expected a str or a list of str, got {type(texts).__name__}")
+        bad = next((t for t in texts if not isinstance(t, str)), None)
+        if bad is not None:
+            raise InputError(
+                f"embed: expected a str or a list of str, got an item of type {type(bad).__name__}"
+            )
         if not texts:
             return np.zeros((0, self.config.hidden_size), np.float32)
         if batch_size < 1:

@@ -72,11 +72,22 @@ def to_mono_float32(audio: np.ndarray | Sequence[float]) -> np.ndarray:
     return np.ascontiguousarray(samples)
 
 
-def _check_rate(name: str, rate: float) -> int:
+MIN_RATE = 1000  # Hz: below this it is not audio a speech model hears (a sample count passed by mistake?)
+MAX_RATE = 768000
+
+
+def _check_rate(name: str, rate: float, audio: bool = False) -> int:
+    """A positive integer rate in Hz; ``audio``: also within MIN_RATE..MAX_RATE (rates resampled for a model)."""
     if isinstance(rate, bool) or not isinstance(rate, (int, float, np.integer, np.floating)):
         raise InputError(f"{name}: expected a positive integer rate in Hz, got {rate!r}")
     if not rate > 0 or rate != int(rate):
         raise InputError(f"{name}: expected a positive integer rate in Hz, got {rate!r}")
+    if audio and not MIN_RATE <= rate <= MAX_RATE:
+        # 1 Hz would make 16,000 Whisper samples of each input sample (gigabytes for a second of audio)
+        raise InputError(
+            f"{name}: expected an audio rate between {MIN_RATE} and {MAX_RATE} Hz (16000 for Whisper, "
+            f"44100 or 48000 for most files), got {rate!r}"
+        )
     return int(rate)
 
 
@@ -131,8 +142,8 @@ def resample(audio: np.ndarray | Sequence[float], orig_sr: int, target_sr: int) 
     >>> resample(np.zeros(44100, np.float32), 44100, 16000).shape
     (16000,)
     """
-    orig_sr = _check_rate("resample: orig_sr", orig_sr)
-    target_sr = _check_rate("resample: target_sr", target_sr)
+    orig_sr = _check_rate("resample: orig_sr", orig_sr, audio=True)
+    target_sr = _check_rate("resample: target_sr", target_sr, audio=True)
     samples = _mono(audio, "resample")
     if orig_sr == target_sr:
         return samples.copy()
@@ -339,7 +350,7 @@ class FeatureExtractor:
         audio: np.ndarray | Sequence[float] | Sequence[np.ndarray],
         sampling_rate: int = WHISPER_SAMPLING_RATE,
     ) -> np.ndarray:
-        sampling_rate = _check_rate("feature extractor: sampling_rate", sampling_rate)
+        sampling_rate = _check_rate("feature extractor: sampling_rate", sampling_rate, audio=True)
         if isinstance(audio, np.ndarray):
             if audio.ndim == 2 and audio.shape[1] <= MAX_CHANNELS and audio.shape[0] > audio.shape[1]:
                 warnings.warn(

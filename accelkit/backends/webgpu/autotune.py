@@ -41,7 +41,7 @@ from typing import NamedTuple
 
 from ...cache_dir import cache_root
 from ...errors import AccelkitError
-from .matmul import F16_ARITHMETIC, LOADS, MAX_SPLIT, THREAD_MAJOR_LDS, TILES, _fits, pick_split, pick_tile
+from .matmul import F16_ARITHMETIC, LOADS, MAX_SPLIT, TILES, _fits, pick_split, pick_tile
 from .wgsl import Caps, kernel_source
 
 FORMAT = 1
@@ -61,7 +61,7 @@ def kernels_hash() -> str:
     """A hash of what decides the candidates' speed: the matmul WGSL and the planner's tile and load tables."""
     h = hashlib.sha256(kernel_source("matmul").encode())
     h.update(repr(sorted((name, tuple(vars(t).values())) for name, t in TILES.items())).encode())
-    h.update(repr((LOADS, THREAD_MAJOR_LDS)).encode())
+    h.update(repr(LOADS).encode())
     return h.hexdigest()[:16]
 
 
@@ -104,9 +104,6 @@ def candidates(caps: Caps, rows: int, n: int, k: int, itemsize: int, b_k: bool =
         split = pick_split(caps, t, 1, rows, n, k)
         for s in sorted({split, max(1, split // 2), split * 2} if grid < 384 else {1}):
             add(tile, s, schemes[0])
-    if -(-rows // 128) * -(-n // 128) >= 384:  # a big grid: the tiles with 128 accumulators too
-        for tile in ("256x128k8", "128x256k8"):
-            add(tile, 1, schemes[0])
     return out
 
 

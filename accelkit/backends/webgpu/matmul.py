@@ -83,10 +83,6 @@ TILES = {
     "64x64": Tile(64, 64, 8, 4, 4),
     "32x64k16": Tile(32, 64, 16, 4, 4),
     "32x32": Tile(32, 32, 8, 4, 4),
-    # 16 x 8 (8 x 16) accumulators per invocation: the fastest at 4096^3 on the H200 in one run
-    # (benchmarks/RESULTS.md); autotuner candidates for big grids
-    "256x128k8": Tile(256, 128, 8, 16, 8),
-    "128x256k8": Tile(128, 256, 8, 8, 16),
 }
 #: the planner's rule order; the rest are candidates for the autotuner
 RULE_TILES = ("128x128k16", "128x128", "64x64k16", "64x64", "32x32")
@@ -108,9 +104,6 @@ DEEP_K = 1536  # from here a 128x128 tile with split-K beats a 64x64 one at a fe
 #: relative error against float64 (Whisper-tiny's from 1.3e-3 to 1.8e-3), over the 2e-3 bound, for
 #: 1.1-1.3x on the H200 (benchmarks/RESULTS.md). ``compute="f16"`` still asks for it per call.
 F16_ARITHMETIC = False
-#: the tiled kernel's workgroup memory "thread-major" (one padded row per invocation row/column, the
-#: inner loop's loads at constant offsets) when True, "k-major" (a row per k) when False
-THREAD_MAJOR_LDS = True
 
 
 def _source(key: tuple) -> str:
@@ -525,7 +518,6 @@ def _tiled(caps, batch, m, n, k, am: _Mat, bm_: _Mat, om: _Mat, tile_name, split
         "B_REGS": 4 if b_mode == 2 else 1,
         "A_LOADS": ceil_div(a_units, threads),
         "B_LOADS": ceil_div(b_units, threads),
-        "LDS": int(THREAD_MAJOR_LDS),
         "MR": 1,
         "LANES": 1,
         "KSPLIT": 1,
@@ -624,7 +616,6 @@ def _gemv_values(mr: int, a_vec: bool, b_vec: bool, *, a_k: int, b_k: int) -> di
         "B_REGS": 1,
         "A_LOADS": 1,
         "B_LOADS": 1,
-        "LDS": 0,
     }
 
 
