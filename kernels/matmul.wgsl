@@ -234,6 +234,13 @@ fn put_b1(buf: u32, k: u32, col: u32, v: C) {
     Bs[(buf * BK + k) * BROW + col / 4u][col % 4u] = v;
 }
 
+// K-tiles of split-K slice z % splits (the last slice may be short, or empty when K is small)
+fn slice_tiles(z: u32) -> u32 {
+    let kbeg = (z % p.splits) * p.k_chunk;
+    let kend = min(p.K, kbeg + p.k_chunk);
+    return select(0u, (kend - kbeg + BK - 1u) / BK, kend > kbeg);
+}
+
 @compute @workgroup_size({{THREADS}})
 fn tiled(@builtin(local_invocation_index) tid: u32,
          @builtin(workgroup_id) wid: vec3<u32>,
@@ -257,23 +264,18 @@ fn tiled(@builtin(local_invocation_index) tid: u32,
     let ub = tid;
 //# endif
 
-    // Without split-K the loop walks the batch over all of K: no slice bounds stay live in the
-    // main loop (on the H200 a kernel holding them ran 20% slower at 4096^3, registers being
-    // what bounds two 256-invocation workgroups per multiprocessor).
+    // Nothing but the loop counters may stay live across the K loop beside the accumulators and the
+    // prefetch registers: on the H200 a kernel holding its split-K slice bounds (z, kbeg) there ran
+    // 22% slower at 4096^3 (registers are what bounds two 256-invocation workgroups per
+    // multiprocessor). So without split-K the loop walks the batch over all of K, and with it the
+    // slice's first k is recomputed from z where it is used.
 //# if {{SPLIT}}
     for (var z = wid.z; z < p.batch * p.splits; z += nwg.z) {
         let bi = z / p.splits;
-        let sk = z % p.splits;
-        let kbeg = sk * p.k_chunk;
-        let kend = min(p.K, kbeg + p.k_chunk);
-        var ntiles = 0u;
-        if (kend > kbeg) {
-            ntiles = (kend - kbeg + BK - 1u) / BK;
-        }
+        let ntiles = slice_tiles(z);
 //# else
     let ntiles = (p.K + BK - 1u) / BK;
     for (var bi = wid.z; bi < p.batch; bi += nwg.z) {
-        let kbeg = 0u;
 //# endif
         let abase = p.a_off + bi * p.a_sb;
         let bbase = p.b_off + bi * p.b_sb;
@@ -385,7 +387,11 @@ fn tiled(@builtin(local_invocation_index) tid: u32,
             workgroupBarrier();
             // 2. fetch K-tile t into registers (its loads fly while tile t - 1 is multiplied)
             if (t < ntiles) {
-                let k0 = kbeg + t * BK;
+//# if {{SPLIT}}
+                let k0 = (z % p.splits) * p.k_chunk + t * BK;
+//# else
+                let k0 = t * BK;
+//# endif
 //# if {{UNION}}
                 if (tid < A_UNITS) {
                     let m = m0 + (tid / (BK / 4u)) * 4u;
@@ -492,7 +498,7 @@ fn tiled(@builtin(local_invocation_index) tid: u32,
 //# endfor
 //# if {{SPLIT}}
         // raw partial sums: [split][batch][M][NP] with o_sb = M * NP, o_sm = NP (in elements)
-        let obase = p.o_off + sk * p.part_ss + bi * p.o_sb;
+        let obase = p.o_off + (z % p.splits) * p.part_ss + (z / p.splits) * p.o_sb;
 //# for i in range({{TM4}})
 //# for r in range(4)
         {
