@@ -19,7 +19,7 @@ for s in "${steps[@]}"; do
   case "$s" in
     tune)    ak tune --no-progress 2>&1 | tail -5 ;;
     ops)     ak bench ops --device webgpu:0 --sizes 1024,4096 --dtype float32,float16 --no-progress --json "$OUT/ops.json" > "$OUT/ops.txt" 2>&1; tail -40 "$OUT/ops.txt" ;;
-    models)  ak bench models --device webgpu:0 --size base --model bert,vit --batch 1,32 --repeat 20 --no-cpu-references --no-progress --json "$OUT/models.json" > "$OUT/models.txt" 2>&1; cat "$OUT/models.txt" ;;
+    models)  ak bench models --device webgpu:0 --size base --model bert,vit --batch 1,32 --dtype float32,float16 --repeat 20 --no-cpu-references --no-progress --json "$OUT/models.json" > "$OUT/models.txt" 2>&1; cat "$OUT/models.txt" ;;
     whisper) ak bench models --device webgpu:0 --size base --model whisper --batch 1 --no-cpu-references --no-progress --json "$OUT/whisper.json" > "$OUT/whisper.txt" 2>&1; cat "$OUT/whisper.txt" ;;
     replay)  ak bench replay --json "$OUT/replay.json" > "$OUT/replay.txt" 2>&1; tail -20 "$OUT/replay.txt" ;;
     webnn)   ak bench webnn --device webgpu:0 --json "$OUT/webnn.json" > "$OUT/webnn.txt" 2>&1; tail -20 "$OUT/webnn.txt" ;;

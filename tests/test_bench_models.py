@@ -207,3 +207,34 @@ def test_a_wrong_result_is_flagged_and_its_speed_left_out():
     assert bad["ok"] is False and bad["max_rel_err"] == pytest.approx(0.5)
     assert ref["ok"] is None and ref["checked_against"] == "(the reference)"
     assert len(notes) == 1 and "webgpu:0" in notes[0]
+
+
+def test_float16_models_run_beside_float32_and_are_checked_with_their_tolerance(tmp_path):
+    spec = _devices()[-1]  # the WebGPU adapter when there is one (f16 where it has shader-f16)
+    result, printed = _quick(
+        ["--model", "vit", "--device", spec, "--dtype", "float32,float16", "--no-references"],
+        tmp_path / "f.json",
+    )
+    assert result["config"]["dtypes"] == ["float32", "float16"]
+    assert result["config"]["tolerance_float16"] == bench_models.TOL_F16 > bench_models.TOL
+    got = {(r["dtype"], r["execution"]) for r in result["results"]}
+    execs = {r["execution"] for r in result["results"] if r["dtype"] == "float32"}
+    assert got == {("float32", e) for e in execs} | {("float16", f"{e} f16") for e in execs}
+    assert all("error" not in r for r in result["results"]), result["results"]
+    if len(execs) > 1:  # eager and replay rows are named in the table
+        assert f"{spec} replay f16" in printed
+
+    f32 = {"target": "torch:cpu", "batch": 1, "size": "tiny", "outputs": {"logits": np.ones((2, 3))}}
+    half = {"target": spec, "batch": 1, "size": "tiny", "dtype": "float16"}
+    half["outputs"] = {"logits": np.ones((2, 3)) * (1 + bench_models.TOL_F16 / 2)}
+    full = dict(half, dtype="float32", outputs={"logits": half["outputs"]["logits"].copy()})
+    notes: list[str] = []
+    bench_models._check([half, full, f32], "vit", notes)
+    assert half["ok"] is True and full["ok"] is False  # the same error: rounding in f16, wrong in f32
+
+
+@pytest.mark.parametrize("bad", ["float64", "f16,int8"])
+def test_bench_models_refuses_unknown_dtypes(bad):
+    with pytest.raises(SystemExit) as info:
+        bench_models.main(["--quick", "--dtype", bad])
+    assert info.value.code == 2

@@ -57,6 +57,10 @@ from .sweep import Progress, environment, finish, parse, plain, run_options, sho
 MODELS = FAMILIES
 SIZES = ("tiny", "base")
 TOL = 1e-3  # float32 end to end lands far under this; a larger error means a wrong result
+#: float16 models (``--dtype float16``: f16 weights and activations, f32 accumulation): 11 bits of
+#: mantissa through 12 layers; a larger error than this means a wrong result, not rounding
+TOL_F16 = 3e-2
+DTYPES = ("float32", "float16")
 DEFAULT_REPEAT = 20
 QUICK_REPEAT = 2
 BUDGET_S = 4.0  # at most this long per timed figure once MIN_MEASURES measurements are in
@@ -268,7 +272,7 @@ def _first_run(fn: Callable[[], object], sync: Callable[[], None], rec: dict, cf
     first_ms = (time.perf_counter() - t0) * 1e3
     if first:
         rec["first_ms"] = first_ms
-    if rec.get("execution") == "replay":
+    if rec.get("execution", "").startswith("replay"):
         rec["capture_ms"] = first_ms  # the first call with a new signature runs eagerly while recorded
     return out, cfg["warmup"] and first_ms < SLOW_MS
 
@@ -353,26 +357,28 @@ def _ak_memory(dev) -> MemoryProbe:
     return dev.reset_peak, lambda: _memory(dev)["allocated_bytes"], lambda: dev.memory()["peak_bytes"]
 
 
-def _ak_target(ak, dev, ckpt: _Checkpoint, batches, cfg: dict) -> list[dict]:
-    """Load once on ``dev``; per batch: first run, warm timings, profile, memory, outputs."""
+def _ak_target(ak, dev, ckpt: _Checkpoint, batches, cfg: dict, dtype: str = "float32") -> list[dict]:
+    """Load once on ``dev`` in ``dtype``; per batch: first run, warm timings, profile, memory, outputs."""
     sync = dev.backend.sync
     gc.collect()
     sync()
     before = _memory(dev)["allocated_bytes"]
     t0 = time.perf_counter()
-    model = ak.load(ckpt.path, device=dev)
+    model = ak.load(ckpt.path, device=dev, dtype=dtype)
     sync()
     load_s = time.perf_counter() - t0
     weights = _memory(dev)["allocated_bytes"] - before
     records = []
     # where calls replay captured plans, each batch runs both ways: op by op, then replayed
     executions = ("eager", "replay") if dev.runtime.replays else ("eager",)
+    suffix = "" if dtype == "float32" else " f16"
     for i, batch in enumerate(batches):
         for execution in executions:
             rec = {
                 "target": dev.spec,
                 "kind": "accelkit",
-                "execution": execution,
+                "execution": execution + suffix,
+                "dtype": dtype,
                 "device": dev.name,
                 "model": ckpt.family,
                 "size": ckpt.size,
@@ -762,7 +768,8 @@ def _check(records: list[dict], family: str, notes: list) -> None:
             r["checked_against"] = ref["target"]
             r["max_rel_err"] = err
             r["rel_err"] = errs
-            r["ok"] = err is not None and err <= TOL
+            tol = TOL_F16 if r.get("dtype") == "float16" else TOL
+            r["ok"] = err is not None and err <= tol
             if family == "whisper" and "generated" in r and "generated" in ref:
                 a, b = np.asarray(r["generated"]), np.asarray(ref["generated"])
                 n = min(a.shape[1], b.shape[1])
@@ -772,7 +779,7 @@ def _check(records: list[dict], family: str, notes: list) -> None:
             if r["ok"] is False:
                 notes.append(
                     f"{r['target']} {family} {r['size']} batch {batch}: max relative error {err:.2e} "
-                    f"against {ref['target']} is over {TOL:g}; its speed is left out of the table"
+                    f"against {ref['target']} is over {tol:g}; its speed is left out of the table"
                 )
 
 
@@ -835,6 +842,7 @@ def run(
     references: bool = True,
     cpu_references: bool = True,
     command: str | None = None,
+    dtypes: Sequence[str] = ("float32",),
 ) -> dict:
     """Benchmark each model at each size on each device and the references; return a dict (``result["table"]`` is the text).
 
@@ -842,9 +850,15 @@ def run(
     batch sizes (default 1 and 8 for BERT/ViT, 1 for Whisper; 1 with ``quick``). ``seq``: BERT
     tokens (capped at the model's positions). ``repeats``: timed calls per figure (default 20, 2
     with ``quick``; fewer once a figure has taken a few seconds). ``quick`` runs tiny models only.
+    ``dtypes``: "float32" and/or "float16" (the models loaded with ``dtype=``; checked against the
+    float32 reference within ``TOL_F16``).
     """
     import accelkit as ak
 
+    dtypes = [str(d) for d in dtypes]
+    for d in dtypes:
+        if d not in DTYPES:
+            raise ValueError(f"unknown dtype {d!r}; choose from {', '.join(DTYPES)}")
     models = [m for m in models]
     for m in models:
         if m not in MODELS:
@@ -890,6 +904,8 @@ def run(
             "max_new_tokens": max_new_tokens,
             "quick": quick,
             "tolerance": TOL,
+            "tolerance_float16": TOL_F16,
+            "dtypes": dtypes,
         },
         "checkpoints": [],
         "results": [],
@@ -909,7 +925,8 @@ def run(
     for size in sizes:
         for family in models:
             for d in ak_targets:
-                plan.append((size, family, "ak", d))
+                for dt in dtypes if d in devs else ["float32"]:  # the CPU reference in float32
+                    plan.append((size, family, "ak", (d, dt)))
             if tt is not None and tt.targets:
                 plan.append((size, family, "torch", None))
             if ort_ref is not None and family in ORT_FAMILIES:
@@ -936,8 +953,9 @@ def run(
                 )
                 desc["inputs"] = cfg["describe"]
                 recs = []
-                for _, _, kind, d in [p for p in plan if p[0] == size and p[1] == family]:
-                    label = d.spec if kind == "ak" else kind
+                for _, _, kind, target in [p for p in plan if p[0] == size and p[1] == family]:
+                    d, dt = target if kind == "ak" else (None, None)
+                    label = d.spec + ("" if dt == "float32" else f" {dt}") if kind == "ak" else kind
                     bar.step(f"{family} {size} on {label}")
                     if kind == "ak":
                         if size != "tiny" and d.is_software:
@@ -945,7 +963,7 @@ def run(
                                 f"{d.spec}: {family} {size} skipped (software adapter {d.name}; tiny only)"
                             )
                             continue
-                        recs.extend(_ak_target(ak, d, ckpt, fam_batches, cfg))
+                        recs.extend(_ak_target(ak, d, ckpt, fam_batches, cfg, dt))
                     elif kind == "ort":
                         recs.extend(_ort_targets(ort_ref, tt, ckpt, fam_batches, cfg, tmpdir()))
                     else:
@@ -1071,28 +1089,28 @@ def format_table(result: dict) -> str:
         )
         if model == "whisper":
             head = (
-                f"{'target':<18} {'load s':>7} {'first ms':>9} {'generate ms':>12} {'p90':>8} {'items/s':>8} "
+                f"{'target':<19} {'load s':>7} {'first ms':>9} {'generate ms':>12} {'p90':>8} {'items/s':>8} "
                 f"{'enc ms':>8} {'[GPU]':>8} {'tok ms':>7} {'[GPU]':>7} {'step ms':>8} {'host us/d':>9} "
                 f"{'disp enc/tok':>13} "
                 f"{'MiB w/peak':>14} {'rel err':>8} {'tokens':>7}"
             )
         else:
             head = (
-                f"{'target':<18} {'load s':>7} {'first ms':>9} {'median ms':>10} {'p90':>8} {'items/s':>9} "
+                f"{'target':<19} {'load s':>7} {'first ms':>9} {'median ms':>10} {'p90':>8} {'items/s':>9} "
                 f"{'GPU ms':>8} {'GPU/wall':>8} {'disp':>5} {'host us/d':>9} {'MiB w/peak':>14} {'rel err':>8}"
             )
         lines.append(head)
-        replaying = {r["target"] for r in recs if r.get("execution") == "replay"}
+        replaying = {r["target"] for r in recs if r.get("execution", "").startswith("replay")}
         for r in recs:
             name = r["target"] + (f" {r['execution']}" if r["target"] in replaying else "")
             if "error" in r:
-                lines.append(f"{name:<18} error: {r['error'][:150]}")
+                lines.append(f"{name:<19} error: {r['error'][:150]}")
                 continue
             mem = r.get("memory", {})
             mib = f"{_mib(mem.get('weights_bytes'))}/{_mib(mem.get('peak_bytes'))}"
             if r.get("ok") is False:
                 lines.append(
-                    f"{name:<18} WRONG RESULT: max relative error {_err(r)} vs {r['checked_against']}"
+                    f"{name:<19} WRONG RESULT: max relative error {_err(r)} vs {r['checked_against']}"
                 )
                 continue
             if model == "whisper":
@@ -1105,7 +1123,7 @@ def format_table(result: dict) -> str:
                     else "-"
                 )
                 lines.append(
-                    f"{name:<18} {r['load_s']:>7.2f} {_f(r.get('first_ms'), '.1f'):>9} {r['median_ms']:>12.2f} "
+                    f"{name:<19} {r['load_s']:>7.2f} {_f(r.get('first_ms'), '.1f'):>9} {r['median_ms']:>12.2f} "
                     f"{r['p90_ms']:>8.2f} {r['items_per_s']:>8.2f} {_f(enc.get('median_ms'), '.2f'):>8} "
                     f"{_f(enc.get('gpu_ms'), '.2f'):>8} {r['decode_token_ms']:>7.2f} {_f(tok_gpu, '.2f'):>7} "
                     f"{_f(step.get('median_ms'), '.3f'):>8} {_f(step.get('host_us_per_dispatch'), '.1f'):>9} "
@@ -1113,7 +1131,7 @@ def format_table(result: dict) -> str:
                 )
             else:
                 lines.append(
-                    f"{name:<18} {r['load_s']:>7.2f} {_f(r.get('first_ms'), '.1f'):>9} {r['median_ms']:>10.3f} "
+                    f"{name:<19} {r['load_s']:>7.2f} {_f(r.get('first_ms'), '.1f'):>9} {r['median_ms']:>10.3f} "
                     f"{r['p90_ms']:>8.3f} {r['items_per_s']:>9.1f} {_f(r.get('gpu_ms'), '.3f'):>8} "
                     f"{_f(r.get('gpu_share'), '.0%'):>8} {_f(r.get('dispatches'), 'd'):>5} "
                     f"{_f(r.get('host_us_per_dispatch'), '.1f'):>9} {mib:>14} {_err(r):>8}"
@@ -1186,6 +1204,12 @@ def build_parser(prog: str = "accelkit bench models") -> argparse.ArgumentParser
     )
     p.add_argument("--seq", type=int, default=128, help="BERT tokens per sequence (default 128)")
     p.add_argument(
+        "--dtype",
+        action="append",
+        type=_csv(str, "--dtype"),
+        help="float32 (default) and/or float16: the accelkit models' dtype (comma list)",
+    )
+    p.add_argument(
         "--max-new-tokens", type=int, default=None, help="Whisper greedy tokens (default 32; 8 with --quick)"
     )
     p.add_argument(
@@ -1220,6 +1244,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     for s in sizes:
         if s not in SIZES:
             parser.error(f"--size {s!r}: choose from {', '.join(SIZES)}")
+    for group in args.dtype or []:
+        for d in group:
+            if d not in DTYPES:
+                parser.error(f"--dtype {d!r}: choose from {', '.join(DTYPES)}")
     if args.batch is not None and (not args.batch or min(args.batch) < 1):
         parser.error("--batch takes positive integers")
     result = run(
@@ -1230,6 +1258,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         seq=args.seq,
         repeats=args.repeat,
         max_new_tokens=args.max_new_tokens,
+        dtypes=[d for group in (args.dtype or [["float32"]]) for d in group],
         references=not args.no_references,
         cpu_references=not args.no_cpu_references,
         **run_options(args, command),
