@@ -295,10 +295,9 @@ fn tiled(@builtin(local_invocation_index) tid: u32,
         // UNION (both mode 2, A_UNITS + B_UNITS <= THREADS): each invocation loads one unit of A
         // or of B into the same four registers, so the prefetch costs what one operand's would.
 //# if {{UNION}}
-        var pr0 = vec4<C>(0.0);
-        var pr1 = vec4<C>(0.0);
-        var pr2 = vec4<C>(0.0);
-        var pr3 = vec4<C>(0.0);
+//# for q in range(4)
+        var pr$[q] = vec4<C>(0.0);
+//# endfor
 //# else
 //# for l in range({{A_LOADS}})
 //# for q in range({{A_REGS}})
@@ -320,18 +319,16 @@ fn tiled(@builtin(local_invocation_index) tid: u32,
                 if (tid < A_UNITS) {
                     let m4 = tid / (BK / 4u);
                     let kq = (tid % (BK / 4u)) * 4u;
-                    put_a(buf, kq + 0u, m4, vec4<C>(pr0.x, pr1.x, pr2.x, pr3.x));
-                    put_a(buf, kq + 1u, m4, vec4<C>(pr0.y, pr1.y, pr2.y, pr3.y));
-                    put_a(buf, kq + 2u, m4, vec4<C>(pr0.z, pr1.z, pr2.z, pr3.z));
-                    put_a(buf, kq + 3u, m4, vec4<C>(pr0.w, pr1.w, pr2.w, pr3.w));
+//# for q, c in ((0, "x"), (1, "y"), (2, "z"), (3, "w"))
+                    put_a(buf, kq + $[q]u, m4, vec4<C>(pr0.$[c], pr1.$[c], pr2.$[c], pr3.$[c]));
+//# endfor
                 } else if (tid < A_UNITS + B_UNITS) {
                     let s = tid - A_UNITS;
                     let n4 = s / (BK / 4u);
                     let kq = (s % (BK / 4u)) * 4u;
-                    put_b(buf, kq + 0u, n4, vec4<C>(pr0.x, pr1.x, pr2.x, pr3.x));
-                    put_b(buf, kq + 1u, n4, vec4<C>(pr0.y, pr1.y, pr2.y, pr3.y));
-                    put_b(buf, kq + 2u, n4, vec4<C>(pr0.z, pr1.z, pr2.z, pr3.z));
-                    put_b(buf, kq + 3u, n4, vec4<C>(pr0.w, pr1.w, pr2.w, pr3.w));
+//# for q, c in ((0, "x"), (1, "y"), (2, "z"), (3, "w"))
+                    put_b(buf, kq + $[q]u, n4, vec4<C>(pr0.$[c], pr1.$[c], pr2.$[c], pr3.$[c]));
+//# endfor
                 }
 //# else
 //# for l in range({{A_LOADS}})
@@ -341,17 +338,15 @@ fn tiled(@builtin(local_invocation_index) tid: u32,
 //# if {{A_MODE}} == 2
                         let m4 = s / (BK / 4u);
                         let kq = (s % (BK / 4u)) * 4u;
-                        put_a(buf, kq + 0u, m4, vec4<C>(pa$[l]_0.x, pa$[l]_1.x, pa$[l]_2.x, pa$[l]_3.x));
-                        put_a(buf, kq + 1u, m4, vec4<C>(pa$[l]_0.y, pa$[l]_1.y, pa$[l]_2.y, pa$[l]_3.y));
-                        put_a(buf, kq + 2u, m4, vec4<C>(pa$[l]_0.z, pa$[l]_1.z, pa$[l]_2.z, pa$[l]_3.z));
-                        put_a(buf, kq + 3u, m4, vec4<C>(pa$[l]_0.w, pa$[l]_1.w, pa$[l]_2.w, pa$[l]_3.w));
+//# for q, c in ((0, "x"), (1, "y"), (2, "z"), (3, "w"))
+                        put_a(buf, kq + $[q]u, m4, vec4<C>(pa$[l]_0.$[c], pa$[l]_1.$[c], pa$[l]_2.$[c], pa$[l]_3.$[c]));
+//# endfor
 //# elif {{A_MODE}} == 1
                         let row = s / (BK / 4u);
                         let kq = (s % (BK / 4u)) * 4u;
-                        put_a1(buf, kq + 0u, row, pa$[l]_0.x);
-                        put_a1(buf, kq + 1u, row, pa$[l]_0.y);
-                        put_a1(buf, kq + 2u, row, pa$[l]_0.z);
-                        put_a1(buf, kq + 3u, row, pa$[l]_0.w);
+//# for q, c in ((0, "x"), (1, "y"), (2, "z"), (3, "w"))
+                        put_a1(buf, kq + $[q]u, row, pa$[l]_0.$[c]);
+//# endfor
 //# else
                         put_a(buf, s / (BM / 4u), s % (BM / 4u), pa$[l]_0);
 //# endif
@@ -365,17 +360,15 @@ fn tiled(@builtin(local_invocation_index) tid: u32,
 //# if {{B_MODE}} == 2
                         let n4 = s / (BK / 4u);
                         let kq = (s % (BK / 4u)) * 4u;
-                        put_b(buf, kq + 0u, n4, vec4<C>(pb$[l]_0.x, pb$[l]_1.x, pb$[l]_2.x, pb$[l]_3.x));
-                        put_b(buf, kq + 1u, n4, vec4<C>(pb$[l]_0.y, pb$[l]_1.y, pb$[l]_2.y, pb$[l]_3.y));
-                        put_b(buf, kq + 2u, n4, vec4<C>(pb$[l]_0.z, pb$[l]_1.z, pb$[l]_2.z, pb$[l]_3.z));
-                        put_b(buf, kq + 3u, n4, vec4<C>(pb$[l]_0.w, pb$[l]_1.w, pb$[l]_2.w, pb$[l]_3.w));
+//# for q, c in ((0, "x"), (1, "y"), (2, "z"), (3, "w"))
+                        put_b(buf, kq + $[q]u, n4, vec4<C>(pb$[l]_0.$[c], pb$[l]_1.$[c], pb$[l]_2.$[c], pb$[l]_3.$[c]));
+//# endfor
 //# elif {{B_MODE}} == 1
                         let col = s / (BK / 4u);
                         let kq = (s % (BK / 4u)) * 4u;
-                        put_b1(buf, kq + 0u, col, pb$[l]_0.x);
-                        put_b1(buf, kq + 1u, col, pb$[l]_0.y);
-                        put_b1(buf, kq + 2u, col, pb$[l]_0.z);
-                        put_b1(buf, kq + 3u, col, pb$[l]_0.w);
+//# for q, c in ((0, "x"), (1, "y"), (2, "z"), (3, "w"))
+                        put_b1(buf, kq + $[q]u, col, pb$[l]_0.$[c]);
+//# endfor
 //# else
                         put_b(buf, s / (BN / 4u), s % (BN / 4u), pb$[l]_0);
 //# endif
@@ -396,18 +389,16 @@ fn tiled(@builtin(local_invocation_index) tid: u32,
                 if (tid < A_UNITS) {
                     let m = m0 + (tid / (BK / 4u)) * 4u;
                     let k = k0 + (tid % (BK / 4u)) * 4u;
-                    pr0 = load_a4(abase, m, k);
-                    pr1 = load_a4(abase, m + 1u, k);
-                    pr2 = load_a4(abase, m + 2u, k);
-                    pr3 = load_a4(abase, m + 3u, k);
+//# for q in range(4)
+                    pr$[q] = load_a4(abase, m + $[q]u, k);
+//# endfor
                 } else if (tid < A_UNITS + B_UNITS) {
                     let s = tid - A_UNITS;
                     let n = n0 + (s / (BK / 4u)) * 4u;
                     let k = k0 + (s % (BK / 4u)) * 4u;
-                    pr0 = load_b4(bbase, k, n);
-                    pr1 = load_b4(bbase, k, n + 1u);
-                    pr2 = load_b4(bbase, k, n + 2u);
-                    pr3 = load_b4(bbase, k, n + 3u);
+//# for q in range(4)
+                    pr$[q] = load_b4(bbase, k, n + $[q]u);
+//# endfor
                 }
 //# else
 //# for l in range({{A_LOADS}})
