@@ -223,12 +223,13 @@ class PreTrainedModel(nn.Module):
             if arr.shape != shape:
                 raise InputError(f"attention_mask shape {arr.shape} differs from input_ids {shape}")
             vals = arr.astype(np.float64)
-            if arr.size and not (np.isfinite(vals).all() and vals.min() >= 0.0 and vals.max() <= 1.0):
-                bad = vals[~(np.isfinite(vals) & (vals >= 0.0) & (vals <= 1.0))].flat[0]
+            outside = ~((vals >= 0.0) & (vals <= 1.0))  # NaN compares False: outside too
+            if outside.any():
                 raise InputError(
-                    f"attention_mask must hold 1 (attend) and 0 (padding), values in [0, 1]; found {bad!r}"
+                    "attention_mask must hold 1 (attend) and 0 (padding), values in [0, 1]; "
+                    f"found {vals[outside].flat[0]!r}"
                 )
-            mask = narrow((1.0 - arr.astype(np.float64)) * neg, self.compute_dtype)
+            mask = narrow((1.0 - vals) * neg, self.compute_dtype)
             if upload:
                 mask = Tensor.from_numpy(mask, self.compute_dtype, self.device)
         return mask.reshape(shape[0], 1, 1, shape[1])
