@@ -890,7 +890,7 @@ def run(
     if command is None:
         command = (
             f"accelkit.bench.models.run(devices={[d.spec for d in devs]}, models={models}, sizes={sizes}, "
-            f"batches={batches}, seq={seq}, repeats={repeats}, quick={quick})"
+            f"batches={batches}, seq={seq}, dtypes={dtypes}, repeats={repeats}, quick={quick})"
         )
     result = {
         "env": _environment(command, ak_targets, tt),

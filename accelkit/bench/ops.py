@@ -319,15 +319,15 @@ def run(
         for d in dtypes
     ]
     notes: list[str] = []
-    if command is None:
-        command = (
-            f"accelkit.bench.ops.run(devices={[d.spec for d in devs]}, sizes={sizes}, dtypes={dtypes}, "
-            f"repeats={repeats}, quick={quick})"
-        )
     layouts = [str(x) for x in layouts]
     for lay in layouts:
         if lay not in LAYOUTS:
             raise ValueError(f"bench ops: unknown layout {lay!r}; expected some of {LAYOUTS}")
+    if command is None:
+        command = (
+            f"accelkit.bench.ops.run(devices={[d.spec for d in devs]}, sizes={sizes}, dtypes={dtypes}, "
+            f"layouts={layouts}, repeats={repeats}, quick={quick})"
+        )
     refs = _References(notes) if references else None
     targets = [("accel", d) for d in devs] + ([("ref", t) for t in refs.targets] if refs else [])
 
