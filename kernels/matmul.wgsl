@@ -685,10 +685,16 @@ fn splitk_reduce(@builtin(local_invocation_index) tid: u32,
     let bi = i / per_b;
     let m = (i % per_b) / p.tiles_n;
     let n = (i % p.tiles_n) * 4u;
-    var s = in0[i];
-    for (var k = 1u; k < p.splits; k++) {
-        s += in0[k * p.part_ss + i];
-    }
+    // RSPLITS (= p.splits) is fixed in the source, so the slices' loads are issued together rather than one
+    // per loop trip (a loop over a runtime count waited out each load's latency in turn: 9.5 us for 16
+    // slices of 128 x 768 on the H200); the sum keeps the slices' order
+//# for s in range({{RSPLITS}})
+    let s$[s] = in0[$[s]u * p.part_ss + i];
+//# endfor
+    var s = s0;
+//# for s in range(1, {{RSPLITS}})
+    s += s$[s];
+//# endfor
     let obase = p.o_off + bi * p.o_sb + m * p.o_sm;
 //# if {{O_VEC}}
     if (n + 3u < p.N) {

@@ -98,7 +98,7 @@ def candidates(caps: Caps, rows: int, n: int, k: int, itemsize: int, b_k: bool =
         for loads in schemes:
             add(name, rule_split, loads)
     big = "128x128k32" if itemsize == 2 and _fits(caps, TILES["128x128k32"], 2) else "128x128k16"
-    for tile in (big, "64x64k16", "128x64k16", "32x64k16"):
+    for tile in (big, "128x96k16", "96x128k16", "64x64k16", "64x64k16t8", "128x64k16", "32x64k16"):
         t = TILES[tile]
         grid = -(-rows // t.bm) * -(-n // t.bn)
         split = pick_split(caps, t, 1, rows, n, k)

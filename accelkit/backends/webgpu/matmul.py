@@ -79,7 +79,12 @@ TILES = {
     "128x64k16": Tile(128, 64, 16, 8, 8),
     "64x128k16": Tile(64, 128, 16, 8, 8),
     "128x128k32": Tile(128, 128, 32, 8, 8),  # f16 arithmetic only (34 KB in f16)
+    # 192 invocations: 2 x 43 x 6 = 258 tiles at 4096 x 768 where 128x128 makes 192 (two workgroups per
+    # multiprocessor on a 132-SM H200 take 264 at once), and 4096 x 2304: 768 tiles, 3 full waves
+    "128x96k16": Tile(128, 96, 16, 8, 8),
+    "96x128k16": Tile(96, 128, 16, 8, 8),
     "64x64k16": Tile(64, 64, 16, 4, 4),
+    "64x64k16t8": Tile(64, 64, 16, 8, 8),  # 64 invocations of 8x8: half the loads per FMA of 4x4 at small M
     "64x64": Tile(64, 64, 8, 4, 4),
     "32x64k16": Tile(32, 64, 16, 4, 4),
     "32x32": Tile(32, 32, 8, 4, 4),
@@ -355,6 +360,7 @@ def _splitk_reduce(caps, dt, batch, m, n, om: _Mat, rm: _Mat, bias_off, bias, re
         ENTRY=ENTRIES["splitk_reduce"],
         O_VEC=int(o_vec),
         O_ELEM="vec4<T>" if o_vec else "T",
+        RSPLITS=splits,
         ELEM0="vec4<f32>",
         ELEM1="f32",
         A_SRC="in1",  # the unused load functions read binding 1, whose elements are scalars
@@ -523,6 +529,7 @@ def _tiled(caps, batch, m, n, k, am: _Mat, bm_: _Mat, om: _Mat, tile_name, split
         "KSPLIT": 1,
         "K4": 0,
         "RED_LEN": 1,
+        "RSPLITS": 1,
     }
     tiles_m, tiles_n = ceil_div(m, tile.bm), ceil_div(n, tile.bn)
     params = {
@@ -600,6 +607,7 @@ def _gemv_values(mr: int, a_vec: bool, b_vec: bool, *, a_k: int, b_k: int) -> di
         "KSPLIT": 1,
         "K4": 0,
         "RED_LEN": 1,
+        "RSPLITS": 1,
         # the tiled kernel's values, unused here but named in the template
         "BM": 4,
         "BN": 4,
