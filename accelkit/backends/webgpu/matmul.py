@@ -79,12 +79,10 @@ TILES = {
     "128x64k16": Tile(128, 64, 16, 8, 8),
     "64x128k16": Tile(64, 128, 16, 8, 8),
     "128x128k32": Tile(128, 128, 32, 8, 8),  # f16 arithmetic only (34 KB in f16)
-    # 192 invocations: 2 x 43 x 6 = 258 tiles at 4096 x 768 where 128x128 makes 192 (two workgroups per
-    # multiprocessor on a 132-SM H200 take 264 at once), and 4096 x 2304: 768 tiles, 3 full waves
+    # 192 invocations: 32 x 8 = 256 tiles at 4096 x 768 where 128x128 makes 192 (two workgroups per
+    # multiprocessor on a 132-SM H200 take 264 at once: 97% of a wave against 73%)
     "128x96k16": Tile(128, 96, 16, 8, 8),
-    "96x128k16": Tile(96, 128, 16, 8, 8),
     "64x64k16": Tile(64, 64, 16, 4, 4),
-    "64x64k16t8": Tile(64, 64, 16, 8, 8),  # 64 invocations of 8x8: half the loads per FMA of 4x4 at small M
     "64x64": Tile(64, 64, 8, 4, 4),
     "32x64k16": Tile(32, 64, 16, 4, 4),
     "32x32": Tile(32, 32, 8, 4, 4),
@@ -96,10 +94,12 @@ TARGET_WORKGROUPS = 384  # about three per multiprocessor on a big GPU; software
 #: stores; "b" 4x4 blocks (four vec4 loads) transposed in registers, four vec4 stores; "u" as "b",
 #: with one register set shared by the A and B loads where each invocation loads one block; "m"
 #: mixed: a as "s", b as "b"
-#: Measured on the H200 (benchmarks/RESULTS.md, 2026-12-03, interleaved rounds): "u" was the fastest
-#: of the four in the linear layout at every BERT batch-32 shape (up to 9% over "s"), and as fast as
-#: "s" with b row-major, so a linear layer's weight is read as stored; the rule picks "u" where a and
-#: b both run along K (it falls back to "b" where one register set does not cover both) and "s" else.
+#: Measured on the H200 (benchmarks/RESULTS.md, run 7, interleaved rounds, with the kernel since
+#: 2026-12-03's split-K fix): with 128x128 tiles "s" beat "u" by 10-12% at the BERT/ViT batch-32 linear
+#: shapes (4096 x 3072 x 768: 541 against 607 us) and at 4096^3 (37.5 against 29.3 TFLOP/s); with
+#: 64x64 tiles at 128-197 rows "u" was as fast or up to 5% faster. So the rule picks "u" where a and b
+#: both run along K in tiles below 128x128 (falling back to "b" where one register set does not cover
+#: both) and "s" otherwise; a linear layer's weight is read as stored either way.
 LOADS = ("s", "b", "u", "m")
 MIN_SPLIT_K = 96  # a split-K slice covers at least this much of K
 MAX_SPLIT = 16
@@ -482,8 +482,8 @@ def _tiled(caps, batch, m, n, k, am: _Mat, bm_: _Mat, om: _Mat, tile_name, split
     o_vec = om.sc == 1 and _aligned(n, om.off, om.sb, om.sr)
     elem = "vec4<T>"
     threads = tile.threads
-    if loads is None:  # the rule: one shared register set of blocks where both operands run along K
-        loads = "u" if a_k and b_k else "s"
+    if loads is None:  # the rule: one shared register set of blocks where both operands run along K ...
+        loads = "u" if a_k and b_k and tile.bm * tile.bn < 128 * 128 else "s"  # ... in tiles below 128x128
     a_mode = 0 if not a_k else (1 if loads in ("s", "m") else 2)
     b_mode = 0 if not b_k else (1 if loads == "s" else 2)
     a_units = tile.bm * tile.bk // (16 if a_mode == 2 else 4)
