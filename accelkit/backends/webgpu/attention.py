@@ -61,6 +61,18 @@ TILE_CONFIGS = {
     "q8k16": (8, 16, 2, 4),
     "q4k8": (4, 8, 1, 2),
     "q4k4": (4, 4, 1, 1),
+    # Candidates for large-batch prefill (BERT/ViT at batch 32: 768-1536 workgroups, enough to fill the
+    # GPU with fewer, fatter invocations), not yet timed. Per head-dim step an invocation loads TM q and
+    # 4 * TN4 k vec4s for 16 * TM * TN4 FMAs (scores); per 4 keys, TM p and 4 * TD v vec4s for
+    # 16 * TM * TD FMAs (p @ V). At D = 64 (TD = 16 / WGX) in float32, vec4 loads per FMA, scores / p @ V,
+    # and workgroup memory (q64k64x16 today: 4x4 / 256, 0.125 / 0.125, 48 KiB):
+    "q64k64x16t8": (64, 64, 8, 16, 4),  # 8x4 / 128, TD 1: 0.094 / 0.094, 48 KiB
+    "q64k64t8": (64, 64, 8, 8, 4),  # 8x8 / 64, TD 2: 0.0625 / 0.0625, 48 KiB
+    "q64k32t8": (64, 32, 8, 8, 4),  # 8x4 / 64, TD 2: 0.094 / 0.0625, 32 KiB (more workgroups per SM)
+    # blocks that suit ViT's 197 rows (BQ = WGY * TM need not be a power of two; WGX must be):
+    "q100k32t5": (100, 32, 5, 8, 4),  # 2 blocks (200 rows); 5x4 / 160, TD 2: 0.113 / 0.081, 45.5 KiB
+    "q72k32t6": (72, 32, 6, 8, 4),  # 3 blocks (216 rows); 6x4 / 96, TD 2: 0.104 / 0.073, 35 KiB
+    "q50k64x16t5": (50, 64, 5, 16, 4),  # 4 blocks (200 rows); 5x4 / 160, TD 1: 0.113 / 0.113, 44.5 KiB
 }
 #: the order the planner tries configurations in: the first that fits the adapter's workgroup memory and
 #: invocation limits, skipping blocks of more than twice the query rows when a smaller one covers them
@@ -78,6 +90,13 @@ TILE_ORDER = (
     "q4k4",
 )
 MIN_BQ = 16
+#: large-batch prefill: where a call's grid under ``TILE_ORDER``'s choice has at least ``BIG_GRID``
+#: workgroups (batch x heads x query blocks), the planner tries ``BIG_TILE_ORDER`` first: the first
+#: configuration that fits and computes at most ``BIG_MAX_PAD`` (a fraction of Tq) rows past the last
+#: query row, else the first that fits. Empty (today's choice everywhere) until timed on a large GPU.
+BIG_GRID = 512
+BIG_MAX_PAD = 0.1
+BIG_TILE_ORDER: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -278,11 +297,13 @@ def choose_shape(
     vec: bool = False,
     vec_out: bool = False,
     dyn: bool = False,
+    bh: int | None = None,
 ) -> AttentionShape:
     """The kernel shape for one call: decode for a few query rows, else the largest tile that fits.
 
-    ``config`` forces a tile configuration, or the decode shape ("decode", or "decode256": with that many
-    lanes), and ``subgroups`` the tile's row reductions (experiments, tests).
+    ``bh`` (batch x heads) lets a large grid use ``BIG_TILE_ORDER``. ``config`` forces a tile
+    configuration, or the decode shape ("decode", or "decode256": with that many lanes), and
+    ``subgroups`` the tile's row reductions (experiments, tests).
     """
     dk4, dv4 = dim_bucket(d), dim_bucket(dv)
     lanes = _pow2_at_most(min(caps.max_invocations, caps.max_workgroup_size_x))
@@ -313,21 +334,31 @@ def choose_shape(
                     return shape
                 kb //= 2
             tpr //= 2
-    fits = []
-    for name in TILE_ORDER:
-        shape = tile_shape(caps, dtype, name, dk4, dv4, subgroups, **flags)
-        if shape.workgroup_bytes() <= budget and shape.wg <= lanes:
-            fits.append(shape)
+
+    def fitting(order):
+        shapes = (tile_shape(caps, dtype, name, dk4, dv4, subgroups, **flags) for name in order)
+        return [s for s in shapes if s.workgroup_bytes() <= budget and s.wg <= lanes]
+
+    fits = fitting(TILE_ORDER)
     if not fits:
         raise KernelError(
             f"attention: head dims q/k {d}, v {dv} ({dtype}) need more workgroup memory than this adapter's "
             f"{budget} bytes"
         )
+    chosen = fits[-1]
     for shape in fits:
         if shape.qb >= 2 * tq and shape.qb > MIN_BQ and any(tq <= s.qb < shape.qb for s in fits):
             continue  # a smaller block covers every row
-        return shape
-    return fits[-1]
+        chosen = shape
+        break
+    if bh is not None and bh * ceil_div(tq, chosen.qb) >= BIG_GRID:
+        big = fitting(BIG_TILE_ORDER)
+        for shape in big:
+            if ceil_div(tq, shape.qb) * shape.qb - tq <= BIG_MAX_PAD * tq:
+                return shape
+        if big:
+            return big[0]
+    return chosen
 
 
 def _index_range(t) -> tuple[int, int]:
@@ -420,6 +451,7 @@ def plan_attention(
         vec=vec,
         vec_out=_rows_of_vec4(out),
         dyn=kv_start is not None,
+        bh=bsz * heads,
     )
     q_blocks = ceil_div(tq, shape.qb)
     total = bsz * heads * q_blocks
