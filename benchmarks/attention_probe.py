@@ -298,6 +298,12 @@ TIMED_TILES = (
     "q100k32t5",
     "q72k32t6",
     "q50k64x16t5",
+    "q64k64x16s",
+    "q64k64x16t8s",
+    "q64k64t8s",
+    "q64k32t8s",
+    "q100k32t5s",
+    "q72k32t6s",
 )
 TIMED_DECODE = ("auto", "base", "decode128", "decode256", "decode512", "decode1024", "q16k64")
 

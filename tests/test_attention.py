@@ -16,6 +16,7 @@ from accelkit.backends.webgpu import attention as wa
 from accelkit.backends.webgpu.attention import (
     DECODE_KEYS,
     DECODE_MAX_TQ,
+    DIM_BUCKETS,
     MAX_HEAD_DIM,
     TILE_CONFIGS,
     choose_shape,
@@ -422,6 +423,19 @@ def test_planner_choices_on_a_large_gpu():
     assert choose_shape(H100, "f32", 1, 64, 64, tk=1500).tpr == 1024
     assert choose_shape(H100, "f32", 1, 64, 64, tk=100).tpr == 128
     assert choose_shape(Caps(), "f32", 1, 64, 64, tk=1500).tpr == 256
+
+
+@pytest.mark.parametrize("config", [c for c, spec in TILE_CONFIGS.items() if spec[5:] == (True,)])
+def test_row_swizzle_stays_inside_the_rows(config):
+    """The Q/p row swizzle (x ^ (row & rswz)) permutes aligned groups that divide both row lengths."""
+    for dk4 in DIM_BUCKETS:
+        shape = wa.tile_shape(H100, "f32", config, dk4, dk4)
+        group = shape.rswz + 1
+        assert group & shape.rswz == 0 and dk4 % group == 0 and (shape.kb // 4) % group == 0
+        assert shape.rswz == min(3, dk4 - 1)  # up to 4 row groups of a 32-lane subgroup apart
+        assert ("rswz" in shape.render()) == (shape.rswz > 0)
+    plain = wa.tile_shape(H100, "f32", config.removesuffix("s"), 16, 16)
+    assert plain.rswz == 0 and "rswz" not in plain.render()
 
 
 def test_big_grid_rule(monkeypatch):

@@ -37,7 +37,7 @@ DECODE_KEYS = 1024
 LOG2E = 1.4426950408889634
 
 #: tile configurations: name -> (BQ query rows, BK keys per tile, TM rows per invocation, WGX lanes per
-#: row[, UX head-dim steps unrolled]); invocations = BQ / TM * WGX. ``TILE_ORDER`` says which the
+#: row[, UX head-dim steps unrolled[, Q and p rows swizzled]]); invocations = BQ / TM * WGX. ``TILE_ORDER`` says which the
 #: planner tries; the rest are kept for ``benchmarks/attention_probe.py``. On an H100 (see
 #: benchmarks/RESULTS.md) q64k64x16 (4 rows x 4 keys per invocation, 256 invocations, shuffles for the
 #: row reductions) was fastest or within 3% of the fastest at every prefill shape measured: more
@@ -73,6 +73,15 @@ TILE_CONFIGS = {
     "q100k32t5": (100, 32, 5, 8, 4),  # 2 blocks (200 rows); 5x4 / 160, TD 2: 0.113 / 0.081, 45.5 KiB
     "q72k32t6": (72, 32, 6, 8, 4),  # 3 blocks (216 rows); 6x4 / 96, TD 2: 0.104 / 0.073, 35 KiB
     "q50k64x16t5": (50, 64, 5, 16, 4),  # 4 blocks (200 rows); 5x4 / 160, TD 1: 0.113 / 0.113, 44.5 KiB
+    # the same with Q and p rows swizzled (6th field): the 32 / WGX row groups of a 32-lane subgroup read
+    # the same column of rows DK4 (q) or BK / 4 (p) vec4s apart, i.e. in the same banks: a 4-way (WGX 8)
+    # or 2-way (WGX 16) conflict on every q and p load, gone when swizzled (counted as one load above)
+    "q64k64x16s": (64, 64, 4, 16, 4, True),
+    "q64k64x16t8s": (64, 64, 8, 16, 4, True),
+    "q64k64t8s": (64, 64, 8, 8, 4, True),
+    "q64k32t8s": (64, 32, 8, 8, 4, True),
+    "q100k32t5s": (100, 32, 5, 8, 4, True),
+    "q72k32t6s": (72, 32, 6, 8, 4, True),
 }
 #: the order the planner tries configurations in: the first that fits the adapter's workgroup memory and
 #: invocation limits, skipping blocks of more than twice the query rows when a smaller one covers them
@@ -113,6 +122,7 @@ class AttentionShape:
     dv4: int  # head-dim bucket of v, vec4 units
     tm: int = 1  # tile: query rows per invocation
     ux: int = 1  # tile: head-dim steps unrolled in the scores loop
+    rswz: int = 0  # tile: Q and p row swizzle mask (0: rows unswizzled)
     subgroups: bool = False  # tile: row reductions by subgroup shuffles
     vec: bool = False  # q, k, v read as vec4 rows
     vec_out: bool = False  # out written as vec4s
@@ -215,6 +225,7 @@ def _source(shape: AttentionShape) -> str:
         "TD": shape.dc4,
         "KS": shape.ks,
         "SWZ": 7 if shape.dk4 >= 8 else 0,
+        "RSWZ": shape.rswz,
         "VS": shape.vs,
         "KT": "f32" if shape.alias else t,
         "ALIAS": shape.alias,
@@ -270,11 +281,13 @@ def tile_shape(
     caps: Caps, dtype: str, config: str, dk4: int, dv4: int, subgroups: bool | None = None, **flags
 ):
     """The tile shape of one named configuration (``TILE_CONFIGS``)."""
-    bq, bk, tm, wgx, *ux = TILE_CONFIGS[config]
+    bq, bk, tm, wgx, *extra = TILE_CONFIGS[config]
     if subgroups is None:
         subgroups = subgroup_width(caps) >= wgx > 1
-    ux = math.gcd(ux[0] if ux else 1, dk4)
-    return AttentionShape("tile", dtype, bq, wgx, bk, wgx, dk4, dv4, tm, ux, bool(subgroups), **flags)
+    ux = math.gcd(extra[0] if extra else 1, dk4)
+    # row swizzle: over up to 4 rows, within aligned groups of vec4s that divide both row strides
+    rswz = min(4, math.gcd(dk4, bk // 4) & -math.gcd(dk4, bk // 4)) - 1 if extra[1:] and extra[1] else 0
+    return AttentionShape("tile", dtype, bq, wgx, bk, wgx, dk4, dv4, tm, ux, rswz, bool(subgroups), **flags)
 
 
 def decode_lanes(tk: int | None) -> int:
@@ -475,6 +488,7 @@ def plan_attention(
             " sg" if shape.subgroups else ""
         )
         what += f" u{shape.ux}" if shape.ux > 1 else ""
+        what += " rs" if shape.rswz else ""
     else:
         what = f"decode {shape.tpr} lanes k{shape.kb}" + (" kv@buf" if shape.dyn else "")
     what += " vec" if shape.vec else ""
@@ -491,6 +505,7 @@ def plan_attention(
             shape.dv4,
             shape.tm,
             shape.ux,
+            shape.rswz,
             shape.subgroups,
             shape.vec,
             shape.vec_out,
