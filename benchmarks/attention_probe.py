@@ -3,7 +3,7 @@
 Run from the repository root with the repository on the path::
 
     PYTHONPATH=$PWD python3 benchmarks/attention_probe.py [--quick] [--base DIR] [--only NAME,...]
-        [--shape B,H,TQ,TK,D ...] [--no-torch]
+        [--shape B,H,TQ,TK,D[,mask][,causal][,f16] ...] [--big-order NAME,...] [--no-torch]
 
 1. Correctness: every kernel shape (each ``TILE_CONFIGS`` entry that fits the adapter, with and
    without subgroup reductions, the decode shape and the planner's own choice) on awkward cases:
@@ -15,7 +15,9 @@ Run from the repository root with the repository on the path::
    timestamp queries (median), for the same variants (each output checked too), the planner's choice
    ("auto"), the kernel this one replaced when ``--base DIR`` holds its ``attention.wgsl`` and
    ``webgpu_attention.py`` ("base"), and torch's scaled_dot_product_attention on CUDA in float32
-   (TF32 off) with each backend that accepts the inputs (CUDA events, median).
+   (TF32 off) with each backend that accepts the inputs (CUDA events, median). ``--shape`` times every
+   tile variant at the shapes given instead; ``--big-order`` sets the planner's ``BIG_TILE_ORDER`` first,
+   so that "auto" shows what its large-grid rule would pick.
 
 Writes ``attn_probe.log`` and ``attn_probe.json`` under ``$OUT`` (default /tmp/attn_probe) and prints a
 short table last.
@@ -290,6 +292,18 @@ TIMED_TILES = (
     "q32k64x16t2",
     "q32k64x16-nosg",
     "q64k32-nosg",
+    "q64k64x16t8",
+    "q64k64t8",
+    "q64k32t8",
+    "q100k32t5",
+    "q72k32t6",
+    "q50k64x16t5",
+    "q64k64x16s",
+    "q64k64x16t8s",
+    "q64k64t8s",
+    "q64k32t8s",
+    "q100k32t5s",
+    "q72k32t6s",
 )
 TIMED_DECODE = ("auto", "base", "decode128", "decode256", "decode512", "decode1024", "q16k64")
 
@@ -395,6 +409,22 @@ def nvidia_smi() -> str:
 
 
 # ---------------------------------------------------------------------------------- main
+def parse_shape(text: str) -> tuple:
+    """``B,H,TQ,TK,D[,mask][,causal][,f16]`` -> a TIMING entry (label, shape, causal, masked, dtype)."""
+    words = {"mask", "causal", "f16"}
+    fields = text.split(",")
+    extra = set(fields[5:])
+    try:
+        b, h, tq, tk, d = (int(x) for x in fields[:5])
+    except ValueError:
+        extra.add("?")
+    if extra - words:
+        raise SystemExit(f"--shape {text!r}: expected B,H,TQ,TK,D (integers), then any of {sorted(words)}")
+    label = f"{b}x{h} q{tq} k{tk} d{d}" + "".join(f" {w}" for w in sorted(extra))
+    dtype = np.float16 if "f16" in extra else np.float32
+    return (label, (b, h, tq, tk, d), "causal" in extra, "mask" in extra, dtype)
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="small shapes (a software adapter)")
@@ -405,10 +435,25 @@ def main() -> int:
         "--shape",
         action="append",
         default=[],
-        help="time B,H,TQ,TK,D (float32, no mask) instead of the built-in shapes; repeatable",
+        help="time B,H,TQ,TK,D (float32, no mask) with every tile variant instead of the built-in shapes; "
+        "add ',mask' for a (B, 1, 1, TK) -inf padding mask, ',causal', ',f16'; repeatable",
+    )
+    ap.add_argument(
+        "--big-order",
+        default="",
+        help="comma-separated TILE_CONFIGS names for the planner's BIG_TILE_ORDER (what 'auto' runs)",
     )
     args = ap.parse_args()
     only = [x for x in args.only.split(",") if x]
+    timing = QUICK_TIMING if args.quick else TIMING
+    if args.shape:
+        timing = [parse_shape(text) for text in args.shape]
+    if args.big_order:
+        order = tuple(x for x in args.big_order.split(",") if x)
+        unknown = [x for x in order if x not in wa.TILE_CONFIGS]
+        if unknown:
+            ap.error(f"--big-order: {unknown} not in TILE_CONFIGS ({', '.join(wa.TILE_CONFIGS)})")
+        wa.BIG_TILE_ORDER = order
 
     dev = ak.device(os.environ.get("ACCELKIT_PROBE_DEVICE", "webgpu"))
     runner = Runner(dev)
@@ -454,14 +499,8 @@ def main() -> int:
     log(f"correctness: {n_checks - fails}/{n_checks} ok")
 
     # 2. timing
-    timing = QUICK_TIMING if args.quick else TIMING
-    if args.shape:
-        shapes = [tuple(int(x) for x in text.split(",")) for text in args.shape]
-        timing = [
-            (f"{b}x{h} q{tq} k{tk} d{d}", (b, h, tq, tk, d), False, False, np.float32)
-            for b, h, tq, tk, d in shapes
-        ]
     all_variants = variants(runner, base_plan, args.quick, [])
+    tiles = tuple(name for name, *_ in all_variants if not name.startswith("decode"))
 
     def time_shape(label, shape, causal, masked, dtype, wanted, tag=""):
         b, h, tq, tk, d = shape
@@ -526,7 +565,10 @@ def main() -> int:
     for label, shape, causal, masked, dtype in timing:
         if dtype is np.float16 and not caps.f16:
             continue
-        wanted = TIMED_DECODE if shape[2] <= wa.DECODE_MAX_TQ else TIMED_TILES
+        if shape[2] <= wa.DECODE_MAX_TQ:
+            wanted = TIMED_DECODE
+        else:
+            wanted = tiles if args.shape else TIMED_TILES
         reps = time_shape(label, shape, causal, masked, dtype, wanted)
         if not args.no_torch:
             results["torch"][label] = torch_times(shape, causal, masked, dtype, reps)

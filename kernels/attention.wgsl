@@ -279,12 +279,20 @@ fn attend(b: i32, h: i32, block: u32, t: u32) {
         lim$[m] = u32(clamp(i32(i$[m]) + shift + 1, 0, i32(P.tk)));
     }
     let mrow$[m] = m_base + i32(i$[m]) * P.m_sq;
+//# if {{RSWZ}}
+    let rswz$[m] = (ty + $[m * {{WGY}}]u) & {{RSWZ}}u;
+//# endif
     var mrun$[m] = MASKED;
     var lrun$[m] = 0.0;
 //# for u in range({{TD}})
     var acc$[m]_$[u] = vec4<f32>(0.0);
 //# endfor
 //# endfor
+//# if {{RSWZ}}
+    // (RSWZ) the rows of q_tile and p are swizzled like K's: vec4 x of block row r sits at x ^ (r & RSWZ),
+    // so that the row groups of one subgroup, which read the same column of rows DK4 or BK / 4 vec4s
+    // apart (the same banks), read different banks; rswz above is r & RSWZ for this invocation's rows
+//# endif
     // this invocation's key groups: their k_tile row offsets and swizzles
 //# for n in range({{TN4}})
     let krow$[n] = (tx + $[n * {{WGX}}]u) * (4u * KS);
@@ -299,7 +307,11 @@ fn attend(b: i32, h: i32, block: u32, t: u32) {
         if (q0 + rr < P.tq && x < P.d4) {
             val = load_q4(q_base + i32(q0 + rr) * P.q_st, x);
         }
+//# if {{RSWZ}}
+        q_tile[rr * DK4 + (x ^ (rr & {{RSWZ}}u))] = val;
+//# else
         q_tile[e] = val;
+//# endif
     }
 
     for (var j0 = 0u; j0 < kv_end; j0 += BK) {
@@ -319,7 +331,11 @@ fn attend(b: i32, h: i32, block: u32, t: u32) {
             {
                 let x = x0 + $[xx]u;
 //# for m in range({{TM}})
+//# if {{RSWZ}}
+                let qv$[m] = vec4<f32>(q_tile[(ty + $[m * {{WGY}}]u) * DK4 + (x ^ rswz$[m])]);
+//# else
                 let qv$[m] = vec4<f32>(q_tile[(ty + $[m * {{WGY}}]u) * DK4 + x]);
+//# endif
 //# endfor
 //# for n in range({{TN4}})
 //# for e in range(4)
@@ -395,14 +411,22 @@ fn attend(b: i32, h: i32, block: u32, t: u32) {
 //# endif
 //# for m in range({{TM}})
 //# for n in range({{TN4}})
+//# if {{RSWZ}}
+        {{P_ARR}}[(ty + $[m * {{WGY}}]u) * PS + ((tx + $[n * {{WGX}}]u) ^ rswz$[m])] = s$[m]_$[n];
+//# else
         {{P_ARR}}[(ty + $[m * {{WGY}}]u) * PS + tx + $[n * {{WGX}}]u] = s$[m]_$[n];
+//# endif
 //# endfor
 //# endfor
         workgroupBarrier();
         let nk4 = (min(BK, kv_end - j0) + 3u) / 4u;
         for (var j4 = 0u; j4 < nk4; j4++) {
 //# for m in range({{TM}})
+//# if {{RSWZ}}
+            let pv$[m] = {{P_ARR}}[(ty + $[m * {{WGY}}]u) * PS + (j4 ^ rswz$[m])];
+//# else
             let pv$[m] = {{P_ARR}}[(ty + $[m * {{WGY}}]u) * PS + j4];
+//# endif
 //# endfor
 //# for e in range(4)
 //# for u in range({{TD}})

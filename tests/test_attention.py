@@ -12,9 +12,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import accelkit as ak
+from accelkit.backends.webgpu import attention as wa
 from accelkit.backends.webgpu.attention import (
     DECODE_KEYS,
     DECODE_MAX_TQ,
+    DIM_BUCKETS,
     MAX_HEAD_DIM,
     TILE_CONFIGS,
     choose_shape,
@@ -259,6 +261,27 @@ def test_every_kernel_shape(webgpu, rng, assert_close, config):
         assert np.all(out.numpy()[expect == 0.0] == 0.0)
 
 
+@pytest.mark.parametrize("config", list(TILE_CONFIGS))
+def test_every_tile_at_swizzled_head_dims(webgpu, rng, assert_close, config):
+    """Each tile configuration with q/k head dims of 8 vec4s (the K tile swizzled, as at D = 64) and short
+    v rows (so that the 64x64 tiles fit a software adapter's 32 KiB): ViT's 197 rows (blocks that do not
+    divide them) under a padding mask; causal with Tq > Tk and element loads."""
+    cases = [
+        (1, 2, 197, 197, 32, 16, False, True),
+        (1, 1, 131, 97, 32, 13, True, False),
+    ]
+    for b, h, tq, tk, d, dv, causal, masked in cases:
+        q, k, v = randn(rng, b, h, tq, d), randn(rng, b, h, tk, d), randn(rng, b, h, tk, dv)
+        mask = None
+        if masked:
+            keep = rng.random((b, 1, 1, tk)) > 0.3
+            mask = np.where(keep, 0.0, -np.inf).astype(np.float32)
+        plan, out = launch_forced(webgpu, q, k, v, mask, causal, config=config)
+        expect = reference(q, k, v, mask, causal)
+        assert_close(out, expect, k=tk, what=f"{config} {plan.label}")
+        assert np.all(out.numpy()[expect == 0.0] == 0.0)
+
+
 @pytest.mark.parametrize("config", [c for c, spec in TILE_CONFIGS.items() if spec[3] <= 4])
 def test_subgroup_row_reductions(webgpu, rng, assert_close, config):
     """The shuffle reductions, on configurations whose row lanes fit the adapter's smallest subgroup."""
@@ -400,6 +423,52 @@ def test_planner_choices_on_a_large_gpu():
     assert choose_shape(H100, "f32", 1, 64, 64, tk=1500).tpr == 1024
     assert choose_shape(H100, "f32", 1, 64, 64, tk=100).tpr == 128
     assert choose_shape(Caps(), "f32", 1, 64, 64, tk=1500).tpr == 256
+
+
+@pytest.mark.parametrize("config", [c for c, spec in TILE_CONFIGS.items() if spec[5:] == (True,)])
+def test_row_swizzle_stays_inside_the_rows(config):
+    """The Q/p row swizzle (x ^ (row & rswz)) permutes aligned groups that divide both row lengths."""
+    for dk4 in DIM_BUCKETS:
+        shape = wa.tile_shape(H100, "f32", config, dk4, dk4)
+        group = shape.rswz + 1
+        assert group & shape.rswz == 0 and dk4 % group == 0 and (shape.kb // 4) % group == 0
+        assert shape.rswz == min(3, dk4 - 1)  # up to 4 row groups of a 32-lane subgroup apart
+        assert ("rswz" in shape.render()) == (shape.rswz > 0)
+    plain = wa.tile_shape(H100, "f32", config.removesuffix("s"), 16, 16)
+    assert plain.rswz == 0 and "rswz" not in plain.render()
+
+
+def test_big_grid_rule(monkeypatch):
+    """Large grids (batch x heads x query blocks >= BIG_GRID) try BIG_TILE_ORDER: the first configuration
+    that fits with at most BIG_MAX_PAD of Tq in padding rows, else the first that fits."""
+    today = choose_shape(H100, "f32", 128, 64, 64)
+    assert choose_shape(H100, "f32", 128, 64, 64, bh=32 * 12) == today  # empty order: no change
+    monkeypatch.setattr(wa, "BIG_TILE_ORDER", ("q64k64t8", "q100k32t5"))
+    monkeypatch.setattr(wa, "BIG_GRID", 512)
+    monkeypatch.setattr(wa, "BIG_MAX_PAD", 0.1)
+
+    def chosen(tq, bh, caps=H100, dtype="f32"):
+        shape = choose_shape(caps, dtype, tq, 64, 64, bh=bh)
+        return shape if shape.variant == "decode" else (shape.qb, shape.kb, shape.tm, shape.tpr)
+
+    assert chosen(128, 32 * 12) == (64, 64, 8, 8)  # BERT-base at batch 32: 2 blocks of 64 rows, no padding
+    assert chosen(197, 32 * 12) == (100, 32, 5, 8)  # ViT-B/16: q64k64t8 would pad 59 rows, q100 3
+    assert chosen(128, 256) == (64, 64, 8, 8)  # 256 heads x 2 blocks = BIG_GRID workgroups
+    assert chosen(128, 255) == (64, 64, 4, 16)  # one block fewer: today's choice
+    assert chosen(128, None) == (64, 64, 4, 16)  # no batch size given
+    assert chosen(197, 12) == (64, 64, 4, 16)  # batch 1
+    assert chosen(1, 10_000).variant == "decode"  # decode rows are not tiles
+    monkeypatch.setattr(wa, "BIG_TILE_ORDER", ("q64k64t8",))
+    assert chosen(197, 32 * 12) == (64, 64, 8, 8)  # nothing pads little enough: the first that fits
+    small = dataclasses.replace(H100, max_workgroup_storage=32768)  # q64k64t8 needs 48 KiB
+    assert choose_shape(small, "f32", 128, 64, 64, bh=32 * 12) == choose_shape(small, "f32", 128, 64, 64)
+    few = dataclasses.replace(H100, max_invocations=32, max_workgroup_size_x=32)  # q64k64t8 has 64 lanes
+    assert choose_shape(few, "f32", 128, 64, 64, bh=32 * 12) == choose_shape(few, "f32", 128, 64, 64)
+    monkeypatch.setattr(wa, "BIG_TILE_ORDER", ("q64k64t8", "q100k32t5"))
+    q, k, v, m, o = layouts(float32, 32, 12, 197, 197, 64, 64)
+    assert plan_attention(H100, q, k, v, m, o, 0.125, False).extra["shape"].qb == 100  # the plan passes B*H
+    q, k, v, m, o = layouts(float32, 1, 12, 197, 197, 64, 64)
+    assert plan_attention(H100, q, k, v, m, o, 0.125, False).extra["shape"].qb == 64
 
 
 def test_plan_reads_whole_vec4_rows_only_when_it_can():

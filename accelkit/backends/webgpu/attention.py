@@ -37,7 +37,7 @@ DECODE_KEYS = 1024
 LOG2E = 1.4426950408889634
 
 #: tile configurations: name -> (BQ query rows, BK keys per tile, TM rows per invocation, WGX lanes per
-#: row[, UX head-dim steps unrolled]); invocations = BQ / TM * WGX. ``TILE_ORDER`` says which the
+#: row[, UX head-dim steps unrolled[, Q and p rows swizzled]]); invocations = BQ / TM * WGX. ``TILE_ORDER`` says which the
 #: planner tries; the rest are kept for ``benchmarks/attention_probe.py``. On an H100 (see
 #: benchmarks/RESULTS.md) q64k64x16 (4 rows x 4 keys per invocation, 256 invocations, shuffles for the
 #: row reductions) was fastest or within 3% of the fastest at every prefill shape measured: more
@@ -61,6 +61,27 @@ TILE_CONFIGS = {
     "q8k16": (8, 16, 2, 4),
     "q4k8": (4, 8, 1, 2),
     "q4k4": (4, 4, 1, 1),
+    # Candidates for large-batch prefill (BERT/ViT at batch 32: 768-1536 workgroups, enough to fill the
+    # GPU with fewer, fatter invocations), not yet timed. Per head-dim step an invocation loads TM q and
+    # 4 * TN4 k vec4s for 16 * TM * TN4 FMAs (scores); per 4 keys, TM p and 4 * TD v vec4s for
+    # 16 * TM * TD FMAs (p @ V). At D = 64 (TD = 16 / WGX) in float32, vec4 loads per FMA, scores / p @ V,
+    # and workgroup memory (q64k64x16 today: 4x4 / 256, 0.125 / 0.125, 48 KiB):
+    "q64k64x16t8": (64, 64, 8, 16, 4),  # 8x4 / 128, TD 1: 0.094 / 0.094, 48 KiB
+    "q64k64t8": (64, 64, 8, 8, 4),  # 8x8 / 64, TD 2: 0.0625 / 0.0625, 48 KiB
+    "q64k32t8": (64, 32, 8, 8, 4),  # 8x4 / 64, TD 2: 0.094 / 0.0625, 32 KiB (more workgroups per SM)
+    # blocks that suit ViT's 197 rows (BQ = WGY * TM need not be a power of two; WGX must be):
+    "q100k32t5": (100, 32, 5, 8, 4),  # 2 blocks (200 rows); 5x4 / 160, TD 2: 0.113 / 0.081, 45.5 KiB
+    "q72k32t6": (72, 32, 6, 8, 4),  # 3 blocks (216 rows); 6x4 / 96, TD 2: 0.104 / 0.073, 35 KiB
+    "q50k64x16t5": (50, 64, 5, 16, 4),  # 4 blocks (200 rows); 5x4 / 160, TD 1: 0.113 / 0.113, 44.5 KiB
+    # the same with Q and p rows swizzled (6th field): the 32 / WGX row groups of a 32-lane subgroup read
+    # the same column of rows DK4 (q) or BK / 4 (p) vec4s apart, i.e. in the same banks: a 4-way (WGX 8)
+    # or 2-way (WGX 16) conflict on every q and p load, gone when swizzled (counted as one load above)
+    "q64k64x16s": (64, 64, 4, 16, 4, True),
+    "q64k64x16t8s": (64, 64, 8, 16, 4, True),
+    "q64k64t8s": (64, 64, 8, 8, 4, True),
+    "q64k32t8s": (64, 32, 8, 8, 4, True),
+    "q100k32t5s": (100, 32, 5, 8, 4, True),
+    "q72k32t6s": (72, 32, 6, 8, 4, True),
 }
 #: the order the planner tries configurations in: the first that fits the adapter's workgroup memory and
 #: invocation limits, skipping blocks of more than twice the query rows when a smaller one covers them
@@ -78,6 +99,13 @@ TILE_ORDER = (
     "q4k4",
 )
 MIN_BQ = 16
+#: large-batch prefill: where a call's grid under ``TILE_ORDER``'s choice has at least ``BIG_GRID``
+#: workgroups (batch x heads x query blocks), the planner tries ``BIG_TILE_ORDER`` first: the first
+#: configuration that fits and computes at most ``BIG_MAX_PAD`` (a fraction of Tq) rows past the last
+#: query row, else the first that fits. Empty (today's choice everywhere) until timed on a large GPU.
+BIG_GRID = 512
+BIG_MAX_PAD = 0.1
+BIG_TILE_ORDER: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -94,6 +122,7 @@ class AttentionShape:
     dv4: int  # head-dim bucket of v, vec4 units
     tm: int = 1  # tile: query rows per invocation
     ux: int = 1  # tile: head-dim steps unrolled in the scores loop
+    rswz: int = 0  # tile: Q and p row swizzle mask (0: rows unswizzled)
     subgroups: bool = False  # tile: row reductions by subgroup shuffles
     vec: bool = False  # q, k, v read as vec4 rows
     vec_out: bool = False  # out written as vec4s
@@ -196,6 +225,7 @@ def _source(shape: AttentionShape) -> str:
         "TD": shape.dc4,
         "KS": shape.ks,
         "SWZ": 7 if shape.dk4 >= 8 else 0,
+        "RSWZ": shape.rswz,
         "VS": shape.vs,
         "KT": "f32" if shape.alias else t,
         "ALIAS": shape.alias,
@@ -251,11 +281,13 @@ def tile_shape(
     caps: Caps, dtype: str, config: str, dk4: int, dv4: int, subgroups: bool | None = None, **flags
 ):
     """The tile shape of one named configuration (``TILE_CONFIGS``)."""
-    bq, bk, tm, wgx, *ux = TILE_CONFIGS[config]
+    bq, bk, tm, wgx, *extra = TILE_CONFIGS[config]
     if subgroups is None:
         subgroups = subgroup_width(caps) >= wgx > 1
-    ux = math.gcd(ux[0] if ux else 1, dk4)
-    return AttentionShape("tile", dtype, bq, wgx, bk, wgx, dk4, dv4, tm, ux, bool(subgroups), **flags)
+    ux = math.gcd(extra[0] if extra else 1, dk4)
+    # row swizzle: over up to 4 rows, within aligned groups of vec4s that divide both row strides
+    rswz = min(4, math.gcd(dk4, bk // 4) & -math.gcd(dk4, bk // 4)) - 1 if extra[1:] and extra[1] else 0
+    return AttentionShape("tile", dtype, bq, wgx, bk, wgx, dk4, dv4, tm, ux, rswz, bool(subgroups), **flags)
 
 
 def decode_lanes(tk: int | None) -> int:
@@ -278,11 +310,13 @@ def choose_shape(
     vec: bool = False,
     vec_out: bool = False,
     dyn: bool = False,
+    bh: int | None = None,
 ) -> AttentionShape:
     """The kernel shape for one call: decode for a few query rows, else the largest tile that fits.
 
-    ``config`` forces a tile configuration, or the decode shape ("decode", or "decode256": with that many
-    lanes), and ``subgroups`` the tile's row reductions (experiments, tests).
+    ``bh`` (batch x heads) lets a large grid use ``BIG_TILE_ORDER``. ``config`` forces a tile
+    configuration, or the decode shape ("decode", or "decode256": with that many lanes), and
+    ``subgroups`` the tile's row reductions (experiments, tests).
     """
     dk4, dv4 = dim_bucket(d), dim_bucket(dv)
     lanes = _pow2_at_most(min(caps.max_invocations, caps.max_workgroup_size_x))
@@ -313,21 +347,31 @@ def choose_shape(
                     return shape
                 kb //= 2
             tpr //= 2
-    fits = []
-    for name in TILE_ORDER:
-        shape = tile_shape(caps, dtype, name, dk4, dv4, subgroups, **flags)
-        if shape.workgroup_bytes() <= budget and shape.wg <= lanes:
-            fits.append(shape)
+
+    def fitting(order):
+        shapes = (tile_shape(caps, dtype, name, dk4, dv4, subgroups, **flags) for name in order)
+        return [s for s in shapes if s.workgroup_bytes() <= budget and s.wg <= lanes]
+
+    fits = fitting(TILE_ORDER)
     if not fits:
         raise KernelError(
             f"attention: head dims q/k {d}, v {dv} ({dtype}) need more workgroup memory than this adapter's "
             f"{budget} bytes"
         )
+    chosen = fits[-1]
     for shape in fits:
         if shape.qb >= 2 * tq and shape.qb > MIN_BQ and any(tq <= s.qb < shape.qb for s in fits):
             continue  # a smaller block covers every row
-        return shape
-    return fits[-1]
+        chosen = shape
+        break
+    if bh is not None and bh * ceil_div(tq, chosen.qb) >= BIG_GRID:
+        big = fitting(BIG_TILE_ORDER)
+        for shape in big:
+            if ceil_div(tq, shape.qb) * shape.qb - tq <= BIG_MAX_PAD * tq:
+                return shape
+        if big:
+            return big[0]
+    return chosen
 
 
 def _index_range(t) -> tuple[int, int]:
@@ -420,6 +464,7 @@ def plan_attention(
         vec=vec,
         vec_out=_rows_of_vec4(out),
         dyn=kv_start is not None,
+        bh=bsz * heads,
     )
     q_blocks = ceil_div(tq, shape.qb)
     total = bsz * heads * q_blocks
@@ -443,6 +488,7 @@ def plan_attention(
             " sg" if shape.subgroups else ""
         )
         what += f" u{shape.ux}" if shape.ux > 1 else ""
+        what += " rs" if shape.rswz else ""
     else:
         what = f"decode {shape.tpr} lanes k{shape.kb}" + (" kv@buf" if shape.dyn else "")
     what += " vec" if shape.vec else ""
@@ -459,6 +505,7 @@ def plan_attention(
             shape.dv4,
             shape.tm,
             shape.ux,
+            shape.rswz,
             shape.subgroups,
             shape.vec,
             shape.vec_out,
