@@ -443,6 +443,7 @@ def test_big_grid_rule(monkeypatch):
     that fits with at most BIG_MAX_PAD of Tq in padding rows, else the first that fits."""
     today = choose_shape(H100, "f32", 128, 64, 64)
     assert choose_shape(H100, "f32", 128, 64, 64, bh=32 * 12) == today  # empty order: no change
+    monkeypatch.setattr(wa, "SMALL_TILE_ORDER", ())  # test_small_grid_rule's business
     monkeypatch.setattr(wa, "BIG_TILE_ORDER", ("q64k64t8", "q100k32t5"))
     monkeypatch.setattr(wa, "BIG_GRID", 512)
     monkeypatch.setattr(wa, "BIG_MAX_PAD", 0.1)
@@ -469,6 +470,31 @@ def test_big_grid_rule(monkeypatch):
     assert plan_attention(H100, q, k, v, m, o, 0.125, False).extra["shape"].qb == 100  # the plan passes B*H
     q, k, v, m, o = layouts(float32, 1, 12, 197, 197, 64, 64)
     assert plan_attention(H100, q, k, v, m, o, 0.125, False).extra["shape"].qb == 64
+
+
+def test_small_grid_rule(monkeypatch):
+    """Fewer than SMALL_GRID workgroups (batch 1 of a short sequence) on a hardware adapter: SMALL_TILE_ORDER
+    first when its block is smaller than today's choice; software adapters and large grids keep today's."""
+    monkeypatch.setattr(wa, "SMALL_GRID", 128)
+    monkeypatch.setattr(wa, "SMALL_TILE_ORDER", ("q32k64x16t2",))
+
+    def chosen(tq, bh, caps=H100):
+        shape = choose_shape(caps, "f32", tq, 64, 64, bh=bh)
+        return (shape.qb, shape.kb, shape.tm, shape.tpr)
+
+    today = (64, 64, 4, 16)
+    assert chosen(128, 12) == (32, 64, 2, 16)  # BERT-base batch 1: 24 workgroups -> 48
+    assert chosen(197, 12) == (32, 64, 2, 16)  # ViT-B/16 batch 1: 48 -> 84
+    assert chosen(128, 63) == (32, 64, 2, 16)  # 126 workgroups
+    assert chosen(128, 64) == today  # 128: not small
+    assert chosen(128, None) == today  # no batch size given
+    assert chosen(128, 32 * 12) == today
+    soft = dataclasses.replace(H100, is_software=True)
+    assert choose_shape(soft, "f32", 128, 64, 64, bh=12) == choose_shape(soft, "f32", 128, 64, 64)
+    few = dataclasses.replace(H100, max_invocations=128, max_workgroup_size_x=128)  # q32k64x16t2: 256 lanes
+    assert choose_shape(few, "f32", 128, 64, 64, bh=12) == choose_shape(few, "f32", 128, 64, 64)
+    q, k, v, m, o = layouts(float32, 1, 12, 128, 128, 64, 64)
+    assert plan_attention(H100, q, k, v, m, o, 0.125, False).extra["shape"].qb == 32  # the plan passes B*H
 
 
 def test_plan_reads_whole_vec4_rows_only_when_it_can():
