@@ -131,7 +131,7 @@ def test_tiled_every_tile(webgpu, rng, tile, case):
         ((1, 131, 67, 40), False, True, "64x64k16"),  # both operands along K: "u" shares registers
         ((2, 67, 131, 37), False, False, "32x32"),  # K not a multiple of 4, b row-major
         ((1, 33, 70, 64), True, True, "32x64k16"),  # a along M, b along K
-        ((1, 130, 99, 48), False, True, "128x96k16"),  # A and B blocks outnumber 192 invocations: no union
+        ((1, 130, 99, 48), False, True, "128x64k16"),  # A and B blocks outnumber 128 invocations: no union
     ],
 )
 def test_tiled_load_schemes(webgpu, rng, loads, shape, a_t, b_t, tile):
@@ -149,7 +149,7 @@ def test_tiled_load_schemes(webgpu, rng, loads, shape, a_t, b_t, tile):
         ((2, 37, 29, 40), True, "64x64k16", 3),  # K not a multiple of the tile depth
         ((1, 1, 131, 257), True, "32x32", 16),  # M = 1, the most slices
         ((3, 61, 53, 199), False, "32x64k16", 5),  # primes everywhere, a batch
-        ((1, 131, 101, 257), True, "128x96k16", 3),  # 192 invocations, tile widths not powers of two
+        ((1, 131, 101, 257), True, "128x64k16", 3),  # 128 invocations of 8x8
     ],
 )
 def test_split_k(webgpu, rng, shape, b_t, tile, split):

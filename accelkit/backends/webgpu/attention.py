@@ -62,7 +62,10 @@ TILE_CONFIGS = {
     "q4k8": (4, 8, 1, 2),
     "q4k4": (4, 4, 1, 1),
     # Candidates for large-batch prefill (BERT/ViT at batch 32: 768-1536 workgroups, enough to fill the
-    # GPU with fewer, fatter invocations), not yet timed. Per head-dim step an invocation loads TM q and
+    # GPU with fewer, fatter invocations). Timed on the H200 (benchmarks/RESULTS.md, run 8): none beat
+    # q64k64x16 (0.114 ms at 32 x 12 heads x 128 rows with a mask, 0.303 at 197 rows); 8-row blocks ran
+    # 1.3-2.3x slower, the 197-row blocks (q100/q72/q50) 4-50% slower, the row swizzle changed nothing.
+    # Kept for other GPUs and the probe; BIG_TILE_ORDER stays empty. Per head-dim step an invocation loads TM q and
     # 4 * TN4 k vec4s for 16 * TM * TN4 FMAs (scores); per 4 keys, TM p and 4 * TD v vec4s for
     # 16 * TM * TD FMAs (p @ V). At D = 64 (TD = 16 / WGX) in float32, vec4 loads per FMA, scores / p @ V,
     # and workgroup memory (q64k64x16 today: 4x4 / 256, 0.125 / 0.125, 48 KiB):
@@ -102,14 +105,16 @@ MIN_BQ = 16
 #: large-batch prefill: where a call's grid under ``TILE_ORDER``'s choice has at least ``BIG_GRID``
 #: workgroups (batch x heads x query blocks), the planner tries ``BIG_TILE_ORDER`` first: the first
 #: configuration that fits and computes at most ``BIG_MAX_PAD`` (a fraction of Tq) rows past the last
-#: query row, else the first that fits. Empty (today's choice everywhere) until timed on a large GPU.
+#: query row, else the first that fits. Empty (today's choice everywhere): on the H200 no candidate beat
+#: q64k64x16 at batch 32 (run 8).
 BIG_GRID = 512
 BIG_MAX_PAD = 0.1
 BIG_TILE_ORDER: tuple[str, ...] = ()
 #: few heads of one short sequence (batch 1): where that grid has fewer than ``SMALL_GRID`` workgroups
 #: on a hardware adapter, ``SMALL_TILE_ORDER`` comes first: half the rows per block, twice the
-#: workgroups. On the H200 (benchmarks/RESULTS.md, run 7) q32k64x16t2 took 1x12 heads x 128 rows from
-#: 0.0196 to 0.0144 ms (torch SDPA 0.0179) and 197 rows from 0.0288 to 0.0211 (SDPA 0.0294).
+#: workgroups. On the H200 (benchmarks/RESULTS.md, runs 7-8) q32k64x16t2 took 1x12 heads x 128 rows from
+#: 0.0196 to 0.0144 ms (torch SDPA 0.0179; with BERT's mask 0.0205 -> 0.0149, SDPA 0.0183) and 197 rows
+#: from 0.0288 to 0.0211 (SDPA 0.0294).
 SMALL_GRID = 128
 SMALL_TILE_ORDER: tuple[str, ...] = ("q32k64x16t2",)
 

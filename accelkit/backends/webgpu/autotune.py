@@ -98,13 +98,13 @@ def candidates(caps: Caps, rows: int, n: int, k: int, itemsize: int, b_k: bool =
         for loads in schemes:
             add(name, rule_split, loads)
     big = "128x128k32" if itemsize == 2 and _fits(caps, TILES["128x128k32"], 2) else "128x128k16"
-    for tile in (big, "128x96k16", "64x64k16", "128x64k16", "32x64k16"):
+    for tile in (big, "64x64k16", "128x64k16", "32x64k16"):
         t = TILES[tile]
         grid = -(-rows // t.bm) * -(-n // t.bn)
         split = pick_split(caps, t, 1, rows, n, k)
         if grid < 384:
             splits = {split, max(1, split // 2), split * 2}
-        else:  # a few waves: two slices can even out the last one (96x128 at 6304 x 768: 792 tiles)
+        else:  # a few waves: two slices can even out the last one
             splits = {1, 2} if grid < 1152 and k >= 512 else {1}
         for s in sorted(splits):
             for loads in schemes[:2]:

@@ -73,15 +73,14 @@ class Tile:
 # Largest first; the planner takes the first that gives the device enough workgroups (counting
 # split-K slices) and fits its limits. Measured on an H100 (benchmarks/RESULTS.md): BK = 16 beats 8
 # at every size where a tile size wins, 128x128 from 2048^2 up, 64x64 around 1024^2, 32x32 below.
+# (128x96, 96x128 and 64x64-with-8x8 tiles, tried on the H200 for wave quantisation at N = 768 and small M,
+# ran 20-35% slower than 128x128 / 128x64 at every model shape: benchmarks/RESULTS.md, runs 7-8.)
 TILES = {
     "128x128k16": Tile(128, 128, 16, 8, 8),
     "128x128": Tile(128, 128, 8, 8, 8),  # for devices with under 34 KB of workgroup memory
     "128x64k16": Tile(128, 64, 16, 8, 8),
     "64x128k16": Tile(64, 128, 16, 8, 8),
     "128x128k32": Tile(128, 128, 32, 8, 8),  # f16 arithmetic only (34 KB in f16)
-    # 192 invocations: 32 x 8 = 256 tiles at 4096 x 768 where 128x128 makes 192 (two workgroups per
-    # multiprocessor on a 132-SM H200 take 264 at once: 97% of a wave against 73%)
-    "128x96k16": Tile(128, 96, 16, 8, 8),
     "64x64k16": Tile(64, 64, 16, 4, 4),
     "64x64": Tile(64, 64, 8, 4, 4),
     "32x64k16": Tile(32, 64, 16, 4, 4),
