@@ -61,29 +61,8 @@ struct Params {
 @group(0) @binding(5) var<uniform> p: Params;
 
 // ------------------------------------------------------------------------------ epilogue
-// erf as x * P(x^2) / Q(x^2) on [-4, 4] (the rational approximation of accelkit/backends/cpu.py).
-fn erf_approx(x_in: f32) -> f32 {
-    let x = clamp(x_in, -4.0, 4.0);
-    let x2 = x * x;
-    var num = -2.72614225801306e-10;
-    num = num * x2 + 2.77068142495902e-08;
-    num = num * x2 - 2.10102402082508e-06;
-    num = num * x2 - 5.69250639462346e-05;
-    num = num * x2 - 7.34990630326855e-04;
-    num = num * x2 - 2.95459980854025e-03;
-    num = num * x2 - 1.60960333262415e-02;
-    var den = -1.45660718464996e-05;
-    den = den * x2 - 2.13374055278905e-04;
-    den = den * x2 - 1.68282697438203e-03;
-    den = den * x2 - 7.37332916720468e-03;
-    den = den * x2 - 1.42647390514189e-02;
-    return x * num / den;
-}
-
-// tanh saturates to +-1 in f32 beyond |x| = 10; clamping keeps every driver's tanh finite.
-fn tanh_safe(x: f32) -> f32 {
-    return tanh(clamp(x, -10.0, 10.0));
-}
+// erf_approx (the CPU backend's rational approximation) and tanh_safe, NaN kept, from float_math.wgsl
+//# include float_math
 
 fn act(x: f32) -> f32 {
 //# if {{ACT}} == 1
@@ -91,7 +70,7 @@ fn act(x: f32) -> f32 {
 //# elif {{ACT}} == 2
     return 0.5 * x * (1.0 + tanh_safe(0.7978845608028654 * (x + 0.044715 * x * x * x)));
 //# elif {{ACT}} == 3
-    return max(x, 0.0);
+    return select(max(x, 0.0), x, is_nan(x));
 //# elif {{ACT}} == 4
     return tanh_safe(x);
 //# else

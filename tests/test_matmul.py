@@ -288,6 +288,19 @@ def test_linear_matches_numpy(dev, rng, assert_close, m, n, k):
     )
 
 
+@pytest.mark.parametrize("act", ["gelu", "gelu_tanh", "tanh", "relu"])
+@pytest.mark.parametrize("m,n,k", [(1, 29, 13), (37, 41, 43)])  # a gemv and a tiled kernel
+def test_activation_keeps_nan(dev, rng, act, m, n, k):
+    """A NaN in an input row stays NaN through the fused epilogue's activation (gelu's erf and tanh used to
+    clamp it to +-4 / +-10 first), on every backend; the other rows stay finite."""
+    x = rng.standard_normal((m, k)).astype(np.float32)
+    x[m // 2, k // 3] = np.nan
+    w = rng.standard_normal((n, k)).astype(np.float32)
+    out = ak.ops.linear(ak.tensor(x, device=dev), ak.tensor(w, device=dev), activation=act).numpy()
+    assert np.isnan(out[m // 2]).all(), f"{act}: a NaN row came out as {out[m // 2][:4]}"
+    assert np.isfinite(np.delete(out, m // 2, axis=0)).all()
+
+
 @pytest.mark.parametrize("m,n,k", [(1, 29, 13), (3, 5, 7), (131, 67, 130)])
 @pytest.mark.parametrize("layout", ["dense", "strided", "numpy"])
 def test_linear_residual(dev, rng, assert_close, m, n, k, layout):

@@ -42,7 +42,7 @@ from typing import NamedTuple
 from ...cache_dir import cache_root
 from ...errors import AccelkitError
 from .matmul import F16_ARITHMETIC, LOADS, MAX_SPLIT, TILES, _fits, pick_split, pick_tile
-from .wgsl import Caps, kernel_source
+from .wgsl import Caps, expanded_source
 
 FORMAT = 1
 TABLE_NAME = "autotune.json"
@@ -59,7 +59,7 @@ class AutotuneWarning(UserWarning):
 
 def kernels_hash() -> str:
     """A hash of what decides the candidates' speed: the matmul WGSL and the planner's tile and load tables."""
-    h = hashlib.sha256(kernel_source("matmul").encode())
+    h = hashlib.sha256(expanded_source("matmul").encode())  # with the files it includes
     h.update(repr(sorted((name, tuple(vars(t).values())) for name, t in TILES.items())).encode())
     h.update(repr(LOADS).encode())
     return h.hexdigest()[:16]

@@ -70,6 +70,11 @@ def kernel_source(name: str) -> str:
         raise KernelError(f"no WGSL kernel file {path}") from None
 
 
+def expanded_source(name: str) -> str:
+    """``kernels/<name>.wgsl`` with its ``//# include`` lines replaced (what a hash of the kernel must cover)."""
+    return _include(kernel_source(name), name)
+
+
 _INCLUDE = re.compile(r"^[ \t]*//#[ \t]*include[ \t]+([A-Za-z_][A-Za-z0-9_]*)[ \t]*$", re.MULTILINE)
 _PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
 _DIRECTIVE = re.compile(r"^\s*//#\s*(if|elif|else|endif|for|endfor)\b\s*(.*?)\s*$")
