@@ -65,7 +65,8 @@ TILE_CONFIGS = {
     # GPU with fewer, fatter invocations). Timed on the H200 (benchmarks/RESULTS.md, run 8): none beat
     # q64k64x16 (0.114 ms at 32 x 12 heads x 128 rows with a mask, 0.303 at 197 rows); 8-row blocks ran
     # 1.3-2.3x slower, the 197-row blocks (q100/q72/q50) 4-50% slower, the row swizzle changed nothing.
-    # Kept for other GPUs and the probe; BIG_TILE_ORDER stays empty. Per head-dim step an invocation loads TM q and
+    # Kept for other GPUs and the probe; BIG_TILE_ORDER stays empty.
+    # Per head-dim step an invocation loads TM q and
     # 4 * TN4 k vec4s for 16 * TM * TN4 FMAs (scores); per 4 keys, TM p and 4 * TD v vec4s for
     # 16 * TM * TD FMAs (p @ V). At D = 64 (TD = 16 / WGX) in float32, vec4 loads per FMA, scores / p @ V,
     # and workgroup memory (q64k64x16 today: 4x4 / 256, 0.125 / 0.125, 48 KiB):
@@ -296,8 +297,10 @@ def tile_shape(
     if subgroups is None:
         subgroups = subgroup_width(caps) >= wgx > 1
     ux = math.gcd(extra[0] if extra else 1, dk4)
-    # row swizzle: over up to 4 rows, within aligned groups of vec4s that divide both row strides
-    rswz = min(4, math.gcd(dk4, bk // 4) & -math.gcd(dk4, bk // 4)) - 1 if extra[1:] and extra[1] else 0
+    # row swizzle: over up to 4 rows, within aligned groups of vec4s that divide both row strides (the
+    # largest power of two dividing both)
+    common = math.gcd(dk4, bk // 4)
+    rswz = min(4, common & -common) - 1 if extra[1:] and extra[1] else 0
     return AttentionShape("tile", dtype, bq, wgx, bk, wgx, dk4, dv4, tm, ux, rswz, bool(subgroups), **flags)
 
 
@@ -325,7 +328,7 @@ def choose_shape(
 ) -> AttentionShape:
     """The kernel shape for one call: decode for a few query rows, else the largest tile that fits.
 
-    ``bh`` (batch x heads) lets a large grid use ``BIG_TILE_ORDER``. ``config`` forces a tile
+    ``bh`` (batch x heads) lets a small grid use ``SMALL_TILE_ORDER`` and a large one ``BIG_TILE_ORDER``. ``config`` forces a tile
     configuration, or the decode shape ("decode", or "decode256": with that many lanes), and
     ``subgroups`` the tile's row reductions (experiments, tests).
     """
@@ -375,11 +378,14 @@ def choose_shape(
             continue  # a smaller block covers every row
         chosen = shape
         break
-    if bh is not None and not caps.is_software and bh * ceil_div(tq, chosen.qb) < SMALL_GRID:
+    if bh is None:
+        return chosen
+    grid = bh * ceil_div(tq, chosen.qb)  # workgroups under today's choice
+    if grid < SMALL_GRID and not caps.is_software:
         small = fitting(SMALL_TILE_ORDER)
         if small and small[0].qb < chosen.qb:
             return small[0]
-    if bh is not None and bh * ceil_div(tq, chosen.qb) >= BIG_GRID:
+    if grid >= BIG_GRID:
         big = fitting(BIG_TILE_ORDER)
         for shape in big:
             if ceil_div(tq, shape.qb) * shape.qb - tq <= BIG_MAX_PAD * tq:
