@@ -440,9 +440,14 @@ def test_row_swizzle_stays_inside_the_rows(config):
 
 def test_big_grid_rule(monkeypatch):
     """Large grids (batch x heads x query blocks >= BIG_GRID) try BIG_TILE_ORDER: the first configuration
-    that fits with at most BIG_MAX_PAD of Tq in padding rows, else the first that fits."""
+    that fits with at most BIG_MAX_PAD of Tq in padding rows and less padding than today's (or as tall
+    a block), else today's choice."""
     today = choose_shape(H100, "f32", 128, 64, 64)
-    assert choose_shape(H100, "f32", 128, 64, 64, bh=32 * 12) == today  # empty order: no change
+    assert choose_shape(H100, "f32", 128, 64, 64, bh=32 * 12) == today  # BERT's 128 rows: q100 pads 72
+    vit = choose_shape(H100, "f32", 197, 64, 64, bh=32 * 12)
+    assert (vit.qb, vit.kb, vit.tm) == (100, 32, 5)  # ViT's 197 rows: 3 rows of padding, not 59
+    monkeypatch.setattr(wa, "BIG_TILE_ORDER", ())
+    assert choose_shape(H100, "f32", 197, 64, 64, bh=32 * 12) == choose_shape(H100, "f32", 197, 64, 64)
     monkeypatch.setattr(wa, "SMALL_TILE_ORDER", ())  # test_small_grid_rule's business
     monkeypatch.setattr(wa, "BIG_TILE_ORDER", ("q64k64t8", "q100k32t5"))
     monkeypatch.setattr(wa, "BIG_GRID", 512)
@@ -460,7 +465,8 @@ def test_big_grid_rule(monkeypatch):
     assert chosen(197, 12) == (64, 64, 4, 16)  # batch 1
     assert chosen(1, 10_000).variant == "decode"  # decode rows are not tiles
     monkeypatch.setattr(wa, "BIG_TILE_ORDER", ("q64k64t8",))
-    assert chosen(197, 32 * 12) == (64, 64, 8, 8)  # nothing pads little enough: the first that fits
+    assert chosen(197, 32 * 12) == (64, 64, 4, 16)  # nothing pads little enough: today's choice
+    assert chosen(128, 32 * 12) == (64, 64, 8, 8)  # as tall a block as today's, no padding
     small = dataclasses.replace(H100, max_workgroup_storage=32768)  # q64k64t8 needs 48 KiB
     assert choose_shape(small, "f32", 128, 64, 64, bh=32 * 12) == choose_shape(small, "f32", 128, 64, 64)
     few = dataclasses.replace(H100, max_invocations=32, max_workgroup_size_x=32)  # q64k64t8 has 64 lanes

@@ -106,13 +106,15 @@ def run(
 
 
 def table(records: list[dict]) -> str:
+    from accelkit.backends.webgpu.autotune import candidate_name
+
     lines = [f"autotune table: {records[0]['table']}" if records else "autotune table: -", ""]
     lines.append(
         f"{'model':16s} {'batch':>5s} {'rows x N x K':>18s} {'dtype':5s} {'chosen':24s} {'GPU µs':>8s} {'vs rule':>8s}"
     )
     for r in records:
         c = r["choice"] or {}
-        name = f"{c.get('tile', '-')}/s{c.get('split', '-')}/{c.get('loads', '-')}" if c else "(rules)"
+        name = candidate_name(c) if c else "(rules)"
         us = r["us"].get(name) if c else None
         rule = r["us"].get(r["rule"]) if r["rule"] else None
         shape = "x".join(map(str, r["shape"]))

@@ -62,10 +62,11 @@ TILE_CONFIGS = {
     "q4k8": (4, 8, 1, 2),
     "q4k4": (4, 4, 1, 1),
     # Candidates for large-batch prefill (BERT/ViT at batch 32: 768-1536 workgroups, enough to fill the
-    # GPU with fewer, fatter invocations). Timed on the H200 (benchmarks/RESULTS.md, run 8): none beat
-    # q64k64x16 (0.114 ms at 32 x 12 heads x 128 rows with a mask, 0.303 at 197 rows); 8-row blocks ran
-    # 1.3-2.3x slower, the 197-row blocks (q100/q72/q50) 4-50% slower, the row swizzle changed nothing.
-    # Kept for other GPUs and the probe; BIG_TILE_ORDER stays empty.
+    # GPU with fewer, fatter invocations). Timed on the H200 (benchmarks/RESULTS.md, runs 8-9): none beat
+    # q64k64x16 at 128 rows (0.102 ms at 32 x 12 heads x 128 rows with a mask, kernels without naga's
+    # checks); 8-row blocks ran 1.3-2.3x slower, the row swizzle changed nothing. At 197 rows q100k32t5
+    # (two blocks, 3 rows of padding against 59) took 0.271 ms against 0.279 once the kernels went
+    # without naga's checks (run 9; 4-25% slower with them, run 8): BIG_TILE_ORDER's one entry.
     # Per head-dim step an invocation loads TM q and
     # 4 * TN4 k vec4s for 16 * TM * TN4 FMAs (scores); per 4 keys, TM p and 4 * TD v vec4s for
     # 16 * TM * TD FMAs (p @ V). At D = 64 (TD = 16 / WGX) in float32, vec4 loads per FMA, scores / p @ V,
@@ -106,11 +107,11 @@ MIN_BQ = 16
 #: large-batch prefill: where a call's grid under ``TILE_ORDER``'s choice has at least ``BIG_GRID``
 #: workgroups (batch x heads x query blocks), the planner tries ``BIG_TILE_ORDER`` first: the first
 #: configuration that fits and computes at most ``BIG_MAX_PAD`` (a fraction of Tq) rows past the last
-#: query row, else the first that fits. Empty (today's choice everywhere): on the H200 no candidate beat
-#: q64k64x16 at batch 32 (run 8).
+#: query row and fewer than today's choice would; else today's choice. On the H200 (run 9) q100k32t5 won
+#: at ViT's 197 rows (0.271 against 0.279 ms at batch 32) and lost at 128 (where it pads 72 rows).
 BIG_GRID = 512
 BIG_MAX_PAD = 0.1
-BIG_TILE_ORDER: tuple[str, ...] = ()
+BIG_TILE_ORDER: tuple[str, ...] = ("q100k32t5",)
 #: few heads of one short sequence (batch 1): where that grid has fewer than ``SMALL_GRID`` workgroups
 #: on a hardware adapter, ``SMALL_TILE_ORDER`` comes first: half the rows per block, twice the
 #: workgroups. On the H200 (benchmarks/RESULTS.md, runs 7-8) q32k64x16t2 took 1x12 heads x 128 rows from
@@ -386,12 +387,13 @@ def choose_shape(
         if small and small[0].qb < chosen.qb:
             return small[0]
     if grid >= BIG_GRID:
-        big = fitting(BIG_TILE_ORDER)
-        for shape in big:
-            if ceil_div(tq, shape.qb) * shape.qb - tq <= BIG_MAX_PAD * tq:
+
+        def pad(shape):
+            return ceil_div(tq, shape.qb) * shape.qb - tq
+
+        for shape in fitting(BIG_TILE_ORDER):
+            if pad(shape) <= BIG_MAX_PAD * tq and (pad(shape) < pad(chosen) or shape.qb == chosen.qb):
                 return shape
-        if big:
-            return big[0]
     return chosen
 
 

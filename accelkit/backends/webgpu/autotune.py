@@ -2,7 +2,7 @@
 
 At the first matmul of a (shape class, dtype, adapter, driver) the WebGPU backend asks
 :meth:`Autotuner.choose`; on a miss, a handful of candidate configurations (tile, split-K,
-load scheme, see ``candidates``) run on scratch operands of that shape, each timed by the GPU's
+load scheme, naga's run-time checks on or off; see ``candidates``) run on scratch operands of that shape, each timed by the GPU's
 own timestamps (a few dispatches: a few ms of GPU time, plus compiling each candidate once), and
 the fastest is kept in a small JSON table beside the weight store (``$ACCELKIT_CACHE`` or the user
 cache directory, ``autotune.json``). Later calls, and later processes, look it up.
@@ -10,7 +10,8 @@ cache directory, ``autotune.json``). Later calls, and later processes, look it u
 The table is one JSON object::
 
     {"format": 1, "kernels": "<hash of the matmul WGSL and planner>",
-     "devices": {"<adapter | driver | backend>": {"<shape class>": {"tile": ..., "split": ..., "loads": ...}}}}
+     "devices": {"<adapter | driver | backend>": {"<shape class>":
+                 {"tile": ..., "split": ..., "loads": ..., "checks": ...}}}}
 
 A GPU that sat idle runs at a fraction of its clock until it has been busy for some milliseconds
 (an H200 read 345 MHz before a run, and a sweep timed at that clock kept a 32x64 tile at 4096^3
@@ -41,7 +42,17 @@ from typing import NamedTuple
 
 from ...cache_dir import cache_root
 from ...errors import AccelkitError
-from .matmul import F16_ARITHMETIC, LOADS, MAX_SPLIT, TILES, _fits, pick_split, pick_tile
+from .matmul import (
+    F16_ARITHMETIC,
+    LOADS,
+    MAX_SPLIT,
+    SCHEME_CHECKS,
+    TILES,
+    _fits,
+    pick_split,
+    pick_tile,
+    scheme_checks,
+)
 from .wgsl import Caps, expanded_source
 
 FORMAT = 1
@@ -61,7 +72,7 @@ def kernels_hash() -> str:
     """A hash of what decides the candidates' speed: the matmul WGSL and the planner's tile and load tables."""
     h = hashlib.sha256(expanded_source("matmul").encode())  # with the files it includes
     h.update(repr(sorted((name, tuple(vars(t).values())) for name, t in TILES.items())).encode())
-    h.update(repr(LOADS).encode())
+    h.update(repr((LOADS, sorted(SCHEME_CHECKS))).encode())
     return h.hexdigest()[:16]
 
 
@@ -79,7 +90,8 @@ def shape_class(rows: int, n: int, k: int, dtype: str, b_k: bool) -> str:
 
 
 def candidates(caps: Caps, rows: int, n: int, k: int, itemsize: int, b_k: bool = True) -> list[dict]:
-    """The configurations worth timing at one shape: the planner's rule first, then its neighbours."""
+    """The configurations worth timing at one shape: the planner's rule first, then its neighbours, each
+    with naga's run-time checks as the rule has them (``scheme_checks``) and the other way round."""
     rule_tile = pick_tile(caps, 1, rows, n, itemsize, k)
     rule_split = pick_split(caps, rule_tile, 1, rows, n, k)
     names = {name for name, t in TILES.items() if t is rule_tile}
@@ -89,9 +101,11 @@ def candidates(caps: Caps, rows: int, n: int, k: int, itemsize: int, b_k: bool =
         if tile not in TILES or not _fits(caps, TILES[tile], itemsize):
             return
         split = max(1, min(split, MAX_SPLIT, max(1, k // 64)))
-        c = {"tile": tile, "split": split, "loads": loads}
-        if c not in out:
-            out.append(c)
+        rule_checks = scheme_checks(TILES[tile].bm, loads)
+        for checks in (rule_checks, not rule_checks):
+            c = {"tile": tile, "split": split, "loads": loads, "checks": checks}
+            if c not in out:
+                out.append(c)
 
     schemes = ("u", "s", "m") if b_k else ("s", "b")  # the rule's load scheme first
     for name in sorted(names):
@@ -110,6 +124,11 @@ def candidates(caps: Caps, rows: int, n: int, k: int, itemsize: int, b_k: bool =
             for loads in schemes[:2]:
                 add(tile, s, loads)
     return out
+
+
+def candidate_name(c: dict) -> str:
+    """A candidate as the table's timings name it: ``tile/sSPLIT/LOADS``, ``+chk`` with naga's checks."""
+    return f"{c['tile']}/s{c['split']}/{c['loads']}" + ("+chk" if c.get("checks") else "")
 
 
 class TuneTable:
@@ -173,10 +192,12 @@ class TuneTable:
             entry = self._load()["devices"].get(self.device, {}).get(cls)
         if not isinstance(entry, dict) or entry.get("tile") not in TILES:
             return None
-        split, loads = entry.get("split"), entry.get("loads")
-        if not (isinstance(split, int) and 1 <= split <= MAX_SPLIT and loads in LOADS):
+        split, loads, checks = entry.get("split"), entry.get("loads"), entry.get("checks")
+        if not (
+            isinstance(split, int) and 1 <= split <= MAX_SPLIT and loads in LOADS and isinstance(checks, bool)
+        ):
             return None
-        return {"tile": entry["tile"], "split": split, "loads": loads}
+        return {"tile": entry["tile"], "split": split, "loads": loads, "checks": checks}
 
     def put(self, cls: str, choice: dict, timings: dict | None = None, rule: str | None = None) -> None:
         """Record ``choice`` for ``cls`` (with each candidate's GPU µs and which one was the planner's rule)."""
@@ -239,9 +260,10 @@ class Autotuner:
             caps.timestamps and not caps.is_software and os.environ.get(ENV_SWITCH, "1") not in ("0", "off")
         )
         info = getattr(backend, "adapter_info", {}) or {}
-        self.table = TuneTable(
-            Path(path) if path is not None else cache_root() / TABLE_NAME, device_key(info)
-        )
+        key = device_key(info)
+        if getattr(backend, "shader_checks", False):  # naga's run-time checks change the timings
+            key += " | shader checks"
+        self.table = TuneTable(Path(path) if path is not None else cache_root() / TABLE_NAME, key)
         self.measure = measure or measure_candidate
         # a given measure (a test's) gets no warm-up unless one is given too
         self.warm = warm or (warm_gpu if measure is None else None)
@@ -288,15 +310,14 @@ class Autotuner:
             shape_class(rows, n, k, dtype, b_k),
             best,
             timings,
-            f"{rule['tile']}/s{rule['split']}/{rule['loads']}",
+            candidate_name(rule),
         )
         return best
 
     def _sweep(self, cands, rows, n, k, dtype, b_k, timings: dict) -> tuple[dict | None, float]:
         """Warm up, time each candidate, re-time the fastest few and the rule; the rule wins near-ties."""
 
-        def name(c: dict) -> str:
-            return f"{c['tile']}/s{c['split']}/{c['loads']}"
+        name = candidate_name
 
         def time_one(c: dict) -> float | None:
             try:
@@ -404,6 +425,7 @@ __all__ = [
     "Autotuner",
     "TuneTable",
     "cache_root",
+    "candidate_name",
     "candidates",
     "device_key",
     "kernels_hash",

@@ -33,6 +33,7 @@ from .plans import (
     plan_unary,
 )
 from .replay import Replay
+from .shader_module import checks_wanted, create_module
 from .update_slice import plan_update_slice
 from .wgsl import Caps, KernelPlan, bind_group_entries
 
@@ -127,6 +128,9 @@ class WebGPUBackend(Backend):
         self._released: deque = deque()
         self._pending_serials: set[int] = set()  # buffers that recorded, unsubmitted work uses
         self._pipelines: dict[tuple, tuple] = {}
+        #: naga's run-time checks (index clamps, loop counters) in every kernel, as ACCELKIT_SHADER_CHECKS
+        #: asks (shader_module.py); otherwise only in plans that ask for them (``KernelPlan.checks``)
+        self.shader_checks = checks_wanted()
         self._uniforms: OrderedDict[bytes, object] = OrderedDict()
         self._bind_groups: OrderedDict[tuple, object] = OrderedDict()
         self._encoder = None
@@ -366,13 +370,15 @@ class WebGPUBackend(Backend):
 
     # ----------------------------------------------------------------------------- pipelines & dispatch
     def pipeline(self, plan: KernelPlan):
-        entry = self._pipelines.get(plan.key)
+        checks = self.shader_checks or plan.checks
+        cache_key = (plan.key, checks)
+        entry = self._pipelines.get(cache_key)
         if entry is not None:
             return entry
         wgpu = self._wgpu
         device = self.device
         try:
-            module = device.create_shader_module(label=plan.label or str(plan.key[0]), code=plan.source)
+            module = create_module(device, plan.label or str(plan.key[0]), plan.source, checks=checks)
             kinds = {
                 "read": wgpu.BufferBindingType.read_only_storage,
                 "read_write": wgpu.BufferBindingType.storage,
@@ -399,7 +405,7 @@ class WebGPUBackend(Backend):
             numbered = "\n".join(f"{i + 1:4d}| {line}" for i, line in enumerate(plan.source.splitlines()))
             raise KernelError(f"kernel {plan.key[0]!r} failed to compile: {exc}\n{numbered}") from exc
         entry = (pipe, bgl)
-        self._pipelines[plan.key] = entry
+        self._pipelines[cache_key] = entry
         return entry
 
     def _uniform(self, params: bytes):

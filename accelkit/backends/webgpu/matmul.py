@@ -100,6 +100,19 @@ TARGET_WORKGROUPS = 384  # about three per multiprocessor on a big GPU; software
 #: both run along K in tiles below 128x128 (falling back to "b" where one register set does not cover
 #: both) and "s" otherwise; a linear layer's weight is read as stored either way.
 LOADS = ("s", "b", "u", "m")
+#: naga's run-time checks (shader_module.py) by load scheme: accelkit's kernels go without them, but on the
+#: H200 (benchmarks/RESULTS.md, run 9, interleaved rounds) the tiles of 128 rows with "s" loads ran 15-25%
+#: slower without them (4096^3: 38.5 against 31.6 TFLOP/s; 4096 x 3072 x 768: 534 against 602 us) while
+#: every other scheme and tile ran 0-7% faster ("u" at 4096 x 768 x 3072: 600 against 656 us). The
+#: compiler's choice, not the checks' cost, so the autotuner times both where it can.
+SCHEME_CHECKS = {("s", 128)}
+
+
+def scheme_checks(bm: int, loads: str) -> bool:
+    """The planner's rule: whether a tiled kernel of ``bm``-row tiles and load scheme ``loads`` keeps naga's checks."""
+    return (loads, bm) in SCHEME_CHECKS
+
+
 MIN_SPLIT_K = 96  # a split-K slice covers at least this much of K
 MAX_SPLIT = 16
 DEEP_K = 1536  # from here a 128x128 tile with split-K beats a 64x64 one at a few hundred 64x64 tiles
@@ -171,13 +184,15 @@ def plan_matmul(
     split: int | None = None,
     compute: str | None = None,
     loads: str | None = None,
+    checks: bool | None = None,
 ) -> KernelPlan:
     """Plan ``out = activation(a @ b + bias) + residual`` for a (batch, M, K), b (batch, K, N), out (batch, M, N).
 
     ``residual`` has out's shape (any strides). ``variant`` ("tiled", "gemv_dot", "gemv_axpy"),
     ``tile`` (a key of ``TILES``), ``split`` (split-K slices, tiled only), ``compute`` ("f32",
     or "f16" for float16 operands) and ``loads`` (how a K-contiguous operand reaches workgroup
-    memory, ``LOADS``) force a choice, for tests, benchmarks and the autotuner; by
+    memory, ``LOADS``) and ``checks`` (naga's run-time checks in the tiled kernel, ``SCHEME_CHECKS``)
+    force a choice, for tests, benchmarks and the autotuner; by
     default the planner picks from the shape and layouts. Bind the buffers as ``[a, b, bias,
     residual, out]``. Plans are cached per call signature (shapes, strides, offsets, dtypes), so a
     decoding loop that repeats its shapes plans each matmul once.
@@ -195,6 +210,7 @@ def plan_matmul(
         split,
         compute,
         loads,
+        checks,
     )
 
 
@@ -212,6 +228,7 @@ def _plan(
     split,
     compute,
     loads,
+    checks,
 ) -> KernelPlan:
     if len(a.shape) != 3 or len(b.shape) != 3 or len(out.shape) != 3:
         raise ShapeError(
@@ -289,12 +306,18 @@ def _plan(
         "HAS_RES": int(residual is not None),
         "ENTRY": ENTRIES[variant],
     }
+    if checks not in (None, True, False):
+        raise KernelError(f"matmul kernel: checks must be True, False or None, got {checks!r}")
     if variant == "tiled":
         values, params, groups, label = _tiled(caps, batch, m, n, k, am, bm_, om, tile, split, compute, loads)
+        if checks is None:
+            checks = scheme_checks(values["BM"], params["loads"])
+        label += " chk" if checks else ""
     elif variant == "gemv_dot":
         values, params, groups, label = _gemv_dot(caps, batch, m, n, k, am, bm_, om)
-    else:
+    elif variant == "gemv_axpy":
         values, params, groups, label = _gemv_axpy(caps, batch, m, n, k, am, bm_, om)
+    checks = bool(checks)
     values.update(common)
     splits = params["splits"]
     if splits > 1:
@@ -341,6 +364,7 @@ def _plan(
         flops=flops,
         bytes_moved=float(nbytes),
         extra=extra,
+        checks=checks,
     )
 
 
@@ -538,6 +562,7 @@ def _tiled(caps, batch, m, n, k, am: _Mat, bm_: _Mat, om: _Mat, tile_name, split
         "tiles_n": tiles_n,
         "splits": split,
         "k_chunk": k_chunk if split > 1 else max(k, 1),
+        "loads": loads,  # the scheme the kernel really uses (for the checks rule)
     }
     layout = f"a{'k' if a_k else 'm'}{'4' if a_vec else '1'}b{'k' if b_k else 'n'}{'4' if b_vec else '1'}"
     name = f"tiled {tile.name}{f' split{split}' if split > 1 else ''}{' f16' if compute == 'f16' else ''} {layout}"

@@ -43,6 +43,9 @@ class KernelPlan:
     flops: float = 0.0
     bytes_moved: float = 0.0
     extra: dict = field(default_factory=dict, compare=False, hash=False)
+    #: compile with naga's run-time checks (index clamps, loop counters; ``shader_module.py``): off for
+    #: accelkit's kernels unless a planner measured them faster with the checks on
+    checks: bool = False
 
 
 @functools.cache
