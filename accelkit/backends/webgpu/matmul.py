@@ -101,10 +101,11 @@ TARGET_WORKGROUPS = 384  # about three per multiprocessor on a big GPU; software
 #: both) and "s" otherwise; a linear layer's weight is read as stored either way.
 LOADS = ("s", "b", "u", "m")
 #: naga's run-time checks (shader_module.py) by load scheme: accelkit's kernels go without them, but on the
-#: H200 (benchmarks/RESULTS.md, run 9, interleaved rounds) the tiles of 128 rows with "s" loads ran 15-25%
-#: slower without them (4096^3: 38.5 against 31.6 TFLOP/s; 4096 x 3072 x 768: 534 against 602 us) while
-#: every other scheme and tile ran 0-7% faster ("u" at 4096 x 768 x 3072: 600 against 656 us). The
-#: compiler's choice, not the checks' cost, so the autotuner times both where it can.
+#: H200 (benchmarks/RESULTS.md, runs 9 and 11, interleaved rounds) the tiles of 128 rows with "s" loads ran
+#: 15-50% slower without them (4096^3: 38.5 against 31.6 TFLOP/s; 4096 x 768 x 3072 with 128x64 tiles: 650
+#: against 983 us; fast only with both checks, index clamps and loop counters, on), while every other
+#: scheme and tile ran 0-12% faster without ("u" at 4096 x 768 x 3072: 600 against 656 us). The compiler's choice,
+#: not the checks' cost, so the autotuner times both where it can.
 SCHEME_CHECKS = {("s", 128)}
 
 
