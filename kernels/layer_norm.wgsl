@@ -1,5 +1,8 @@
 // Layer norm over the last dim, optionally of (x + residual):
 //   v = x [+ residual];  out = (v - mean(v)) / sqrt(var(v) + eps) [* weight] [+ bias]
+// With PARTS > 0, x is a split-K matmul's PARTS slices of f32 partial sums ([slice][row][n], p.part_ss
+// units apart; matmul.wgsl's tiled pass) and v = (sum of the slices + lbias) [+ residual]: the matmul's
+// own reduction pass and this kernel in one dispatch (ops.linear_layer_norm).
 // Statistics in f32, shifted and two-pass: every value is taken relative to the row's first value
 // (the pivot; exact for values near it), the mean of those shifts comes first, then the mean of the
 // squared deviations, so they match a float64 reference to ~1e-6 relative even for rows whose mean
@@ -11,7 +14,9 @@
 //   @binding(2) weight    array<S> read         (n,) from w_off; a dummy when p.has_weight == 0
 //   @binding(3) bias      array<S> read         (n,) from b_off; a dummy when p.has_bias == 0
 //   @binding(4) out       array<S> read_write   (rows, n) from o_off
-//   @binding(5) p         uniform Params
+//   @binding(5) lbias     array<S> read         (n,) from lb_off, the matmul's bias (PARTS > 0 only; a dummy
+//                         when p.has_lbias == 0)
+//   @binding(5 or 6) p    uniform Params
 // S is T, or vec4<T> when n and every offset are multiples of 4 (VEC = 4; then n and the offsets in
 // Params count vec4s, "units" below).
 //
@@ -30,6 +35,7 @@ const TPR: u32 = {{TPR}}u;
 const K: u32 = {{K}}u;
 const CACHED: bool = {{CACHED}};
 const SUBGROUPS: bool = {{SUBGROUPS}};
+const PARTS: u32 = {{PARTS}}u;
 
 struct Params {
     rows: u32,
@@ -44,19 +50,42 @@ struct Params {
     w_off: u32,
     b_off: u32,
     o_off: u32,
+    part_ss: u32,   // units between two partial-sum slices (PARTS > 0)
+    lb_off: u32,
+    has_lbias: u32,
+    _pad: u32,
 }
 
-@group(0) @binding(0) var<storage, read> x: array<S>;
+@group(0) @binding(0) var<storage, read> x: array<{{XS}}>;
 @group(0) @binding(1) var<storage, read> residual: array<S>;
 @group(0) @binding(2) var<storage, read> weight: array<S>;
 @group(0) @binding(3) var<storage, read> bias: array<S>;
 @group(0) @binding(4) var<storage, read_write> out: array<S>;
+//# if {{PARTS}}
+@group(0) @binding(5) var<storage, read> lbias: array<S>;
+@group(0) @binding(6) var<uniform> p: Params;
+//# else
 @group(0) @binding(5) var<uniform> p: Params;
+//# endif
 
 //# include row_reduce
 
 fn load(row_base: u32, i: u32) -> V {
+//# if {{PARTS}}
+    // the slices' loads issued together, summed in slice order (as matmul.wgsl's splitk_reduce), then the bias
+//# for s in range({{PARTS}})
+    let s$[s] = x[p.x_off + $[s]u * p.part_ss + row_base + i];
+//# endfor
+    var v = s0;
+//# for s in range(1, {{PARTS}})
+    v += s$[s];
+//# endfor
+    if (p.has_lbias != 0u) {
+        v += V(lbias[p.lb_off + i]);
+    }
+//# else
     var v = V(x[p.x_off + row_base + i]);
+//# endif
     if (p.has_residual != 0u) {
         v += V(residual[p.r_off + row_base + i]);
     }

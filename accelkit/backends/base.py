@@ -252,6 +252,23 @@ class Backend(ABC):
     ) -> None:
         """Layer norm over the last dim of ``x`` (+ ``residual``), contiguous operands."""
 
+    def linear_layer_norm(
+        self,
+        a: TensorLike,
+        b: TensorLike,
+        bias: TensorLike | None,
+        residual: TensorLike,
+        weight_ln: TensorLike,
+        bias_ln: TensorLike,
+        out: TensorLike,
+        eps: float,
+    ) -> bool:
+        """``out = layer_norm(a @ b + bias + residual)`` in the backend's fused kernels, returning True; or
+        nothing done and False where it has none for these operands (the op layer then runs ``matmul``
+        and ``layer_norm``). (1, M, K) @ (1, K, N) views; residual, out and the layer norm's weights
+        contiguous. This base returns False."""
+        return False
+
     @abstractmethod
     def reduce(self, op: str, x: TensorLike, out: TensorLike) -> None:
         """Reduce the middle axis of a contiguous (outer, n, inner) ``x`` into (outer, inner)."""

@@ -3,7 +3,8 @@
 Module and parameter names are transformers' (``bert.encoder.layer.0.attention.self.query``), so a
 ``save_pretrained`` checkpoint loads as is. A forward records its dispatches with no host readback:
 per layer one fused q/k/v matmul, one attention kernel writing heads straight into (B, T, H, D),
-bias+GELU in the intermediate matmul, and residual+LayerNorm in one kernel (twice).
+bias+GELU in the intermediate matmul, and residual+LayerNorm in one kernel (twice; where the dense
+matmul before it is split-K, that kernel also sums the matmul's partial sums).
 
     bert = accelkit.load("tiny-random-bert")
     out = bert(**bert.tokenizer(["a sentence", "another one"]))
@@ -108,7 +109,8 @@ class BertSelfAttention(nn.QKVSelfAttention):
 
 
 class BertOutput(nn.Module):
-    """``dense`` back to hidden_size, then LayerNorm(x + residual) in one kernel (after attention and after the MLP)."""
+    """``dense`` back to hidden_size, then LayerNorm(x + residual) (after attention and after the MLP): one
+    fused op, where a split-K ``dense`` hands its partial sums straight to the layer norm's kernel."""
 
     def __init__(self, in_features: int, config: BertConfig) -> None:
         super().__init__()
@@ -116,7 +118,9 @@ class BertOutput(nn.Module):
         self.LayerNorm = nn.LayerNorm(config.hidden_size, config.layer_norm_eps)
 
     def __call__(self, h: Tensor, residual: Tensor) -> Tensor:
-        return self.LayerNorm(self.dense(h), residual=residual)  # (B, T, C)
+        return nn.linear_layer_norm(
+            self.dense, self.LayerNorm, h, residual
+        )  # LayerNorm(dense(h) + residual), (B, T, C)
 
 
 class BertAttention(nn.Module):

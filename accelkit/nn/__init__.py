@@ -1,7 +1,7 @@
 """nn: the module tree models are built from (the layer between tensor/ops and the models).
 
 Owns ``Module`` and ``Parameter`` (a named-parameter tree that loads a checkpoint by name and
-shape), the layers ``Linear``, ``LayerNorm``, ``Embedding``, ``Conv1d``, ``Conv2d``, ``ModuleList``
+shape), the layers ``Linear``, ``LayerNorm`` (and ``linear_layer_norm``, the two fused), ``Embedding``, ``Conv1d``, ``Conv2d``, ``ModuleList``
 (``nn/modules.py``), and multi-head attention: ``split_heads``, ``multi_head_attention`` and the
 fused-qkv ``QKVSelfAttention`` module (``nn/attention.py``).
 
@@ -21,6 +21,7 @@ from .modules import (
     Module,
     ModuleList,
     Parameter,
+    linear_layer_norm,
     weights_version,
 )
 
@@ -35,6 +36,7 @@ __all__ = [
     "ModuleList",
     "Parameter",
     "QKVSelfAttention",
+    "linear_layer_norm",
     "multi_head_attention",
     "split_heads",
     "weights_version",

@@ -263,6 +263,13 @@ class LayerNorm(Module):
         return f"{self.dim}, eps={self.eps:g}"
 
 
+def linear_layer_norm(linear: Linear, norm: LayerNorm, x, residual) -> Tensor:
+    """``norm(linear(x) + residual)``: the two layers as one fused op where the backend has it
+    (``ops.linear_layer_norm``), the same numbers as calling them in turn."""
+    bias = linear.bias if "bias" in linear._params else None
+    return ops.linear_layer_norm(x, linear.weight, bias, residual, norm.weight, norm.bias, norm.eps)
+
+
 class Embedding(Module):
     """A lookup table (num_embeddings, dim)."""
 

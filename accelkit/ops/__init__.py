@@ -10,7 +10,7 @@ Owns, one module per family (this file only re-exports):
 - ``elementwise``: unary math, binary arithmetic, ``cast``, ``copy``, ``copy_``, ``fill_``
 - ``linalg``: ``matmul`` (fused bias + activation), ``linear``
 - ``conv``: ``conv1d``, ``conv2d`` (views + one matmul)
-- ``nn``: ``gelu``, ``softmax``, ``layer_norm``, ``scaled_dot_product_attention``
+- ``nn``: ``gelu``, ``softmax``, ``layer_norm``, ``linear_layer_norm``, ``scaled_dot_product_attention``
 - ``reduce``: ``sum``, ``mean``, ``max``, ``min``, ``argmax``
 - ``shape``: ``embedding``/``take``, ``concat``/``stack``, ``pad``, ``update_slice_``
 
@@ -48,7 +48,7 @@ from .elementwise import (
     tanh,
 )
 from .linalg import linear, matmul
-from .nn import attention, gelu, layer_norm, scaled_dot_product_attention, softmax
+from .nn import attention, gelu, layer_norm, linear_layer_norm, scaled_dot_product_attention, softmax
 from .reduce import argmax, max, mean, min, sum
 from .shape import cat, concat, embedding, pad, stack, take, update_slice_
 
@@ -74,6 +74,7 @@ __all__ = [
     "gelu",
     "layer_norm",
     "linear",
+    "linear_layer_norm",
     "log",
     "matmul",
     "max",

@@ -1,5 +1,5 @@
-"""The neural-network ops: ``gelu``, ``softmax``, ``layer_norm`` (optionally fused with a residual add)
-and ``scaled_dot_product_attention`` (one fused kernel where the backend has ``fused_attention``)."""
+"""The neural-network ops: ``gelu``, ``softmax``, ``layer_norm`` (optionally fused with a residual add),
+``linear_layer_norm`` and ``scaled_dot_product_attention`` (one fused kernel where the backend has ``fused_attention``)."""
 
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ from .dispatch import (
     promote,
 )
 from .elementwise import _unary, cast, copy_, fill_
+from .linalg import linear
 
 
 def gelu(x, approximate: str = "none") -> Tensor:
@@ -84,6 +85,46 @@ def layer_norm(x, weight=None, bias=None, eps: float = 1e-5, *, residual=None) -
     out = Tensor.empty(x.shape, x.dtype, x.device)
     if out.size:
         be.layer_norm(xc, args[0], args[1], out, float(eps), residual)
+    return out
+
+
+def linear_layer_norm(x, weight, bias, residual, ln_weight, ln_bias, eps: float = 1e-5) -> Tensor:
+    """``layer_norm(x @ weight.T + bias + residual)`` (BERT's output blocks): where the backend fuses them
+    (``Backend.linear_layer_norm``: on WebGPU a split-K matmul whose partial sums the layer norm's kernel
+    adds up, so the matmul's own reduction pass goes), in two kernels; otherwise ``linear`` and then
+    ``layer_norm`` with the residual, as the two calls would compute it."""
+    dev = device_of(x, weight)
+    x, weight = as_tensor(x, dev), as_tensor(weight, dev)
+    fast = _linear_layer_norm_fast(x, weight, bias, residual, ln_weight, ln_bias, eps)
+    if fast is not None:
+        return fast
+    return layer_norm(linear(x, weight, bias), ln_weight, ln_bias, eps, residual=residual)
+
+
+def _linear_layer_norm_fast(x, weight, bias, residual, ln_weight, ln_bias, eps) -> Tensor | None:
+    """The fused call for dense operands of one float dtype, or None (then the two ops run)."""
+    dt = x.dtype
+    if not (dt.is_float and weight.ndim == 2 and weight.dtype is dt and x.ndim >= 1 and x.is_contiguous):
+        return None
+    n, k = weight.shape
+    lead = x.shape[:-1]
+    rows = math.prod(lead)
+    if x.shape[-1] != k or not rows or not k or eps < 0 or not math.isfinite(eps):
+        return None  # the two ops raise the errors, or do the empty work
+    for t, shape in ((bias, (n,)), (residual, lead + (n,)), (ln_weight, (n,)), (ln_bias, (n,))):
+        if t is None and shape == (n,):
+            continue  # no bias, or a layer norm without weight or bias
+        if not (isinstance(t, Tensor) and t.dtype is dt and tuple(t.shape) == shape and t.is_contiguous):
+            return None
+    be = backend_of(x, weight, bias, residual, ln_weight, ln_bias)
+    out = Tensor.empty(lead + (n,), dt, x.device)
+    ws = weight.strides
+    a3 = Tensor(x.storage, (1, rows, k), (0, k, 1), x.offset, dt)
+    b3 = Tensor(weight.storage, (1, k, n), (0, ws[1], ws[0]), weight.offset, dt)
+    r3 = Tensor(residual.storage, (1, rows, n), (0, n, 1), residual.offset, dt)
+    o3 = Tensor(out.storage, (1, rows, n), (0, n, 1), 0, dt)
+    if not be.linear_layer_norm(a3, b3, bias, r3, ln_weight, ln_bias, o3, float(eps)):
+        return None
     return out
 
 

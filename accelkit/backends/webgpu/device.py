@@ -653,19 +653,45 @@ class WebGPUBackend(Backend):
         self.launch(plan_binary(self.caps, op, a, b, out), [_buf(a), _buf(b), _buf(out)])
 
     def matmul(self, a, b, out, bias=None, activation: str | None = None, residual=None) -> None:
-        force = {}
+        plan = plan_matmul(self.caps, a, b, out, bias, activation, residual=residual, **self._tuned(a, b))
+        launch_matmul(self, plan, _buf(a), _buf(b), _buf(bias), _buf(residual), _buf(out))
+
+    def _tuned(self, a, b) -> dict:
+        """The autotuner's ``plan_matmul`` overrides for a @ b ({}: the planner's rules)."""
         batch, m, k = a.shape
         n = b.shape[2]
-        if min(m, n) > 8 and k > 0:  # the tiled kernel's shapes: the autotuner's table, or the rules
-            b_k = b.strides[1] == 1 and b.strides[2] != 1
-            recorder = self._recorder
-            if recorder is None:
-                force = self.autotuner.choose(batch * m, n, k, a.dtype.wgsl, b_k)
-            else:  # a first call of a shape tunes it: its timing runs are no part of the captured call
-                with recorder.paused():
-                    force = self.autotuner.choose(batch * m, n, k, a.dtype.wgsl, b_k)
-        plan = plan_matmul(self.caps, a, b, out, bias, activation, residual=residual, **force)
-        launch_matmul(self, plan, _buf(a), _buf(b), _buf(bias), _buf(residual), _buf(out))
+        if min(m, n) <= 8 or k <= 0:  # not the tiled kernel's shapes
+            return {}
+        b_k = b.strides[1] == 1 and b.strides[2] != 1
+        recorder = self._recorder
+        if recorder is None:
+            return self.autotuner.choose(batch * m, n, k, a.dtype.wgsl, b_k)
+        with (
+            recorder.paused()
+        ):  # a first call of a shape tunes it: its timing runs are no part of the capture
+            return self.autotuner.choose(batch * m, n, k, a.dtype.wgsl, b_k)
+
+    def linear_layer_norm(self, a, b, bias, residual, weight_ln, bias_ln, out, eps: float) -> bool:
+        """Fused where the matmul is split-K: its tiled pass, then the layer norm summing the slices
+        (the reduction pass saved); False (the op layer's two ops) otherwise."""
+        n = b.shape[2]
+        if n % 4:
+            return False
+        plan = plan_matmul(self.caps, a, b, out, bias, None, **self._tuned(a, b))
+        splitk = plan.extra.get("splitk")
+        if splitk is None:  # one tiled pass: its epilogue already adds the bias
+            return False
+        scratch_bytes, _ = splitk
+        ln = plan_layer_norm(
+            self.caps, None, weight_ln, bias_ln, out, eps, residual, plan.extra["splits"], bias
+        )
+        scratch = self.alloc(scratch_bytes)
+        try:
+            self.launch(plan, [_buf(a), _buf(b), None, None, scratch])
+            self.launch(ln, [scratch, _buf(residual), _buf(weight_ln), _buf(bias_ln), _buf(out), _buf(bias)])
+        finally:
+            self.free(scratch)
+        return True
 
     @property
     def autotuner(self):

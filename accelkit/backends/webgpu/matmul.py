@@ -354,6 +354,7 @@ def _plan(
     if splits > 1:
         reduce = _splitk_reduce(caps, dt, batch, m, n, om, rm, bias_off, bias, residual, activation, splits)
         extra["splitk"] = (splits * part_ss * 4, reduce)
+        extra["splits"] = splits
     return KernelPlan(
         key=key,
         source=_source(key),

@@ -427,14 +427,26 @@ def plan_softmax(caps: Caps, x, out) -> KernelPlan:
 
 
 @_memoized
-def plan_layer_norm(caps: Caps, x, weight, bias, out, eps: float, residual) -> KernelPlan:
+def plan_layer_norm(
+    caps: Caps, x, weight, bias, out, eps: float, residual, parts: int = 0, lbias=None
+) -> KernelPlan:
     """Layer norm over the last dim of (x + residual), with optional weight and bias (all contiguous).
 
     Bound as [x, residual | dummy, weight | dummy, bias | dummy, out]; Params flags say which are there.
+    ``parts`` > 0: x (None here) is a split-K matmul's scratch, ``parts`` slices of f32 partial sums
+    [slice][row][n] from offset 0, and ``lbias`` the matmul's bias, bound sixth: the layer norm of
+    (sum of the slices + lbias + residual), the matmul's reduction pass folded in (n % 4 == 0 only).
     """
-    rows, n = _rows_and_n(x)
-    lay = _RowLayout(caps, n, rows, (x, residual, weight, bias, out))
-    t = _wgsl(x)
+    if parts:
+        rows, n = _rows_and_n(out)
+        if n % 4:
+            raise KernelError(
+                f"layer_norm: split-K partial sums need rows of a multiple of 4 elements, got {n}"
+            )
+    else:
+        rows, n = _rows_and_n(x)
+    lay = _RowLayout(caps, n, rows, (x, residual, weight, bias, out, lbias))
+    t = _wgsl(out)
     offs = [lay.offset(a) for a in (x, residual, weight, bias, out)]
     params = (
         Params()
@@ -442,18 +454,25 @@ def plan_layer_norm(caps: Caps, x, weight, bias, out, eps: float, residual) -> K
         .f32(eps)
         .u32(residual is not None, weight is not None, bias is not None)
         .u32(*offs)
+        .u32(rows * lay.units if parts else 0, lay.offset(lbias), lbias is not None, 0)
         .to_bytes()
     )
-    reads = 2 if residual is not None else 1
+    values = dict(lay.template(t), PARTS=int(parts), XS=_vec("f32", lay.vec) if parts else _vec(t, lay.vec))
+    reads = (2 if residual is not None else 1) * (1 if lay.cached else 3)
+    itemsize = out.dtype.itemsize
+    moved = (
+        rows * n * (itemsize * (reads + 1) + (4 * parts - itemsize) * (1 if lay.cached else 3) * bool(parts))
+    )
+    what = (f"+splitk_sum s{parts}" if parts else "") + ("+residual" if residual is not None else "")
     return KernelPlan(
-        key=("layer_norm", t) + lay.key,
-        source=render_cached("layer_norm", None, tuple(sorted(lay.template(t).items()))),
-        access=("read", "read", "read", "read", "read_write"),
+        key=("layer_norm", t, int(parts)) + lay.key,
+        source=render_cached("layer_norm", None, tuple(sorted(values.items()))),
+        access=("read", "read", "read", "read", "read_write") + (("read",) if parts else ()),
         params=params,
         workgroups=lay.workgroups(caps, rows),
-        label=f"layer_norm{'+residual' if residual is not None else ''}[{rows}x{n}] {t}",
-        flops=float(rows * n * (8 + (residual is not None))),
-        bytes_moved=float(rows * n * x.dtype.itemsize * (reads * (1 if lay.cached else 3) + 1)),
+        label=f"layer_norm{what}[{rows}x{n}] {t}",
+        flops=float(rows * n * (8 + (residual is not None) + parts)),
+        bytes_moved=float(moved),
     )
 
 
