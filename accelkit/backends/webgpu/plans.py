@@ -356,11 +356,11 @@ class _RowLayout:
     spread over the device. Reductions use subgroup shuffles where the device has them.
     """
 
-    def __init__(self, caps: Caps, n: int, rows: int, tensors) -> None:
+    def __init__(self, caps: Caps, n: int, rows: int, tensors, cache: int | None = None) -> None:
         self.vec = 4 if n % 4 == 0 and all(t.offset % 4 == 0 for t in tensors if t is not None) else 1
         self.units = n // self.vec
         self.subgroups = bool(caps.subgroups)
-        cache = ROW_CACHE[self.vec]
+        cache = cache or ROW_CACHE[self.vec]
         big = min(caps.max_invocations, caps.max_workgroup_size_x, 1024)
         self.tpr = 32
         while self.tpr < max(big, WG) and self.units > self.tpr * cache:
@@ -445,7 +445,9 @@ def plan_layer_norm(
             )
     else:
         rows, n = _rows_and_n(x)
-    lay = _RowLayout(caps, n, rows, (x, residual, weight, bias, out, lbias))
+    # summing split-K slices, a lane keeps one unit: as many lanes per row as it has units (BERT-base at
+    # batch 1: 128 workgroups of one row, not 32 of four, each lane loading its slices at once)
+    lay = _RowLayout(caps, n, rows, (x, residual, weight, bias, out, lbias), 1 if parts else None)
     t = _wgsl(out)
     offs = [lay.offset(a) for a in (x, residual, weight, bias, out)]
     params = (
