@@ -19,6 +19,7 @@ CAPABILITIES = (
     "supports_f16",
     "has_timestamps",
     "fused_attention",
+    "fused_linear_layer_norm",
     "supports_subgroups",
     "split_long_reductions",
 )
@@ -64,9 +65,10 @@ def test_capabilities_are_booleans_that_agree_with_the_device(dev):
     if isinstance(be, WebGPUBackend):
         assert be.has_timestamps == ("timestamp-query" in dev.features)
         assert be.supports_subgroups == ("subgroup" in dev.features)
-        assert be.fused_attention and be.split_long_reductions
+        assert be.fused_attention and be.split_long_reductions and be.fused_linear_layer_norm
     else:
         assert not (be.has_timestamps or be.fused_attention or be.split_long_reductions)
+        assert not be.fused_linear_layer_norm
     t = ak.tensor(np.arange(10, dtype=np.float32), device=dev)
     assert be.buffer_bytes(t.storage.handle) == t.storage.device_bytes >= t.nbytes
 

@@ -144,6 +144,8 @@ class Backend(ABC):
     has_timestamps: bool = False
     #: ``attention`` runs as one kernel that never writes the score matrix to memory
     fused_attention: bool = False
+    #: ``linear_layer_norm`` can fuse (it may still decline a call, returning False)
+    fused_linear_layer_norm: bool = False
     #: kernels may use subgroup (wave/warp) operations
     supports_subgroups: bool = False
     #: ``reduce`` gives each output one workgroup, so a long axis reduced to a few values pays to

@@ -117,6 +117,8 @@ def _linear_layer_norm_fast(x, weight, bias, residual, ln_weight, ln_bias, eps) 
         if not (isinstance(t, Tensor) and t.dtype is dt and tuple(t.shape) == shape and t.is_contiguous):
             return None
     be = backend_of(x, weight, bias, residual, ln_weight, ln_bias)
+    if not be.fused_linear_layer_norm:
+        return None
     out = Tensor.empty(lead + (n,), dt, x.device)
     ws = weight.strides
     a3 = Tensor(x.storage, (1, rows, k), (0, k, 1), x.offset, dt)
