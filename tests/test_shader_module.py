@@ -122,3 +122,11 @@ def test_the_environment_switch_turns_checks_on_everywhere(tmp_path):
         )
         outs.append(np.load(path))
     np.testing.assert_array_equal(outs[0], outs[1])
+
+
+@pytest.mark.webgpu
+@pytest.mark.parametrize("checks", [True, False])
+def test_a_wgsl_error_raises_at_once_both_ways(webgpu, checks):
+    bad = "@compute @workgroup_size(1) fn main() { let x: u32 = 1.5; }"
+    with pytest.raises(Exception, match="expected to be `u32`"):
+        sm.create_module(webgpu.backend.device, "bad", bad, checks=checks)

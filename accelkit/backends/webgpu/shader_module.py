@@ -35,7 +35,9 @@ def _trusted_entry():
         from wgpu.backends.wgpu_native._ffi import ffi, lib
     except ImportError:  # pragma: no cover - another wgpu backend
         return None
-    create = getattr(lib, "wgpuDeviceCreateShaderModuleTrusted", None)
+    # through wgpu-py's error-capturing wrapper (libf), so a WGSL error raises here as it does for
+    # device.create_shader_module, not later as an invalid module
+    create = getattr(getattr(_api, "libf", None), "wgpuDeviceCreateShaderModuleTrusted", None)
     needed = ("new_struct_p", "to_c_string_view", "GPUShaderModule")
     if create is None or not all(hasattr(_api, name) for name in needed):
         return None
