@@ -118,9 +118,8 @@ class BertOutput(nn.Module):
         self.LayerNorm = nn.LayerNorm(config.hidden_size, config.layer_norm_eps)
 
     def __call__(self, h: Tensor, residual: Tensor) -> Tensor:
-        return nn.linear_layer_norm(
-            self.dense, self.LayerNorm, h, residual
-        )  # LayerNorm(dense(h) + residual), (B, T, C)
+        # LayerNorm(dense(h) + residual), (B, T, C)
+        return nn.linear_layer_norm(self.dense, self.LayerNorm, h, residual)
 
 
 class BertAttention(nn.Module):

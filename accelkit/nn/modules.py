@@ -236,8 +236,12 @@ class Linear(Module):
 
     def forward(self, x, activation: str | None = None, residual=None) -> Tensor:
         """``activation(x @ weight.T + bias) + residual``, one kernel on the WebGPU backend."""
-        bias = self.bias if "bias" in self._params else None
-        return ops.linear(x, self.weight, bias, activation, residual=residual)
+        return ops.linear(x, self.weight, self.bias_or_none, activation, residual=residual)
+
+    @property
+    def bias_or_none(self):
+        """The bias, or None for a layer made with ``bias=False``."""
+        return self.bias if "bias" in self._params else None
 
     __call__ = forward
 
@@ -266,8 +270,9 @@ class LayerNorm(Module):
 def linear_layer_norm(linear: Linear, norm: LayerNorm, x, residual) -> Tensor:
     """``norm(linear(x) + residual)``: the two layers as one fused op where the backend has it
     (``ops.linear_layer_norm``), the same numbers as calling them in turn."""
-    bias = linear.bias if "bias" in linear._params else None
-    return ops.linear_layer_norm(x, linear.weight, bias, residual, norm.weight, norm.bias, norm.eps)
+    return ops.linear_layer_norm(
+        x, linear.weight, linear.bias_or_none, residual, norm.weight, norm.bias, norm.eps
+    )
 
 
 class Embedding(Module):

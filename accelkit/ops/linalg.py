@@ -130,13 +130,21 @@ def _linear_fast(
         return None
     be = backend_of(x, weight, bias, residual)
     out = Tensor.empty(lead + (n,), dt, x.device)
-    ws = weight.strides
-    a3 = Tensor(x.storage, (1, rows, k), (0, k, 1), x.offset, dt)
-    b3 = Tensor(weight.storage, (1, k, n), (0, ws[1], ws[0]), weight.offset, dt)
-    o3 = Tensor(out.storage, (1, rows, n), (0, n, 1), 0, dt)
+    a3, b3, o3 = _rows3(x, rows, k), _weight_t3(weight), _rows3(out, rows, n)
     if residual is None:
         be.matmul(a3, b3, o3, bias, activation)
     else:
-        r3 = Tensor(residual.storage, (1, rows, n), (0, n, 1), residual.offset, dt)
-        be.matmul(a3, b3, o3, bias, activation, residual=r3)
+        be.matmul(a3, b3, o3, bias, activation, residual=_rows3(residual, rows, n))
     return out
+
+
+def _rows3(t: Tensor, rows: int, cols: int) -> Tensor:
+    """A dense tensor of ``rows`` x ``cols`` elements as the (1, rows, cols) view a backend's matmul takes."""
+    return Tensor(t.storage, (1, rows, cols), (0, cols, 1), t.offset, t.dtype)
+
+
+def _weight_t3(weight: Tensor) -> Tensor:
+    """A linear layer's (N, K) weight as the (1, K, N) view of its transpose (no copy)."""
+    n, k = weight.shape
+    ws = weight.strides
+    return Tensor(weight.storage, (1, k, n), (0, ws[1], ws[0]), weight.offset, weight.dtype)

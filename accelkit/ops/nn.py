@@ -20,7 +20,7 @@ from .dispatch import (
     promote,
 )
 from .elementwise import _unary, cast, copy_, fill_
-from .linalg import linear
+from .linalg import _rows3, _weight_t3, linear
 
 
 def gelu(x, approximate: str = "none") -> Tensor:
@@ -120,11 +120,8 @@ def _linear_layer_norm_fast(x, weight, bias, residual, ln_weight, ln_bias, eps) 
     if not be.fused_linear_layer_norm:
         return None
     out = Tensor.empty(lead + (n,), dt, x.device)
-    ws = weight.strides
-    a3 = Tensor(x.storage, (1, rows, k), (0, k, 1), x.offset, dt)
-    b3 = Tensor(weight.storage, (1, k, n), (0, ws[1], ws[0]), weight.offset, dt)
-    r3 = Tensor(residual.storage, (1, rows, n), (0, n, 1), residual.offset, dt)
-    o3 = Tensor(out.storage, (1, rows, n), (0, n, 1), 0, dt)
+    a3, b3 = _rows3(x, rows, k), _weight_t3(weight)
+    r3, o3 = _rows3(residual, rows, n), _rows3(out, rows, n)
     if not be.linear_layer_norm(a3, b3, bias, r3, ln_weight, ln_bias, o3, float(eps)):
         return None
     return out

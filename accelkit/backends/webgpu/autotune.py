@@ -317,8 +317,6 @@ class Autotuner:
     def _sweep(self, cands, rows, n, k, dtype, b_k, timings: dict) -> tuple[dict | None, float]:
         """Warm up, time each candidate, re-time the fastest few and the rule; the rule wins near-ties."""
 
-        name = candidate_name
-
         def time_one(c: dict) -> float | None:
             try:
                 us = self.measure(self.backend, rows, n, k, dtype, b_k, c)
@@ -326,27 +324,31 @@ class Autotuner:
                 return None
             if us is None:
                 return None
-            best = min(float(us), timings.get(name(c), float("inf")))
-            timings[name(c)] = round(best, 2)
+            key = candidate_name(c)
+            best = min(float(us), timings.get(key, float("inf")))
+            timings[key] = round(best, 2)
             return best
 
         if self.warm is not None and cands:
             with contextlib.suppress(AccelkitError):
                 self.warm(self.backend, rows, n, k, dtype, b_k, cands[0], WARM_MS)
-        first = {name(c): us for c in cands if (us := time_one(c)) is not None}
-        timed = [c for c in cands if name(c) in first]
+        first = {candidate_name(c): us for c in cands if (us := time_one(c)) is not None}
+        timed = [c for c in cands if candidate_name(c) in first]
         if not timed:
             return None, float("inf")
-        again = sorted(timed, key=lambda c: first[name(c)])[:RETIME]
-        rule = cands[0] if name(cands[0]) in first else None
+        again = sorted(timed, key=lambda c: first[candidate_name(c)])[:RETIME]
+        rule = cands[0] if candidate_name(cands[0]) in first else None
         if rule is not None and rule not in again:
             again.append(rule)
         for c in reversed(again):  # reverse: a clock still rising favours no one
             time_one(c)
-        best = min(timed, key=lambda c: timings[name(c)])
-        if rule is not None and timings[name(best)] > (1.0 - MARGIN) * timings[name(rule)]:
+        best = min(timed, key=lambda c: timings[candidate_name(c)])
+        if (
+            rule is not None
+            and timings[candidate_name(best)] > (1.0 - MARGIN) * timings[candidate_name(rule)]
+        ):
             best = rule
-        return best, timings[name(best)]
+        return best, timings[candidate_name(best)]
 
 
 @contextlib.contextmanager

@@ -460,11 +460,10 @@ def plan_layer_norm(
         .to_bytes()
     )
     values = dict(lay.template(t), PARTS=int(parts), XS=_vec("f32", lay.vec) if parts else _vec(t, lay.vec))
-    reads = (2 if residual is not None else 1) * (1 if lay.cached else 3)
     itemsize = out.dtype.itemsize
-    moved = (
-        rows * n * (itemsize * (reads + 1) + (4 * parts - itemsize) * (1 if lay.cached else 3) * bool(parts))
-    )
+    passes = 1 if lay.cached else 3  # reads of x (or of the slices) and the residual per element
+    read = (4 * parts if parts else itemsize) + (itemsize if residual is not None else 0)
+    moved = rows * n * (read * passes + itemsize)
     what = (f"+splitk_sum s{parts}" if parts else "") + ("+residual" if residual is not None else "")
     return KernelPlan(
         key=("layer_norm", t, int(parts)) + lay.key,
