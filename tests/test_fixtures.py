@@ -411,6 +411,13 @@ def have_torch_and_transformers() -> bool:
     return all(importlib.util.find_spec(m) is not None for m in ("torch", "transformers"))
 
 
+def _without_version(config):
+    """A config without the `transformers_version` stamp: which release wrote the file is not its content."""
+    if isinstance(config, dict):
+        return {k: v for k, v in config.items() if k != "transformers_version"}
+    return config
+
+
 @pytest.mark.live
 @pytest.mark.skipif(not have_torch_and_transformers(), reason="regenerating needs torch and transformers")
 def test_regenerating_reproduces_the_committed_files(tmp_path):
@@ -426,7 +433,7 @@ def test_regenerating_reproduces_the_committed_files(tmp_path):
         committed, fresh = checkpoints.path(name), tmp_path / "c" / name
         assert sorted(p.name for p in fresh.iterdir()) == sorted(p.name for p in committed.iterdir())
         for file in committed.glob("*.json"):
-            assert read_json(fresh / file.name) == read_json(file), file.name
+            assert _without_version(read_json(fresh / file.name)) == _without_version(read_json(file)), file.name
         old, new = load_weights(committed), load_weights(fresh)
         assert old.keys() == new.keys()
         for key in old:
@@ -437,6 +444,8 @@ def test_regenerating_reproduces_the_committed_files(tmp_path):
             new_ref = {k: z[k] for k in z.files}
         assert old_ref.keys() == new_ref.keys()
         for key, value in old_ref.items():
+            if key.endswith("_version"):
+                continue  # the releases that wrote the file (checked for form above)
             if value.dtype.kind == "f":
                 np.testing.assert_allclose(new_ref[key], value, rtol=1e-5, atol=1e-6, err_msg=key)
             else:
