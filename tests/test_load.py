@@ -316,3 +316,31 @@ def test_float16_without_shader_f16_warns_and_stays_float32(dev, ref, monkeypatc
 def test_unsupported_compute_dtype(dtype):
     with pytest.raises(ak.DTypeError, match="bfloat16|unsupported model dtype"):
         ak.load("tiny-random-bert", device="cpu", dtype=dtype)
+
+
+def test_fused_linears_give_a_biasless_part_zero_bias_whatever_its_weights(dev):
+    """Whisper's k_proj has no bias: its part of the fused q/k/v bias is zeros, even where its weights are not
+    finite (a bias made as sum(w) * 0 would be NaN there)."""
+    from accelkit.models.loading import fuse_linears
+
+    q, k = ak.nn.Linear(3, 2), ak.nn.Linear(3, 2, bias=False)
+    wk = np.array([[1.0, np.inf, 2.0], [np.nan, 0.0, 1.0]], np.float32)
+    q.load_state_dict(
+        {"weight": np.ones((2, 3), np.float32), "bias": np.array([5.0, 6.0], np.float32)}, device=dev
+    )
+    k.load_state_dict({"weight": wk}, device=dev)
+    weight, bias = fuse_linears(q, k)
+    np.testing.assert_array_equal(bias.numpy(), [5.0, 6.0, 0.0, 0.0])
+    np.testing.assert_array_equal(weight.numpy()[2:], wk)
+    assert not k.has_bias and q.has_bias and k.bias_or_none is None
+    np.testing.assert_array_equal(k.weight.numpy(), wk)  # a view of the fused weight
+
+
+def test_fused_linears_without_any_bias_have_none(dev):
+    from accelkit.models.loading import fuse_linears
+
+    a, b = ak.nn.Linear(2, 1, bias=False), ak.nn.Linear(2, 3, bias=False)
+    a.load_state_dict({"weight": np.ones((1, 2), np.float32)}, device=dev)
+    b.load_state_dict({"weight": np.full((3, 2), 2.0, np.float32)}, device=dev)
+    weight, bias = fuse_linears(a, b)
+    assert bias is None and weight.shape == (4, 2)

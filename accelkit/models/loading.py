@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 from .. import nn, ops
 from ..errors import WeightsError
-from ..tensor.tensor import Tensor
+from ..tensor.tensor import Tensor, zeros
 from .config import resolve_dtype
 
 if TYPE_CHECKING:
@@ -156,12 +156,11 @@ def fuse_linears(*linears: nn.Linear) -> tuple[Tensor, Tensor | None]:
 
     weights = [lin.weight for lin in linears]
     weight, weight_note = fuse(linears, "weight", lambda: ops.concat(weights, axis=0))
-    has_bias = ["bias" in lin._params for lin in linears]
     bias, bias_note = None, None
-    if any(has_bias):
+    if any(lin.has_bias for lin in linears):
         parts = [
-            lin.bias if b else ops.cast(ops.mul(ops.sum(w, axis=1), 0.0), w.dtype)
-            for lin, b, w in zip(linears, has_bias, weights)
+            lin.bias if lin.has_bias else zeros(w.shape[0], dtype=w.dtype, device=w.device)
+            for lin, w in zip(linears, weights)
         ]
         bias, bias_note = fuse(linears, "bias", lambda: ops.concat(parts, axis=0))
     at = 0
@@ -169,7 +168,7 @@ def fuse_linears(*linears: nn.Linear) -> tuple[Tensor, Tensor | None]:
         n = lin.out_features
         lin.param("weight").tensor = weight[at : at + n]
         lin.param("weight").shared = "fused" + (f"; {weight_note}" if weight_note else "")
-        if "bias" in lin._params:
+        if lin.has_bias:
             lin.param("bias").tensor = bias[at : at + n]
             lin.param("bias").shared = "fused" + (f"; {bias_note}" if bias_note else "")
         at += n

@@ -239,9 +239,14 @@ class Linear(Module):
         return ops.linear(x, self.weight, self.bias_or_none, activation, residual=residual)
 
     @property
+    def has_bias(self) -> bool:
+        """False for a layer made with ``bias=False``."""
+        return "bias" in self._params
+
+    @property
     def bias_or_none(self):
         """The bias, or None for a layer made with ``bias=False``."""
-        return self.bias if "bias" in self._params else None
+        return self.bias if self.has_bias else None
 
     __call__ = forward
 
