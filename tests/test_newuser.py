@@ -400,6 +400,9 @@ def test_demo_says_random_weights():
     )
     assert proc.returncode == 0, proc.stderr
     assert "random weights" in proc.stdout
+    # the demo says it in its own words: no library warning (with a source line) on a new user's first run
+    assert "Warning" not in proc.stderr, proc.stderr
+    assert "random weights: no meaning" in proc.stdout
 
 
 # the names the bundled checkpoints had before, built so that a rename of the references leaves them alone
