@@ -316,7 +316,7 @@ def _plan(
         label += " chk" if checks else ""
     elif variant == "gemv_dot":
         values, params, groups, label = _gemv_dot(caps, batch, m, n, k, am, bm_, om)
-    elif variant == "gemv_axpy":
+    else:
         values, params, groups, label = _gemv_axpy(caps, batch, m, n, k, am, bm_, om)
     checks = bool(checks)
     values.update(common)
